@@ -1,0 +1,43 @@
+"""How commands are described to hosts: the list shape the host's editor reads,
+with each parameter's JSON Schema, description and default as extra keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector_proxy.registry import BoundCommand
+from connector_proxy.sdk.parameters import host_type
+
+
+def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:
+    """One element of ``GET /v1/commands``."""
+    schema = bound.command.parameters
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, parameter_schema in schema.get("properties", {}).items():
+        entry: dict[str, Any] = {
+            "id": name,
+            "type": host_type(parameter_schema),
+            "required": name in required,
+            "description": parameter_schema.get("description", ""),
+            "schema": parameter_schema,
+        }
+        if "default" in parameter_schema:
+            entry["default"] = parameter_schema["default"]
+        parameters.append(entry)
+    return {
+        "id": command_id,
+        "description": bound.command.description,
+        "parameters": parameters,
+        "errors": [code.describe() for code in bound.command.errors],
+        "alias_of": None if command_id == bound.id else bound.id,
+    }
+
+
+def full_description(command_id: str, bound: BoundCommand) -> dict[str, Any]:
+    """``GET /v1/commands/<connector>/<command>``: the entry plus its whole schema."""
+    entry = command_entry(command_id, bound)
+    entry["connector"] = bound.connector
+    entry["aliases"] = [f"{bound.connector}/{alias}" for alias in bound.command.aliases]
+    entry["parameters_schema"] = bound.command.parameters
+    return entry

@@ -1,0 +1,120 @@
+"""``connector-proxy serve | list | call``: run the daemon or try a command."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from connector_proxy import __version__
+from connector_proxy.config import ConfigError, Settings, config_path, load_settings
+from connector_proxy.discovery import build_registry
+from connector_proxy.executor import Executor
+from connector_proxy.registry import READY, Registry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        settings = load_settings(config_path(arguments.config, os.environ), os.environ)
+    except ConfigError as error:
+        print(f"connector-proxy: configuration error: {error}", file=sys.stderr)
+        return 2
+    _configure_logging(settings, quiet=arguments.action != "serve")
+    handler = {"serve": _serve, "list": _list, "call": _call}[arguments.action]
+    return handler(settings, arguments)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="connector-proxy", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    actions = parser.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("serve", "run the daemon under gunicorn"),
+        ("list", "print the catalog as a table"),
+        ("call", "run one command in-process and print its envelope"),
+    ):
+        action = actions.add_parser(name, help=text, description=text)
+        action.add_argument(
+            "--config", help="plugins.toml to read (default: $CONNECTOR_PROXY_CONFIG or ./plugins.toml)"
+        )
+        if name == "serve":
+            action.add_argument("--bind", help="HOST:PORT to listen on (overrides server.bind)")
+        if name == "call":
+            action.add_argument("command", help="<connector>/<command>, e.g. http/GetRequest")
+            action.add_argument(
+                "parameters",
+                nargs="*",
+                metavar="key=value",
+                help="a parameter as text (key=value) or as JSON (key:=json)",
+            )
+    return parser
+
+
+def _configure_logging(settings: Settings, quiet: bool) -> None:
+    level = logging.WARNING if quiet else settings.server.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
+    from connector_proxy.server import serve  # gunicorn is only needed to serve
+    from connector_proxy.web.app import create_app
+
+    if arguments.bind:
+        settings = dataclasses.replace(
+            settings, server=dataclasses.replace(settings.server, bind=arguments.bind)
+        )
+    serve(create_app(settings), settings.server)
+    return 0
+
+
+def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
+    registry = build_registry(settings)
+    print(_catalog_table(registry))
+    left_out = [s for s in registry.statuses if s.state != READY]
+    for status in left_out:
+        print(f"\n{status.name}: {status.state} ({status.detail})", end="")
+    print("\n" if left_out else "", end="")
+    return 0
+
+
+def _catalog_table(registry: Registry) -> str:
+    rows = [("COMMAND", "PARAMETERS (* required)", "DESCRIPTION")]
+    for entry in json.loads(registry.catalog_json):
+        parameters = ", ".join(p["id"] + ("*" if p["required"] else "") for p in entry["parameters"])
+        summary = entry["description"].split("\n", 1)[0]
+        if entry["alias_of"]:
+            summary = f"alias of {entry['alias_of']}"
+        rows.append((entry["id"], parameters, summary))
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows)
+
+
+def _call(settings: Settings, arguments: argparse.Namespace) -> int:
+    try:
+        payload = dict(_parameter(text) for text in arguments.parameters)
+    except ValueError as error:
+        print(f"connector-proxy: {error}", file=sys.stderr)
+        return 2
+    executor = Executor(build_registry(settings), settings.limits)
+    outcome = executor.run(arguments.command, payload)
+    print(json.dumps(outcome.envelope, indent=2, default=str))
+    return 0 if outcome.envelope["error"] is None else 1
+
+
+def _parameter(text: str) -> tuple[str, Any]:
+    """``key=value`` is text; ``key:=value`` is JSON (httpie's convention)."""
+    key, separator, value = text.partition("=")
+    if not separator:
+        raise ValueError(f"{text!r} is not key=value or key:=json")
+    if key.endswith(":"):
+        try:
+            return key[:-1], json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{key[:-1]}: not valid JSON ({error.msg})") from None
+    return key, value

@@ -1,0 +1,228 @@
+"""The one configuration object: ``plugins.toml`` plus environment overrides.
+
+Loaded and validated once at start-up and handed down; no other module reads
+files or environment variables for settings. Every daemon setting can be
+overridden with ``CONNECTOR_PROXY_<SECTION>_<KEY>`` (lists comma-separated).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, get_type_hints
+
+from connector_proxy.secret_refs import SecretReferenceError, resolve_reference
+
+ENV_PREFIX = "CONNECTOR_PROXY_"
+CONFIG_ENV = "CONNECTOR_PROXY_CONFIG"
+DEFAULT_CONFIG = "plugins.toml"
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the daemon serves (gunicorn with threaded workers)."""
+
+    bind: str = "127.0.0.1:7004"
+    workers: int = 2
+    threads: int = 16
+    graceful_timeout: int = 30
+    log_level: str = "info"
+    access_log: bool = False
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on what one call may cost."""
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    command_timeout: float = 44.0  # just under the host's 45 s, so it hears our answer
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """API keys (several, for rotation) and the /v1 paths open without one."""
+
+    api_keys: tuple[str, ...] = ()
+    open_paths: tuple[str, ...] = ("/v1/typeahead/", "/v1/auth/")
+
+
+@dataclass(frozen=True)
+class DiscoverySettings:
+    """Which installed connectors are loaded."""
+
+    enable_unlisted: bool = True
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    """One ``[connectors.<name>]`` table: the daemon's keys and the connector's own."""
+
+    enabled: bool = True
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the daemon was configured with."""
+
+    server: ServerSettings = ServerSettings()
+    limits: LimitSettings = LimitSettings()
+    auth: AuthSettings = AuthSettings()
+    discovery: DiscoverySettings = DiscoverySettings()
+    connectors: Mapping[str, ConnectorSettings] = field(default_factory=dict)
+    source: Path | None = None
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def connector(self, name: str) -> ConnectorSettings | None:
+        return self.connectors.get(name)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "limits": LimitSettings,
+    "auth": AuthSettings,
+    "discovery": DiscoverySettings,
+}
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
+    """``--config``, else ``$CONNECTOR_PROXY_CONFIG``, else ``./plugins.toml``."""
+    return Path(explicit or environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Read, override and validate the configuration; raise ConfigError if unusable."""
+    document = _read_toml(path) if path is not None else {}
+    unknown = set(document) - set(_SECTIONS) - {"connectors"}
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    sections = {name: _section(name, cls, document.get(name, {}), environ) for name, cls in _SECTIONS.items()}
+    auth: AuthSettings = sections["auth"]
+    sections["auth"] = _resolve_api_keys(auth, environ)
+    _check(sections)
+    return Settings(
+        **sections,
+        connectors=MappingProxyType(_connectors(document.get("connectors", {}))),
+        source=path,
+        environ=MappingProxyType(dict(environ)),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+
+
+def _section(name: str, cls: type[Any], table: Any, environ: Mapping[str, str]) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for key in known:
+        env_name = f"{ENV_PREFIX}{name}_{key}".upper()
+        if env_name in environ:
+            values[key] = _from_env(env_name, environ[env_name], hints[key])
+        elif key in table:
+            values[key] = _typed(f"{name}.{key}", table[key], hints[key])
+    return cls(**values)
+
+
+def _typed(where: str, value: Any, hint: Any) -> Any:
+    expected = tuple if getattr(hint, "__origin__", None) is tuple else hint
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    valid = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if not valid:
+        raise ConfigError(f"{where} must be {_type_name(expected)}, got {type(value).__name__}")
+    return value
+
+
+def _from_env(env_name: str, raw: str, hint: Any) -> Any:
+    expected = tuple if getattr(hint, "__origin__", None) is tuple else hint
+    try:
+        if expected is bool:
+            return _parse_bool(raw)
+        if expected is tuple:
+            return tuple(item.strip() for item in raw.split(",") if item.strip())
+        return expected(raw)
+    except ValueError:
+        raise ConfigError(f"{env_name} must be {_type_name(expected)}") from None
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _type_name(expected: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+    return names.get(expected, "a list of strings")
+
+
+def _resolve_api_keys(auth: AuthSettings, environ: Mapping[str, str]) -> AuthSettings:
+    try:
+        keys = tuple(resolve_reference(key, environ) for key in auth.api_keys)
+    except SecretReferenceError as error:
+        raise ConfigError(f"auth.api_keys: {error}") from None
+    if any(not key for key in keys):
+        raise ConfigError("auth.api_keys: an API key is empty")
+    return dataclasses.replace(auth, api_keys=keys)
+
+
+def _check(sections: Mapping[str, Any]) -> None:
+    server: ServerSettings = sections["server"]
+    limits: LimitSettings = sections["limits"]
+    auth: AuthSettings = sections["auth"]
+    if server.workers < 1 or server.threads < 1:
+        raise ConfigError("server.workers and server.threads must be at least 1")
+    if limits.max_body_bytes < 1024:
+        raise ConfigError("limits.max_body_bytes must be at least 1024")
+    if limits.command_timeout <= 0:
+        raise ConfigError("limits.command_timeout must be positive")
+    for path in auth.open_paths:
+        if not path.startswith("/v1/"):
+            raise ConfigError(f"auth.open_paths: {path!r} must start with /v1/")
+
+
+def _connectors(table: Any) -> dict[str, ConnectorSettings]:
+    if not isinstance(table, dict):
+        raise ConfigError("[connectors] must be a table of connector tables")
+    connectors: dict[str, ConnectorSettings] = {}
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"[connectors.{name}] must be a table")
+        unknown = set(entry) - {"enabled", "config"}
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) in [connectors.{name}]: {', '.join(sorted(unknown))}"
+                f" (the connector's own settings go in [connectors.{name}.config])"
+            )
+        enabled = _typed(f"connectors.{name}.enabled", entry.get("enabled", True), bool)
+        config = entry.get("config", {})
+        if not isinstance(config, dict):
+            raise ConfigError(f"[connectors.{name}.config] must be a table")
+        connectors[name] = ConnectorSettings(enabled=enabled, config=config)
+    return connectors

@@ -1,0 +1,43 @@
+"""The host's v2 envelope: the one builder every answer goes through."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from connector_proxy.sdk.context import Result
+from connector_proxy.sdk.errors import CommandError
+
+Envelope = dict[str, Any]
+VERSION = 2
+
+
+def from_result(result: Result, logs: Sequence[str] = ()) -> Envelope:
+    """A completed command's answer."""
+    return _build(result.body, result.http_status, result.mimetype, None, logs)
+
+
+def from_error(error: CommandError, logs: Sequence[str] = ()) -> Envelope:
+    """A failure; ``command_response.body`` is always present for the host."""
+    problem: dict[str, Any] = {"error_code": error.error_code, "message": error.message}
+    if error.details is not None:
+        problem["details"] = error.details
+    body = error.body if error.body is not None else {}
+    return _build(body, error.http_status, "application/json", problem, logs)
+
+
+def _build(
+    body: Any, status: int, mimetype: str, error: dict[str, Any] | None, logs: Sequence[str]
+) -> Envelope:
+    return {
+        "command_response": {"body": body, "mimetype": mimetype, "http_status": status},
+        "error": error,
+        "command_response_version": VERSION,
+        "spiff__logs": list(logs),
+    }
+
+
+def dumps(document: Any) -> bytes:
+    """Compact JSON; values JSON cannot hold are shown as text rather than failing."""
+    return json.dumps(document, separators=(",", ":"), default=str).encode()

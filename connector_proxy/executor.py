@@ -1,0 +1,112 @@
+"""The one path a call takes once it is past HTTP: look up, validate, run, wrap.
+
+The web layer and the ``call`` command both end here, so a command behaves
+the same whether a host or an operator invokes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connector_proxy import envelope, errors
+from connector_proxy.config import LimitSettings
+from connector_proxy.envelope import Envelope
+from connector_proxy.registry import BoundCommand, Registry
+from connector_proxy.sdk.context import Context, Result, TaskLog
+from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.validation import validate
+
+SPIFF_PREFIX = "spiff__"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The proxy's own HTTP status and the envelope it answers with."""
+
+    status: int
+    envelope: Envelope
+
+
+class Executor:
+    """Runs commands from the registry within the configured limits."""
+
+    def __init__(self, registry: Registry, limits: LimitSettings) -> None:
+        self.registry = registry
+        self.limits = limits
+
+    def run(self, command_id: str, payload: Any) -> Outcome:
+        bound = self.registry.find(command_id)
+        if bound is None:
+            return rejected(CommandError(errors.COMMAND_NOT_FOUND, f"No command {command_id!r} is available"))
+        if not isinstance(payload, dict):
+            return rejected(CommandError(errors.INVALID_REQUEST_BODY, "The body must be a JSON object"))
+        parameters, spiff = _split(payload, bound.optional)
+        try:
+            validate(bound.validator, parameters)
+        except CommandError as error:
+            return rejected(error)
+        context = self._context(bound, spiff)
+        return _invoke(bound, context, {**bound.defaults, **parameters})
+
+    def _context(self, bound: BoundCommand, spiff: Mapping[str, Any]) -> Context:
+        task_id = _text(spiff.get("task_id"))
+        task_data = spiff.get("task_data")
+        instance = spiff.get("process_instance_id")
+        return Context(
+            config=bound.config,
+            resources=bound.resources,
+            log=TaskLog(bound.logger, task_id),
+            deadline=time.monotonic() + self.limits.command_timeout,
+            task_data=task_data if isinstance(task_data, dict) else {},
+            callback_url=_text(spiff.get("callback_url")),
+            task_id=task_id,
+            process_instance_id=instance if isinstance(instance, int) else None,
+            process_model_identifier=_text(spiff.get("process_model_identifier")),
+        )
+
+
+def rejected(error: CommandError) -> Outcome:
+    """A call refused before any command ran: the proxy answers the error's status."""
+    return Outcome(error.http_status, envelope.from_error(error))
+
+
+def _split(payload: Mapping[str, Any], optional: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Host keys go to the context; null for an optional parameter means not given."""
+    parameters: dict[str, Any] = {}
+    spiff: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key.startswith(SPIFF_PREFIX):
+            spiff[key[len(SPIFF_PREFIX) :]] = value
+        elif not (value is None and key in optional):
+            parameters[key] = value
+    return parameters, spiff
+
+
+def _invoke(bound: BoundCommand, context: Context, parameters: dict[str, Any]) -> Outcome:
+    try:
+        answer = bound.command.function(context, **parameters)
+    except CommandError as error:
+        _check_declared(bound, error.declared)
+        # the call completed; the failure travels in the envelope
+        return Outcome(200, envelope.from_error(error, context.log.lines))
+    except Exception as error:  # a command's bug must become an envelope, not a crash
+        bound.logger.exception("%s raised %s", bound.id, type(error).__name__)
+        code = ErrorCode(type(error).__name__, errors.COMMAND_CRASHED.description, 500)
+        crash = CommandError(code, str(error) or type(error).__name__)
+        return Outcome(500, envelope.from_error(crash, context.log.lines))
+    result = answer if isinstance(answer, Result) else Result(body=answer)
+    return Outcome(200, envelope.from_result(result, context.log.lines))
+
+
+def _check_declared(bound: BoundCommand, code: ErrorCode) -> None:
+    if code not in bound.command.errors:
+        log.warning("%s raised undeclared error code %s", bound.id, code.code)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,22 @@
+"""The connector SDK: everything a connector author imports.
+
+Read ``docs/writing-a-connector.md`` for the whole contract; in short, a
+package exposes a :class:`Connector` through the ``connector_proxy.connectors``
+entry-point group, each command takes a :class:`Context` plus typed
+parameters, returns a :class:`Result` (or any JSON value), and raises
+:class:`CommandError` with a declared :class:`ErrorCode` to fail.
+"""
+
+from connector_proxy.sdk.connector import Command, Connector
+from connector_proxy.sdk.context import Context, Result, TaskLog
+from connector_proxy.sdk.errors import CommandError, ErrorCode
+
+__all__ = [
+    "Command",
+    "CommandError",
+    "Connector",
+    "Context",
+    "ErrorCode",
+    "Result",
+    "TaskLog",
+]

@@ -1,0 +1,73 @@
+"""What a command receives (a Context) and what it gives back (a Result)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TaskLog:
+    """A logger whose lines go back to the host as ``spiff__logs``.
+
+    Each line is also written to the daemon's log under the connector's name,
+    so an operator sees what the modeler sees. Never log a secret here.
+    """
+
+    def __init__(self, logger: logging.Logger, task_id: str | None = None) -> None:
+        self._logger = logger
+        self._task_id = task_id
+        self.lines: list[str] = []
+
+    def info(self, message: str, *args: object) -> None:
+        self._emit(logging.INFO, message, args)
+
+    def warning(self, message: str, *args: object) -> None:
+        self._emit(logging.WARNING, message, args)
+
+    def error(self, message: str, *args: object) -> None:
+        self._emit(logging.ERROR, message, args)
+
+    def _emit(self, level: int, message: str, args: tuple[object, ...]) -> None:
+        text = message % args if args else message
+        self.lines.append(f"[{logging.getLevelName(level)}] {text}")
+        self._logger.log(level, "task %s: %s", self._task_id or "-", text)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a command may use besides its parameters.
+
+    ``config`` is the connector's validated configuration (secrets resolved);
+    ``resources`` is what the connector's ``setup`` built once per worker
+    (pooled clients and the like).
+    """
+
+    config: Mapping[str, Any]
+    resources: Any
+    log: TaskLog
+    deadline: float
+    task_data: Mapping[str, Any] = field(default_factory=dict)
+    callback_url: str | None = None
+    task_id: str | None = None
+    process_instance_id: int | None = None
+    process_model_identifier: str | None = None
+
+    def seconds_left(self) -> float:
+        """Time until the deadline (``time.monotonic`` based), never negative."""
+        return max(0.0, self.deadline - time.monotonic())
+
+
+@dataclass(frozen=True)
+class Result:
+    """A command's answer: the body lands in the BPMN task's result variable.
+
+    ``http_status`` is the upstream's status; the host treats >= 300 as a
+    failure, so keep it truthful.
+    """
+
+    body: Any
+    http_status: int = 200
+    mimetype: str = "application/json"

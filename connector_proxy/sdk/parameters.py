@@ -1,0 +1,129 @@
+"""Derive a command's parameter schema from its signature and docstring.
+
+Authors write an ordinary typed function; this module turns it into the JSON
+Schema the daemon validates with and the catalog advertises, so the two can
+never disagree.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
+
+JsonSchema = dict[str, Any]
+
+_SCALARS: dict[Any, JsonSchema] = {
+    str: {"type": "string"},
+    bool: {"type": "boolean"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    type(None): {"type": "null"},
+}
+_HOST_TYPES = {"string": "str", "integer": "int", "boolean": "bool"}
+_ARGS_HEADING = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
+_ARG_LINE = re.compile(r"^\s*(\w+)\s*(\([^)]*\))?:\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class Docstring:
+    """The parts of a Google-style docstring the catalog shows."""
+
+    summary: str
+    arguments: Mapping[str, str]
+
+
+def schema_for(annotation: Any) -> JsonSchema:
+    """The JSON Schema of one type hint (``Annotated`` dicts are merged in)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *extras = get_args(annotation)
+        schema = schema_for(base)
+        for extra in extras:
+            if isinstance(extra, Mapping):
+                schema.update(extra)
+        return schema
+    if annotation in _SCALARS:
+        return dict(_SCALARS[annotation])
+    if origin is Literal:
+        return {"enum": list(get_args(annotation))}
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return schema_for(members[0])
+        return {"anyOf": [schema_for(m) for m in members]}
+    return _container_schema(annotation, origin)
+
+
+def _container_schema(annotation: Any, origin: Any) -> JsonSchema:
+    container = origin or annotation
+    args = get_args(annotation)
+    if isinstance(container, type) and issubclass(container, Mapping):
+        if len(args) == 2 and args[1] is not Any:
+            return {"type": "object", "additionalProperties": schema_for(args[1])}
+        return {"type": "object"}
+    if isinstance(container, type) and issubclass(container, Sequence) and container is not str:
+        return {"type": "array", "items": schema_for(args[0])} if args else {"type": "array"}
+    return {}  # Any, object and unknown types accept every JSON value
+
+
+def host_type(schema: JsonSchema) -> str:
+    """The host editor knows only str, int, bool and any."""
+    return _HOST_TYPES.get(str(schema.get("type")), "any")
+
+
+def parse_docstring(function: Callable[..., Any]) -> Docstring:
+    """Split a docstring into its summary and its ``Args:`` descriptions."""
+    text = inspect.getdoc(function) or ""
+    summary_lines: list[str] = []
+    arguments: dict[str, str] = {}
+    current: str | None = None
+    in_args = False
+    for line in text.splitlines():
+        if _ARGS_HEADING.match(line):
+            in_args = True
+            continue
+        if not in_args:
+            summary_lines.append(line)
+            continue
+        if line and not line.startswith(" "):
+            break  # another section starts
+        match = _ARG_LINE.match(line)
+        if match and line.startswith("    ") and not line.startswith("        "):
+            current = match.group(1)
+            arguments[current] = match.group(3).strip()
+        elif current and line.strip():
+            arguments[current] = f"{arguments[current]} {line.strip()}".strip()
+    return Docstring(summary="\n".join(summary_lines).strip(), arguments=arguments)
+
+
+def derive_parameters(function: Callable[..., Any]) -> JsonSchema:
+    """The object schema of a command function's parameters after the context.
+
+    A parameter without a default is required; defaults that are not ``None``
+    are advertised. Unknown parameters are refused (``additionalProperties``).
+    """
+    hints = get_type_hints(function, include_extras=True)
+    docs = parse_docstring(function)
+    properties: dict[str, JsonSchema] = {}
+    required: list[str] = []
+    for name, parameter in list(inspect.signature(function).parameters.items())[1:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise TypeError(f"{function.__name__}: *args and **kwargs cannot be advertised")
+        schema = schema_for(hints.get(name, Any))
+        if name in docs.arguments:
+            schema.setdefault("description", docs.arguments[name])
+        if parameter.default is parameter.empty:
+            required.append(name)
+        elif parameter.default is not None:
+            schema.setdefault("default", parameter.default)
+        properties[name] = schema
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }

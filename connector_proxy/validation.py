@@ -1,0 +1,83 @@
+"""Check a call's parameters against the command's schema before it runs.
+
+Messages name every bad field but never repeat a value: parameters arrive
+with the host's secrets substituted in plain text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from connector_proxy.errors import INVALID_PARAMETERS
+from connector_proxy.sdk.errors import CommandError
+
+Problem = dict[str, str]
+
+
+def validate(validator: Draft202012Validator, parameters: Mapping[str, Any]) -> None:
+    """Raise InvalidParameters naming every bad field, or return quietly."""
+    problems = sorted(
+        {
+            (p["field"], p["problem"]): p for e in validator.iter_errors(parameters) for p in _explain(e)
+        }.values(),
+        key=lambda p: p["field"],
+    )
+    if problems:
+        listed = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        raise CommandError(INVALID_PARAMETERS, f"Invalid parameters: {listed}", details=problems)
+
+
+def _explain(error: ValidationError) -> Iterable[Problem]:
+    where = _field(error.absolute_path)
+    instance = error.instance
+    if error.validator == "required" and isinstance(instance, Mapping):
+        required: list[str] = list(error.validator_value)  # type: ignore[arg-type]
+        for name in required:
+            if name not in instance:
+                yield {"field": _field([*error.absolute_path, name]), "problem": "is required"}
+    elif error.validator == "additionalProperties" and isinstance(instance, Mapping):
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        known = set(schema.get("properties", {}))
+        for name in instance:
+            if name not in known:
+                yield {
+                    "field": _field([*error.absolute_path, name]),
+                    "problem": "is not a parameter of this command",
+                }
+    else:
+        yield {"field": where, "problem": _rule(error)}
+
+
+def _field(path: Iterable[Any]) -> str:
+    parts = [str(part) for part in path]
+    return ".".join(parts) if parts else "(body)"
+
+
+def _rule(error: ValidationError) -> str:
+    expected = error.validator_value
+    rules = {
+        "type": lambda: f"must be of type {_list(expected)}",
+        "enum": lambda: f"must be one of {_list(expected)}",
+        "const": lambda: f"must be {expected!r}",
+        "minimum": lambda: f"must be >= {expected}",
+        "maximum": lambda: f"must be <= {expected}",
+        "exclusiveMinimum": lambda: f"must be > {expected}",
+        "exclusiveMaximum": lambda: f"must be < {expected}",
+        "minLength": lambda: f"must be at least {expected} characters long",
+        "maxLength": lambda: f"must be at most {expected} characters long",
+        "pattern": lambda: f"must match the pattern {expected}",
+        "minItems": lambda: f"must have at least {expected} items",
+        "maxItems": lambda: f"must have at most {expected} items",
+    }
+    explain = rules.get(str(error.validator))
+    return explain() if explain else f"fails the '{error.validator}' rule"
+
+
+def _list(expected: Any) -> str:
+    if isinstance(expected, list):
+        return " or ".join(repr(item) if not isinstance(item, str) else item for item in expected)
+    return str(expected)

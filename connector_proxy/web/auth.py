@@ -1,0 +1,44 @@
+"""API keys on every /v1 route, compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Response, request
+
+from connector_proxy.config import AuthSettings
+from connector_proxy.errors import UNAUTHORIZED
+from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.responses import error_response
+from connector_proxy.web.state import proxy_state
+
+HEADER = "Spiff-Connector-Proxy-Api-Key"
+ALWAYS_OPEN = frozenset({"/liveness", "/v1/liveness"})
+
+
+def require_api_key() -> Response | None:
+    """A before-request hook: None lets the request through."""
+    auth = proxy_state().settings.auth
+    if not auth.api_keys or not _guarded(request.path, auth):
+        return None
+    offered = request.headers.get(HEADER)
+    if offered is None:
+        return error_response(CommandError(UNAUTHORIZED, f"The {HEADER} header is missing"))
+    if not key_matches(offered, auth.api_keys):
+        return error_response(CommandError(UNAUTHORIZED, f"The {HEADER} header matches no configured key"))
+    return None
+
+
+def key_matches(offered: str, keys: tuple[str, ...]) -> bool:
+    """Compare with every key, without stopping early, so timing reveals nothing."""
+    offered_bytes = offered.encode()
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(offered_bytes, key.encode())
+    return matched
+
+
+def _guarded(path: str, auth: AuthSettings) -> bool:
+    if path in ALWAYS_OPEN or not path.startswith("/v1/"):
+        return False
+    return not any(path.startswith(prefix) for prefix in auth.open_paths)

@@ -1,0 +1,33 @@
+"""Discovery for hosts and operators; every answer was rendered at start-up."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from connector_proxy.errors import COMMAND_NOT_FOUND
+from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.responses import error_response, raw_json
+from connector_proxy.web.state import proxy_state
+
+catalog = Blueprint("catalog", __name__, url_prefix="/v1")
+
+
+@catalog.get("/commands")
+def list_commands() -> Response:
+    """The host's list shape; the host falls back to its built-ins if this fails."""
+    return raw_json(proxy_state().registry.catalog_json)
+
+
+@catalog.get("/commands/<connector>/<command>")
+def describe_command(connector: str, command: str) -> Response:
+    command_id = f"{connector}/{command}"
+    description = proxy_state().registry.descriptions.get(command_id)
+    if description is None:
+        return error_response(CommandError(COMMAND_NOT_FOUND, f"No command {command_id!r} is available"))
+    return raw_json(description)
+
+
+@catalog.get("/connectors")
+def list_connectors() -> Response:
+    """Every installed connector with its state, including those left out."""
+    return raw_json(proxy_state().registry.connectors_json)

@@ -1,0 +1,37 @@
+"""``POST /v1/do/<connector>/<command>``: the host's service-task call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from connector_proxy.errors import INVALID_REQUEST_BODY
+from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.responses import error_response, json_response
+from connector_proxy.web.state import proxy_state
+
+do = Blueprint("do", __name__, url_prefix="/v1")
+
+
+@do.post("/do/<connector>/<command>")
+def run_command(connector: str, command: str) -> Response:
+    try:
+        payload = _json_body()
+    except CommandError as error:
+        return error_response(error)
+    outcome = proxy_state().executor.run(f"{connector}/{command}", payload)
+    return json_response(outcome.envelope, outcome.status)
+
+
+def _json_body() -> Any:
+    raw = request.get_data(cache=False)  # over limits.max_body_bytes raises 413
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise CommandError(INVALID_REQUEST_BODY, "The body is not UTF-8 encoded JSON") from None
+    except json.JSONDecodeError as error:
+        raise CommandError(
+            INVALID_REQUEST_BODY, f"The body is not valid JSON ({error.msg} at position {error.pos})"
+        ) from None

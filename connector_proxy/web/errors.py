@@ -1,0 +1,35 @@
+"""Turn every failure outside a command into the host's envelope, never HTML."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from connector_proxy import errors
+from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.web.responses import error_response
+
+log = logging.getLogger(__name__)
+_BY_STATUS: dict[int, ErrorCode] = {
+    404: errors.NOT_FOUND,
+    405: errors.METHOD_NOT_ALLOWED,
+    413: errors.PAYLOAD_TOO_LARGE,
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_exception)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _http_exception(exception: HTTPException) -> Response:
+    status = exception.code or 500
+    code = _BY_STATUS.get(status) or ErrorCode(f"Http{status}", exception.name, status)
+    return error_response(CommandError(code, exception.description or exception.name))
+
+
+def _unexpected(exception: Exception) -> Response:
+    log.exception("unhandled error")
+    return error_response(CommandError(errors.INTERNAL_ERROR, "The daemon failed; see its log"))

@@ -1,0 +1,131 @@
+"""The six request commands and their parameter schema, written once.
+
+The ``…V2`` ids are aliases: existing SpiffWorkflow models call them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector_proxy.sdk import Connector, Context, Result
+from connector_proxy_http.sending import Outgoing, send
+
+_NO_NEWLINES = "^[^\\r\\n]*$"
+COMMON: dict[str, Any] = {
+    "url": {
+        "type": "string",
+        "pattern": "^[hH][tT][tT][pP][sS]?://[^/?#]+",
+        "description": "The http:// or https:// URL to call.",
+    },
+    "headers": {
+        "type": "object",
+        "additionalProperties": {"type": "string", "pattern": _NO_NEWLINES},
+        "description": "Request headers (values are never logged).",
+    },
+    "params": {"type": "object", "description": "Query-string parameters, added to the URL."},
+    "basic_auth_username": {"type": "string", "description": "User name for HTTP basic authentication."},
+    "basic_auth_password": {"type": "string", "description": "Password for HTTP basic authentication."},
+    "timeout": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "default": 30,
+        "description": "Seconds to wait for the upstream (capped by max_timeout and the call's deadline).",
+    },
+    "attempts": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10,
+        "default": 1,
+        "description": "Tries in all; retried on connection errors, timeouts, 429 and 5xx with backoff.",
+    },
+    "retry_non_idempotent": {
+        "type": "boolean",
+        "default": False,
+        "description": "Also retry POST and PATCH (only when the upstream deduplicates).",
+    },
+    "include_response_headers": {
+        "type": "boolean",
+        "default": False,
+        "description": 'Answer {"body": ..., "headers": {...}} instead of the body alone.',
+    },
+}
+WITH_BODY: dict[str, Any] = {
+    "data": {"description": "The request body: any JSON value (json), an object (form) or text (raw)."},
+    "body_format": {
+        "enum": ["json", "form", "raw", "none"],
+        "default": "json",
+        "description": "How data is sent: json, form (url-encoded), raw (text as is) or none.",
+    },
+}
+# form needs an object and raw needs text: said in the schema so validation names the field
+BODY_RULES = [
+    {
+        "if": {"properties": {"body_format": {"const": "form"}}, "required": ["body_format"]},
+        "then": {"properties": {"data": {"type": "object"}}},
+    },
+    {
+        "if": {"properties": {"body_format": {"const": "raw"}}, "required": ["body_format"]},
+        "then": {"properties": {"data": {"type": "string"}}},
+    },
+]
+
+
+def parameters_schema(with_body: bool, headers_by_default: bool = False) -> dict[str, Any]:
+    properties = {**COMMON, **(WITH_BODY if with_body else {})}
+    if headers_by_default:
+        properties["include_response_headers"] = {**COMMON["include_response_headers"], "default": True}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": ["url"],
+        "additionalProperties": False,
+    }
+    if with_body:
+        schema["allOf"] = BODY_RULES
+    return schema
+
+
+def register(connector: Connector) -> None:
+    for method, with_body in (
+        ("GET", False),
+        ("POST", True),
+        ("PUT", True),
+        ("PATCH", True),
+        ("DELETE", True),
+        ("HEAD", False),
+    ):
+        _register(connector, method, with_body)
+
+
+def _register(connector: Connector, method: str, with_body: bool) -> None:
+    name = f"{method.capitalize()}Request"
+    headers_by_default = method == "HEAD"  # a HEAD answer is nothing but headers
+
+    def command(ctx: Context, **parameters: Any) -> Result:
+        return send(ctx, _outgoing(method, parameters))
+
+    connector.command(
+        name,
+        aliases=[f"{name}V2"],
+        parameters=parameters_schema(with_body, headers_by_default),
+        description=f"Send an HTTP {method} request and answer with the upstream's decoded body.",
+    )(command)
+
+
+def _outgoing(method: str, parameters: dict[str, Any]) -> Outgoing:
+    """Parameters arrive validated, with the schema's defaults filled in."""
+    username = parameters.get("basic_auth_username")
+    password = parameters.get("basic_auth_password")
+    return Outgoing(
+        method=method,
+        url=parameters["url"],
+        headers=parameters.get("headers") or {},
+        params=parameters.get("params"),
+        data=parameters.get("data"),
+        body_format=parameters.get("body_format", "none"),
+        auth=(username, password or "") if username is not None else None,
+        timeout=float(parameters["timeout"]),
+        attempts=parameters["attempts"],
+        retry_non_idempotent=parameters["retry_non_idempotent"],
+        include_response_headers=parameters["include_response_headers"],
+    )

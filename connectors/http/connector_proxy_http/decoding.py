@@ -1,0 +1,35 @@
+"""Turn an upstream body into the JSON value the BPMN task receives.
+
+JSON passes through, XML becomes a dict, other text is wrapped as
+``{"raw_response": text}`` and binary as ``{"raw_response_base64": ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import xmltodict
+
+_TEXT_TYPES = ("application/javascript", "application/x-www-form-urlencoded", "application/yaml")
+
+
+def decode_body(content: bytes, content_type: str) -> Any:
+    if not content:
+        return {}
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return _parsed(content, json.loads)
+    if media_type in ("application/xml", "text/xml") or media_type.endswith("+xml"):
+        return _parsed(content, xmltodict.parse)  # entities are not expanded by default
+    if not media_type or media_type.startswith("text/") or media_type in _TEXT_TYPES:
+        return {"raw_response": content.decode("utf-8", errors="replace")}
+    return {"raw_response_base64": base64.b64encode(content).decode("ascii")}
+
+
+def _parsed(content: bytes, parse: Any) -> Any:
+    try:
+        return parse(content)
+    except Exception:  # malformed upstream data is still passed on, as text
+        return {"raw_response": content.decode("utf-8", errors="replace")}

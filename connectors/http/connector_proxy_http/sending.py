@@ -1,0 +1,221 @@
+"""Send one request with retries, within the limits and the call's deadline.
+
+Nothing here logs or reports a header, a query string, a path or a body:
+they may hold the host's secrets. Messages name the method and the origin.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import ReadTimeoutError
+
+from connector_proxy.sdk import CommandError, Context, Result
+from connector_proxy.sdk.outbound import DestinationBlocked
+from connector_proxy_http import errors
+from connector_proxy_http.decoding import decode_body
+from connector_proxy_http.settings import HttpResources
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRIED_ERRORS = (errors.TIMEOUT, errors.CONNECTION_FAILED)
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One validated call of an http command."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    params: Mapping[str, Any] | None = None
+    data: Any = None
+    body_format: str = "json"
+    auth: tuple[str, str] | None = None
+    timeout: float = 30.0
+    attempts: int = 1
+    retry_non_idempotent: bool = False
+    include_response_headers: bool = False
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]``: what messages may show of the URL."""
+        parts = urlsplit(self.url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    content: bytes
+
+
+def send(ctx: Context, outgoing: Outgoing) -> Result:
+    """Send with up to ``attempts`` tries: retries on connection errors, 429 and 5xx."""
+    retry_allowed = outgoing.method in IDEMPOTENT or outgoing.retry_non_idempotent
+    for attempt in range(1, outgoing.attempts + 1):
+        may_retry = retry_allowed and attempt < outgoing.attempts
+        try:
+            upstream = _exchange(ctx, outgoing, attempt)
+        except CommandError as error:
+            if may_retry and error.declared in RETRIED_ERRORS and _pause(ctx, attempt, None):
+                continue
+            raise
+        transient = upstream.status == 429 or upstream.status >= 500
+        if may_retry and transient and _pause(ctx, attempt, upstream.headers.get("Retry-After")):
+            continue
+        return _result(outgoing, upstream)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _exchange(ctx: Context, outgoing: Outgoing, attempt: int) -> Upstream:
+    resources: HttpResources = ctx.resources
+    timeout = min(outgoing.timeout, resources.max_timeout, ctx.seconds_left())
+    if timeout <= 0:
+        raise CommandError(
+            errors.TIMEOUT, f"{outgoing.method} {outgoing.origin}: no time left before the deadline"
+        )
+    deadline = time.monotonic() + timeout
+    started = time.perf_counter()
+    try:
+        with resources.session.request(
+            outgoing.method,
+            outgoing.url,
+            headers={"User-Agent": resources.user_agent, **outgoing.headers},
+            params=outgoing.params,
+            auth=outgoing.auth,
+            timeout=(min(resources.connect_timeout, timeout), timeout),
+            stream=True,
+            **_body(outgoing),
+        ) as response:
+            content = _read(response, resources.max_response_bytes, deadline, outgoing)
+    except CommandError:
+        raise
+    except Exception as error:
+        raise _translate(error, outgoing, timeout) from None
+    elapsed = (time.perf_counter() - started) * 1000
+    ctx.log.info(
+        "%s %s answered %s in %.0f ms (attempt %s of %s)",
+        outgoing.method,
+        outgoing.origin,
+        response.status_code,
+        elapsed,
+        attempt,
+        outgoing.attempts,
+    )
+    return Upstream(response.status_code, response.reason or "", response.headers, content)
+
+
+def _body(outgoing: Outgoing) -> dict[str, Any]:
+    if outgoing.data is None or outgoing.body_format == "none":
+        return {}
+    if outgoing.body_format == "json":
+        return {"json": outgoing.data}
+    if outgoing.body_format == "raw":
+        return {"data": str(outgoing.data).encode()}
+    return {"data": outgoing.data}  # form: a dict, url-encoded by requests
+
+
+def _read(response: requests.Response, limit: int, deadline: float, outgoing: Outgoing) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(response, limit, outgoing)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(response, limit, outgoing)
+        if time.monotonic() > deadline:  # a slow drip must not outlive the timeout
+            raise CommandError(
+                errors.TIMEOUT, f"{outgoing.method} {outgoing.origin}: the body did not arrive in time"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(response: requests.Response, limit: int, outgoing: Outgoing) -> CommandError:
+    return CommandError(
+        errors.RESPONSE_TOO_LARGE,
+        f"{outgoing.method} {outgoing.origin}: the response is over {limit} bytes",
+        http_status=response.status_code,
+    )
+
+
+def _translate(error: Exception, outgoing: Outgoing, timeout: float) -> CommandError:
+    """requests' exceptions carry the URL (and its query); ours carry the origin only."""
+    where = f"{outgoing.method} {outgoing.origin}"
+    if isinstance(error, DestinationBlocked):
+        return CommandError(errors.DESTINATION_BLOCKED, f"{where}: {error}")
+    if isinstance(error, requests.Timeout) or _is_read_timeout(error):
+        return CommandError(errors.TIMEOUT, f"{where}: no answer within {timeout:g} s")
+    if isinstance(error, requests.exceptions.SSLError):
+        return CommandError(errors.TLS_ERROR, f"{where}: the TLS handshake failed")
+    if isinstance(error, requests.TooManyRedirects):
+        return CommandError(errors.TOO_MANY_REDIRECTS, f"{where}: too many redirects")
+    if isinstance(
+        error,
+        (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+        ),
+    ):
+        return CommandError(errors.INVALID_URL, f"{where}: the URL (or a redirect's) cannot be requested")
+    if isinstance(error, (requests.RequestException, OSError)):
+        return CommandError(errors.CONNECTION_FAILED, f"{where}: {_cause(error)}")
+    raise error
+
+
+def _is_read_timeout(error: Exception) -> bool:
+    return isinstance(error, requests.ConnectionError) and any(
+        isinstance(arg, ReadTimeoutError) for arg in error.args
+    )
+
+
+def _cause(error: BaseException) -> str:
+    """The innermost OS-level reason (``Connection refused``), never a URL."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return str(seen.strerror).lower()
+        if "NameResolution" in type(seen).__name__:
+            return "the host name does not resolve"
+        nested = next((a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)), None)
+        seen = nested or seen.__cause__ or seen.__context__
+    return "the connection failed"
+
+
+def _pause(ctx: Context, attempt: int, retry_after: str | None) -> bool:
+    """Sleep before the next attempt if the deadline allows; False if it does not."""
+    delay = min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+    if retry_after and retry_after.strip().isdigit():
+        delay = float(retry_after)
+    if delay >= ctx.seconds_left() - 0.1:
+        return False
+    ctx.log.info("retrying in %.1f s", delay)
+    time.sleep(delay)
+    return True
+
+
+def _result(outgoing: Outgoing, upstream: Upstream) -> Result:
+    body = decode_body(upstream.content, upstream.headers.get("Content-Type", ""))
+    if outgoing.include_response_headers:
+        body = {"body": body, "headers": dict(upstream.headers)}
+    if upstream.status >= 300:
+        raise CommandError(
+            errors.HTTP_ERROR,
+            f"{outgoing.method} {outgoing.origin} answered {upstream.status} {upstream.reason}".rstrip(),
+            http_status=upstream.status,
+            body=body,
+        )
+    return Result(body, http_status=upstream.status)
