@@ -171,7 +171,7 @@ def _connect(connection: HTTPConnection, addresses: list[str]) -> socket.socket:
             raise ConnectTimeoutError(connection, f"Connection to {connection.host} timed out") from error
         except OSError as error:
             last = error
-    raise NewConnectionError(connection, f"Failed to establish a new connection: {last}")
+    raise NewConnectionError(connection, f"Failed to establish a new connection: {last}") from last
 
 
 def _split_entries(entries: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[Network, ...]]:

@@ -183,15 +183,20 @@ def _is_read_timeout(error: Exception) -> bool:
 
 
 def _cause(error: BaseException) -> str:
-    """The innermost OS-level reason (``Connection refused``), never a URL."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.strerror:
-            return str(seen.strerror).lower()
-        if "NameResolution" in type(seen).__name__:
+    """The innermost OS-level reason (``connection refused``), never a URL."""
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if "NameResolution" in type(current).__name__:
             return "the host name does not resolve"
-        nested = next((a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)), None)
-        seen = nested or seen.__cause__ or seen.__context__
+        if isinstance(current, OSError) and current.strerror:
+            return str(current.strerror).lower()
+        linked = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
     return "the connection failed"
 
 

@@ -1,0 +1,192 @@
+"""The real daemon under gunicorn, driven over HTTP the way a host drives it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from pytest_httpserver import HTTPServer
+
+from connector_proxy.web.auth import HEADER
+from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon, silent_server
+
+KEY = "e2e-key-4f9a0c"
+CONFIG = '[auth]\napi_keys = ["env:E2E_PROXY_KEY"]\n[server]\nworkers = 2\nthreads = 4\n' + TEST_CONFIG
+ENV = {**TEST_ENV, "E2E_PROXY_KEY": KEY}
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    folder = tmp_path_factory.mktemp("daemon")
+    config = folder / "plugins.toml"
+    config.write_text(CONFIG)
+    running = Daemon(config, ENV, folder / "daemon.log")
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def host_call(
+    daemon: Daemon, command: str, payload: dict[str, Any], key: str | None = KEY
+) -> requests.Response:
+    """What the SpiffWorkflow host sends: its keys, its header, its 45 s timeout."""
+    body = {"spiff__task_id": "task-1", "spiff__task_data": {"a": 1}, "spiff__callback_url": None, **payload}
+    headers = {HEADER: key} if key else {}
+    return requests.post(f"{daemon.url}/v1/do/{command}", json=body, headers=headers, timeout=45)
+
+
+def test_liveness_is_open(daemon: Daemon) -> None:
+    response = requests.get(f"{daemon.url}/liveness", timeout=5)
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+
+
+def test_discovery_needs_the_key_and_lists_the_working_connectors(daemon: Daemon) -> None:
+    refused = requests.get(f"{daemon.url}/v1/commands", timeout=5)
+    listed = requests.get(f"{daemon.url}/v1/commands", headers={HEADER: KEY}, timeout=5)
+    connectors = requests.get(f"{daemon.url}/v1/connectors", headers={HEADER: KEY}, timeout=5).json()
+
+    assert refused.status_code == 401
+    assert refused.json()["error"]["error_code"] == "Unauthorized"
+    ids = {entry["id"] for entry in listed.json()}
+    assert {"http/GetRequestV2", "http/PostRequestV2", "sample/Greet"} <= ids
+    assert not any(command.startswith("broken/") for command in ids)
+    states = {entry["name"]: entry["state"] for entry in connectors}
+    assert states["broken"] == "import_error"
+    assert states["http"] == states["sample"] == "ready"
+
+
+def test_a_get_through_the_http_connector(daemon: Daemon, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/orders/7").respond_with_json({"id": 7, "state": "paid"})
+
+    response = host_call(daemon, "http/GetRequestV2", {"url": httpserver.url_for("/orders/7")})
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    envelope = response.json()
+    assert envelope["command_response"] == {
+        "body": {"id": 7, "state": "paid"},
+        "mimetype": "application/json",
+        "http_status": 200,
+    }
+    assert envelope["error"] is None
+    assert envelope["command_response_version"] == 2
+
+
+def test_an_upstream_500(daemon: Daemon, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/down").respond_with_data("database is down", status=500)
+
+    envelope = host_call(daemon, "http/GetRequestV2", {"url": httpserver.url_for("/down")}).json()
+
+    assert envelope["error"]["error_code"] == "HttpError500"
+    assert envelope["command_response"]["http_status"] == 500
+    assert envelope["command_response"]["body"] == {"raw_response": "database is down"}
+
+
+def test_a_hung_upstream_is_cut_by_the_timeout(daemon: Daemon) -> None:
+    with silent_server() as url:
+        started = time.monotonic()
+        response = host_call(daemon, "http/GetRequestV2", {"url": url, "timeout": 1})
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert response.json()["error"]["error_code"] == "Timeout"
+    assert elapsed < 5
+
+
+def test_invalid_parameters(daemon: Daemon) -> None:
+    response = host_call(daemon, "http/GetRequestV2", {"attempts": "three"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["error_code"] == "InvalidParameters"
+    assert response.json()["error"]["message"] == (
+        "Invalid parameters: attempts: must be of type integer; url: is required"
+    )
+
+
+def test_an_unknown_command(daemon: Daemon) -> None:
+    response = host_call(daemon, "http/FetchEverything", {})
+
+    assert response.status_code == 404
+    assert response.json()["error"]["error_code"] == "command_not_found"
+
+
+def test_a_wrong_key(daemon: Daemon) -> None:
+    response = host_call(daemon, "sample/Greet", {"name": "Ada"}, key="not-the-key")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["error_code"] == "Unauthorized"
+
+
+def test_a_crash_answers_json_and_logs_the_traceback(daemon: Daemon) -> None:
+    response = host_call(daemon, "sample/Crash", {})
+
+    assert response.status_code == 500
+    assert response.json()["error"]["error_code"] == "KeyError"
+    assert "Traceback" not in response.text
+    time.sleep(0.2)  # the log line is written after the answer
+    assert "Traceback" in daemon.log.read_text()
+
+
+def test_the_daemon_log_holds_no_secret(daemon: Daemon) -> None:
+    host_call(daemon, "sample/Greet", {"name": "Ada"})
+    log = daemon.log.read_text()
+
+    assert "connector broken left out (import_error)" in log
+    assert TEST_ENV["SAMPLE_TOKEN"] not in log
+    assert KEY not in log
+
+
+def test_sigterm_stops_the_daemon_gracefully(tmp_path: Path) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text(TEST_CONFIG)
+    running = Daemon(config, TEST_ENV, tmp_path / "daemon.log")
+    running.wait_ready()
+
+    assert running.stop() == 0
+    assert "Shutting down" in running.log.read_text()
+
+
+def run_cli(tmp_path: Path, *arguments: str, config: str = TEST_CONFIG) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "plugins.toml"
+    path.write_text(config)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(SITE), **TEST_ENV, "CONNECTOR_PROXY_CONFIG": str(path)}
+    return subprocess.run([*CLI, *arguments], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_call_runs_a_command_without_a_host(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "call", "sample/Greet", "name=Ada", "times:=2", 'tags:=["a"]')
+
+    assert done.returncode == 0, done.stderr
+    envelope = json.loads(done.stdout)
+    assert envelope["command_response"]["body"] == {"greeting": "Hello Ada Hello Ada", "tags": ["a"]}
+
+
+def test_call_exits_non_zero_on_an_error(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "call", "sample/Greet", "name=Ada", "times=2")
+
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["error_code"] == "InvalidParameters"
+
+
+def test_list_prints_the_catalog(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "list")
+
+    assert done.returncode == 0, done.stderr
+    assert "http/GetRequestV2" in done.stdout
+    assert "alias of http/GetRequest" in done.stdout
+    assert "broken: import_error" in done.stdout
+
+
+def test_a_bad_configuration_stops_serve_with_a_clear_message(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "serve", config="[server]\nworkers = 0\n")
+
+    assert done.returncode == 2
+    assert "configuration error: server.workers and server.threads must be at least 1" in done.stderr

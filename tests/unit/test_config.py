@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector_proxy.config import ConfigError, config_path, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "plugins.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file() -> None:
+    settings = load_settings(None, {})
+
+    assert settings.server.bind == "127.0.0.1:7004"
+    assert settings.auth.api_keys == ()
+    assert settings.limits.command_timeout < 45  # the host gives up at 45 s
+    assert settings.connectors == {}
+
+
+def test_the_repository_configuration_loads() -> None:
+    settings = load_settings(Path(__file__).parents[2] / "plugins.toml", {})
+
+    assert settings.server.bind == "127.0.0.1:7004"
+    assert settings.connector("http") is not None
+
+
+def test_file_values_and_environment_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, '[server]\nworkers = 3\nbind = "127.0.0.1:9000"\n[limits]\ncommand_timeout = 5\n')
+    environ = {
+        "CONNECTOR_PROXY_SERVER_WORKERS": "5",
+        "CONNECTOR_PROXY_SERVER_ACCESS_LOG": "yes",
+        "CONNECTOR_PROXY_AUTH_API_KEYS": "env:KEY_ONE, plain-key-two",
+        "KEY_ONE": "first-key",
+    }
+    settings = load_settings(path, environ)
+
+    assert settings.server.workers == 5
+    assert settings.server.bind == "127.0.0.1:9000"
+    assert settings.server.access_log is True
+    assert settings.limits.command_timeout == 5.0
+    assert settings.auth.api_keys == ("first-key", "plain-key-two")
+
+
+def test_api_keys_from_files_lose_their_trailing_newline(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("from-a-file\n")
+    path = write(tmp_path, f'[auth]\napi_keys = ["file:{key_file}"]\n')
+
+    assert load_settings(path, {}).auth.api_keys == ("from-a-file",)
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "message"),
+    [
+        ("[serve]\n", {}, "unknown section(s): serve"),
+        ("[server]\nworker = 2\n", {}, "unknown key(s) in [server]: worker"),
+        ('[server]\nworkers = "two"\n', {}, "server.workers must be an integer, got str"),
+        ("[server]\nworkers = true\n", {}, "server.workers must be an integer, got bool"),
+        ("", {"CONNECTOR_PROXY_SERVER_THREADS": "many"}, "CONNECTOR_PROXY_SERVER_THREADS must be an integer"),
+        ('[auth]\napi_keys = ["env:MISSING_KEY"]\n', {}, "environment variable MISSING_KEY is not set"),
+        ('[auth]\napi_keys = ["file:/nonexistent/key"]\n', {}, "cannot read /nonexistent/key"),
+        ('[auth]\nopen_paths = ["/typeahead"]\n', {}, "must start with /v1/"),
+        ("[limits]\ncommand_timeout = 0\n", {}, "limits.command_timeout must be positive"),
+        ("[connectors.http]\nmax_timeout = 3\n", {}, "go in [connectors.http.config]"),
+        ("[server\n", {}, "is not valid TOML"),
+    ],
+)
+def test_bad_configuration_names_the_key(
+    tmp_path: Path, text: str, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, text), environ)
+    assert message in str(raised.value)
+
+
+def test_a_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "absent.toml", {})
+
+
+def test_config_path_precedence() -> None:
+    assert config_path("given.toml", {"CONNECTOR_PROXY_CONFIG": "env.toml"}) == Path("given.toml")
+    assert config_path(None, {"CONNECTOR_PROXY_CONFIG": "env.toml"}) == Path("env.toml")
+    assert config_path(None, {}) == Path("plugins.toml")
