@@ -1,0 +1,54 @@
+"""The README is the front door: what the code declares, it must document."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+from connector_proxy_http import errors as http_errors
+from connector_proxy_http.settings import CONFIG_SCHEMA
+
+from connector_proxy.config import AuthSettings, DiscoverySettings, LimitSettings, ServerSettings
+from connector_proxy.errors import DAEMON_ERRORS
+from connector_proxy.sdk.outbound import DESTINATIONS_SCHEMA
+
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text()
+HTTP_README = (ROOT / "connectors" / "http" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("code", [e.code for e in DAEMON_ERRORS + http_errors.ALL])
+def test_every_error_code_is_documented(code: str) -> None:
+    assert f"| `{code}` |" in README
+
+
+@pytest.mark.parametrize("code", [e.code for e in http_errors.ALL])
+def test_the_http_readme_lists_its_codes(code: str) -> None:
+    assert f"| `{code}` |" in HTTP_README
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        f"{section}.{field.name}"
+        for section, cls in (
+            ("server", ServerSettings),
+            ("limits", LimitSettings),
+            ("auth", AuthSettings),
+            ("discovery", DiscoverySettings),
+        )
+        for field in dataclasses.fields(cls)
+    ]
+    + [key for key in CONFIG_SCHEMA["properties"] if key != "destinations"]
+    + [f"destinations.{key}" for key in DESTINATIONS_SCHEMA["properties"]],
+)
+def test_every_config_key_is_documented(key: str) -> None:
+    assert f"| `{key}` |" in README
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    match = re.search(r"## Test it\n\n```sh\n(.+)\n```", README)
+    assert match is not None
+    assert match.group(1) in (ROOT / ".ci" / "run").read_text()
