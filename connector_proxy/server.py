@@ -23,7 +23,8 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
 
     def load_config(self) -> None:
         for key, value in gunicorn_options(self.server).items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # older gunicorn releases lack some settings
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return self.application
@@ -44,6 +45,7 @@ def gunicorn_options(server: ServerSettings) -> dict[str, Any]:
         "errorlog": "-",
         "proc_name": "connector-proxy",
         "preload_app": True,
+        "control_socket_disable": True,  # one fixed path per user would clash between instances
     }
 
 

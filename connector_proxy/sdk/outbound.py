@@ -79,7 +79,8 @@ class DestinationPolicy:
         """Raise DestinationBlocked unless ``host`` at ``address`` may be reached."""
         reason = self._refusal(host.lower().rstrip("."), _address(address))
         if reason:
-            raise DestinationBlocked(f"{host} ({address}) is refused: {reason}")
+            shown = host if host == address else f"{host} ({address})"
+            raise DestinationBlocked(f"{shown} is refused: {reason}")
 
     def _refusal(self, host: str, ip: Address) -> str | None:
         if _host_matches(host, self.deny_hosts) or _in_networks(ip, self.deny_networks):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from connector_proxy import errors
@@ -27,7 +27,18 @@ def register_error_handlers(app: Flask) -> None:
 def _http_exception(exception: HTTPException) -> Response:
     status = exception.code or 500
     code = _BY_STATUS.get(status) or ErrorCode(f"Http{status}", exception.name, status)
-    return error_response(CommandError(code, exception.description or exception.name))
+    return error_response(CommandError(code, _MESSAGES.get(status, _generic)(exception)))
+
+
+def _generic(exception: HTTPException) -> str:
+    return exception.description or exception.name
+
+
+_MESSAGES = {
+    404: lambda _e: f"No endpoint {request.method} {request.path}",
+    405: lambda _e: f"{request.path} does not answer {request.method}",
+    413: lambda _e: f"The body is over the {request.max_content_length} bytes allowed",
+}
 
 
 def _unexpected(exception: Exception) -> Response:

@@ -83,6 +83,12 @@ def test_unknown_routes_and_methods_answer_json(client: FlaskClient) -> None:
     wrong_method = client.get("/v1/do/sample/Greet")
 
     assert missing.status_code == 404
-    assert missing.get_json()["error"]["error_code"] == "NotFound"
+    assert missing.get_json()["error"] == {
+        "error_code": "NotFound",
+        "message": "No endpoint GET /v1/nothing-here",
+    }
     assert wrong_method.status_code == 405
-    assert wrong_method.get_json()["error"]["error_code"] == "MethodNotAllowed"
+    assert wrong_method.get_json()["error"] == {
+        "error_code": "MethodNotAllowed",
+        "message": "/v1/do/sample/Greet does not answer GET",
+    }

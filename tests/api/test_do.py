@@ -100,7 +100,10 @@ def test_a_body_over_the_limit_is_refused(tmp_path: Path) -> None:
     status, answer = call(client, "sample/Greet", {"name": "x" * 4096})
 
     assert status == 413
-    assert answer["error"]["error_code"] == "PayloadTooLarge"
+    assert answer["error"] == {
+        "error_code": "PayloadTooLarge",
+        "message": "The body is over the 2048 bytes allowed",
+    }
 
 
 def test_an_unknown_command_is_command_not_found(client: FlaskClient) -> None:
