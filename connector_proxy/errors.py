@@ -6,13 +6,14 @@ codes any call can meet before or around a command. The README lists them.
 
 from __future__ import annotations
 
-from connector_proxy.sdk.errors import ErrorCode
+from connector_proxy.sdk.errors import CommandError, ErrorCode
 
 INVALID_PARAMETERS = ErrorCode(
     "InvalidParameters",
     "A parameter is missing, unknown or of the wrong type; the message names every one.",
     status=400,
 )
+BAD_REQUEST = ErrorCode("BadRequest", "The request is malformed at the HTTP level.", status=400)
 INVALID_REQUEST_BODY = ErrorCode("InvalidRequestBody", "The request body is not a JSON object.", status=400)
 UNAUTHORIZED = ErrorCode(
     "Unauthorized",
@@ -31,6 +32,11 @@ METHOD_NOT_ALLOWED = ErrorCode(
 PAYLOAD_TOO_LARGE = ErrorCode(
     "PayloadTooLarge", "The request body is over limits.max_body_bytes.", status=413
 )
+HTTP_REFUSAL = ErrorCode(
+    "Http<status>",
+    "Another refusal at the HTTP level, e.g. Http414 (URI too long) or Http431 (headers too large).",
+    status=None,
+)
 INTERNAL_ERROR = ErrorCode("InternalError", "The daemon failed outside any command; see its log.", status=500)
 COMMAND_CRASHED = ErrorCode(
     "<ExceptionClass>",
@@ -40,6 +46,7 @@ COMMAND_CRASHED = ErrorCode(
 )
 
 DAEMON_ERRORS: tuple[ErrorCode, ...] = (
+    BAD_REQUEST,
     INVALID_PARAMETERS,
     INVALID_REQUEST_BODY,
     UNAUTHORIZED,
@@ -47,6 +54,19 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE,
+    HTTP_REFUSAL,
     INTERNAL_ERROR,
     COMMAND_CRASHED,
 )
+_BY_STATUS = {
+    400: BAD_REQUEST,
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    413: PAYLOAD_TOO_LARGE,
+    500: INTERNAL_ERROR,
+}
+
+
+def http_refusal(status: int, message: str) -> CommandError:
+    """An error raised by the HTTP machinery (Werkzeug or gunicorn), not by a route."""
+    return CommandError(_BY_STATUS.get(status, HTTP_REFUSAL), message, http_status=status)

@@ -7,12 +7,16 @@ connections lazily, after the fork.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from flask import Flask
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
 
+from connector_proxy import envelope
 from connector_proxy.config import ServerSettings
+from connector_proxy.errors import http_refusal
 
 
 class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
@@ -50,4 +54,16 @@ def gunicorn_options(server: ServerSettings) -> dict[str, Any]:
 
 
 def serve(app: Flask, server: ServerSettings) -> None:
+    # gunicorn answers requests it cannot parse itself, in HTML; hosts get JSON
+    util.write_error = write_json_error
     DaemonServer(app, server).run()
+
+
+def write_json_error(sock: socket.socket, status: int, reason: str, _detail: str) -> None:
+    """gunicorn's error writer, answering the envelope (the detail may quote the URI: left out)."""
+    body = envelope.dumps(envelope.from_error(http_refusal(status, reason)))
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)

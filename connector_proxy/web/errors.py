@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from connector_proxy import errors
-from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.responses import error_response
 
 log = logging.getLogger(__name__)
-_BY_STATUS: dict[int, ErrorCode] = {
-    404: errors.NOT_FOUND,
-    405: errors.METHOD_NOT_ALLOWED,
-    413: errors.PAYLOAD_TOO_LARGE,
-}
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -26,15 +22,15 @@ def register_error_handlers(app: Flask) -> None:
 
 def _http_exception(exception: HTTPException) -> Response:
     status = exception.code or 500
-    code = _BY_STATUS.get(status) or ErrorCode(f"Http{status}", exception.name, status)
-    return error_response(CommandError(code, _MESSAGES.get(status, _generic)(exception)))
+    message = _MESSAGES.get(status, _generic)(exception)
+    return error_response(errors.http_refusal(status, message))
 
 
 def _generic(exception: HTTPException) -> str:
     return exception.description or exception.name
 
 
-_MESSAGES = {
+_MESSAGES: dict[int, Callable[[HTTPException], str]] = {
     404: lambda _e: f"No endpoint {request.method} {request.path}",
     405: lambda _e: f"{request.path} does not answer {request.method}",
     413: lambda _e: f"The body is over the {request.max_content_length} bytes allowed",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -133,6 +134,17 @@ def test_a_crash_answers_json_and_logs_the_traceback(daemon: Daemon) -> None:
     assert "Traceback" not in response.text
     time.sleep(0.2)  # the log line is written after the answer
     assert "Traceback" in daemon.log.read_text()
+
+
+def test_a_request_gunicorn_cannot_parse_is_answered_in_json(daemon: Daemon) -> None:
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as raw:
+        raw.sendall(b"GET /v1/commands?token=s3cret HTTP/9.9\r\nHost: x\r\n\r\n")
+        answer = raw.makefile("rb").read()
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body)["error"] == {"error_code": "BadRequest", "message": "Bad Request"}
 
 
 def test_the_daemon_log_holds_no_secret(daemon: Daemon) -> None:
