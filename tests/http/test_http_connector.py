@@ -41,12 +41,14 @@ def test_json_passes_through_with_query_and_headers(client: FlaskClient, httpser
     [
         ("<order><id>7</id></order>", "application/xml", {"order": {"id": "7"}}),
         ("plain words", "text/plain", {"raw_response": "plain words"}),
+        ("caf\u00e9".encode("latin-1"), "text/plain; charset=ISO-8859-1", {"raw_response": "caf\u00e9"}),
+        ("caf\u00e9".encode("latin-1"), "text/plain", {"raw_response": "caf\ufffd"}),
         ("{broken json", "application/json", {"raw_response": "{broken json"}),
         ("", "application/json", {}),
     ],
 )
 def test_bodies_are_decoded_by_content_type(
-    client: FlaskClient, httpserver: HTTPServer, data: str, content_type: str, body: Any
+    client: FlaskClient, httpserver: HTTPServer, data: str | bytes, content_type: str, body: Any
 ) -> None:
     httpserver.expect_request("/doc").respond_with_data(data, content_type=content_type)
 
@@ -129,6 +131,16 @@ def test_head_answers_the_headers(client: FlaskClient, httpserver: HTTPServer) -
     _, answer = call(client, "http/HeadRequestV2", {"url": httpserver.url_for("/head")})
 
     assert answer["command_response"]["body"]["headers"]["ETag"] == '"v7"'
+
+
+def test_head_of_a_large_resource_is_not_too_large(tmp_path: Path, httpserver: HTTPServer) -> None:
+    client = client_from(tmp_path, _limited_config())
+    httpserver.expect_request("/big", method="HEAD").respond_with_data("x" * 5000)
+
+    _, answer = call(client, "http/HeadRequest", {"url": httpserver.url_for("/big")})
+
+    assert answer["error"] is None
+    assert answer["command_response"]["body"]["headers"]["Content-Length"] == "5000"
 
 
 def test_response_headers_on_request(client: FlaskClient, httpserver: HTTPServer) -> None:

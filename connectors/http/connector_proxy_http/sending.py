@@ -127,7 +127,8 @@ def _body(outgoing: Outgoing) -> dict[str, Any]:
 
 def _read(response: requests.Response, limit: int, deadline: float, outgoing: Outgoing) -> bytes:
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
+    # a HEAD answer declares the length of a body it does not send
+    if outgoing.method != "HEAD" and declared.isdigit() and int(declared) > limit:
         raise _too_large(response, limit, outgoing)
     chunks: list[bytes] = []
     size = 0
