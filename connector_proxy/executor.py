@@ -40,6 +40,20 @@ class Executor:
         self.limits = limits
 
     def run(self, command_id: str, payload: Any) -> Outcome:
+        """Run one call and log its outcome (never its parameters: they may hold secrets)."""
+        started = time.perf_counter()
+        outcome = self._run(command_id, payload)
+        error = outcome.envelope["error"]
+        log.info(
+            "%r -> %s %s in %.1f ms",
+            command_id,
+            outcome.status,
+            error["error_code"] if error else "ok",
+            (time.perf_counter() - started) * 1000,
+        )
+        return outcome
+
+    def _run(self, command_id: str, payload: Any) -> Outcome:
         bound = self.registry.find(command_id)
         if bound is None:
             return rejected(CommandError(errors.COMMAND_NOT_FOUND, f"No command {command_id!r} is available"))

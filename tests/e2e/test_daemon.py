@@ -152,6 +152,7 @@ def test_the_daemon_log_holds_no_secret(daemon: Daemon) -> None:
     log = daemon.log.read_text()
 
     assert "connector broken left out (import_error)" in log
+    assert "'sample/Greet' -> 200 ok in" in log  # each call is logged, without its parameters
     assert TEST_ENV["SAMPLE_TOKEN"] not in log
     assert KEY not in log
 
