@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from connector_proxy import envelope
+from connector_proxy.sdk import CommandError, Context, ErrorCode, Result, TaskLog
+
+FAMILY = ErrorCode("HttpError<status>", "The upstream failed.", status=None)
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"), [(400, False), (404, False), (429, True), (500, True), (None, None)]
+)
+def test_transient_follows_the_hosts_retry_rule(status: int | None, transient: bool | None) -> None:
+    assert ErrorCode("Code", "", status).transient is transient
+
+
+def test_a_family_code_is_filled_in_with_the_status() -> None:
+    error = CommandError(FAMILY, "gone", http_status=410)
+
+    assert (error.error_code, error.http_status) == ("HttpError410", 410)
+
+
+def test_a_code_without_a_status_needs_one_when_raised() -> None:
+    with pytest.raises(ValueError, match="pass http_status"):
+        CommandError(FAMILY, "which status?")
+
+
+def test_the_declared_status_is_the_default() -> None:
+    error = CommandError(ErrorCode("Busy", "", 503), "later")
+
+    assert error.http_status == 503
+    assert envelope.from_error(error) == {
+        "command_response": {"body": {}, "mimetype": "application/json", "http_status": 503},
+        "error": {"error_code": "Busy", "message": "later"},
+        "command_response_version": 2,
+        "spiff__logs": [],
+    }
+
+
+def test_task_log_lines_go_to_the_envelope_and_the_daemon_log(caplog: pytest.LogCaptureFixture) -> None:
+    task_log = TaskLog(logging.getLogger("connector_proxy.connectors.test"), task_id="t-1")
+    with caplog.at_level(logging.INFO):
+        task_log.info("fetched %s rows", 3)
+        task_log.warning("slow")
+
+    assert task_log.lines == ["[INFO] fetched 3 rows", "[WARNING] slow"]
+    assert "task t-1: fetched 3 rows" in caplog.text
+
+
+def test_seconds_left_never_goes_negative() -> None:
+    context = Context(
+        config={}, resources=None, log=TaskLog(logging.getLogger("t")), deadline=time.monotonic() - 5
+    )
+
+    assert context.seconds_left() == 0.0
+
+
+def test_a_result_defaults_to_json_and_200() -> None:
+    assert envelope.from_result(Result({"a": 1}), ["line"])["command_response"] == {
+        "body": {"a": 1},
+        "mimetype": "application/json",
+        "http_status": 200,
+    }
