@@ -31,3 +31,9 @@ def describe_command(connector: str, command: str) -> Response:
 def list_connectors() -> Response:
     """Every installed connector with its state, including those left out."""
     return raw_json(proxy_state().registry.connectors_json)
+
+
+@catalog.get("/auths")
+def list_auths() -> Response:
+    """OAuth helpers the host's UI may offer; no connector provides one yet."""
+    return raw_json(b"[]")
