@@ -20,6 +20,7 @@ from connector_proxy.secret_refs import SecretReferenceError, resolve_reference
 ENV_PREFIX = "CONNECTOR_PROXY_"
 CONFIG_ENV = "CONNECTOR_PROXY_CONFIG"
 DEFAULT_CONFIG = "plugins.toml"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class ConfigError(ValueError):
@@ -196,6 +197,8 @@ def _check(sections: Mapping[str, Any]) -> None:
     server: ServerSettings = sections["server"]
     limits: LimitSettings = sections["limits"]
     auth: AuthSettings = sections["auth"]
+    if server.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"server.log_level must be one of {', '.join(LOG_LEVELS)}")
     if server.workers < 1 or server.threads < 1:
         raise ConfigError("server.workers and server.threads must be at least 1")
     if limits.max_body_bytes < 1024:

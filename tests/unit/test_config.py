@@ -66,6 +66,7 @@ def test_api_keys_from_files_lose_their_trailing_newline(tmp_path: Path) -> None
         ('[auth]\napi_keys = ["file:/nonexistent/key"]\n', {}, "cannot read /nonexistent/key"),
         ('[auth]\nopen_paths = ["/typeahead"]\n', {}, "must start with /v1/"),
         ("[limits]\ncommand_timeout = 0\n", {}, "limits.command_timeout must be positive"),
+        ('[server]\nlog_level = "loud"\n', {}, "server.log_level must be one of debug, info"),
         ("[connectors.http]\nmax_timeout = 3\n", {}, "go in [connectors.http.config]"),
         ("[server\n", {}, "is not valid TOML"),
     ],
