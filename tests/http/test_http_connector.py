@@ -125,6 +125,17 @@ def test_every_method_reaches_the_upstream(client: FlaskClient, httpserver: HTTP
         assert (status, answer["command_response"]["body"]) == (200, {"method": method})
 
 
+def test_the_user_agent_is_ours_unless_the_call_sets_one(client: FlaskClient, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/ua").respond_with_json({})
+    get(client, httpserver.url_for("/ua"))
+    get(client, httpserver.url_for("/ua"), headers={"user-agent": "model/1"})
+
+    assert [request.headers["User-Agent"] for request, _ in httpserver.log] == [
+        "connector-proxy-http/0.1",
+        "model/1",
+    ]
+
+
 def test_head_answers_the_headers(client: FlaskClient, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/head", method="HEAD").respond_with_data("", headers={"ETag": '"v7"'})
 
@@ -231,6 +242,7 @@ def test_a_refused_connection_is_connection_failed(client: FlaskClient) -> None:
     assert answer["error"]["error_code"] == "ConnectionFailed"
     assert "connection refused" in answer["error"]["message"]
     assert answer["command_response"]["http_status"] == 502
+    assert sum("connection refused (attempt" in line for line in answer["spiff__logs"]) == 2
 
 
 def test_an_unknown_host_is_connection_failed(client: FlaskClient) -> None:

@@ -67,6 +67,7 @@ def send(ctx: Context, outgoing: Outgoing) -> Result:
         try:
             upstream = _exchange(ctx, outgoing, attempt)
         except CommandError as error:
+            ctx.log.warning("%s (attempt %s of %s)", error.message, attempt, outgoing.attempts)
             if may_retry and error.declared in RETRIED_ERRORS and _pause(ctx, attempt, None):
                 continue
             raise
@@ -90,7 +91,7 @@ def _exchange(ctx: Context, outgoing: Outgoing, attempt: int) -> Upstream:
         with resources.session.request(
             outgoing.method,
             outgoing.url,
-            headers={"User-Agent": resources.user_agent, **outgoing.headers},
+            headers=outgoing.headers,
             params=outgoing.params,
             auth=outgoing.auth,
             timeout=(min(resources.connect_timeout, timeout), timeout),

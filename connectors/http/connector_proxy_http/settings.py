@@ -33,7 +33,6 @@ class HttpResources:
     max_response_bytes: int
     max_timeout: float
     connect_timeout: float
-    user_agent: str
 
 
 def setup(config: Mapping[str, Any]) -> HttpResources:
@@ -47,10 +46,10 @@ def setup(config: Mapping[str, Any]) -> HttpResources:
         pool_size=value("pool_size"),
         max_redirects=value("max_redirects"),
     )
+    session.headers["User-Agent"] = value("user_agent")  # a call's own User-Agent wins
     return HttpResources(
         session=session,
         max_response_bytes=value("max_response_bytes"),
         max_timeout=float(value("max_timeout")),
         connect_timeout=float(value("connect_timeout")),
-        user_agent=value("user_agent"),
     )
