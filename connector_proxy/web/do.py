@@ -31,6 +31,8 @@ def _json_body() -> Any:
         return json.loads(raw)
     except UnicodeDecodeError:
         raise CommandError(INVALID_REQUEST_BODY, "The body is not UTF-8 encoded JSON") from None
+    except RecursionError:
+        raise CommandError(INVALID_REQUEST_BODY, "The body is nested too deeply") from None
     except json.JSONDecodeError as error:
         raise CommandError(
             INVALID_REQUEST_BODY, f"The body is not valid JSON ({error.msg} at position {error.pos})"
