@@ -145,8 +145,13 @@ def _section(name: str, cls: type[Any], table: Any, environ: Mapping[str, str]) 
     return cls(**values)
 
 
+def _expected(hint: Any) -> Any:
+    """The class a value must be: ``tuple[str, ...]`` is checked as a tuple of text."""
+    return tuple if getattr(hint, "__origin__", None) is tuple else hint
+
+
 def _typed(where: str, value: Any, hint: Any) -> Any:
-    expected = tuple if getattr(hint, "__origin__", None) is tuple else hint
+    expected = _expected(hint)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -158,7 +163,7 @@ def _typed(where: str, value: Any, hint: Any) -> Any:
 
 
 def _from_env(env_name: str, raw: str, hint: Any) -> Any:
-    expected = tuple if getattr(hint, "__origin__", None) is tuple else hint
+    expected = _expected(hint)
     try:
         if expected is bool:
             return _parse_bool(raw)
