@@ -85,7 +85,7 @@ def test_nested_fields_are_named_by_path(client: FlaskClient) -> None:
         (b"[1, 2]", "The body must be a JSON object"),
         (b"{nope", "The body is not valid JSON"),
         (b"", "not valid JSON"),
-        (b"{\"a\": \"\xff\"}", "not UTF-8"),
+        (b'{"a": "\xff"}', "not UTF-8"),
         (b"[" * 100_000, "nested too deeply"),
     ],
 )
