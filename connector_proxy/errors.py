@@ -67,6 +67,11 @@ _BY_STATUS = {
 }
 
 
+def command_not_found(command_id: str) -> CommandError:
+    """The one answer for an id no enabled connector offers, at /do and in the catalog."""
+    return CommandError(COMMAND_NOT_FOUND, f"No command {command_id!r} is available")
+
+
 def http_refusal(status: int, message: str) -> CommandError:
     """An error raised by the HTTP machinery (Werkzeug or gunicorn), not by a route."""
     return CommandError(_BY_STATUS.get(status, HTTP_REFUSAL), message, http_status=status)

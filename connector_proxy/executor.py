@@ -56,7 +56,7 @@ class Executor:
     def _run(self, command_id: str, payload: Any) -> Outcome:
         bound = self.registry.find(command_id)
         if bound is None:
-            return rejected(CommandError(errors.COMMAND_NOT_FOUND, f"No command {command_id!r} is available"))
+            return rejected(errors.command_not_found(command_id))
         if not isinstance(payload, dict):
             return rejected(CommandError(errors.INVALID_REQUEST_BODY, "The body must be a JSON object"))
         parameters, spiff = _split(payload, bound.optional)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from connector_proxy.errors import COMMAND_NOT_FOUND
-from connector_proxy.sdk.errors import CommandError
+from connector_proxy.errors import command_not_found
 from connector_proxy.web.responses import error_response, raw_json
 from connector_proxy.web.state import proxy_state
 
@@ -23,7 +22,7 @@ def describe_command(connector: str, command: str) -> Response:
     command_id = f"{connector}/{command}"
     description = proxy_state().registry.descriptions.get(command_id)
     if description is None:
-        return error_response(CommandError(COMMAND_NOT_FOUND, f"No command {command_id!r} is available"))
+        return error_response(command_not_found(command_id))
     return raw_json(description)
 
 
