@@ -32,8 +32,8 @@ class ServerSettings:
     """How the daemon serves (gunicorn with threaded workers)."""
 
     bind: str = "127.0.0.1:7004"
-    workers: int = 2
-    threads: int = 16
+    workers: int = 4
+    threads: int = 8
     graceful_timeout: int = 30
     log_level: str = "info"
     access_log: bool = False

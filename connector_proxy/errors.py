@@ -7,6 +7,7 @@ codes any call can meet before or around a command. The README lists them.
 from __future__ import annotations
 
 from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.outbound import DESTINATION_BUSY
 
 INVALID_PARAMETERS = ErrorCode(
     "InvalidParameters",
@@ -57,6 +58,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     HTTP_REFUSAL,
     INTERNAL_ERROR,
     COMMAND_CRASHED,
+    DESTINATION_BUSY,
 )
 _BY_STATUS = {
     400: BAD_REQUEST,

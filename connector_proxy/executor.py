@@ -18,6 +18,7 @@ from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
 from connector_proxy.sdk.context import Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.outbound import DESTINATION_BUSY, DestinationBusy
 from connector_proxy.validation import validate
 
 SPIFF_PREFIX = "spiff__"
@@ -108,6 +109,9 @@ def _invoke(bound: BoundCommand, context: Context, parameters: dict[str, Any]) -
         _check_declared(bound, error.declared)
         # the call completed; the failure travels in the envelope
         return Outcome(200, envelope.from_error(error, context.log.lines))
+    except DestinationBusy as busy:  # the SDK's bulkhead: answered here, so no connector maps it
+        refused = CommandError(DESTINATION_BUSY, f"{busy.reason}; retry later")
+        return Outcome(200, envelope.from_error(refused, context.log.lines))
     except Exception as error:  # a command's bug must become an envelope, not a crash
         bound.logger.exception("%s raised %s", bound.id, type(error).__name__)
         code = ErrorCode(type(error).__name__, errors.COMMAND_CRASHED.description, 500)

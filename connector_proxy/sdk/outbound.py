@@ -1,26 +1,36 @@
-"""Outbound HTTP for connectors: pooled, and refused where the operator says.
+"""Outbound HTTP for connectors: pooled, bounded, and refused where the operator says.
 
 The destination policy is checked on the addresses a name resolves to, when
 each connection is opened, so a redirect or a DNS answer that points inside
-the network is refused like a direct call. Connections are pooled per worker.
+the network is refused like a direct call. Connections are pooled per worker,
+and each origin gets at most ``max_concurrent`` of them at once: a bulkhead,
+so a hung upstream holds a few threads and calls beyond them are refused at
+once with ``DestinationBusy`` (503) instead of queueing behind it. A call
+waits briefly for a slot only while the origin is freeing them (it answers,
+the pool is merely full), so a burst to a healthy upstream is not refused.
 
     session = pooled_session(DestinationPolicy.from_config(config["destinations"]))
+    pool = pool_manager(policy)  # the same guards for code that speaks urllib3
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, EmptyPoolError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import create_connection
+
+from connector_proxy.sdk.errors import ErrorCode
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -41,12 +51,40 @@ DESTINATIONS_SCHEMA: dict[str, Any] = {
             "type": "boolean",
             "description": "Allow 169.254.0.0/16 and fe80::/10 (cloud metadata lives there).",
         },
+        "max_concurrent": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Calls in flight to one origin (scheme, host, port) per worker;"
+            " more are refused at once with DestinationBusy.",
+        },
     },
 }
+DEFAULT_MAX_CONCURRENT = 4  # half a worker's default 8 threads: one destination cannot take them all
+FLOW_WINDOW = 0.05  # seconds: how recent a freed slot must be for a call to wait for the next one
+KEPT_ORIGINS = 64  # pools of distinct origins kept per worker; the least used is closed first
+
+DESTINATION_BUSY = ErrorCode(
+    "DestinationBusy",
+    "As many calls as destinations.max_concurrent are already in flight to this origin in this"
+    " worker (it is slow or hung); refused at once so others keep flowing. Transient: retry later.",
+    503,
+)
 
 
 class DestinationBlocked(Exception):
     """The policy refused a destination; the message names the host, never a URL."""
+
+
+class DestinationBusy(EmptyPoolError):
+    """The origin's calls in flight are at the limit; the daemon answers DESTINATION_BUSY.
+
+    An EmptyPoolError underneath, so urllib3 unwinds it without touching the pool.
+    """
+
+    def __init__(self, pool: HTTPConnectionPool, limit: int) -> None:
+        self.origin = f"{pool.scheme}://{pool.host}:{pool.port}"
+        self.reason = f"{self.origin} already has {limit} calls in flight in this worker"
+        super().__init__(pool, self.reason)
 
 
 class DestinationPolicy:
@@ -58,11 +96,13 @@ class DestinationPolicy:
         deny: tuple[str, ...] = (),
         allow_loopback: bool = False,
         allow_link_local: bool = False,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     ) -> None:
         self.allow_hosts, self.allow_networks = _split_entries(allow)
         self.deny_hosts, self.deny_networks = _split_entries(deny)
         self.allow_loopback = allow_loopback
         self.allow_link_local = allow_link_local
+        self.max_concurrent = max_concurrent
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any] | None) -> DestinationPolicy:
@@ -73,6 +113,7 @@ class DestinationPolicy:
             deny=tuple(table.get("deny", ())),
             allow_loopback=bool(table.get("allow_loopback", False)),
             allow_link_local=bool(table.get("allow_link_local", False)),
+            max_concurrent=int(table.get("max_concurrent", DEFAULT_MAX_CONCURRENT)),
         )
 
     def check(self, host: str, address: str) -> None:
@@ -98,45 +139,77 @@ class DestinationPolicy:
         return None
 
 
-def pooled_session(
-    policy: DestinationPolicy, pool_size: int = 16, max_redirects: int = 5
-) -> requests.Session:
+def pooled_session(policy: DestinationPolicy, max_redirects: int = 5) -> requests.Session:
     """A requests Session whose every connection obeys ``policy``.
 
     Environment proxies and ``.netrc`` are ignored and cookies are never kept,
-    so one task's call cannot leak into another's.
+    so one task's call cannot leak into another's. A streamed response holds
+    its origin's slot until it is read or closed: use it in a ``with`` block.
     """
     session = requests.Session()
     session.trust_env = False
     session.max_redirects = max_redirects
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = _GuardedAdapter(policy, pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    adapter = _GuardedAdapter(policy)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
 
 
+def pool_manager(policy: DestinationPolicy) -> PoolManager:
+    """A urllib3 PoolManager with the same guards, for hot paths that skip requests.
+
+    Release every response (``release_conn`` after reading, ``close`` first if
+    the body was not read to its end): an unreleased one keeps its slot.
+    """
+    manager = PoolManager(num_pools=KEPT_ORIGINS, maxsize=policy.max_concurrent, block=True)
+    manager.pool_classes_by_scheme = guarded_pools(policy)
+    return manager
+
+
+def guarded_pools(policy: DestinationPolicy) -> dict[str, type[HTTPConnectionPool]]:
+    """Pool classes by scheme whose connections obey ``policy`` and whose size is a hard limit."""
+    return {
+        "http": _guarded_pool(HTTPConnectionPool, _guarded(HTTPConnection, policy)),
+        "https": _guarded_pool(HTTPSConnectionPool, _guarded(HTTPSConnection, policy)),
+    }
+
+
 class _GuardedAdapter(HTTPAdapter):
-    def __init__(self, policy: DestinationPolicy, **kwargs: Any) -> None:
+    def __init__(self, policy: DestinationPolicy) -> None:
         self._policy = policy
-        super().__init__(**kwargs)
+        maxsize = policy.max_concurrent
+        super().__init__(pool_connections=KEPT_ORIGINS, pool_maxsize=maxsize, max_retries=0, pool_block=True)
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": type(
-                "GuardedHTTPPool",
-                (HTTPConnectionPool,),
-                {"ConnectionCls": _guarded(HTTPConnection, self._policy)},
-            ),
-            "https": type(
-                "GuardedHTTPSPool",
-                (HTTPSConnectionPool,),
-                {"ConnectionCls": _guarded(HTTPSConnection, self._policy)},
-            ),
-        }
+        self.poolmanager.pool_classes_by_scheme = guarded_pools(self._policy)
+
+
+def _guarded_pool(base: type[HTTPConnectionPool], connection: type[HTTPConnection]) -> type[Any]:
+    class GuardedPool(base):  # type: ignore[valid-type,misc]
+        """A pool whose size is a hard limit, and which only waits for a slot while calls flow."""
+
+        ConnectionCls = connection
+        last_release = float("-inf")
+
+        def _get_conn(self, timeout: float | None = None) -> HTTPConnection:
+            # a slot freed lately means the origin answers and one frees soon: wait a moment;
+            # none means it is stuck, and waiting would only spread the stall to this thread
+            flowing = time.monotonic() - self.last_release < FLOW_WINDOW
+            try:
+                conn: HTTPConnection = super()._get_conn(timeout=FLOW_WINDOW if flowing else 0)
+            except EmptyPoolError:
+                raise DestinationBusy(self, self.pool.maxsize) from None
+            return conn
+
+        def _put_conn(self, conn: HTTPConnection | None) -> None:
+            self.last_release = time.monotonic()
+            super()._put_conn(conn)
+
+    return GuardedPool
 
 
 def _guarded(base: type[HTTPConnection], policy: DestinationPolicy) -> type[HTTPConnection]:

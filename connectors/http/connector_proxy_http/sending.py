@@ -6,15 +6,27 @@ they may hold the host's secrets. Messages name the method and the origin.
 
 from __future__ import annotations
 
+import json
 import random
 import time
+from base64 import b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import requests
-from urllib3.exceptions import ReadTimeoutError
+from urllib3 import BaseHTTPResponse, HTTPHeaderDict, Timeout
+from urllib3.exceptions import (
+    LocationParseError,
+    LocationValueError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ResponseError,
+    SSLError,
+    TimeoutError,
+    URLSchemeUnknown,
+)
 
 from connector_proxy.sdk import CommandError, Context, Result
 from connector_proxy.sdk.outbound import DestinationBlocked
@@ -87,18 +99,21 @@ def _exchange(ctx: Context, outgoing: Outgoing, attempt: int) -> Upstream:
         )
     deadline = time.monotonic() + timeout
     started = time.perf_counter()
+    body, headers = _encoded(outgoing, resources.default_headers)
     try:
-        with resources.session.request(
+        response = resources.pool.urlopen(
             outgoing.method,
-            outgoing.url,
-            headers=outgoing.headers,
-            params=outgoing.params,
-            auth=outgoing.auth,
-            timeout=(min(resources.connect_timeout, timeout), timeout),
-            stream=True,
-            **_body(outgoing),
-        ) as response:
+            _with_params(outgoing.url, outgoing.params),
+            body=body,
+            headers=headers,
+            timeout=Timeout(connect=min(resources.connect_timeout, timeout), read=timeout),
+            retries=resources.redirects,
+            preload_content=False,
+        )
+        try:
             content = _read(response, resources.max_response_bytes, deadline, outgoing)
+        finally:
+            _release(response)
     except CommandError:
         raise
     except Exception as error:
@@ -108,32 +123,60 @@ def _exchange(ctx: Context, outgoing: Outgoing, attempt: int) -> Upstream:
         "%s %s answered %s in %.0f ms (attempt %s of %s)",
         outgoing.method,
         outgoing.origin,
-        response.status_code,
+        response.status,
         elapsed,
         attempt,
         outgoing.attempts,
     )
-    return Upstream(response.status_code, response.reason or "", response.headers, content)
+    return Upstream(response.status, response.reason or "", response.headers, content)
 
 
-def _body(outgoing: Outgoing) -> dict[str, Any]:
-    if outgoing.data is None or outgoing.body_format == "none":
-        return {}
-    if outgoing.body_format == "json":
-        return {"json": outgoing.data}
-    if outgoing.body_format == "raw":
-        return {"data": str(outgoing.data).encode()}
-    return {"data": outgoing.data}  # form: a dict, url-encoded by requests
+def _with_params(url: str, params: Mapping[str, Any] | None) -> str:
+    """Add query parameters as requests does: lists repeat the key, None leaves it out."""
+    if not params:
+        return url
+    pairs = [
+        (key, item)
+        for key, value in params.items()
+        for item in (value if isinstance(value, list) else [value])
+        if item is not None
+    ]
+    parts = urlsplit(url)
+    query = "&".join(part for part in (parts.query, urlencode(pairs)) if part)
+    return urlunsplit(parts._replace(query=query))
 
 
-def _read(response: requests.Response, limit: int, deadline: float, outgoing: Outgoing) -> bytes:
+def _encoded(outgoing: Outgoing, defaults: Mapping[str, str]) -> tuple[bytes | None, HTTPHeaderDict]:
+    """The body as bytes and the headers it needs; the call's own headers win."""
+    headers = HTTPHeaderDict(defaults)
+    body: bytes | None = None
+    content_type = None
+    if outgoing.data is not None and outgoing.body_format == "json":
+        body = json.dumps(outgoing.data, allow_nan=False).encode()
+        content_type = "application/json"
+    elif outgoing.data is not None and outgoing.body_format == "raw":
+        body = str(outgoing.data).encode()
+    elif outgoing.data is not None and outgoing.body_format == "form":
+        body = urlencode(outgoing.data, doseq=True).encode()
+        content_type = "application/x-www-form-urlencoded"
+    if content_type:
+        headers["Content-Type"] = content_type
+    for name, value in outgoing.headers.items():
+        headers[name] = value  # replaces a default of any case
+    if outgoing.auth:  # explicit basic auth wins over an Authorization header, as in requests
+        token = b64encode(":".join(outgoing.auth).encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    return body, headers
+
+
+def _read(response: BaseHTTPResponse, limit: int, deadline: float, outgoing: Outgoing) -> bytes:
     declared = response.headers.get("Content-Length", "")
     # a HEAD answer declares the length of a body it does not send
     if outgoing.method != "HEAD" and declared.isdigit() and int(declared) > limit:
         raise _too_large(response, limit, outgoing)
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(CHUNK):
+    for chunk in response.stream(CHUNK):
         size += len(chunk)
         if size > limit:
             raise _too_large(response, limit, outgoing)
@@ -145,43 +188,38 @@ def _read(response: requests.Response, limit: int, deadline: float, outgoing: Ou
     return b"".join(chunks)
 
 
-def _too_large(response: requests.Response, limit: int, outgoing: Outgoing) -> CommandError:
+def _release(response: BaseHTTPResponse) -> None:
+    """Give the connection's slot back; a body not read to its end closes the connection first."""
+    if not response.closed:
+        response.close()
+    response.release_conn()
+
+
+def _too_large(response: BaseHTTPResponse, limit: int, outgoing: Outgoing) -> CommandError:
     return CommandError(
         errors.RESPONSE_TOO_LARGE,
         f"{outgoing.method} {outgoing.origin}: the response is over {limit} bytes",
-        http_status=response.status_code,
+        http_status=response.status,
     )
 
 
 def _translate(error: Exception, outgoing: Outgoing, timeout: float) -> CommandError:
-    """requests' exceptions carry the URL (and its query); ours carry the origin only."""
+    """urllib3's exceptions carry the URL (and its query); ours carry the origin only."""
     where = f"{outgoing.method} {outgoing.origin}"
-    if isinstance(error, DestinationBlocked):
-        return CommandError(errors.DESTINATION_BLOCKED, f"{where}: {error}")
-    if isinstance(error, requests.Timeout) or _is_read_timeout(error):
+    cause = error.reason if isinstance(error, MaxRetryError) and error.reason else error
+    if isinstance(cause, DestinationBlocked):
+        return CommandError(errors.DESTINATION_BLOCKED, f"{where}: {cause}")
+    if isinstance(cause, TimeoutError) and not isinstance(cause, NewConnectionError):  # urllib3 nests them
         return CommandError(errors.TIMEOUT, f"{where}: no answer within {timeout:g} s")
-    if isinstance(error, requests.exceptions.SSLError):
+    if isinstance(cause, SSLError):
         return CommandError(errors.TLS_ERROR, f"{where}: the TLS handshake failed")
-    if isinstance(error, requests.TooManyRedirects):
+    if isinstance(cause, ResponseError):
         return CommandError(errors.TOO_MANY_REDIRECTS, f"{where}: too many redirects")
-    if isinstance(
-        error,
-        (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.InvalidSchema,
-            requests.exceptions.MissingSchema,
-        ),
-    ):
+    if isinstance(cause, (URLSchemeUnknown, LocationParseError, LocationValueError)):
         return CommandError(errors.INVALID_URL, f"{where}: the URL (or a redirect's) cannot be requested")
-    if isinstance(error, (requests.RequestException, OSError)):
-        return CommandError(errors.CONNECTION_FAILED, f"{where}: {_cause(error)}")
+    if isinstance(cause, (ProtocolError, OSError)) or isinstance(error, MaxRetryError):
+        return CommandError(errors.CONNECTION_FAILED, f"{where}: {_cause(cause)}")
     raise error
-
-
-def _is_read_timeout(error: Exception) -> bool:
-    return isinstance(error, requests.ConnectionError) and any(
-        isinstance(arg, ReadTimeoutError) for arg in error.args
-    )
 
 
 def _cause(error: BaseException) -> str:

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
+from urllib3 import PoolManager
+from urllib3.util import Retry
 
-from connector_proxy.sdk.outbound import DESTINATIONS_SCHEMA, DestinationPolicy, pooled_session
+from connector_proxy.sdk.outbound import DESTINATIONS_SCHEMA, DestinationPolicy, pool_manager
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -19,7 +20,6 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "max_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 120},
         "connect_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
         "max_redirects": {"type": "integer", "minimum": 0, "default": 5},
-        "pool_size": {"type": "integer", "minimum": 1, "default": 16},
         "user_agent": {"type": "string", "default": "connector-proxy-http/0.1"},
     },
 }
@@ -27,9 +27,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class HttpResources:
-    """Built once per worker by ``setup``: the limits and the pooled session."""
+    """Built once per worker by ``setup``: the limits, the pool and what every request shares."""
 
-    session: requests.Session
+    pool: PoolManager
+    redirects: Retry
+    default_headers: Mapping[str, str]
     max_response_bytes: int
     max_timeout: float
     connect_timeout: float
@@ -41,15 +43,30 @@ def setup(config: Mapping[str, Any]) -> HttpResources:
     def value(key: str) -> Any:
         return config.get(key, properties[key]["default"])
 
-    session = pooled_session(
-        DestinationPolicy.from_config(config.get("destinations")),
-        pool_size=value("pool_size"),
-        max_redirects=value("max_redirects"),
-    )
-    session.headers["User-Agent"] = value("user_agent")  # a call's own User-Agent wins
     return HttpResources(
-        session=session,
+        pool=pool_manager(DestinationPolicy.from_config(config.get("destinations"))),
+        redirects=_follow_redirects_only(value("max_redirects")),
+        default_headers={
+            "User-Agent": value("user_agent"),
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+        },
         max_response_bytes=value("max_response_bytes"),
         max_timeout=float(value("max_timeout")),
         connect_timeout=float(value("connect_timeout")),
+    )
+
+
+def _follow_redirects_only(max_redirects: int) -> Retry:
+    """urllib3 retries nothing by itself: attempts and backoff are the command's, under its deadline."""
+    return Retry(
+        total=None,
+        connect=0,
+        read=0,
+        other=0,
+        status=0,
+        redirect=max_redirects,
+        raise_on_redirect=True,
+        raise_on_status=False,
+        respect_retry_after_header=False,
     )
