@@ -6,8 +6,9 @@ the network is refused like a direct call. Connections are pooled per worker,
 and each origin gets at most ``max_concurrent`` of them at once: a bulkhead,
 so a hung upstream holds a few threads and calls beyond them are refused at
 once with ``DestinationBusy`` (503) instead of queueing behind it. A call
-waits briefly for a slot only while the origin is freeing them (it answers,
-the pool is merely full), so a burst to a healthy upstream is not refused.
+waits in line for a slot only while slots are moving (calls to the origin
+start and end: the pool is merely full), so a burst to a healthy upstream
+is served, not refused.
 
     session = pooled_session(DestinationPolicy.from_config(config["destinations"]))
     pool = pool_manager(policy)  # the same guards for code that speaks urllib3
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
@@ -28,7 +31,7 @@ from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, EmptyPoolError, NameResolutionError, NewConnectionError
-from urllib3.util.connection import create_connection
+from urllib3.util.connection import create_connection, is_connection_dropped
 
 from connector_proxy.sdk.errors import ErrorCode
 
@@ -60,7 +63,8 @@ DESTINATIONS_SCHEMA: dict[str, Any] = {
     },
 }
 DEFAULT_MAX_CONCURRENT = 4  # half a worker's default 8 threads: one destination cannot take them all
-FLOW_WINDOW = 0.05  # seconds: how recent a freed slot must be for a call to wait for the next one
+FLOW_WINDOW = 0.05  # seconds: how recently slots must have moved for a call to wait for one
+LINE_WAIT = 0.1  # seconds a call waits in line before it is refused after all
 KEPT_ORIGINS = 64  # pools of distinct origins kept per worker; the least used is closed first
 
 DESTINATION_BUSY = ErrorCode(
@@ -190,26 +194,68 @@ class _GuardedAdapter(HTTPAdapter):
 
 def _guarded_pool(base: type[HTTPConnectionPool], connection: type[HTTPConnection]) -> type[Any]:
     class GuardedPool(base):  # type: ignore[valid-type,misc]
-        """A pool whose size is a hard limit, and which only waits for a slot while calls flow."""
+        """A pool whose size is a hard limit; callers wait in line for a slot only while calls flow.
+
+        A freed slot goes to the longest waiter, so a caller that just gave
+        one back cannot take it again ahead of the line.
+        """
 
         ConnectionCls = connection
-        last_release = float("-inf")
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.last_moved = time.monotonic()  # when a slot was last taken or given back
+            self._line: deque[_Waiter] = deque()
+            self._line_lock = threading.Lock()
 
         def _get_conn(self, timeout: float | None = None) -> HTTPConnection:
-            # a slot freed lately means the origin answers and one frees soon: wait a moment;
-            # none means it is stuck, and waiting would only spread the stall to this thread
-            flowing = time.monotonic() - self.last_release < FLOW_WINDOW
-            try:
-                conn: HTTPConnection = super()._get_conn(timeout=FLOW_WINDOW if flowing else 0)
-            except EmptyPoolError:
-                raise DestinationBusy(self, self.pool.maxsize) from None
-            return conn
+            with self._line_lock:
+                if not self._line:
+                    try:
+                        conn: HTTPConnection = super()._get_conn(timeout=0)
+                        self.last_moved = time.monotonic()
+                        return conn
+                    except EmptyPoolError:
+                        pass
+                # slots moving lately mean calls come and go: a wait in line will do; none
+                # moving for a while means the origin is stuck, and waiting spreads the stall
+                if time.monotonic() - self.last_moved >= FLOW_WINDOW:
+                    raise DestinationBusy(self, self.pool.maxsize)
+                waiter = _Waiter()
+                self._line.append(waiter)
+            handed = waiter.ready.wait(LINE_WAIT)
+            with self._line_lock:
+                if not handed and not waiter.ready.is_set():
+                    self._line.remove(waiter)
+                    raise DestinationBusy(self, self.pool.maxsize)
+            return self._usable(waiter.conn)
 
         def _put_conn(self, conn: HTTPConnection | None) -> None:
-            self.last_release = time.monotonic()
+            with self._line_lock:
+                self.last_moved = time.monotonic()
+                if self._line:
+                    waiter = self._line.popleft()
+                    waiter.conn = conn
+                    waiter.ready.set()
+                    return
             super()._put_conn(conn)
 
+        def _usable(self, conn: HTTPConnection | None) -> HTTPConnection:
+            """What urllib3 does with a connection taken from the pool, for one handed over."""
+            if conn is not None and is_connection_dropped(conn):
+                conn.close()
+            new: HTTPConnection = conn or self._new_conn()
+            return new
+
     return GuardedPool
+
+
+class _Waiter:
+    __slots__ = ("conn", "ready")
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.conn: HTTPConnection | None = None
 
 
 def _guarded(base: type[HTTPConnection], policy: DestinationPolicy) -> type[HTTPConnection]:

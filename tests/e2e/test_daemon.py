@@ -14,8 +14,9 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
+from connector_proxy.testing import silent_server
 from connector_proxy.web.auth import HEADER
-from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon, silent_server
+from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon
 
 KEY = "e2e-key-4f9a0c"
 CONFIG = '[auth]\napi_keys = ["env:E2E_PROXY_KEY"]\n[server]\nworkers = 2\nthreads = 4\n' + TEST_CONFIG

@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.support import TEST_CONFIG, call, client_from, free_port, silent_server
+from connector_proxy.testing import free_port, silent_server
+from tests.support import TEST_CONFIG, call, client_from
 
 
 def get(client: FlaskClient, url: str, **parameters: Any) -> tuple[int, Any]:

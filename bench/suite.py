@@ -1,0 +1,251 @@
+"""Throughput, latency, CPU and memory of the daemon against calling the upstream directly.
+
+    .venv/bin/python -m bench [--rounds 3] [--duration 3] [--write bench/RESULTS.md]
+
+Scenarios are interleaved and repeated; each figure is the median over the
+rounds, and each ratio is taken within a round, where drift cannot reach it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bench import load, procstats, resilience
+from bench.sites import write_site
+from bench.upstreams import Upstream, fast_upstream
+from connector_proxy.testing import RunningDaemon
+
+CONFIG = """
+[server]
+log_level = "warning"
+[connectors.http.config.destinations]
+allow_loopback = true
+"""
+DIRECT = "upstream, direct"
+FORWARD = "POST /v1/do/http/GetRequestV2"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    load: load.Load
+    daemon: RunningDaemon | None  # None: the upstream alone
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    concurrency: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float | None
+    p50_ratio: float
+    failures: int
+
+
+@dataclass(frozen=True)
+class Report:
+    rows: list[Row]
+    startup_s: float
+    rss_mib: float
+    workers: int
+    upstream: str
+    generator: str
+
+
+def main() -> None:
+    options = _options()
+    report = run(options.rounds, options.duration, options.concurrency, options.dummies, options.startups)
+    text = render(report)
+    if options.resilience:
+        text += "\n" + resilience.render(resilience.run_large())
+    print(text)
+    if options.write:
+        options.write.write_text(_document(text, options))
+
+
+def _options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions of every scenario")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per scenario and level")
+    parser.add_argument("--concurrency", type=_levels, default=(1, 8, 32), help="e.g. 1,8,32")
+    parser.add_argument("--dummies", type=int, default=100, help="extra connector packages installed")
+    parser.add_argument("--startups", type=int, default=5, help="cold starts timed")
+    parser.add_argument("--resilience", action="store_true", help="also run the hung-upstream and burst runs")
+    parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
+    return parser.parse_args()
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(","))
+
+
+def run(rounds: int, duration: float, levels: tuple[int, ...], dummies: int, startups: int) -> Report:
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
+        config = Path(folder) / "plugins.toml"
+        config.write_text(CONFIG)
+        few = write_site(Path(folder) / "few", 0)
+        many = write_site(Path(folder) / "many", dummies)
+        upstream = stack.enter_context(fast_upstream())
+        daemon = stack.enter_context(RunningDaemon(config, site=(few,)))
+        crowded = stack.enter_context(RunningDaemon(config, site=(many,)))
+        scenarios = list(_scenarios(upstream, daemon, crowded))
+        samples = _measure(scenarios, rounds, duration, levels)
+        starts = [_startup(config, few) for _ in range(startups)]
+        rss = max(procstats.rss_mib(pid) for pid in daemon.worker_pids())
+        return Report(
+            rows=_rows(samples, levels, scenarios),
+            startup_s=statistics.median(starts),
+            rss_mib=rss,
+            workers=len(daemon.worker_pids()),
+            upstream=upstream.kind,
+            generator=load.generator(),
+        )
+
+
+def _scenarios(upstream: Upstream, daemon: RunningDaemon, crowded: RunningDaemon) -> Iterator[Scenario]:
+    yield Scenario(DIRECT, load.Load(upstream.url), None)
+    forward = {"url": upstream.url, "spiff__task_id": "bench", "spiff__task_data": {}}
+    yield Scenario(FORWARD, load.Load(f"{daemon.url}/v1/do/http/GetRequestV2", forward), daemon)
+    for running in (daemon, crowded):
+        count = len(requests.get(f"{running.url}/v1/connectors", timeout=5).json())
+        yield Scenario(
+            f"GET /v1/commands, {count} connectors", load.Load(f"{running.url}/v1/commands"), running
+        )
+    echo = {"text": "hello", "spiff__task_data": {}}
+    yield Scenario(
+        "POST /v1/do/bench/Echo (in-process)", load.Load(f"{daemon.url}/v1/do/bench/Echo", echo), daemon
+    )
+
+
+Sample = tuple[load.Figures, float | None]
+
+
+def _measure(
+    scenarios: list[Scenario], rounds: int, duration: float, levels: tuple[int, ...]
+) -> dict[tuple[str, int], list[Sample]]:
+    samples: dict[tuple[str, int], list[Sample]] = defaultdict(list)
+    for _ in range(rounds):
+        for concurrency in levels:
+            for scenario in scenarios:  # interleaved: drift spreads over every row alike
+                samples[scenario.name, concurrency].append(_one(scenario, concurrency, duration))
+    return samples
+
+
+def _one(scenario: Scenario, concurrency: int, duration: float) -> Sample:
+    pids = [scenario.daemon.process.pid, *scenario.daemon.worker_pids()] if scenario.daemon else []
+    before = procstats.cpu_seconds(pids)
+    figures = load.drive(scenario.load, concurrency, duration)
+    spent = procstats.cpu_seconds(pids) - before
+    cpu_ms = spent * 1000 / figures.requests if scenario.daemon and figures.requests else None
+    return figures, cpu_ms
+
+
+def _startup(config: Path, site: Path) -> float:
+    """Seconds from spawning ``connector-proxy serve`` to its first 200."""
+    daemon = RunningDaemon(config, site=(site,))
+    try:
+        return daemon.wait_ready()
+    finally:
+        daemon.stop()
+
+
+def _rows(
+    samples: dict[tuple[str, int], list[Sample]], levels: tuple[int, ...], scenarios: list[Scenario]
+) -> list[Row]:
+    rows = []
+    for concurrency in levels:
+        direct = samples[DIRECT, concurrency]
+        for scenario in scenarios:
+            runs = samples[scenario.name, concurrency]
+            cpu = [c for _, c in runs if c is not None]
+            rows.append(
+                Row(
+                    scenario=scenario.name,
+                    concurrency=concurrency,
+                    rate=_median(runs, lambda f: f.rate),
+                    p50_ms=_median(runs, lambda f: f.p50_ms),
+                    p99_ms=_median(runs, lambda f: f.p99_ms),
+                    cpu_ms=statistics.median(cpu) if cpu else None,
+                    p50_ratio=statistics.median(
+                        f.p50_ms / d.p50_ms for (f, _), (d, _) in zip(runs, direct, strict=True)
+                    ),
+                    failures=sum(f.failures for f, _ in runs),
+                )
+            )
+    return rows
+
+
+def _median(runs: list[Sample], figure: Callable[[load.Figures], float]) -> float:
+    return statistics.median(figure(f) for f, _ in runs)
+
+
+def render(report: Report) -> str:
+    lines = [
+        "| scenario | c | req/s | p50 ms | p99 ms | server CPU ms/req | p50 / direct | failures |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report.rows:
+        cpu = f"{row.cpu_ms:.3f}" if row.cpu_ms is not None else "-"
+        lines.append(
+            f"| {row.scenario} | {row.concurrency} | {row.rate:,.0f} | {row.p50_ms:.3f} | {row.p99_ms:.3f}"
+            f" | {cpu} | {row.p50_ratio:.1f}x | {row.failures} |"
+        )
+    lines += ["", f"Upstream: {report.upstream}. Load generator: {report.generator}.", "", *_targets(report)]
+    return "\n".join(lines) + "\n"
+
+
+def _targets(report: Report) -> list[str]:
+    rows = {(row.scenario, row.concurrency): row for row in report.rows}
+    lines = [
+        f"- start-up to first answer: {report.startup_s * 1000:.0f} ms (target < 1000 ms)",
+        f"- RSS per worker ({report.workers} workers): {report.rss_mib:.1f} MiB (target < 60 MiB)",
+    ]
+    direct, forward = rows.get((DIRECT, 1)), rows.get((FORWARD, 1))
+    if direct and forward:
+        lines.append(
+            f"- forwarding adds {forward.p50_ms - direct.p50_ms:.3f} ms at p50 (target <= 1.0) and"
+            f" {forward.p99_ms - direct.p99_ms:.3f} ms at p99 (target <= 2.0), concurrency 1"
+        )
+    cpu = [row.cpu_ms for row in report.rows if row.scenario == FORWARD and row.cpu_ms is not None]
+    if cpu:
+        lines.append(f"- server CPU per forwarded call: {min(cpu):.3f} to {max(cpu):.3f} ms (target <= 1.0)")
+    catalog = [
+        row for row in report.rows if row.scenario.startswith("GET /v1/commands") and row.concurrency == 8
+    ]
+    if len(catalog) == 2:
+        few, many = catalog
+        lines.append(
+            f"- GET /v1/commands at c=8: {few.rate:,.0f} req/s ({few.scenario.split(', ')[1]}) and"
+            f" {many.rate:,.0f} req/s ({many.scenario.split(', ')[1]}) (target >= 4,000 and the same)"
+        )
+    return lines
+
+
+def _document(text: str, options: argparse.Namespace) -> str:
+    machine = f"{platform.machine()}, {_cores()} cores, Linux {platform.release()}"
+    machine += f", Python {platform.python_version()}"
+    return (
+        "# Benchmark results\n\n"
+        f"Run on {time.strftime('%Y-%m-%d')} on {machine}.\n"
+        f"Command: `.venv/bin/python -m bench --rounds {options.rounds} --duration {options.duration:g}"
+        f"{' --resilience' if options.resilience else ''} --write bench/RESULTS.md`.\n"
+        "Each figure is the median of the rounds; ratios are taken within a round.\n\n" + text
+    )
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
