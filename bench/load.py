@@ -44,12 +44,12 @@ class Figures:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def generator() -> str:
-    return "wrk" if shutil.which("wrk") else "python threads (fallback)"
+def generator(use_tools: bool = True) -> str:
+    return "wrk" if use_tools and shutil.which("wrk") else "python threads (fallback)"
 
 
-def drive(load: Load, concurrency: int, seconds: float) -> Figures:
-    if shutil.which("wrk"):
+def drive(load: Load, concurrency: int, seconds: float, use_tools: bool = True) -> Figures:
+    if use_tools and shutil.which("wrk"):
         return _wrk(load, concurrency, seconds)
     return _threads(load, concurrency, seconds)
 
@@ -69,10 +69,10 @@ def _wrk(load: Load, concurrency: int, seconds: float) -> Figures:
         output = subprocess.run(
             [*command, "--timeout", "30s", load.url], capture_output=True, text=True, check=True
         ).stdout
-    return _parse_wrk(output)
+    return parse_wrk(output)
 
 
-def _parse_wrk(output: str) -> Figures:
+def parse_wrk(output: str) -> Figures:
     count = re.search(r"(\d+) requests in ([\d.]+)(\w+)", output)
     if count is None:
         raise RuntimeError(f"unexpected wrk output:\n{output}")

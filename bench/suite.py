@@ -68,7 +68,14 @@ class Report:
 
 def main() -> None:
     options = _options()
-    report = run(options.rounds, options.duration, options.concurrency, options.dummies, options.startups)
+    report = run(
+        options.rounds,
+        options.duration,
+        options.concurrency,
+        options.dummies,
+        options.startups,
+        options.tools,
+    )
     text = render(report)
     if options.resilience:
         text += "\n" + resilience.render(resilience.run_large())
@@ -86,6 +93,9 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--startups", type=int, default=5, help="cold starts timed")
     parser.add_argument("--resilience", action="store_true", help="also run the hung-upstream and burst runs")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
+    parser.add_argument(
+        "--no-tools", dest="tools", action="store_false", help="use the fallbacks even if wrk and nginx exist"
+    )
     return parser.parse_args()
 
 
@@ -93,17 +103,19 @@ def _levels(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(","))
 
 
-def run(rounds: int, duration: float, levels: tuple[int, ...], dummies: int, startups: int) -> Report:
+def run(
+    rounds: int, duration: float, levels: tuple[int, ...], dummies: int, startups: int, tools: bool = True
+) -> Report:
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         config = Path(folder) / "plugins.toml"
         config.write_text(CONFIG)
         few = write_site(Path(folder) / "few", 0)
         many = write_site(Path(folder) / "many", dummies)
-        upstream = stack.enter_context(fast_upstream())
+        upstream = stack.enter_context(fast_upstream(prefer_nginx=tools))
         daemon = stack.enter_context(RunningDaemon(config, site=(few,)))
         crowded = stack.enter_context(RunningDaemon(config, site=(many,)))
         scenarios = list(_scenarios(upstream, daemon, crowded))
-        samples = _measure(scenarios, rounds, duration, levels)
+        samples = _measure(scenarios, rounds, duration, levels, tools)
         starts = [_startup(config, few) for _ in range(startups)]
         rss = max(procstats.rss_mib(pid) for pid in daemon.worker_pids())
         return Report(
@@ -112,7 +124,7 @@ def run(rounds: int, duration: float, levels: tuple[int, ...], dummies: int, sta
             rss_mib=rss,
             workers=len(daemon.worker_pids()),
             upstream=upstream.kind,
-            generator=load.generator(),
+            generator=load.generator(tools),
         )
 
 
@@ -135,20 +147,20 @@ Sample = tuple[load.Figures, float | None]
 
 
 def _measure(
-    scenarios: list[Scenario], rounds: int, duration: float, levels: tuple[int, ...]
+    scenarios: list[Scenario], rounds: int, duration: float, levels: tuple[int, ...], tools: bool
 ) -> dict[tuple[str, int], list[Sample]]:
     samples: dict[tuple[str, int], list[Sample]] = defaultdict(list)
     for _ in range(rounds):
         for concurrency in levels:
             for scenario in scenarios:  # interleaved: drift spreads over every row alike
-                samples[scenario.name, concurrency].append(_one(scenario, concurrency, duration))
+                samples[scenario.name, concurrency].append(_one(scenario, concurrency, duration, tools))
     return samples
 
 
-def _one(scenario: Scenario, concurrency: int, duration: float) -> Sample:
+def _one(scenario: Scenario, concurrency: int, duration: float, tools: bool) -> Sample:
     pids = [scenario.daemon.process.pid, *scenario.daemon.worker_pids()] if scenario.daemon else []
     before = procstats.cpu_seconds(pids)
-    figures = load.drive(scenario.load, concurrency, duration)
+    figures = load.drive(scenario.load, concurrency, duration, tools)
     spent = procstats.cpu_seconds(pids) - before
     cpu_ms = spent * 1000 / figures.requests if scenario.daemon and figures.requests else None
     return figures, cpu_ms
