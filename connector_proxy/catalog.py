@@ -31,6 +31,7 @@ def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:
         "parameters": parameters,
         "errors": [code.describe() for code in bound.command.errors],
         "alias_of": None if command_id == bound.id else bound.id,
+        "asynchronous": bound.command.asynchronous,
     }
 
 

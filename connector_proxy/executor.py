@@ -16,12 +16,13 @@ from connector_proxy import envelope, errors
 from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
-from connector_proxy.sdk.context import Context, Result, TaskLog
+from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.outbound import DESTINATION_BUSY, DestinationBusy
 from connector_proxy.validation import validate
 
 SPIFF_PREFIX = "spiff__"
+ACCEPTED = 202
 log = logging.getLogger(__name__)
 
 
@@ -40,10 +41,13 @@ class Executor:
         self.registry = registry
         self.limits = limits
 
-    def run(self, command_id: str, payload: Any) -> Outcome:
-        """Run one call and log its outcome (never its parameters: they may hold secrets)."""
+    def run(self, command_id: str, payload: Any, timeout: float | None = None) -> Outcome:
+        """Run one call and log its outcome (never its parameters: they may hold secrets).
+
+        ``timeout`` replaces ``limits.command_timeout`` (jobs have their own deadline).
+        """
         started = time.perf_counter()
-        outcome = self._run(command_id, payload)
+        outcome = self._run(command_id, payload, timeout or self.limits.command_timeout)
         error = outcome.envelope["error"]
         log.info(
             "%r -> %s %s in %.1f ms",
@@ -54,21 +58,28 @@ class Executor:
         )
         return outcome
 
-    def _run(self, command_id: str, payload: Any) -> Outcome:
+    def check(self, command_id: str, payload: Any) -> BoundCommand | Outcome:
+        """The command a call names if the call is valid for it, else the refusal to answer."""
         bound = self.registry.find(command_id)
         if bound is None:
             return rejected(errors.command_not_found(command_id))
         if not isinstance(payload, dict):
             return rejected(CommandError(errors.INVALID_REQUEST_BODY, "The body must be a JSON object"))
-        parameters, spiff = _split(payload, bound.optional)
         try:
-            validate(bound.validator, parameters)
+            validate(bound.validator, _split(payload, bound.optional)[0])
         except CommandError as error:
             return rejected(error)
-        context = self._context(bound, spiff)
-        return _invoke(bound, context, {**bound.defaults, **parameters})
+        return bound
 
-    def _context(self, bound: BoundCommand, spiff: Mapping[str, Any]) -> Context:
+    def _run(self, command_id: str, payload: Any, timeout: float) -> Outcome:
+        checked = self.check(command_id, payload)
+        if isinstance(checked, Outcome):
+            return checked
+        parameters, spiff = _split(payload, checked.optional)
+        context = self._context(checked, spiff, timeout)
+        return _invoke(checked, context, {**checked.defaults, **parameters})
+
+    def _context(self, bound: BoundCommand, spiff: Mapping[str, Any], timeout: float) -> Context:
         task_id = _text(spiff.get("task_id"))
         task_data = spiff.get("task_data")
         instance = spiff.get("process_instance_id")
@@ -76,7 +87,7 @@ class Executor:
             config=bound.config,
             resources=bound.resources,
             log=TaskLog(bound.logger, task_id),
-            deadline=time.monotonic() + self.limits.command_timeout,
+            deadline=time.monotonic() + timeout,
             task_data=task_data if isinstance(task_data, dict) else {},
             callback_url=_text(spiff.get("callback_url")),
             task_id=task_id,
@@ -118,7 +129,8 @@ def _invoke(bound: BoundCommand, context: Context, parameters: dict[str, Any]) -
         crash = CommandError(code, str(error) or type(error).__name__)
         return Outcome(500, envelope.from_error(crash, context.log.lines))
     result = answer if isinstance(answer, Result) else Result(body=answer)
-    return Outcome(200, envelope.from_result(result, context.log.lines))
+    status = ACCEPTED if isinstance(result, Accepted) else 200  # the command calls the host back itself
+    return Outcome(status, envelope.from_result(result, context.log.lines))
 
 
 def _check_declared(bound: BoundCommand, code: ErrorCode) -> None:

@@ -8,10 +8,11 @@ parameters, returns a :class:`Result` (or any JSON value), and raises
 """
 
 from connector_proxy.sdk.connector import Command, Connector
-from connector_proxy.sdk.context import Context, Result, TaskLog
+from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 
 __all__ = [
+    "Accepted",
     "Command",
     "CommandError",
     "Connector",

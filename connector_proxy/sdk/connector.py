@@ -39,6 +39,7 @@ class Command:
     description: str
     errors: tuple[ErrorCode, ...] = ()
     aliases: tuple[str, ...] = ()
+    asynchronous: bool = False  # always run as a job: answered 202 at once, result by callback
 
 
 @dataclass
@@ -69,11 +70,14 @@ class Connector:
         errors: Iterable[ErrorCode] = (),
         parameters: JsonSchema | None = None,
         description: str | None = None,
+        asynchronous: bool = False,
     ) -> Callable[[F], F]:
         """Register a function as a command.
 
         Parameters are derived from the type hints after ``ctx`` unless
-        ``parameters`` gives the object schema explicitly.
+        ``parameters`` gives the object schema explicitly. An ``asynchronous``
+        command always runs as a job (any command does when the caller sends
+        ``Prefer: respond-async``).
         """
 
         def register(function: F) -> F:
@@ -86,6 +90,7 @@ class Connector:
                 description=description or parse_docstring(function).summary,
                 errors=self.errors + tuple(errors),
                 aliases=tuple(aliases),
+                asynchronous=asynchronous,
             )
             return function
 

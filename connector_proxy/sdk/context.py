@@ -71,3 +71,11 @@ class Result:
     body: Any
     http_status: int = 200
     mimetype: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Accepted(Result):
+    """The command handed the work to a remote system, which will PUT the result to
+    ``ctx.callback_url`` itself: the proxy answers 202 and keeps no job."""
+
+    http_status: int = 202
