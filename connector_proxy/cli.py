@@ -1,4 +1,4 @@
-"""``connector-proxy serve | list | call``: run the daemon or try a command."""
+"""``connector-proxy serve | worker | list | call``: run the daemon, a job worker, or try a command."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"connector-proxy: configuration error: {error}", file=sys.stderr)
         return 2
     _configure_logging(settings, quiet=arguments.action != "serve")
-    handler = {"serve": _serve, "list": _list, "call": _call}[arguments.action]
+    handler = {"serve": _serve, "worker": _worker, "list": _list, "call": _call}[arguments.action]
     return handler(settings, arguments)
 
 
@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     actions = parser.add_subparsers(dest="action", required=True)
     for name, text in (
         ("serve", "run the daemon under gunicorn"),
+        ("worker", "run jobs for the celery backend (jobs.backend = celery)"),
         ("list", "print the catalog as a table"),
         ("call", "run one command in-process and print its envelope"),
     ):
@@ -45,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "serve":
             action.add_argument("--bind", help="HOST:PORT to listen on (overrides server.bind)")
+        if name == "worker":
+            action.add_argument("--concurrency", type=int, default=4, help="jobs run at once (threads)")
         if name == "call":
             action.add_argument("command", help="<connector>/<command>, e.g. http/GetRequest")
             action.add_argument(
@@ -64,12 +67,40 @@ def _configure_logging(settings: Settings, quiet: bool) -> None:
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     from connector_proxy.server import serve  # gunicorn is only needed to serve
     from connector_proxy.web.app import create_app
+    from connector_proxy.web.state import proxy_state_of
 
     if arguments.bind:
         settings = dataclasses.replace(
             settings, server=dataclasses.replace(settings.server, bind=arguments.bind)
         )
-    serve(create_app(settings), settings.server)
+    app = create_app(settings)
+    proxy_state_of(app).jobs.queue.recover()  # before any worker forks: what a stop left running runs again
+    serve(app, settings.server)
+    return 0
+
+
+def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
+    if settings.jobs.backend != "celery":
+        print("connector-proxy: worker needs jobs.backend = celery", file=sys.stderr)
+        return 2
+    from connector_proxy.jobs.celery_queue import RedisJobStore, WorkerSide, worker_app
+    from connector_proxy.jobs.delivery import CallbackSender
+
+    executor = Executor(build_registry(settings), settings.limits)
+    side = WorkerSide(settings.jobs, executor, RedisJobStore(settings.jobs), CallbackSender(settings.jobs))
+    app = worker_app(side)
+    level = settings.server.log_level.upper()
+    queue = settings.jobs.celery_queue
+    app.worker_main(
+        [
+            "worker",
+            f"--loglevel={level}",
+            "--pool=threads",
+            f"--concurrency={arguments.concurrency}",
+            "-Q",
+            queue,
+        ]
+    )
     return 0
 
 

@@ -63,6 +63,29 @@ class DiscoverySettings:
 
 
 @dataclass(frozen=True)
+class JobSettings:
+    """Calls run in the background: where jobs are kept, how long, and how results are delivered."""
+
+    backend: str = "sqlite"  # or "celery"
+    sqlite_path: str = "connector-proxy-jobs.sqlite3"
+    threads: int = 4  # jobs run at once per worker process (sqlite backend)
+    command_timeout: float = 3600.0  # a job's deadline: the host is not waiting on the line
+    keep_finished: float = 7 * 24 * 3600.0
+    delivery_timeout: float = 10.0
+    delivery_give_up_after: float = 24 * 3600.0
+    # "Name: value" lines; a value may be an env:/file: reference
+    callback_headers: tuple[str, ...] = field(default=(), repr=False)
+    allow_callback_loopback: bool = True  # the host often runs beside the proxy
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_queue: str = "connector-proxy"
+
+    @property
+    def callback_header_pairs(self) -> tuple[tuple[str, str], ...]:
+        pairs = (header.partition(":") for header in self.callback_headers)
+        return tuple((name.strip(), value.strip()) for name, _, value in pairs)
+
+
+@dataclass(frozen=True)
 class ConnectorSettings:
     """One ``[connectors.<name>]`` table: the daemon's keys and the connector's own."""
 
@@ -78,6 +101,7 @@ class Settings:
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()
     discovery: DiscoverySettings = DiscoverySettings()
+    jobs: JobSettings = JobSettings()
     connectors: Mapping[str, ConnectorSettings] = field(default_factory=dict)
     source: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -91,6 +115,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "limits": LimitSettings,
     "auth": AuthSettings,
     "discovery": DiscoverySettings,
+    "jobs": JobSettings,
 }
 
 
@@ -108,6 +133,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     sections = {name: _section(name, cls, document.get(name, {}), environ) for name, cls in _SECTIONS.items()}
     auth: AuthSettings = sections["auth"]
     sections["auth"] = _resolve_api_keys(auth, environ)
+    sections["jobs"] = _resolve_callback_headers(sections["jobs"], environ)
     _check(sections)
     return Settings(
         **sections,
@@ -198,6 +224,19 @@ def _resolve_api_keys(auth: AuthSettings, environ: Mapping[str, str]) -> AuthSet
     return dataclasses.replace(auth, api_keys=keys)
 
 
+def _resolve_callback_headers(jobs: JobSettings, environ: Mapping[str, str]) -> JobSettings:
+    resolved = []
+    for header in jobs.callback_headers:
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip() or "\n" in header or "\r" in header:
+            raise ConfigError(f"jobs.callback_headers: {name.strip()!r} must read 'Name: value' on one line")
+        try:
+            resolved.append(f"{name.strip()}: {resolve_reference(value.strip(), environ)}")
+        except SecretReferenceError as error:
+            raise ConfigError(f"jobs.callback_headers: {name.strip()}: {error}") from None
+    return dataclasses.replace(jobs, callback_headers=tuple(resolved))
+
+
 def _check(sections: Mapping[str, Any]) -> None:
     server: ServerSettings = sections["server"]
     limits: LimitSettings = sections["limits"]
@@ -213,6 +252,17 @@ def _check(sections: Mapping[str, Any]) -> None:
     for path in auth.open_paths:
         if not path.startswith("/v1/"):
             raise ConfigError(f"auth.open_paths: {path!r} must start with /v1/")
+    _check_jobs(sections["jobs"])
+
+
+def _check_jobs(jobs: JobSettings) -> None:
+    if jobs.backend not in ("sqlite", "celery"):
+        raise ConfigError("jobs.backend must be sqlite or celery")
+    if jobs.threads < 1:
+        raise ConfigError("jobs.threads must be at least 1")
+    for key in ("command_timeout", "keep_finished", "delivery_timeout", "delivery_give_up_after"):
+        if getattr(jobs, key) <= 0:
+            raise ConfigError(f"jobs.{key} must be positive")
 
 
 def _connectors(table: Any) -> dict[str, ConnectorSettings]:

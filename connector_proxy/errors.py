@@ -27,6 +27,9 @@ COMMAND_NOT_FOUND = ErrorCode(
     status=404,
 )
 NOT_FOUND = ErrorCode("NotFound", "No such endpoint.", status=404)
+JOB_NOT_FOUND = ErrorCode(
+    "JobNotFound", "No job has this id (never accepted, or removed after jobs.keep_finished).", status=404
+)
 METHOD_NOT_ALLOWED = ErrorCode(
     "MethodNotAllowed", "The endpoint exists but not for this HTTP method.", status=405
 )
@@ -53,6 +56,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     UNAUTHORIZED,
     COMMAND_NOT_FOUND,
     NOT_FOUND,
+    JOB_NOT_FOUND,
     METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE,
     HTTP_REFUSAL,

@@ -2,7 +2,8 @@
 
 The app is built before the workers fork (like ``preload_app``), so start-up
 costs one discovery however many workers there are; connectors open their
-connections lazily, after the fork.
+connections lazily, after the fork. Each worker starts the job runners once
+it is up and stops them (letting running jobs finish) when it exits.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gunicorn.app.base import BaseApplication
 from connector_proxy import envelope
 from connector_proxy.config import ServerSettings
 from connector_proxy.errors import http_refusal
+from connector_proxy.web.state import proxy_state_of
 
 
 class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
@@ -29,6 +31,10 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         for key, value in gunicorn_options(self.server).items():
             if key in self.cfg.settings:  # older gunicorn releases lack some settings
                 self.cfg.set(key, value)
+        jobs = proxy_state_of(self.application).jobs.queue
+        grace = max(1.0, self.server.graceful_timeout - 2.0)  # finish before the master's SIGKILL
+        self.cfg.set("post_worker_init", lambda _worker: jobs.start())
+        self.cfg.set("worker_exit", lambda _server, _worker: jobs.stop(grace))
 
     def load(self) -> Flask:
         return self.application

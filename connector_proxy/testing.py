@@ -10,6 +10,7 @@ Nothing here is imported by the daemon itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -101,6 +102,13 @@ class RunningDaemon:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the workers and the master at once: a crash, with no chance to clean up."""
+        for pid in [*self.worker_pids(), self.process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
 
     def __enter__(self) -> RunningDaemon:
         try:

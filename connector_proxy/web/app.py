@@ -9,12 +9,14 @@ from flask import Flask
 from connector_proxy.config import Settings, config_path, load_settings
 from connector_proxy.discovery import build_registry
 from connector_proxy.executor import Executor
+from connector_proxy.jobs.service import create_jobs
 from connector_proxy.registry import Registry
 from connector_proxy.web.auth import require_api_key
 from connector_proxy.web.catalog import catalog
 from connector_proxy.web.do import do
 from connector_proxy.web.errors import register_error_handlers
 from connector_proxy.web.health import health
+from connector_proxy.web.jobs import jobs
 from connector_proxy.web.state import ProxyState, attach
 
 
@@ -30,9 +32,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         registry = build_registry(settings)
     app = Flask("connector_proxy")
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
-    attach(app, ProxyState(settings, registry, Executor(registry, settings.limits)))
+    executor = Executor(registry, settings.limits)
+    attach(app, ProxyState(settings, registry, executor, create_jobs(settings, executor)))
     app.before_request(require_api_key)
-    for blueprint in (health, catalog, do):
+    for blueprint in (health, catalog, do, jobs):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from connector_proxy.errors import INVALID_REQUEST_BODY
+from connector_proxy.jobs.service import ACCEPTED
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
@@ -21,7 +22,15 @@ def run_command(connector: str, command: str) -> Response:
         payload = _json_body()
     except CommandError as error:
         return error_response(error)
-    outcome = proxy_state().executor.run(f"{connector}/{command}", payload)
+    state, command_id = proxy_state(), f"{connector}/{command}"
+    if state.jobs.wanted(command_id, request.headers.get("Prefer")):
+        outcome = state.jobs.accept(command_id, payload)
+        response = json_response(outcome.envelope, outcome.status)
+        if outcome.status == ACCEPTED:
+            response.headers["Location"] = outcome.envelope["command_response"]["body"]["status_url"]
+            response.headers["Preference-Applied"] = "respond-async"
+        return response
+    outcome = state.executor.run(command_id, payload)
     return json_response(outcome.envelope, outcome.status)
 
 

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 
 from connector_proxy.config import Settings
 from connector_proxy.executor import Executor
+from connector_proxy.jobs.service import Jobs
 from connector_proxy.registry import Registry
 
 EXTENSION = "connector_proxy"
@@ -18,6 +19,7 @@ class ProxyState:
     settings: Settings
     registry: Registry
     executor: Executor
+    jobs: Jobs
 
 
 def attach(app: Flask, state: ProxyState) -> None:
@@ -25,5 +27,9 @@ def attach(app: Flask, state: ProxyState) -> None:
 
 
 def proxy_state() -> ProxyState:
-    state: ProxyState = current_app.extensions[EXTENSION]
+    return proxy_state_of(current_app)
+
+
+def proxy_state_of(app: Flask) -> ProxyState:
+    state: ProxyState = app.extensions[EXTENSION]
     return state

@@ -1,0 +1,93 @@
+"""Sending a finished job's envelope to the host: ``PUT spiff__callback_url``, retried.
+
+Connection errors, timeouts, 429 and 5xx are retried with exponential
+backoff and jitter until ``jobs.delivery_give_up_after`` has passed since
+the job finished; any other answer >= 300 (the host refusing the body) is
+final. Neither the URL's path nor the configured headers reach a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from urllib3 import Timeout
+from urllib3.exceptions import HTTPError
+
+from connector_proxy.config import JobSettings
+from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
+from connector_proxy.sdk.outbound import DestinationBlocked, DestinationPolicy, pool_manager
+
+log = logging.getLogger(__name__)
+FIRST_DELAY = 1.0
+MAX_DELAY = 300.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    delivered: bool
+    retry: bool
+    error: str | None
+
+
+class CallbackSender:
+    """One pool per process, the configured headers, and the callback destination policy."""
+
+    def __init__(self, settings: JobSettings) -> None:
+        policy = DestinationPolicy(allow_loopback=settings.allow_callback_loopback, max_concurrent=16)
+        self._pool = pool_manager(policy)
+        self._headers = {"Content-Type": "application/json", **dict(settings.callback_header_pairs)}
+        self._timeout = Timeout(connect=min(5.0, settings.delivery_timeout), read=settings.delivery_timeout)
+        self._give_up_after = settings.delivery_give_up_after
+
+    def deliver(self, job: Job) -> None:
+        """Try once; record the outcome (and when to try again) on the job."""
+        if job.callback_url is None or job.envelope is None:
+            return
+        attempt = self._send(job.callback_url, json.dumps(job.envelope).encode())
+        job.delivery.attempts += 1
+        job.delivery.last_error = attempt.error
+        origin = _origin(job.callback_url)
+        if attempt.delivered:
+            job.delivery.state, job.delivery.delivered_at, job.delivery.next_at = DELIVERED, time.time(), None
+            log.info("job %s: result delivered to %s", job.id, origin)
+            return
+        waited = time.time() - (job.finished_at or time.time())
+        delay = backoff(job.delivery.attempts)
+        if attempt.retry and waited + delay <= self._give_up_after:
+            job.delivery.state, job.delivery.next_at = PENDING, time.time() + delay
+            log.warning(
+                "job %s: delivery to %s failed (%s); retrying in %.1f s", job.id, origin, attempt.error, delay
+            )
+            return
+        job.delivery.state, job.delivery.next_at = UNDELIVERABLE, None
+        log.error("job %s: result undeliverable to %s: %s", job.id, origin, attempt.error)
+
+    def _send(self, url: str, body: bytes) -> Attempt:
+        try:
+            response = self._pool.urlopen(
+                "PUT", url, body=body, headers=self._headers, timeout=self._timeout, retries=False
+            )
+        except DestinationBlocked as blocked:
+            return Attempt(False, False, f"the callback destination is refused: {blocked}")
+        except (HTTPError, OSError) as error:
+            return Attempt(False, True, f"{type(error).__name__}: the host could not be reached")
+        if response.status < 300:
+            return Attempt(True, False, None)
+        transient = response.status == 429 or response.status >= 500
+        return Attempt(False, transient, f"the host answered {response.status}")
+
+
+def backoff(attempt: int) -> float:
+    """1, 2, 4 … seconds up to 5 minutes, each with up to half of it taken off at random."""
+    delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (attempt - 1))
+    return float(delay * random.uniform(0.5, 1.0))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"

@@ -1,0 +1,105 @@
+"""A job: one call run in the background, its result, and the delivery of that result.
+
+The record is the same for every backend; only where it is kept differs.
+Its payload (parameters with the host's secrets substituted) is stored to
+run it, but never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
+UNFINISHED = (QUEUED, RUNNING)
+FINISHED = (SUCCEEDED, FAILED)
+# delivery of the result to spiff__callback_url
+NO_CALLBACK, PENDING, DELIVERED, UNDELIVERABLE = "none", "pending", "delivered", "undeliverable"
+
+
+@dataclass
+class Delivery:
+    state: str = NO_CALLBACK
+    attempts: int = 0
+    next_at: float | None = None
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+
+@dataclass
+class Job:
+    command: str
+    payload: dict[str, Any]
+    task_id: str | None
+    callback_url: str | None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    state: str = QUEUED
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0  # times it was started: more than one means it was resumed after a stop
+    status: int | None = None  # the HTTP status a synchronous call would have answered
+    envelope: dict[str, Any] | None = None
+    delivery: Delivery = field(default_factory=Delivery)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (SUCCEEDED, FAILED)
+
+    def start(self) -> None:
+        self.state = RUNNING
+        self.started_at = time.time()
+        self.attempts += 1
+
+    def finish(self, status: int, envelope: dict[str, Any], hand_off: bool = False) -> None:
+        """Record the outcome; a callback becomes due unless the command handed the result off."""
+        self.status = status
+        self.envelope = envelope
+        self.state = SUCCEEDED if envelope.get("error") is None else FAILED
+        self.finished_at = time.time()
+        if self.callback_url and not hand_off:
+            self.delivery = Delivery(state=PENDING, next_at=self.finished_at)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Job:
+        data = json.loads(text)
+        data["delivery"] = Delivery(**data["delivery"])
+        return cls(**data)
+
+    def describe(self, include_envelope: bool = True) -> dict[str, Any]:
+        """What GET /v1/jobs shows: never the payload."""
+        shown: dict[str, Any] = {
+            "id": self.id,
+            "command": self.command,
+            "state": self.state,
+            "task_id": self.task_id,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "attempts": self.attempts,
+            "status_url": f"/v1/jobs/{self.id}",
+            "delivery": {
+                "state": self.delivery.state,
+                "attempts": self.delivery.attempts,
+                "next_attempt_at": _iso(self.delivery.next_at) if self.delivery.state == PENDING else None,
+                "last_error": self.delivery.last_error,
+                "delivered_at": _iso(self.delivery.delivered_at),
+            },
+        }
+        if include_envelope:
+            shown["envelope"] = self.envelope
+        return shown
+
+
+def _iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

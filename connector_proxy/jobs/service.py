@@ -1,0 +1,62 @@
+"""Accepting a call as a job: the one entry point of the web layer into the background."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from connector_proxy import envelope
+from connector_proxy.config import Settings
+from connector_proxy.executor import Executor, Outcome
+from connector_proxy.jobs.model import Job
+from connector_proxy.jobs.queue import JobQueue
+from connector_proxy.sdk.context import Result
+
+ACCEPTED = 202
+
+
+class Jobs:
+    """Validates up front (a call refused now is answered now), then hands the call to the queue."""
+
+    def __init__(self, queue: JobQueue, executor: Executor) -> None:
+        self.queue = queue
+        self.executor = executor
+
+    def wanted(self, command_id: str, prefer: str | None) -> bool:
+        """``Prefer: respond-async`` (RFC 7240), or a command that always runs in the background."""
+        if prefer and any(p.strip().lower() == "respond-async" for p in prefer.split(",")):
+            return True
+        bound = self.executor.registry.find(command_id)
+        return bound is not None and bound.command.asynchronous
+
+    def accept(self, command_id: str, payload: Any) -> Outcome:
+        checked = self.executor.check(command_id, payload)
+        if isinstance(checked, Outcome):
+            return checked  # the envelope with error set: the host fails the task instead of waiting
+        spiff = {key: value for key, value in payload.items() if key.startswith("spiff__")}
+        job, joined = self.queue.enqueue(
+            Job(
+                command=checked.id,
+                payload=payload,
+                task_id=_text(spiff.get("spiff__task_id")),
+                callback_url=_text(spiff.get("spiff__callback_url")),
+            )
+        )
+        body = {"job_id": job.id, "state": job.state, "status_url": f"/v1/jobs/{job.id}", "joined": joined}
+        return Outcome(ACCEPTED, envelope.from_result(Result(body, http_status=ACCEPTED)))
+
+
+def create_jobs(settings: Settings, executor: Executor) -> Jobs:
+    """The configured backend; Celery is imported only when chosen."""
+    if settings.jobs.backend == "celery":
+        from connector_proxy.jobs.celery_queue import CeleryJobQueue
+
+        return Jobs(CeleryJobQueue(settings.jobs), executor)
+    from connector_proxy.jobs.sqlite import SqliteJobQueue
+
+    base = settings.source.parent if settings.source else Path.cwd()
+    return Jobs(SqliteJobQueue(settings.jobs, executor, base / settings.jobs.sqlite_path), executor)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,253 @@
+"""The embedded backend: jobs in one SQLite file (WAL), run by a few threads in each worker.
+
+Workers claim jobs and due deliveries with a write transaction, so several
+worker processes share the file safely; one daemon owns it (``recover`` at
+start-up requeues whatever was left running). Commits use WAL with
+``synchronous=NORMAL``: a killed process loses nothing committed (a power
+cut may lose the last transactions).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from connector_proxy.config import JobSettings
+from connector_proxy.executor import Executor
+from connector_proxy.jobs.delivery import CallbackSender
+from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, Job
+from connector_proxy.jobs.runs import run_job
+
+log = logging.getLogger(__name__)
+POLL = 0.2  # seconds between looks for work made by other processes
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    task_id TEXT,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    delivery_state TEXT NOT NULL,
+    next_delivery_at REAL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_task ON jobs (task_id, state);
+CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs (delivery_state, next_delivery_at);
+"""
+
+
+class SqliteJobQueue:
+    def __init__(self, settings: JobSettings, executor: Executor, path: Path) -> None:
+        self.settings = settings
+        self.executor = executor
+        self.path = path
+        self._local = threading.local()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sender: CallbackSender | None = None
+
+    # -- the contract -------------------------------------------------------------------------
+
+    def enqueue(self, job: Job) -> tuple[Job, bool]:
+        with self._write() as db:
+            if job.task_id is not None:
+                row = db.execute(
+                    "SELECT data FROM jobs WHERE task_id = ? AND state IN (?, ?) LIMIT 1",
+                    (job.task_id, QUEUED, RUNNING),
+                ).fetchone()
+                if row:
+                    return Job.from_json(row[0]), True
+            self._insert(db, job)
+        self._wake.set()
+        return job, False
+
+    def get(self, job_id: str) -> Job | None:
+        row = self._db().execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_json(row[0]) if row else None
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
+        if state is None:
+            rows = self._db().execute("SELECT data FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
+        else:
+            query = "SELECT data FROM jobs WHERE state = ? ORDER BY created_at DESC LIMIT ?"
+            rows = self._db().execute(query, (state, limit))
+        return [Job.from_json(row[0]) for row in rows.fetchall()]
+
+    def recover(self) -> int:
+        with self._write() as db:
+            left = [
+                Job.from_json(r[0]) for r in db.execute("SELECT data FROM jobs WHERE state = ?", (RUNNING,))
+            ]
+            for job in left:
+                job.state = QUEUED
+                self._update(db, job)
+            db.execute(  # deliveries leased by a stopped process go out now
+                "UPDATE jobs SET next_delivery_at = ? WHERE delivery_state = ?", (time.time(), PENDING)
+            )
+        if left:
+            log.warning("%s job(s) left running by the last stop are queued again", len(left))
+        return len(left)
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._sender = CallbackSender(self.settings)
+        loops = [self._run_jobs] * self.settings.threads + [self._deliver_and_prune]
+        self._threads = [threading.Thread(target=loop, daemon=True, name="jobs") for loop in loops]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, grace: float) -> None:
+        self._stopping.set()
+        self._wake.set()
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        running = sum(thread.is_alive() for thread in self._threads)
+        if running:
+            log.warning(
+                "stopping with %s job thread(s) busy: their jobs run again at the next start", running
+            )
+
+    # -- the loops in each worker -------------------------------------------------------------
+
+    def _run_jobs(self) -> None:
+        while not self._stopping.is_set():
+            job = self._claim_job()
+            if job is None:
+                self._wake.wait(POLL)
+                self._wake.clear()
+                continue
+            try:
+                run_job(job, self.executor, self.settings.command_timeout)
+            except Exception:  # the executor turns command failures into envelopes; this is ours
+                log.exception("job %s: the runner failed; it stays running until the next start", job.id)
+                continue
+            if job.delivery.state == PENDING:
+                job.delivery.next_at = self._lease()  # this thread delivers it, not the delivery loop
+            self._save(job)
+            if job.delivery.state == PENDING:
+                self._deliver(job)
+
+    def _deliver_and_prune(self) -> None:
+        last_prune = 0.0
+        while not self._stopping.wait(POLL):
+            while (job := self._claim_delivery()) is not None:
+                self._deliver(job)
+            if time.monotonic() - last_prune > 60:
+                self._prune()
+                last_prune = time.monotonic()
+
+    def _deliver(self, job: Job) -> None:
+        assert self._sender is not None
+        self._sender.deliver(job)
+        self._save(job)
+
+    # -- storage ------------------------------------------------------------------------------
+
+    def _claim_job(self) -> Job | None:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT data FROM jobs WHERE state = ? ORDER BY created_at LIMIT 1", (QUEUED,)
+            ).fetchone()
+            if row is None:
+                return None
+            job = Job.from_json(row[0])
+            job.start()
+            self._update(db, job)
+            return job
+
+    def _claim_delivery(self) -> Job | None:
+        now = time.time()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT data FROM jobs WHERE delivery_state = ? AND next_delivery_at <= ?"
+                " ORDER BY next_delivery_at LIMIT 1",
+                (PENDING, now),
+            ).fetchone()
+            if row is None:
+                return None
+            job = Job.from_json(row[0])
+            # no other thread or process sends it meanwhile
+            db.execute("UPDATE jobs SET next_delivery_at = ? WHERE id = ?", (self._lease(), job.id))
+            return job
+
+    def _lease(self) -> float:
+        return time.time() + self.settings.delivery_timeout + 5
+
+    def _prune(self) -> None:
+        cutoff = time.time() - self.settings.keep_finished
+        with self._write() as db:
+            gone = db.execute(
+                f"DELETE FROM jobs WHERE state IN ({', '.join('?' * len(FINISHED))})"  # noqa: S608 - placeholders
+                " AND finished_at < ? AND delivery_state != ?",
+                (*FINISHED, cutoff, PENDING),
+            ).rowcount
+        if gone:
+            log.info("%s finished job(s) older than jobs.keep_finished removed", gone)
+
+    def _save(self, job: Job) -> None:
+        with self._write() as db:
+            self._update(db, job)
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, job: Job) -> None:
+        db.execute(
+            "INSERT INTO jobs (id, state, task_id, created_at, finished_at, delivery_state,"
+            " next_delivery_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job.id,
+                job.state,
+                job.task_id,
+                job.created_at,
+                job.finished_at,
+                job.delivery.state,
+                job.delivery.next_at,
+                job.to_json(),
+            ),
+        )
+
+    @staticmethod
+    def _update(db: sqlite3.Connection, job: Job) -> None:
+        db.execute(
+            "UPDATE jobs SET state = ?, finished_at = ?, delivery_state = ?, next_delivery_at = ?,"
+            " data = ? WHERE id = ?",
+            (job.state, job.finished_at, job.delivery.state, job.delivery.next_at, job.to_json(), job.id),
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")  # take the write lock first: no two claimers see the same row
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _db(self) -> sqlite3.Connection:
+        """One connection per thread and process (a connection must not cross a fork)."""
+        key = os.getpid()
+        if getattr(self._local, "pid", None) != key:
+            self._local.connection = self._connect()
+            self._local.pid = key
+        connection: sqlite3.Connection = self._local.connection
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # payloads hold the host's secrets
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        return db
