@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import threading
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +72,46 @@ class Daemon(RunningDaemon):
 
 
 CLI = [sys.executable, "-m", "connector_proxy"]
+
+
+class CallbackReceiver:
+    """A host's callback endpoint on 127.0.0.1: records every PUT; can fail the first ones with 500."""
+
+    def __init__(self, port: int = 0, fail_first: int = 0) -> None:
+        self.received: list[tuple[str, Any]] = []
+        self.attempts = 0
+        self._fail_first = fail_first
+        self._arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._arrived:
+                    receiver.attempts += 1
+                    failing = receiver.attempts <= receiver._fail_first
+                    if not failing:
+                        receiver.received.append((self.path, json.loads(body)))
+                        receiver.headers = dict(self.headers)
+                    receiver._arrived.notify_all()
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                return None
+
+        self.headers: dict[str, str] = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, seconds: float = 20) -> list[tuple[str, Any]]:
+        """What arrived once ``count`` distinct paths have (or the time is up)."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len({path for path, _ in self.received}) >= count, seconds)
+            return list(self.received)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

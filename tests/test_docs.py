@@ -10,7 +10,7 @@ import pytest
 from connector_proxy_http import errors as http_errors
 from connector_proxy_http.settings import CONFIG_SCHEMA
 
-from connector_proxy.config import AuthSettings, DiscoverySettings, LimitSettings, ServerSettings
+from connector_proxy.config import AuthSettings, DiscoverySettings, JobSettings, LimitSettings, ServerSettings
 from connector_proxy.errors import DAEMON_ERRORS
 from connector_proxy.sdk.outbound import DESTINATIONS_SCHEMA
 
@@ -38,6 +38,7 @@ def test_the_http_readme_lists_its_codes(code: str) -> None:
             ("limits", LimitSettings),
             ("auth", AuthSettings),
             ("discovery", DiscoverySettings),
+            ("jobs", JobSettings),
         )
         for field in dataclasses.fields(cls)
     ]

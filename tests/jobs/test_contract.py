@@ -1,0 +1,259 @@
+"""One suite, both job backends: the real daemon over HTTP, a real callback receiver, a real worker.
+
+For ``celery`` the tests start ``connector-proxy worker`` against the Redis on
+127.0.0.1 (a queue and database of their own, emptied first).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+
+from connector_proxy.testing import free_port
+from tests.support import CLI, SITE, TEST_ENV, CallbackReceiver, Daemon
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+ASYNC = {"Prefer": "respond-async"}
+
+
+class Backend:
+    """The configuration of one backend, and the processes it needs besides the daemon."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.name = name
+        self.folder = folder
+        self.config = folder / "plugins.toml"
+        queue = f"cp-test-{uuid.uuid4().hex[:8]}"
+        self.config.write_text(
+            "[server]\nworkers = 1\nthreads = 4\ngraceful_timeout = 10\n"
+            '[connectors.sample.config]\ntoken = "env:SAMPLE_TOKEN"\n'
+            "[connectors.http.config.destinations]\nallow_loopback = true\n"
+            f'[jobs]\nbackend = "{name}"\nsqlite_path = "jobs.sqlite3"\nthreads = 1\n'
+            f'redis_url = "{REDIS_URL}"\ncelery_queue = "{queue}"\n'
+            'callback_headers = ["Authorization: env:HOST_SERVICE_TOKEN"]\n'
+        )
+        self.environ = {**TEST_ENV, "HOST_SERVICE_TOKEN": "Bearer service-account-s3cret"}
+        self.worker: subprocess.Popen[bytes] | None = None
+
+    def start_worker(self) -> None:
+        if self.name != "celery":
+            return
+        log = (self.folder / "worker.log").open("ab")
+        env = {**os.environ, **self.environ, "PYTHONPATH": str(SITE)}
+        self.worker = subprocess.Popen(
+            [*CLI, "worker", "--config", str(self.config), "--concurrency", "1"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.terminate()
+            self.worker.wait(timeout=30)
+
+    def daemon(self, name: str = "daemon") -> Daemon:
+        daemon = Daemon(self.config, self.environ, self.folder / f"{name}.log")
+        daemon.wait_ready()
+        return daemon
+
+
+@pytest.fixture(params=["sqlite", "celery"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "celery":
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    chosen = Backend(request.param, tmp_path)
+    chosen.start_worker()
+    yield chosen
+    chosen.stop_worker()
+
+
+@pytest.fixture
+def daemon(backend: Backend) -> Iterator[Daemon]:
+    running = backend.daemon()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[CallbackReceiver]:
+    running = CallbackReceiver()
+    yield running
+    running.close()
+
+
+def call(
+    daemon: Daemon, command: str, payload: dict[str, Any], asynchronously: bool = True
+) -> requests.Response:
+    return requests.post(
+        f"{daemon.url}/v1/do/{command}", json=payload, headers=ASYNC if asynchronously else {}, timeout=30
+    )
+
+
+def host_call(receiver: CallbackReceiver | None, path: str, **parameters: Any) -> dict[str, Any]:
+    """Parameters plus the keys the host adds to every call."""
+    return {
+        **parameters,
+        "spiff__task_id": str(uuid.uuid4()),
+        "spiff__process_instance_id": 7,
+        "spiff__task_data": {"x": 1},
+        "spiff__callback_url": f"{receiver.url}{path}" if receiver else None,
+    }
+
+
+def poll(daemon: Daemon, job_id: str, until_delivery_attempts: int | None = None) -> dict[str, Any]:
+    """The job once it succeeded and its delivery settled, or once that many deliveries were tried."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = requests.get(f"{daemon.url}/v1/jobs/{job_id}", timeout=5).json()
+        if until_delivery_attempts is not None:
+            if job["delivery"]["attempts"] >= until_delivery_attempts:
+                return job
+        elif job["state"] == "succeeded" and job["delivery"]["state"] != "pending":
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not get there: {job}")
+
+
+def test_a_slow_call_is_answered_202_at_once_and_its_envelope_is_put_to_the_callback(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    started = time.monotonic()
+    response = call(daemon, "sample/Sleep", host_call(receiver, "/callback/one", seconds=1))
+    answered_in = time.monotonic() - started
+
+    assert response.status_code == 202
+    assert answered_in < 0.9
+    accepted = response.json()
+    assert accepted["error"] is None
+    job_id = accepted["command_response"]["body"]["job_id"]
+    assert response.headers["Location"] == f"/v1/jobs/{job_id}"
+    [(path, delivered)] = receiver.wait_for(1)
+    assert path == "/callback/one"
+    assert delivered["command_response"]["body"] == {"slept": 1}
+    assert delivered["error"] is None and delivered["command_response_version"] == 2
+    synchronous = call(daemon, "sample/Sleep", host_call(None, "", seconds=1), asynchronously=False).json()
+    assert delivered.keys() == synchronous.keys()
+    assert receiver.headers["Authorization"] == "Bearer service-account-s3cret"
+    assert "s3cret" not in Path(daemon.log).read_text()
+
+
+def test_delivery_is_retried_through_a_refused_connection_and_a_500(daemon: Daemon) -> None:
+    port = free_port()  # nothing listens there yet: the first attempt is refused
+    payload = host_call(None, "", seconds=0.1)
+    payload["spiff__callback_url"] = f"http://127.0.0.1:{port}/callback/late"
+
+    job_id = call(daemon, "sample/Sleep", payload).json()["command_response"]["body"]["job_id"]
+    refused = poll(daemon, job_id, until_delivery_attempts=1)
+    assert refused["delivery"]["state"] == "pending"
+    assert refused["delivery"]["last_error"] == "NewConnectionError: the host could not be reached"
+    receiver = CallbackReceiver(port=port, fail_first=1)  # then the host is up, but answers 500 once
+    try:
+        [(_, delivered)] = receiver.wait_for(1, seconds=30)
+    finally:
+        receiver.close()
+
+    assert delivered["command_response"]["body"] == {"slept": 0.1}
+    job = poll(daemon, job_id)
+    assert job["delivery"]["state"] == "delivered"
+    assert job["delivery"]["attempts"] >= 3
+
+
+def test_a_client_without_a_callback_polls_to_completion(daemon: Daemon) -> None:
+    body = call(daemon, "sample/Sleep", host_call(None, "", seconds=0.3)).json()["command_response"]["body"]
+
+    job = poll(daemon, body["job_id"])
+
+    assert job["envelope"]["command_response"]["body"] == {"slept": 0.3}
+    assert job["delivery"]["state"] == "none"
+    assert job["attempts"] == 1 and job["finished_at"] >= job["started_at"] >= job["created_at"]
+    assert "payload" not in job
+    listed = requests.get(f"{daemon.url}/v1/jobs", params={"state": "succeeded"}, timeout=5).json()["jobs"]
+    assert body["job_id"] in [entry["id"] for entry in listed]
+    unknown = requests.get(f"{daemon.url}/v1/jobs/nope", timeout=5)
+    assert unknown.status_code == 404 and unknown.json()["error"]["error_code"] == "JobNotFound"
+
+
+def test_a_failing_command_fails_the_job_with_its_envelope(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    call(daemon, "sample/Greet", host_call(receiver, "/callback/sad", name="Mallory"))
+
+    [(_, delivered)] = receiver.wait_for(1)
+
+    assert delivered["error"]["error_code"] == "NotWelcome"
+    assert "body" in delivered["command_response"]
+
+
+def test_the_host_calling_again_for_the_same_task_joins_the_running_job(daemon: Daemon) -> None:
+    payload = host_call(None, "", seconds=1)
+
+    first = call(daemon, "sample/Sleep", payload).json()["command_response"]["body"]
+    second = call(daemon, "sample/Sleep", payload).json()["command_response"]["body"]
+
+    assert second["job_id"] == first["job_id"]
+    assert (first["joined"], second["joined"]) == (False, True)
+
+
+def test_a_call_refused_up_front_is_answered_now_with_the_error(daemon: Daemon) -> None:
+    response = call(daemon, "sample/Sleep", host_call(None, "", seconds="long"))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["error_code"] == "InvalidParameters"
+    assert requests.get(f"{daemon.url}/v1/jobs", timeout=5).json()["jobs"] == []
+
+
+def test_a_command_declared_asynchronous_needs_no_header(daemon: Daemon, receiver: CallbackReceiver) -> None:
+    response = call(daemon, "sample/Eventually", host_call(receiver, "/callback/e"), asynchronously=False)
+
+    assert response.status_code == 202
+    [(_, delivered)] = receiver.wait_for(1)
+    assert delivered["command_response"]["body"]["done"] is True
+
+
+def test_a_command_that_hands_off_is_answered_202_without_a_job(daemon: Daemon) -> None:
+    response = call(daemon, "sample/HandOff", host_call(None, "/x"), asynchronously=False)
+
+    assert response.status_code == 202
+    assert response.json()["command_response"]["body"]["handed_to"] == "a remote system"
+    assert requests.get(f"{daemon.url}/v1/jobs", timeout=5).json()["jobs"] == []
+
+
+def test_a_killed_daemon_loses_no_job(backend: Backend, receiver: CallbackReceiver) -> None:
+    daemon = backend.daemon("first")
+    ids = [
+        call(daemon, "sample/Sleep", host_call(receiver, f"/callback/{n}", seconds=1)).json()[
+            "command_response"
+        ]["body"]["job_id"]
+        for n in range(3)
+    ]
+    time.sleep(0.5)  # the first is running, the others queued (one job at a time)
+    daemon.kill()
+
+    restarted = backend.daemon("second")
+    try:
+        delivered = receiver.wait_for(3, seconds=40)
+        states = [poll(restarted, job_id)["state"] for job_id in ids]
+    finally:
+        restarted.stop()
+
+    assert sorted(path for path, _ in delivered) == ["/callback/0", "/callback/1", "/callback/2"]  # once each
+    assert states == ["succeeded"] * 3
+
+
+def test_sigterm_lets_a_running_job_finish_and_deliver(backend: Backend, receiver: CallbackReceiver) -> None:
+    daemon = backend.daemon()
+    call(daemon, "sample/Sleep", host_call(receiver, "/callback/last", seconds=1))
+    time.sleep(0.3)
+
+    assert daemon.stop() == 0
+    assert [path for path, _ in receiver.wait_for(1, seconds=15)] == ["/callback/last"]
