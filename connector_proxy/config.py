@@ -91,6 +91,13 @@ class ConnectorSettings:
 
     enabled: bool = True
     config: Mapping[str, Any] = field(default_factory=dict)
+    python: str | None = None  # run isolated, under this interpreter (another virtual environment's)
+    program: tuple[str, ...] = ()  # run isolated, as this program speaking the isolation protocol
+    workers: int = 2  # isolated worker processes per daemon worker
+
+    @property
+    def isolated(self) -> bool:
+        return self.python is not None or bool(self.program)
 
 
 @dataclass(frozen=True)
@@ -272,7 +279,7 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
     for name, entry in table.items():
         if not isinstance(entry, dict):
             raise ConfigError(f"[connectors.{name}] must be a table")
-        unknown = set(entry) - {"enabled", "config"}
+        unknown = set(entry) - {"enabled", "config", "python", "program", "workers"}
         if unknown:
             raise ConfigError(
                 f"unknown key(s) in [connectors.{name}]: {', '.join(sorted(unknown))}"
@@ -282,5 +289,21 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
         config = entry.get("config", {})
         if not isinstance(config, dict):
             raise ConfigError(f"[connectors.{name}.config] must be a table")
-        connectors[name] = ConnectorSettings(enabled=enabled, config=config)
+        connectors[name] = ConnectorSettings(enabled=enabled, config=config, **_isolation(name, entry))
     return connectors
+
+
+def _isolation(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    where = f"connectors.{name}"
+    python = entry.get("python")
+    program = entry.get("program", [])
+    if python is not None and not isinstance(python, str):
+        raise ConfigError(f"{where}.python must be a string (an interpreter's path)")
+    if not isinstance(program, list) or not all(isinstance(part, str) for part in program):
+        raise ConfigError(f"{where}.program must be a list of strings (a program and its arguments)")
+    if python is not None and program:
+        raise ConfigError(f"{where}: give python or program, not both")
+    workers = _typed(f"{where}.workers", entry.get("workers", 2), int)
+    if workers < 1:
+        raise ConfigError(f"{where}.workers must be at least 1")
+    return {"python": python, "program": tuple(program), "workers": workers}

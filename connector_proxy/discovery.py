@@ -19,6 +19,8 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from connector_proxy import catalog
 from connector_proxy.config import ConnectorSettings, Settings
 from connector_proxy.envelope import dumps
+from connector_proxy.isolation.pool import WorkerPool
+from connector_proxy.isolation.remote import isolated_connector, worker_command
 from connector_proxy.registry import READY, BoundCommand, ConnectorStatus, Registry
 from connector_proxy.sdk.connector import Connector
 from connector_proxy.secret_refs import SecretReferenceError, mask_secrets, resolve_secrets
@@ -41,7 +43,14 @@ def build_registry(settings: Settings, found: Iterable[EntryPoint] | None = None
     points = list(entry_points(group=GROUP) if found is None else found)
     statuses: dict[str, ConnectorStatus] = {}
     commands: dict[str, BoundCommand] = {}
+    for name, connector_settings in settings.connectors.items():
+        if connector_settings.isolated:  # configured isolation wins over a package installed here
+            statuses[name], bound = _load_isolated(name, connector_settings, settings)
+            commands.update(bound)
     for point in sorted(points, key=lambda p: p.name):
+        configured = settings.connector(point.name)
+        if configured is not None and configured.isolated:
+            continue
         if point.name in statuses:
             statuses[f"{point.name}#{point.value}"] = _status_of(
                 point, "duplicate", f"another package already provides {point.name!r}"
@@ -74,6 +83,37 @@ def _load(point: EntryPoint, settings: Settings) -> tuple[ConnectorStatus, dict[
     except ConnectorRejected as rejected:
         return _status_of(point, rejected.state, rejected.detail), {}
     status = _status_of(point, READY, None, connector, connector_settings.config)
+    return status, bound
+
+
+def _load_isolated(
+    name: str, connector_settings: ConnectorSettings, settings: Settings
+) -> tuple[ConnectorStatus, dict[str, BoundCommand]]:
+    command = worker_command(name, connector_settings.python, connector_settings.program)
+    if not connector_settings.enabled:
+        return ConnectorStatus(name, "disabled", "enabled = false", runs=command), {}
+    cwd = settings.source.parent if settings.source else None
+    try:
+        connector = isolated_connector(name, command, connector_settings.workers, cwd)
+    except Exception as error:  # the program is missing, exits, or does not speak the protocol
+        detail = f"{type(error).__name__}: {error}"
+        return ConnectorStatus(name, "worker_error", detail, runs=command), {}
+    try:
+        config = _configure(connector, connector_settings, settings.environ)
+        resources = _setup(connector, config)
+        bound = _bind(connector, config, resources)
+    except ConnectorRejected as rejected:
+        return ConnectorStatus(name, rejected.state, rejected.detail, runs=command), {}
+    schema = connector.config_schema
+    status = ConnectorStatus(
+        name,
+        READY,
+        version=connector.version,
+        description=connector.description,
+        config_schema=schema,
+        masked_config=mask_secrets(schema, dict(connector_settings.config)),
+        runs=command,
+    )
     return status, bound
 
 
@@ -183,7 +223,13 @@ def _freeze(commands: dict[str, BoundCommand], statuses: tuple[ConnectorStatus, 
         command_id: dumps(catalog.full_description(command_id, bound))
         for command_id, bound in ordered.items()
     }
+    pools = {
+        bound.connector: bound.resources
+        for bound in ordered.values()
+        if isinstance(bound.resources, WorkerPool)
+    }
     return Registry(
+        pools=MappingProxyType(pools),
         commands=MappingProxyType(ordered),
         statuses=statuses,
         catalog_json=dumps(entries),

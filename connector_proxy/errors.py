@@ -49,6 +49,26 @@ COMMAND_CRASHED = ErrorCode(
     status=500,
 )
 
+WORKER_CRASHED = ErrorCode(
+    "WorkerCrashed", "An isolated connector's worker exited during the call; it is replaced.", status=502
+)
+WORKER_TIMED_OUT = ErrorCode(
+    "WorkerTimedOut",
+    "An isolated connector's worker gave no answer by the call's deadline; it was killed and is replaced.",
+    status=504,
+)
+WORKER_PROTOCOL_ERROR = ErrorCode(
+    "WorkerProtocolError",
+    "An isolated connector's worker wrote something that is not the protocol; it was killed and is replaced.",
+    status=502,
+)
+WORKER_UNAVAILABLE = ErrorCode(
+    "WorkerUnavailable",
+    "No worker of the isolated connector could be had: they fail to start (retried with backoff) or"
+    " all stayed busy until the deadline.",
+    status=503,
+)
+
 DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     BAD_REQUEST,
     INVALID_PARAMETERS,
@@ -63,6 +83,10 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     INTERNAL_ERROR,
     COMMAND_CRASHED,
     DESTINATION_BUSY,
+    WORKER_CRASHED,
+    WORKER_TIMED_OUT,
+    WORKER_PROTOCOL_ERROR,
+    WORKER_UNAVAILABLE,
 )
 _BY_STATUS = {
     400: BAD_REQUEST,

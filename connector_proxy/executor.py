@@ -125,7 +125,8 @@ def _invoke(bound: BoundCommand, context: Context, parameters: dict[str, Any]) -
         return Outcome(200, envelope.from_error(refused, context.log.lines))
     except Exception as error:  # a command's bug must become an envelope, not a crash
         bound.logger.exception("%s raised %s", bound.id, type(error).__name__)
-        code = ErrorCode(type(error).__name__, errors.COMMAND_CRASHED.description, 500)
+        name = getattr(error, "exception_name", type(error).__name__)  # an isolated worker's, if remote
+        code = ErrorCode(name, errors.COMMAND_CRASHED.description, 500)
         crash = CommandError(code, str(error) or type(error).__name__)
         return Outcome(500, envelope.from_error(crash, context.log.lines))
     result = answer if isinstance(answer, Result) else Result(body=answer)

@@ -33,9 +33,12 @@ class ConnectorStatus:
     entry_point: str | None = None
     config_schema: JsonSchema = field(default_factory=dict)
     masked_config: Mapping[str, Any] = field(default_factory=dict)
+    runs: tuple[str, ...] = ()  # for an isolated connector: the worker's command line
 
     def describe(self) -> dict[str, Any]:
         return {
+            "mode": "isolated" if self.runs else "in_process",
+            "runs": list(self.runs) or None,
             "name": self.name,
             "state": self.state,
             "detail": self.detail,
@@ -72,6 +75,7 @@ class Registry:
     catalog_json: bytes
     connectors_json: bytes
     descriptions: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
+    pools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # isolated: WorkerPool
 
     def find(self, command_id: str) -> BoundCommand | None:
         return self.commands.get(command_id)

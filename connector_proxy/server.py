@@ -31,10 +31,21 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         for key, value in gunicorn_options(self.server).items():
             if key in self.cfg.settings:  # older gunicorn releases lack some settings
                 self.cfg.set(key, value)
-        jobs = proxy_state_of(self.application).jobs.queue
+        state = proxy_state_of(self.application)
         grace = max(1.0, self.server.graceful_timeout - 2.0)  # finish before the master's SIGKILL
-        self.cfg.set("post_worker_init", lambda _worker: jobs.start())
-        self.cfg.set("worker_exit", lambda _server, _worker: jobs.stop(grace))
+
+        def worker_started(_worker: object) -> None:
+            for pool in state.registry.pools.values():
+                pool.start()  # isolated connectors' workers belong to this process, started after the fork
+            state.jobs.queue.start()
+
+        def worker_exiting(_server: object, _worker: object) -> None:
+            state.jobs.queue.stop(grace)
+            for pool in state.registry.pools.values():
+                pool.close()
+
+        self.cfg.set("post_worker_init", worker_started)
+        self.cfg.set("worker_exit", worker_exiting)
 
     def load(self) -> Flask:
         return self.application

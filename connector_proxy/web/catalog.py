@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from connector_proxy.errors import command_not_found
-from connector_proxy.web.responses import error_response, raw_json
+from connector_proxy.web.responses import error_response, json_response, raw_json
 from connector_proxy.web.state import proxy_state
 
 catalog = Blueprint("catalog", __name__, url_prefix="/v1")
@@ -28,8 +28,19 @@ def describe_command(connector: str, command: str) -> Response:
 
 @catalog.get("/connectors")
 def list_connectors() -> Response:
-    """Every installed connector with its state, including those left out."""
-    return raw_json(proxy_state().registry.connectors_json)
+    """Every installed connector with its state, including those left out.
+
+    Isolated connectors add their workers' health in this daemon process, read now.
+    """
+    registry = proxy_state().registry
+    if not registry.pools:
+        return raw_json(registry.connectors_json)
+    shown = [status.describe() for status in registry.statuses]
+    for entry in shown:
+        pool = registry.pools.get(entry["name"])
+        if pool is not None:
+            entry["workers"] = pool.health()
+    return json_response(shown)
 
 
 @catalog.get("/auths")

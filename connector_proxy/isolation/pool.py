@@ -1,0 +1,159 @@
+"""A connector's workers inside one daemon process: checkout, replacement, backoff, health.
+
+Each gunicorn worker keeps its own pool (processes and pipes must not cross
+a fork), started when the worker starts. A worker lost to a crash, a timeout
+or garbage is replaced on the next call; repeated failures to start one back
+off (0, 0.5, 1 … 30 s), and meanwhile calls are refused at once with
+``WorkerUnavailable`` rather than left hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
+from connector_proxy.isolation.protocol import ProtocolError
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = 30.0
+
+
+class WorkerUnavailable(Exception):
+    """No worker could be had: they keep failing to start, or all stayed busy past the deadline."""
+
+
+class WorkerPool:
+    def __init__(
+        self, name: str, command: Sequence[str], config: Mapping[str, Any], size: int, cwd: Path | None = None
+    ) -> None:
+        self.name = name
+        self.command = tuple(command)
+        self.config = dict(config)
+        self.size = size
+        self.cwd = cwd
+        self._reset()
+
+    def _reset(self) -> None:
+        self._owner = os.getpid()
+        self._lock = threading.Condition()
+        self._idle: list[WorkerProcess] = []
+        self._live = 0
+        self._failures = 0  # in a row; a successful call resets it
+        self._start_after = 0.0
+        self.stats = {"started": 0, "crashed": 0, "timed_out": 0, "protocol_errors": 0, "failed_to_start": 0}
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        """Start the workers now rather than on the first calls (a gunicorn worker does, once up)."""
+        self._same_process()
+        for _ in range(self.size):
+            try:
+                worker = self._checkout(time.monotonic() + 30)
+            except WorkerUnavailable:
+                return
+            self._checkin(worker)
+
+    def call(
+        self, command: str, parameters: Mapping[str, Any], context: Mapping[str, Any], deadline: float
+    ) -> dict[str, Any]:
+        self._same_process()
+        worker = self._checkout(deadline)
+        try:
+            answer = worker.call(command, parameters, context, deadline)
+        except (WorkerGone, WorkerTimedOut, ProtocolError) as error:
+            worker.kill()
+            self._lost(error)
+            raise
+        self._checkin(worker, succeeded=True)
+        return answer
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "size": self.size,
+                "alive": self._live,
+                "idle": len(self._idle),
+                "pids": sorted(worker.pid for worker in self._idle),
+                **self.stats,
+                "last_error": self.last_error,
+            }
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._live -= len(idle)
+        for worker in idle:
+            worker.close()
+
+    def _same_process(self) -> None:
+        if self._owner != os.getpid():
+            self._reset()  # forked: the parent's workers are the parent's
+
+    def _checkout(self, deadline: float) -> WorkerProcess:
+        with self._lock:
+            while True:
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive:
+                        return worker
+                    self._live -= 1  # died while idle
+                    self._note("crashed", f"worker {worker.pid} exited while idle")
+                if self._live < self.size:
+                    if time.monotonic() < self._start_after:
+                        raise WorkerUnavailable(f"{self.name}: workers keep failing; {self.last_error}")
+                    self._live += 1
+                    break
+                if not self._lock.wait(max(0.0, deadline - time.monotonic())):
+                    raise WorkerUnavailable(f"{self.name}: all {self.size} workers stayed busy")
+        return self._spawn()
+
+    def _spawn(self) -> WorkerProcess:
+        worker: WorkerProcess | None = None
+        try:
+            worker = WorkerProcess(self.name, self.command, cwd=self.cwd)
+            worker.handshake(self.config)
+        except Exception as error:  # a program that is missing, exits, or speaks another protocol
+            if worker is not None:
+                worker.kill()
+            self._lost(error, starting=True)
+            raise WorkerUnavailable(f"{self.name}: a worker could not start: {error}") from None
+        with self._lock:
+            self.stats["started"] += 1
+        log.info("connector %s: worker %s started", self.name, worker.pid)
+        return worker
+
+    def _checkin(self, worker: WorkerProcess, succeeded: bool = False) -> None:
+        with self._lock:
+            if succeeded:
+                self._failures = 0
+            self._idle.append(worker)
+            self._lock.notify()
+
+    def _lost(self, error: BaseException, starting: bool = False) -> None:
+        kind = (
+            "failed_to_start"
+            if starting
+            else "timed_out"
+            if isinstance(error, WorkerTimedOut)
+            else "protocol_errors"
+            if isinstance(error, ProtocolError)
+            else "crashed"
+        )
+        with self._lock:
+            self._live -= 1
+            self._failures += 1
+            delay = 0.0 if self._failures == 1 else min(MAX_BACKOFF, 0.5 * 2 ** (self._failures - 2))
+            self._start_after = time.monotonic() + delay
+            self._note(kind, f"{type(error).__name__}: {error}")
+            self._lock.notify()
+        log.warning("connector %s: worker lost (%s): %s", self.name, kind, error)
+
+    def _note(self, kind: str, error: str) -> None:
+        self.stats[kind] += 1
+        self.last_error = error

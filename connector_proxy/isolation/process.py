@@ -1,0 +1,142 @@
+"""One worker process: started in its own process group, handshaken, one call at a time.
+
+Reads never block past a deadline (select on the pipe), so a worker that
+hangs, dies or writes garbage costs the call its documented error and the
+worker its life, never a daemon thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from connector_proxy.isolation.protocol import MAX_LINE, VERSION, ProtocolError, decode, encode
+
+log = logging.getLogger(__name__)
+HANDSHAKE_SECONDS = 30.0
+
+
+class WorkerGone(Exception):
+    """The worker exited (or closed its stdout) before answering."""
+
+
+class WorkerTimedOut(Exception):
+    """No answer before the deadline; the worker has been killed."""
+
+
+class WorkerProcess:
+    def __init__(self, name: str, command: Sequence[str], cwd: Path | None = None) -> None:
+        self.name = name
+        self.process = subprocess.Popen(  # noqa: S603 - the operator's configured program, no shell
+            list(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: a timeout kills its children too
+            cwd=cwd,
+        )
+        self.pid = self.process.pid
+        self._buffer = b""
+        self._next_id = 0
+        threading.Thread(target=self._copy_stderr, daemon=True, name=f"{name}-stderr").start()
+
+    def handshake(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Read the hello (and, given ``config``, configure); returns the connector's description."""
+        hello = self._read(time.monotonic() + HANDSHAKE_SECONDS)
+        if hello["type"] == "failed":
+            raise ProtocolError(str(hello.get("message", "the worker failed to start")))
+        if hello["type"] != "hello" or hello.get("protocol") != VERSION:
+            raise ProtocolError(f"expected hello with protocol {VERSION}, got {hello['type']!r}")
+        if config is not None:
+            self.configure(config)
+        description: dict[str, Any] = hello["connector"]
+        return description
+
+    def configure(self, config: Mapping[str, Any]) -> None:
+        """Send the connector's configuration; it sets up and answers ready (or failed)."""
+        self._write({"type": "configure", "config": dict(config)})
+        ready = self._read(time.monotonic() + HANDSHAKE_SECONDS)
+        if ready["type"] != "ready":
+            raise ProtocolError(str(ready.get("message", f"expected ready, got {ready['type']!r}")))
+
+    def call(
+        self, command: str, parameters: Mapping[str, Any], context: Mapping[str, Any], deadline: float
+    ) -> dict[str, Any]:
+        self._next_id += 1
+        self._write(
+            {
+                "type": "call",
+                "id": self._next_id,
+                "command": command,
+                "parameters": dict(parameters),
+                "context": dict(context),
+            }
+        )
+        answer = self._read(deadline)
+        if answer.get("id") != self._next_id or answer["type"] not in ("result", "error", "crash"):
+            raise ProtocolError(f"expected the answer to call {self._next_id}, got {answer['type']!r}")
+        return answer
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def close(self) -> None:
+        """Ask it to leave (stdin closed), then make sure it has."""
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=2)
+        self.kill()
+
+    def _write(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(encode(message))
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise WorkerGone("the worker is gone") from None
+
+    def _read(self, deadline: float) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        descriptor = self.process.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise WorkerTimedOut("no answer before the deadline")
+            readable, _, _ = select.select([descriptor], [], [], left)
+            if not readable:
+                continue
+            chunk = os.read(descriptor, 65536)
+            if not chunk:
+                raise WorkerGone(f"the worker exited (status {self.process.wait()})")
+            self._buffer += chunk
+            if len(self._buffer) > MAX_LINE:
+                raise ProtocolError("a line over the size limit")
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return decode(line)
+
+    def _copy_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in iter(self.process.stderr.readline, b""):
+            log.info("[%s worker %s] %s", self.name, self.pid, line.decode(errors="replace").rstrip()[:2000])

@@ -1,0 +1,31 @@
+"""The isolation protocol: one JSON object per line over the worker's stdin and stdout.
+
+Written down for implementers in docs/isolation-protocol.md; this module is
+its one encoder and decoder, used by the daemon and by our Python worker.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+VERSION = 1
+MAX_LINE = 64 * 1024 * 1024  # a line longer than this is a protocol error, not a memory problem
+
+
+class ProtocolError(Exception):
+    """The peer wrote something that is not a protocol message."""
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ProtocolError(f"not a JSON line: {line[:80]!r}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError("a message must be a JSON object with a string 'type'")
+    return message

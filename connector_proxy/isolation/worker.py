@@ -1,0 +1,162 @@
+"""Our worker for Python connectors: ``python -m connector_proxy.isolation.worker NAME``.
+
+Started with another environment's interpreter, it finds connector ``NAME``
+through that environment's entry points (the connector's code is unchanged),
+then speaks the isolation protocol on stdin and stdout. Anything the
+connector prints goes to stderr, which the daemon copies to its log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import IO, Any
+
+from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, encode
+from connector_proxy.sdk.connector import Command, Connector
+from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
+from connector_proxy.sdk.errors import CommandError, ErrorCode
+
+GROUP = "connector_proxy.connectors"
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # stray prints (ours, the connector's, C libraries') must not corrupt the protocol
+    sys.stdout = sys.stderr
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+    def send(message: dict[str, Any]) -> None:
+        protocol_out.write(encode(message))
+
+    if len(arguments) != 1:
+        send({"type": "failed", "message": "usage: python -m connector_proxy.isolation.worker NAME"})
+        return 2
+    connector = _find(arguments[0])
+    if isinstance(connector, str):
+        send({"type": "failed", "message": connector})
+        return 3
+    send({"type": "hello", "protocol": VERSION, "connector": describe(connector)})
+    return _serve(connector, sys.stdin.buffer, send)
+
+
+def _find(name: str) -> Connector | str:
+    for point in entry_points(group=GROUP):
+        if point.name == name:
+            try:
+                loaded = point.load()
+            except Exception as error:  # reported to the daemon, which leaves the connector out
+                return f"import_error: {type(error).__name__}: {error}"
+            return loaded if isinstance(loaded, Connector) else f"{point.value} is not a Connector"
+    return f"no entry point {name!r} in {GROUP} in this environment ({sys.executable})"
+
+
+def describe(connector: Connector) -> dict[str, Any]:
+    """The handshake's description: everything the daemon needs to list and validate."""
+    return {
+        "name": connector.name,
+        "description": connector.description,
+        "version": connector.version,
+        "config_schema": connector.config_schema,
+        "commands": [
+            {
+                "name": command.name,
+                "description": command.description,
+                "parameters": command.parameters,
+                "errors": [
+                    {"code": e.code, "description": e.description, "status": e.status} for e in command.errors
+                ],
+                "aliases": list(command.aliases),
+                "asynchronous": command.asynchronous,
+            }
+            for command in connector.commands.values()
+        ],
+    }
+
+
+def _serve(connector: Connector, incoming: IO[bytes], send: Callable[[dict[str, Any]], None]) -> int:
+    configure = decode(incoming.readline())
+    if configure.get("type") != "configure":
+        raise ProtocolError("expected configure")
+    config = configure.get("config") or {}
+    try:
+        resources = connector.setup(config) if connector.setup else None
+    except Exception as error:  # the connector's setup is its own code
+        send({"type": "failed", "message": f"setup_error: {type(error).__name__}: {error}"})
+        return 4
+    send({"type": "ready", "pid": os.getpid()})
+    logger = logging.getLogger(f"connector_proxy.connectors.{connector.name}")
+    for line in iter(incoming.readline, b""):
+        message = decode(line)
+        if message["type"] != "call":
+            continue
+        answer = _run(connector, config, resources, logger, message)
+        try:
+            send(answer)
+        except (TypeError, ValueError) as error:  # a body JSON cannot carry
+            send(
+                {
+                    "type": "crash",
+                    "id": answer["id"],
+                    "exception": type(error).__name__,
+                    "message": "the command's answer is not JSON",
+                    "logs": answer["logs"],
+                }
+            )
+    return 0
+
+
+def _run(
+    connector: Connector, config: Any, resources: Any, logger: logging.Logger, call: dict[str, Any]
+) -> dict[str, Any]:
+    context = call.get("context") or {}
+    log = TaskLog(logger, context.get("task_id"))
+    ctx = Context(
+        config=config,
+        resources=resources,
+        log=log,
+        deadline=time.monotonic() + float(context.get("seconds_left", 30)),
+        task_data=context.get("task_data") or {},
+        callback_url=context.get("callback_url"),
+        task_id=context.get("task_id"),
+        process_instance_id=context.get("process_instance_id"),
+        process_model_identifier=context.get("process_model_identifier"),
+    )
+    command: Command | None = connector.commands.get(call["command"])
+    answer: dict[str, Any] = {"id": call.get("id")}
+    try:
+        if command is None:
+            raise CommandError(ErrorCode("UnknownCommand", "", 404), f"no command {call['command']!r}")
+        result = command.function(ctx, **(call.get("parameters") or {}))
+    except CommandError as error:
+        answer |= {
+            "type": "error",
+            "error_code": error.error_code,
+            "declared": error.declared.code,
+            "message": error.message,
+            "http_status": error.http_status,
+            "body": error.body,
+        }
+    except Exception as error:  # the daemon answers 500 with the class name, as for in-process crashes
+        logger.exception("%s raised %s", call["command"], type(error).__name__)
+        answer |= {"type": "crash", "exception": type(error).__name__, "message": str(error)}
+    else:
+        result = result if isinstance(result, Result) else Result(body=result)
+        answer |= {
+            "type": "result",
+            "body": result.body,
+            "http_status": result.http_status,
+            "mimetype": result.mimetype,
+            "accepted": isinstance(result, Accepted),
+        }
+    answer["logs"] = log.lines
+    return answer
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// A connector written in JavaScript: the isolation protocol, version 1, and nothing else.
+// See docs/isolation-protocol.md; no npm package is needed.
+"use strict";
+
+const readline = require("node:readline");
+
+const NAME = process.argv[2] || "textkit";
+const commands = {
+  WordCount: {
+    description: "Count the words of a text.",
+    parameters: {
+      type: "object",
+      properties: { text: { type: "string", description: "The text to count." } },
+      required: ["text"],
+      additionalProperties: false,
+    },
+    run: ({ text }) => ({ words: text.split(/\s+/).filter(Boolean).length }),
+  },
+  Slugify: {
+    description: "Turn a title into a URL slug.",
+    parameters: {
+      type: "object",
+      properties: {
+        text: { type: "string", description: "The title." },
+        separator: { type: "string", default: "-", description: "Between words." },
+      },
+      required: ["text"],
+      additionalProperties: false,
+    },
+    errors: [{ code: "NothingLeft", description: "Nothing but punctuation was given.", status: 422 }],
+    run: ({ text, separator }) => {
+      const words = text.toLowerCase().normalize("NFKD").replace(/[^a-z0-9\s]/g, "").split(/\s+/).filter(Boolean);
+      if (words.length === 0) {
+        throw { code: "NothingLeft", message: "the title has no letters or digits", status: 422 };
+      }
+      return { slug: words.join(separator) };
+    },
+  },
+};
+
+const send = (message) => process.stdout.write(JSON.stringify(message) + "\n");
+let prefix = "";
+
+send({
+  type: "hello",
+  protocol: 1,
+  connector: {
+    name: NAME,
+    description: "Text utilities, written in JavaScript.",
+    version: "1.0.0",
+    config_schema: {
+      type: "object",
+      properties: { prefix: { type: "string", default: "" } },
+      additionalProperties: false,
+    },
+    commands: Object.entries(commands).map(([name, c]) => ({
+      name,
+      description: c.description,
+      parameters: c.parameters,
+      errors: c.errors || [],
+      aliases: [],
+      asynchronous: false,
+    })),
+  },
+});
+
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  const message = JSON.parse(line);
+  if (message.type === "configure") {
+    prefix = (message.config && message.config.prefix) || "";
+    send({ type: "ready", pid: process.pid });
+  } else if (message.type === "call") {
+    const command = commands[message.command];
+    try {
+      const body = command.run(message.parameters);
+      if (prefix && body.slug) body.slug = prefix + body.slug;
+      send({ type: "result", id: message.id, body, http_status: 200, mimetype: "application/json",
+             logs: [`[INFO] ${message.command} answered by node ${process.version}`] });
+    } catch (error) {
+      if (error && error.code) {
+        send({ type: "error", id: message.id, error_code: error.code, declared: error.code,
+               message: error.message, http_status: error.status, body: null, logs: [] });
+      } else {
+        send({ type: "crash", id: message.id, exception: (error && error.name) || "Error",
+               message: String((error && error.message) || error), logs: [] });
+      }
+    }
+  }
+});
