@@ -12,7 +12,7 @@ from pathlib import Path
 TRIVIAL = '''
 from connector_proxy.sdk import Connector, Context
 
-connector = Connector("bench", description="A trivial command for the benchmark.")
+connector = Connector("{name}", description="A trivial command for the benchmark.")
 
 
 @connector.command("Echo")
@@ -22,7 +22,7 @@ def echo(ctx: Context, text: str) -> dict[str, str]:
     Args:
         text: Anything.
     """
-    return {"text": text}
+    return {{"text": text}}
 '''
 
 DUMMY = '''
@@ -43,9 +43,10 @@ def ping(ctx: Context, note: str = "") -> dict[str, str]:
 
 
 def write_site(folder: Path, dummies: int) -> Path:
-    """The trivial ``bench`` connector and ``dummies`` more, each its own package."""
+    """The trivial ``bench`` connector, its twin ``bench_isolated``, and ``dummies`` more."""
     folder.mkdir(parents=True, exist_ok=True)
-    _package(folder, "bench_trivial", "bench", TRIVIAL)
+    _package(folder, "bench_trivial", "bench", TRIVIAL.format(name="bench"))
+    _package(folder, "bench_isolated", "bench_isolated", TRIVIAL.format(name="bench_isolated"))
     for number in range(dummies):
         name = f"dummy{number:03d}"
         _package(folder, f"bench_{name}", name, DUMMY.format(name=name, number=number))

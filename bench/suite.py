@@ -12,6 +12,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -27,11 +28,13 @@ from bench.sites import write_site
 from bench.upstreams import Upstream, fast_upstream
 from connector_proxy.testing import RunningDaemon
 
-CONFIG = """
+CONFIG = f"""
 [server]
 log_level = "warning"
 [connectors.http.config.destinations]
 allow_loopback = true
+[connectors.bench_isolated]
+python = "{sys.executable}"
 """
 DIRECT = "upstream, direct"
 FORWARD = "POST /v1/do/http/GetRequestV2"
@@ -116,7 +119,9 @@ def run(
         crowded = stack.enter_context(RunningDaemon(config, site=(many,)))
         scenarios = list(_scenarios(upstream, daemon, crowded))
         samples = _measure(scenarios, rounds, duration, levels, tools)
-        starts = [_startup(config, few) for _ in range(startups)]
+        plain = Path(folder) / "builtin.toml"
+        plain.write_text(CONFIG.split("[connectors.bench_isolated]")[0])
+        starts = [_startup(plain) for _ in range(startups)]  # the built-in connectors only
         rss = max(procstats.rss_mib(pid) for pid in daemon.worker_pids())
         return Report(
             rows=_rows(samples, levels, scenarios),
@@ -138,9 +143,9 @@ def _scenarios(upstream: Upstream, daemon: RunningDaemon, crowded: RunningDaemon
             f"GET /v1/commands, {count} connectors", load.Load(f"{running.url}/v1/commands"), running
         )
     echo = {"text": "hello", "spiff__task_data": {}}
-    yield Scenario(
-        "POST /v1/do/bench/Echo (in-process)", load.Load(f"{daemon.url}/v1/do/bench/Echo", echo), daemon
-    )
+    for name, mode in (("bench", "in-process"), ("bench_isolated", "isolated")):
+        url = f"{daemon.url}/v1/do/{name}/Echo"
+        yield Scenario(f"POST /v1/do/{name}/Echo ({mode})", load.Load(url, echo), daemon)
 
 
 Sample = tuple[load.Figures, float | None]
@@ -158,7 +163,8 @@ def _measure(
 
 
 def _one(scenario: Scenario, concurrency: int, duration: float, tools: bool) -> Sample:
-    pids = [scenario.daemon.process.pid, *scenario.daemon.worker_pids()] if scenario.daemon else []
+    master = scenario.daemon.process.pid if scenario.daemon else None
+    pids = [master, *procstats.descendants(master)] if master else []  # isolated workers count too
     before = procstats.cpu_seconds(pids)
     figures = load.drive(scenario.load, concurrency, duration, tools)
     spent = procstats.cpu_seconds(pids) - before
@@ -166,9 +172,9 @@ def _one(scenario: Scenario, concurrency: int, duration: float, tools: bool) -> 
     return figures, cpu_ms
 
 
-def _startup(config: Path, site: Path) -> float:
+def _startup(config: Path) -> float:
     """Seconds from spawning ``connector-proxy serve`` to its first 200."""
-    daemon = RunningDaemon(config, site=(site,))
+    daemon = RunningDaemon(config)
     try:
         return daemon.wait_ready()
     finally:

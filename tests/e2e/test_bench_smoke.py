@@ -28,9 +28,10 @@ def test_the_benchmark_runs_and_prints_its_table(tmp_path: Path) -> None:
     assert rows[1:] == [
         "upstream, direct",
         "POST /v1/do/http/GetRequestV2",
-        "GET /v1/commands, 2 connectors",
-        "GET /v1/commands, 5 connectors",
+        "GET /v1/commands, 3 connectors",
+        "GET /v1/commands, 6 connectors",
         "POST /v1/do/bench/Echo (in-process)",
+        "POST /v1/do/bench_isolated/Echo (isolated)",
     ]
     assert "start-up to first answer" in done.stdout
     assert report.read_text().startswith("# Benchmark results")
