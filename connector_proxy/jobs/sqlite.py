@@ -25,7 +25,7 @@ from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, Job
 from connector_proxy.jobs.runs import run_job
 
 log = logging.getLogger(__name__)
-POLL = 0.2  # seconds between looks for work made by other processes
+POLL = 1.0  # seconds between looks for work another process queued (this process's own wake it at once)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -153,6 +153,8 @@ class SqliteJobQueue:
     # -- storage ------------------------------------------------------------------------------
 
     def _claim_job(self) -> Job | None:
+        if not self._db().execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (QUEUED,)).fetchone():
+            return None  # a read takes no lock: idle workers cost next to nothing
         with self._write() as db:
             row = db.execute(
                 "SELECT data FROM jobs WHERE state = ? ORDER BY created_at LIMIT 1", (QUEUED,)
@@ -166,6 +168,9 @@ class SqliteJobQueue:
 
     def _claim_delivery(self) -> Job | None:
         now = time.time()
+        due = "SELECT 1 FROM jobs WHERE delivery_state = ? AND next_delivery_at <= ? LIMIT 1"
+        if not self._db().execute(due, (PENDING, now)).fetchone():
+            return None
         with self._write() as db:
             row = db.execute(
                 "SELECT data FROM jobs WHERE delivery_state = ? AND next_delivery_at <= ?"
