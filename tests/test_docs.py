@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from connector_proxy_aws import errors as aws_errors
+from connector_proxy_aws.settings import CONFIG_SCHEMA as AWS_CONFIG_SCHEMA
 from connector_proxy_http import errors as http_errors
 from connector_proxy_http.settings import CONFIG_SCHEMA
 
@@ -17,6 +19,7 @@ from connector_proxy.sdk.outbound import DESTINATIONS_SCHEMA
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
 HTTP_README = (ROOT / "connectors" / "http" / "README.md").read_text()
+AWS_README = (ROOT / "connectors" / "aws" / "README.md").read_text()
 
 
 @pytest.mark.parametrize("code", [e.code for e in DAEMON_ERRORS + http_errors.ALL])
@@ -53,3 +56,18 @@ def test_ci_runs_the_readme_test_command() -> None:
     match = re.search(r"## Test it\n\n```sh\n(.+)\n```", README)
     assert match is not None
     assert match.group(1) in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("code", [e.code for e in aws_errors.ALL])
+def test_the_aws_readme_lists_its_codes(code: str) -> None:
+    assert f"| `{code}` |" in AWS_README
+
+
+@pytest.mark.parametrize("key", [key for key in AWS_CONFIG_SCHEMA["properties"] if key != "allow"])
+def test_the_aws_readme_lists_its_settings(key: str) -> None:
+    assert f"| `{key}` |" in AWS_README
+
+
+@pytest.mark.parametrize("command", sorted(__import__("connector_proxy_aws").connector.commands))
+def test_the_aws_readme_shows_every_command(command: str) -> None:
+    assert f"`{command}`" in AWS_README

@@ -63,6 +63,7 @@ class CommandError(Exception):
         http_status: int | None = None,
         body: Any = None,
         details: Any = None,
+        concrete: str | None = None,
     ) -> None:
         super().__init__(message)
         status = http_status if http_status is not None else code.status
@@ -73,8 +74,12 @@ class CommandError(Exception):
         self.http_status = status
         self.body = body
         self.details = details  # structured detail for clients, e.g. each bad field
+        self.concrete = concrete  # for a family like <AwsErrorCode>: the code the service gave
 
     @property
     def error_code(self) -> str:
-        """The concrete code, with a family's ``<status>`` filled in."""
+        """The concrete code: the service's own for a family like ``<AwsErrorCode>``,
+        else the declared one with a family's ``<status>`` filled in."""
+        if self.concrete:
+            return self.concrete
         return self.declared.code.replace(STATUS_PLACEHOLDER, str(self.http_status))

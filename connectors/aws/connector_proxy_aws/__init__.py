@@ -1,0 +1,22 @@
+"""The aws connector: S3, DynamoDB, SQS, SNS and Lambda from BPMN service tasks, through boto3.
+
+Registered through the ``connector_proxy.connectors`` entry point as ``aws``;
+configured in ``[connectors.aws.config]`` (see CONFIG_SCHEMA and the README).
+The module is not named ``connector_aws``, which is SpiffWorkflow's own.
+"""
+
+from connector_proxy.sdk import Connector
+from connector_proxy_aws import dynamodb, errors, messaging, s3, settings
+
+connector = Connector(
+    name="aws",
+    description="S3 objects, DynamoDB items, SQS messages, SNS notifications and Lambda invocations.",
+    config_schema=settings.CONFIG_SCHEMA,
+    errors=errors.ALL,
+    setup=settings.setup,
+)
+s3.register(connector)
+dynamodb.register(connector)
+messaging.register(connector)
+
+__all__ = ["connector"]

@@ -1,0 +1,42 @@
+"""The error codes the aws connector answers with (listed in its README)."""
+
+from connector_proxy.sdk import ErrorCode
+
+AWS_ERROR = ErrorCode(
+    "<AwsErrorCode>",
+    "AWS refused the call: the code is AWS's own (NoSuchBucket, ResourceNotFoundException,"
+    " ConditionalCheckFailedException, ThrottlingException…), http_status the status AWS answered.",
+    status=None,
+)
+CREDENTIALS_MISSING = ErrorCode(
+    "AwsCredentialsMissing",
+    "No AWS credentials were found (configuration, references or boto3's chain).",
+    401,
+)
+RESOURCE_NOT_ALLOWED = ErrorCode(
+    "AwsResourceNotAllowed",
+    "The bucket, table, queue, topic or function is not on the connector's allowlist.",
+    403,
+)
+OBJECT_TOO_LARGE = ErrorCode(
+    "ObjectTooLarge", "The object (to upload or download) is over max_object_bytes.", 413
+)
+INVALID_CONTENT = ErrorCode(
+    "InvalidContent", "The content is not what its encoding says (bad base64 or data: URL).", 400
+)
+AWS_UNREACHABLE = ErrorCode(
+    "AwsUnreachable", "The AWS endpoint could not be reached or did not answer in time.", 502
+)
+LAMBDA_FUNCTION_ERROR = ErrorCode(
+    "LambdaFunctionError", "The Lambda function ran and failed; the body holds what it returned.", 502
+)
+
+ALL = (
+    AWS_ERROR,
+    CREDENTIALS_MISSING,
+    RESOURCE_NOT_ALLOWED,
+    OBJECT_TOO_LARGE,
+    INVALID_CONTENT,
+    AWS_UNREACHABLE,
+    LAMBDA_FUNCTION_ERROR,
+)

@@ -1,0 +1,98 @@
+"""The connector's table in plugins.toml, and the clients it builds once per worker."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ALLOWLISTS = ("buckets", "tables", "queues", "topics", "functions")
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "region": {"type": "string", "default": "us-east-1"},
+        "endpoint_url": {"type": "string", "description": "LocalStack, MinIO or moto instead of AWS."},
+        "access_key_id": {"type": "string", "secret": True},
+        "secret_access_key": {"type": "string", "secret": True},
+        "session_token": {"type": "string", "secret": True},
+        "role_arn": {"type": "string", "description": "A role to assume for every call."},
+        "role_session_name": {"type": "string", "default": "connector-proxy"},
+        "max_object_bytes": {"type": "integer", "minimum": 1, "default": 10 * 1024 * 1024},
+        "connect_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 5},
+        "read_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 30},
+        "max_pool_connections": {"type": "integer", "minimum": 1, "default": 10},
+        "allow": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "When a list is given, only the names on it may be used.",
+            "properties": {name: {"type": "array", "items": {"type": "string"}} for name in ALLOWLISTS},
+        },
+    },
+}
+
+
+@dataclass
+class AwsResources:
+    """Clients are made once per worker process and service, on first use, then shared by threads."""
+
+    config: Mapping[str, Any]
+    allow: Mapping[str, frozenset[str]]
+    max_object_bytes: int
+    _clients: dict[tuple[int, str], Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self, service: str) -> Any:
+        key = (os.getpid(), service)  # a client must not cross a fork
+        client = self._clients.get(key)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(key) or self._new_client(service)
+                self._clients[key] = client
+        return client
+
+    def _new_client(self, service: str) -> Any:
+        config = self.config
+        session = boto3.session.Session(
+            aws_access_key_id=config.get("access_key_id"),
+            aws_secret_access_key=config.get("secret_access_key"),
+            aws_session_token=config.get("session_token"),
+            region_name=config.get("region", "us-east-1"),
+        )
+        if config.get("role_arn"):
+            session = _assumed(session, config)
+        settings = Config(
+            connect_timeout=config.get("connect_timeout", 5),
+            read_timeout=config.get("read_timeout", 30),
+            max_pool_connections=config.get("max_pool_connections", 10),
+            retries={"mode": "standard", "max_attempts": 3},
+        )
+        return session.client(service, endpoint_url=config.get("endpoint_url"), config=settings)
+
+
+def _assumed(session: boto3.session.Session, config: Mapping[str, Any]) -> boto3.session.Session:
+    sts = session.client("sts", endpoint_url=config.get("endpoint_url"))
+    role = sts.assume_role(
+        RoleArn=config["role_arn"], RoleSessionName=config.get("role_session_name", "connector-proxy")
+    )
+    credentials = role["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=config.get("region", "us-east-1"),
+    )
+
+
+def setup(config: Mapping[str, Any]) -> AwsResources:
+    allow = config.get("allow", {})
+    return AwsResources(
+        config=config,
+        allow={name: frozenset(allow[name]) for name in ALLOWLISTS if name in allow},
+        max_object_bytes=config.get("max_object_bytes", 10 * 1024 * 1024),
+    )

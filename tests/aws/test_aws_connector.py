@@ -1,0 +1,359 @@
+"""The aws connector against moto's server on 127.0.0.1, over HTTP: boto3's real wire path.
+
+The daemon's app runs in-process (Flask's test client) for most tests, and
+for real under gunicorn for the end-to-end one; moto is a separate process.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from connector_proxy.testing import free_port
+from tests.support import Daemon, call, client_from
+
+KEYS = {
+    "AWS_TEST_KEY_ID": "AKIDTESTKEY",
+    "AWS_TEST_SECRET": "s3cret-aws-secret-value",
+    "SAMPLE_TOKEN": "abcd",
+}
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/moto-api/", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=5)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def aws_config(endpoint: str, allow: str = "", max_object_bytes: int = 1024 * 1024) -> str:
+    return f"""
+[connectors.sample.config]
+token = "env:SAMPLE_TOKEN"
+[connectors.aws.config]
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+access_key_id = "env:AWS_TEST_KEY_ID"
+secret_access_key = "env:AWS_TEST_SECRET"
+max_object_bytes = {max_object_bytes}
+{allow}
+"""
+
+
+@pytest.fixture
+def aws(moto: str) -> Any:
+    requests.post(f"{moto}/moto-api/reset", timeout=5)
+    session = boto3.session.Session("AKIDTESTKEY", "s3cret-aws-secret-value", region_name="us-east-1")
+    return lambda service: session.client(service, endpoint_url=moto)
+
+
+@pytest.fixture
+def client(tmp_path: Path, moto: str) -> FlaskClient:
+    return client_from(tmp_path, aws_config(moto), KEYS)
+
+
+def do(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
+    status, answer = call(client, f"aws/{command}", parameters)
+    assert status == 200, answer
+    result: dict[str, Any] = answer
+    return result
+
+
+def body(client: FlaskClient, command: str, **parameters: Any) -> Any:
+    answer = do(client, command, **parameters)
+    assert answer["error"] is None, answer["error"]
+    return answer["command_response"]["body"]
+
+
+def test_s3_round_trips_text_binary_and_data_urls(client: FlaskClient, aws: Any) -> None:
+    aws("s3").create_bucket(Bucket="forms")
+    binary = bytes(range(256))
+    data_url = "data:application/pdf;name=report.pdf;base64," + base64.b64encode(b"%PDF-1.4 hello").decode()
+
+    body(client, "UploadObject", bucket="forms", key="a.txt", content="héllo")
+    body(
+        client,
+        "UploadObject",
+        bucket="forms",
+        key="b.bin",
+        content=base64.b64encode(binary).decode(),
+        encoding="base64",
+    )
+    uploaded = body(
+        client, "UploadObject", bucket="forms", key="c.pdf", content=data_url, encoding="data_url"
+    )
+
+    assert uploaded["content_type"] == "application/pdf" and uploaded["size"] == 14
+    assert body(client, "DownloadObject", bucket="forms", key="a.txt")["content"] == "héllo"
+    downloaded = body(client, "DownloadObject", bucket="forms", key="b.bin")  # asked as text: not UTF-8
+    assert downloaded["encoding"] == "base64" and base64.b64decode(downloaded["content"]) == binary
+    assert aws("s3").get_object(Bucket="forms", Key="c.pdf")["Body"].read() == b"%PDF-1.4 hello"
+    assert body(client, "UploadFileData", file_data=data_url, bucket="forms", object_name="d.pdf") == {
+        "result": "success"
+    }
+
+
+def test_s3_lists_by_pages_deletes_and_presigns(client: FlaskClient, aws: Any) -> None:
+    aws("s3").create_bucket(Bucket="pages")
+    for n in range(5):
+        aws("s3").put_object(Bucket="pages", Key=f"in/{n}", Body=b"x")
+    aws("s3").put_object(Bucket="pages", Key="out/9", Body=b"x")
+
+    first = body(client, "ListObjects", bucket="pages", prefix="in/", limit=3)
+    second = body(
+        client, "ListObjects", bucket="pages", prefix="in/", limit=3, continuation_token=first["next_token"]
+    )
+    body(client, "DeleteObject", bucket="pages", key="in/0")
+    url = body(client, "PresignUrl", bucket="pages", key="in/1", expires_in=60)["url"]
+
+    assert [o["key"] for o in first["objects"] + second["objects"]] == [f"in/{n}" for n in range(5)]
+    assert second["next_token"] is None
+    assert "in/0" not in [o["Key"] for o in aws("s3").list_objects_v2(Bucket="pages")["Contents"]]
+    assert requests.get(url, timeout=5).content == b"x"
+
+
+def test_aws_errors_carry_aws_code_and_status(client: FlaskClient, aws: Any) -> None:
+    missing = do(client, "DownloadObject", bucket="nowhere", key="k")
+    aws("s3").create_bucket(Bucket="bbb")
+    no_key = do(client, "DownloadObject", bucket="bbb", key="missing")
+
+    assert (missing["error"]["error_code"], missing["command_response"]["http_status"]) == (
+        "NoSuchBucket",
+        404,
+    )
+    assert (no_key["error"]["error_code"], no_key["command_response"]["http_status"]) == ("NoSuchKey", 404)
+    assert "nowhere" in missing["error"]["message"]
+
+
+def test_too_large_and_bad_content_are_refused(tmp_path: Path, moto: str, aws: Any) -> None:
+    client = client_from(tmp_path, aws_config(moto, max_object_bytes=10), KEYS)
+    aws("s3").create_bucket(Bucket="small")
+    aws("s3").put_object(Bucket="small", Key="big", Body=b"x" * 11)
+
+    assert (
+        do(client, "UploadObject", bucket="small", key="k", content="x" * 11)["error"]["error_code"]
+        == "ObjectTooLarge"
+    )
+    assert do(client, "DownloadObject", bucket="small", key="big")["error"]["error_code"] == "ObjectTooLarge"
+    bad = do(client, "UploadObject", bucket="small", key="k", content="%%%", encoding="base64")
+    assert bad["error"]["error_code"] == "InvalidContent"
+
+
+def test_allowlists_refuse_everything_else(tmp_path: Path, moto: str, aws: Any) -> None:
+    allow = '[connectors.aws.config.allow]\nbuckets = ["public"]\ntables = ["Movies"]\nfunctions = ["ok"]'
+    client = client_from(tmp_path, aws_config(moto, allow), KEYS)
+    aws("s3").create_bucket(Bucket="private")
+
+    refused = do(client, "UploadObject", bucket="private", key="k", content="x")
+    other = do(client, "Scan", table="Secrets")
+    function = do(
+        client, "InvokeFunction", function_name="arn:aws:lambda:us-east-1:123456789012:function:evil"
+    )
+
+    assert refused["error"]["error_code"] == "AwsResourceNotAllowed"
+    assert refused["command_response"]["http_status"] == 403
+    assert other["error"]["error_code"] == function["error"]["error_code"] == "AwsResourceNotAllowed"
+    assert aws("s3").list_objects_v2(Bucket="private").get("KeyCount") == 0  # nothing ran
+
+
+def make_movies(aws: Any) -> None:
+    aws("dynamodb").create_table(
+        TableName="Movies",
+        KeySchema=[
+            {"AttributeName": "year", "KeyType": "HASH"},
+            {"AttributeName": "title", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "year", "AttributeType": "N"},
+            {"AttributeName": "title", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_dynamodb_items_and_numbers_round_trip(client: FlaskClient, aws: Any) -> None:
+    make_movies(aws)
+    movie = {
+        "year": 1982,
+        "title": "Blade Runner",
+        "rating": 8.1,
+        "tags": ["noir", "sci-fi"],
+        "meta": {"min": 117},
+    }
+
+    body(client, "PutItem", table="Movies", item=movie)
+    got = body(client, "GetItem", table="Movies", key={"year": 1982, "title": "Blade Runner"})["item"]
+    updated = body(
+        client,
+        "UpdateItem",
+        table="Movies",
+        key={"year": 1982, "title": "Blade Runner"},
+        update_expression="SET rating = :r ADD #v :one",
+        expression_values={":r": 9.5, ":one": 1},
+        expression_names={"#v": "views"},
+    )
+    refused = do(
+        client,
+        "PutItem",
+        table="Movies",
+        item=movie,
+        condition_expression="attribute_not_exists(title)",
+    )
+    deleted = body(client, "DeleteItem", table="Movies", key={"year": 1982, "title": "Blade Runner"})
+
+    assert got == movie
+    assert (updated["item"]["rating"], updated["item"]["views"]) == (9.5, 1)
+    assert refused["error"]["error_code"] == "ConditionalCheckFailedException"
+    assert refused["command_response"]["http_status"] == 400
+    assert deleted["deleted"]["title"] == "Blade Runner"
+    assert body(client, "GetItem", table="Movies", key={"year": 1982, "title": "Blade Runner"}) == {
+        "item": None
+    }
+
+
+def test_dynamodb_query_and_scan_page_with_tokens(client: FlaskClient, aws: Any) -> None:
+    make_movies(aws)
+    for n in range(7):
+        body(client, "PutItem", table="Movies", item={"year": 2000, "title": f"Film {n}"})
+    body(client, "PutItem", table="Movies", item={"year": 1999, "title": "Other"})
+
+    pages, token = [], None
+    while True:
+        page = body(
+            client,
+            "Query",
+            table="Movies",
+            partition_key="year",
+            partition_value=2000,
+            sort_key="title",
+            sort_operator="begins_with",
+            sort_value="Film",
+            limit=3,
+            continuation_token=token,
+        )
+        pages.append([item["title"] for item in page["items"]])
+        token = page["next_token"]
+        if token is None:
+            break
+    scanned = body(client, "Scan", table="Movies", limit=100)
+    bad_token = do(client, "Scan", table="Movies", continuation_token="not-ours")
+
+    assert [title for page in pages for title in page] == [f"Film {n}" for n in range(7)]
+    assert len(pages) >= 3
+    assert scanned["count"] == 8
+    assert bad_token["error"]["error_code"] == "InvalidContent"
+
+
+def test_spiffworkflow_command_ids_keep_working(client: FlaskClient, aws: Any) -> None:
+    make_movies(aws)
+
+    added = body(
+        client, "AddDynamoItem", table_name="Movies", item_data={"year": 1982, "title": "Blade Runner"}
+    )
+    body(client, "AddDynamoItem", table_name="Movies", item_data='{"year": 1964, "title": "Dr. Strangelove"}')
+    queried = body(client, "QueryDynamoTable", table_name="Movies", partition_key=1982)
+    scanned = body(client, "ScanDynamoTable", table_name="Movies")
+
+    assert added == {}
+    assert queried == {"Items": [{"year": 1982, "title": "Blade Runner"}], "Count": 1, "ScannedCount": 1}
+    assert scanned["Count"] == 2
+
+
+def test_sqs_sns_and_lambda(client: FlaskClient, aws: Any) -> None:
+    queue = aws("sqs").create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    topic = aws("sns").create_topic(Name="alerts")["TopicArn"]
+    role = aws("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    aws("lambda").create_function(
+        FunctionName="echo", Runtime="python3.11", Role=role, Handler="h.h", Code={"ZipFile": b"PK"}
+    )
+
+    sent = body(
+        client,
+        "SendMessage",
+        queue="orders.fifo",
+        message={"order": 7},
+        attributes={"kind": "new", "n": 3},
+        message_group_id="g",
+        deduplication_id="d-1",
+    )
+    published = body(client, "Publish", topic_arn=topic, message="disk full", subject="alert")
+    invoked = do(client, "InvokeFunction", function_name="echo", payload={"ping": 1})
+    queued = do(client, "InvokeFunction", function_name="echo", payload={}, invocation_type="Event")
+
+    received = aws("sqs").receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"][0]
+    assert sent["message_id"] == received["MessageId"] and received["Body"] == '{"order": 7}'
+    assert received["MessageAttributes"]["n"] == {"StringValue": "3", "DataType": "Number"}
+    assert published["message_id"]
+    assert invoked["command_response"]["body"] == {"ping": 1}  # moto's Lambda without Docker echoes its event
+    assert queued["command_response"] == {
+        "body": {"queued": True},
+        "mimetype": "application/json",
+        "http_status": 202,
+    }
+
+
+def test_missing_credentials_have_their_own_code(
+    tmp_path: Path, moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    config = (
+        aws_config(moto)
+        .replace('access_key_id = "env:AWS_TEST_KEY_ID"\n', "")
+        .replace('secret_access_key = "env:AWS_TEST_SECRET"\n', "")
+    )
+
+    answer = do(client_from(tmp_path, config, KEYS), "ListObjects", bucket="any")
+
+    assert answer["error"]["error_code"] == "AwsCredentialsMissing"
+
+
+def test_through_the_daemon_with_no_secret_in_its_log(tmp_path: Path, moto: str, aws: Any) -> None:
+    aws("s3").create_bucket(Bucket="e2e")
+    config = tmp_path / "plugins.toml"
+    config.write_text(aws_config(moto))
+    daemon = Daemon(config, KEYS, tmp_path / "daemon.log")
+    try:
+        daemon.wait_ready()
+        catalog = [entry["id"] for entry in requests.get(f"{daemon.url}/v1/commands", timeout=5).json()]
+        stored = requests.post(
+            f"{daemon.url}/v1/do/aws/UploadObject",
+            timeout=30,
+            json={"bucket": "e2e", "key": "k", "content": "hi", "spiff__task_data": {}},
+        ).json()
+        shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}["aws"]
+    finally:
+        daemon.stop()
+
+    assert {"aws/UploadObject", "aws/AddDynamoItem", "aws/InvokeFunction"} <= set(catalog)
+    assert stored["error"] is None and stored["command_response"]["body"]["size"] == 2
+    assert shown["config"]["secret_access_key"] != "s3cret-aws-secret-value"
+    assert "s3cret-aws-secret-value" not in daemon.log.read_text()
