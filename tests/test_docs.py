@@ -11,6 +11,8 @@ from connector_proxy_aws import errors as aws_errors
 from connector_proxy_aws.settings import CONFIG_SCHEMA as AWS_CONFIG_SCHEMA
 from connector_proxy_http import errors as http_errors
 from connector_proxy_http.settings import CONFIG_SCHEMA
+from connector_proxy_os import errors as os_errors
+from connector_proxy_os.settings import CONFIG_SCHEMA as OS_CONFIG_SCHEMA
 
 from connector_proxy.config import AuthSettings, DiscoverySettings, JobSettings, LimitSettings, ServerSettings
 from connector_proxy.errors import DAEMON_ERRORS
@@ -20,6 +22,7 @@ ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
 HTTP_README = (ROOT / "connectors" / "http" / "README.md").read_text()
 AWS_README = (ROOT / "connectors" / "aws" / "README.md").read_text()
+OS_README = (ROOT / "connectors" / "os" / "README.md").read_text()
 
 
 @pytest.mark.parametrize("code", [e.code for e in DAEMON_ERRORS + http_errors.ALL])
@@ -71,3 +74,18 @@ def test_the_aws_readme_lists_its_settings(key: str) -> None:
 @pytest.mark.parametrize("command", sorted(__import__("connector_proxy_aws").connector.commands))
 def test_the_aws_readme_shows_every_command(command: str) -> None:
     assert f"`{command}`" in AWS_README
+
+
+@pytest.mark.parametrize("code", [e.code for e in os_errors.ALL])
+def test_the_os_readme_lists_its_codes(code: str) -> None:
+    assert f"| `{code}` |" in OS_README
+
+
+@pytest.mark.parametrize("key", list(OS_CONFIG_SCHEMA["properties"]))
+def test_the_os_readme_lists_its_settings(key: str) -> None:
+    assert f"| `{key}` |" in OS_README
+
+
+@pytest.mark.parametrize("command", sorted(__import__("connector_proxy_os").connector.commands))
+def test_the_os_readme_shows_every_command(command: str) -> None:
+    assert f"`{command}`" in OS_README

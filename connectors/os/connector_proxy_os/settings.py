@@ -1,0 +1,129 @@
+"""The connector's table in plugins.toml: nothing is allowed until the operator lists it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "programs": {
+            "type": "object",
+            "description": "Programs that may run, by the name calls use.",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "path": {
+                        "type": "string",
+                        "description": "A name found on PATH at start-up, or an absolute path.",
+                    },
+                    "args": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Regular expressions; each argument must match one whole.",
+                    },
+                    "max_args": {"type": "integer", "minimum": 0, "default": 64},
+                },
+            },
+        },
+        "roots": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Directories files may be in.",
+        },
+        "passthrough_env": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["PATH", "LANG", "LC_ALL", "TZ"],
+        },
+        "settable_env": {"type": "array", "items": {"type": "string"}, "default": []},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 60},
+        "spawn_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600},
+        "max_output_bytes": {"type": "integer", "minimum": 1, "default": 1024 * 1024},
+        "on_output_overflow": {"enum": ["truncate", "fail"], "default": "truncate"},
+        "max_file_bytes": {"type": "integer", "minimum": 1, "default": 10 * 1024 * 1024},
+        "cpu_seconds": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "RLIMIT_CPU of each program (Linux).",
+        },
+        "memory_bytes": {
+            "type": "integer",
+            "minimum": 1048576,
+            "description": "RLIMIT_AS of each program (Linux).",
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    path: str
+    patterns: tuple[re.Pattern[str], ...] | None
+    max_args: int
+
+
+@dataclass(frozen=True)
+class OsResources:
+    programs: Mapping[str, Program]
+    roots: tuple[Path, ...]
+    passthrough: Mapping[str, str]
+    settable_env: frozenset[str]
+    timeout: float
+    spawn_timeout: float
+    max_output_bytes: int
+    fail_on_overflow: bool
+    max_file_bytes: int
+    cpu_seconds: int | None
+    memory_bytes: int | None
+
+
+def setup(config: Mapping[str, Any]) -> OsResources:
+    """Resolve every program to an absolute path and every root to a real directory, now, once."""
+    return OsResources(
+        programs={name: _program(name, entry) for name, entry in config.get("programs", {}).items()},
+        roots=tuple(_root(root) for root in config.get("roots", [])),
+        passthrough={
+            name: os.environ[name]
+            for name in config.get("passthrough_env", ["PATH", "LANG", "LC_ALL", "TZ"])
+            if name in os.environ
+        },
+        settable_env=frozenset(config.get("settable_env", [])),
+        timeout=float(config.get("timeout", 60)),
+        spawn_timeout=float(config.get("spawn_timeout", 3600)),
+        max_output_bytes=config.get("max_output_bytes", 1024 * 1024),
+        fail_on_overflow=config.get("on_output_overflow", "truncate") == "fail",
+        max_file_bytes=config.get("max_file_bytes", 10 * 1024 * 1024),
+        cpu_seconds=config.get("cpu_seconds"),
+        memory_bytes=config.get("memory_bytes"),
+    )
+
+
+def _program(name: str, entry: Mapping[str, Any]) -> Program:
+    wanted = entry.get("path", name)
+    found = wanted if os.path.isabs(wanted) else shutil.which(wanted)
+    if found is None or not os.access(found, os.X_OK):
+        raise ValueError(f"program {name!r}: {wanted!r} is not an executable (on PATH or as a path)")
+    patterns = entry.get("args")
+    return Program(
+        name=name,
+        path=os.path.realpath(found),
+        patterns=tuple(re.compile(p) for p in patterns) if patterns is not None else None,
+        max_args=entry.get("max_args", 64),
+    )
+
+
+def _root(root: str) -> Path:
+    path = Path(root).resolve()
+    if not path.is_dir():
+        raise ValueError(f"root {root!r} is not a directory")
+    return path

@@ -1,0 +1,249 @@
+"""The os connector with real processes and real files in temporary directories."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from tests.support import TEST_ENV, CallbackReceiver, Daemon, call, client_from
+
+ENV = {**TEST_ENV, "DAEMON_SECRET": "must-not-leak"}
+
+
+def os_config(root: Path, extra: str = "") -> str:
+    return f"""
+[connectors.sample.config]
+token = "env:SAMPLE_TOKEN"
+[jobs]
+sqlite_path = "jobs.sqlite3"
+[connectors.os.config]
+roots = ["{root}"]
+settable_env = ["GREETING"]
+max_output_bytes = 1000
+timeout = 10
+[connectors.os.config.programs.echo]
+[connectors.os.config.programs.printenv]
+[connectors.os.config.programs.false]
+[connectors.os.config.programs.sh]
+[connectors.os.config.programs.python]
+path = "{sys.executable}"
+[connectors.os.config.programs.words]
+path = "echo"
+args = ["[a-z]+"]
+max_args = 2
+{extra}
+"""
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "root"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def client(tmp_path: Path, root: Path) -> FlaskClient:
+    return client_from(tmp_path, os_config(root), ENV)
+
+
+def do(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
+    status, answer = call(client, f"os/{command}", parameters)
+    assert status == 200, answer
+    result: dict[str, Any] = answer
+    return result
+
+
+def ok(client: FlaskClient, command: str, **parameters: Any) -> Any:
+    answer = do(client, command, **parameters)
+    assert answer["error"] is None, answer["error"]
+    return answer["command_response"]["body"]
+
+
+def code(client: FlaskClient, command: str, **parameters: Any) -> str:
+    error = do(client, command, **parameters)["error"]
+    assert error is not None
+    return str(error["error_code"])
+
+
+def test_an_allowed_program_runs_and_answers_its_output(client: FlaskClient) -> None:
+    answer = ok(client, "RunCommand", program="echo", args=["hello", "world"])
+
+    assert answer["exit_code"] == 0 and answer["stdout"] == "hello world\n" and answer["stderr"] == ""
+    assert answer["stdout_truncated"] is False and answer["duration_ms"] >= 0
+
+
+def test_stdin_cwd_and_settable_environment(client: FlaskClient, root: Path) -> None:
+    (root / "sub").mkdir()
+    script = "import os, sys; print(sys.stdin.read().upper(), os.getcwd(), os.environ['GREETING'])"
+
+    answer = ok(
+        client,
+        "RunCommand",
+        program="python",
+        args=["-c", script],
+        stdin="hi",
+        cwd="sub",
+        env={"GREETING": "hej"},
+    )
+
+    assert answer["stdout"].split() == ["HI", str(root / "sub"), "hej"]
+
+
+def test_the_child_gets_a_clean_environment(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAEMON_SECRET", "must-not-leak")
+
+    names = {
+        line.split("=", 1)[0] for line in ok(client, "RunCommand", program="printenv")["stdout"].splitlines()
+    }
+
+    assert names <= {"PATH", "LANG", "LC_ALL", "TZ"}
+    assert code(client, "RunCommand", program="printenv", env={"LD_PRELOAD": "/tmp/x.so"}) == "EnvNotAllowed"
+
+
+def test_refusals_run_nothing(client: FlaskClient, root: Path) -> None:
+    marker = root / "ran"
+
+    assert code(client, "RunCommand", program="touch", args=[str(marker)]) == "ProgramNotAllowed"
+    assert code(client, "RunCommand", program="/usr/bin/touch", args=[str(marker)]) == "ProgramNotAllowed"
+    assert code(client, "RunCommand", program="words", args=["--help"]) == "ArgumentNotAllowed"
+    assert code(client, "RunCommand", program="words", args=["a", "b", "c"]) == "ArgumentNotAllowed"
+    assert code(client, "RunCommand", program="echo", cwd="/") == "PathOutsideRoots"
+    assert ok(client, "RunCommand", program="words", args=["fine"])["stdout"] == "fine\n"
+    assert not marker.exists()
+
+
+def test_shell_metacharacters_are_passed_literally(client: FlaskClient, root: Path) -> None:
+    tricky = f"$(touch {root}/pwned); `id` | cat > {root}/x && echo $HOME *"
+
+    answer = ok(client, "RunCommand", program="echo", args=[tricky])
+
+    assert answer["stdout"] == tricky + "\n"
+    assert sorted(os.listdir(root)) == []
+
+
+def test_a_non_zero_exit_is_an_error_unless_allowed(client: FlaskClient) -> None:
+    failed = do(client, "RunCommand", program="false")
+    allowed = ok(client, "RunCommand", program="false", allow_nonzero=True)
+
+    assert failed["error"]["error_code"] == "NonZeroExit"
+    assert failed["command_response"]["body"]["exit_code"] == 1  # the output travels with the error
+    assert allowed["exit_code"] == 1
+
+
+def test_a_hung_program_is_killed_with_its_children(client: FlaskClient, root: Path) -> None:
+    script = f"sleep 60 & echo $! > {root}/child; sleep 60"
+
+    started = time.monotonic()
+    assert code(client, "RunCommand", program="sh", args=["-c", script], timeout=1) == "Timeout"
+
+    assert time.monotonic() - started < 5
+    child = int((root / "child").read_text())
+    time.sleep(0.2)
+    assert not running(child)
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan killed here may wait for a reaper that never comes)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_flood_of_output_is_truncated_or_refused(tmp_path: Path, client: FlaskClient, root: Path) -> None:
+    flood = ["-c", "import sys; sys.stdout.write('x' * 5_000_000); sys.stderr.write('done')"]
+
+    truncated = ok(client, "RunCommand", program="python", args=flood)
+    strict = client_from(
+        tmp_path,
+        os_config(root, "").replace("timeout = 10", 'timeout = 10\non_output_overflow = "fail"'),
+        ENV,
+    )
+
+    assert (len(truncated["stdout"]), truncated["stdout_truncated"]) == (1000, True)
+    assert (truncated["stderr"], truncated["stderr_truncated"]) == ("done", False)
+    assert code(strict, "RunCommand", program="python", args=flood) == "OutputTooLarge"
+
+
+def test_files_inside_the_roots(client: FlaskClient, root: Path) -> None:
+    ok(client, "WriteFile", path="notes/a.txt", content="one\n", make_dirs=True)
+    ok(client, "WriteFile", path="notes/a.txt", content="two\n", mode="append")
+    ok(client, "WriteFile", path=str(root / "b.bin"), content="AAEC/w==", encoding="base64")
+
+    assert ok(client, "ReadFile", path="notes/a.txt")["content"] == "one\ntwo\n"
+    assert ok(client, "ReadFile", path="b.bin")["encoding"] == "base64"
+    assert (root / "b.bin").read_bytes() == b"\x00\x01\x02\xff"
+    assert code(client, "WriteFile", path="notes/a.txt", content="x", mode="create") == "FileExists"
+    listed = ok(client, "ListDirectory", path="notes")
+    assert [(e["name"], e["type"], e["size"]) for e in listed["entries"]] == [("a.txt", "file", 8)]
+    ok(client, "DeleteFile", path="notes/a.txt")
+    assert code(client, "ReadFile", path="notes/a.txt") == "FileNotFound"
+    assert code(client, "DeleteFile", path="notes") == "NotAFile"
+
+
+def test_traversal_and_symlinks_cannot_leave_the_roots(
+    client: FlaskClient, root: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    (root / "link").symlink_to(outside)
+    (root / "dirlink").symlink_to(tmp_path)
+
+    for path in ("../outside.txt", str(outside), "link", "dirlink/outside.txt", "/etc/passwd"):
+        assert code(client, "ReadFile", path=path) == "PathOutsideRoots", path
+    assert code(client, "WriteFile", path="link", content="overwritten") == "PathOutsideRoots"
+    assert code(client, "DeleteFile", path="../outside.txt") == "PathOutsideRoots"
+    assert code(client, "ListDirectory", path="..") == "PathOutsideRoots"
+    assert outside.read_text() == "secret"
+
+
+def test_nothing_is_allowed_until_the_operator_says_so(tmp_path: Path) -> None:
+    bare = client_from(tmp_path, '[connectors.sample.config]\ntoken = "abcd"\n[connectors.os.config]\n', ENV)
+
+    assert code(bare, "RunCommand", program="echo") == "ProgramNotAllowed"
+    assert code(bare, "ReadFile", path="/etc/hostname") == "PathOutsideRoots"
+
+
+def test_a_missing_program_stops_the_connector_at_start_up(tmp_path: Path) -> None:
+    config = '[connectors.sample.config]\ntoken = "abcd"\n'
+    config += '[connectors.os.config.programs.nope]\npath = "no-such-program"\n'
+    status, answer = call(client_from(tmp_path, config, ENV), "os/RunCommand", {"program": "nope"})
+
+    assert status == 404 and answer["error"]["error_code"] == "command_not_found"
+
+
+def test_a_spawned_process_result_reaches_the_callback_through_the_daemon(tmp_path: Path, root: Path) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text(os_config(root))
+    receiver = CallbackReceiver()
+    daemon = Daemon(config, ENV, tmp_path / "daemon.log")
+    try:
+        daemon.wait_ready()
+        accepted = requests.post(
+            f"{daemon.url}/v1/do/os/SpawnProcess",
+            json={
+                "program": "sh",
+                "args": ["-c", "sleep 0.5; echo built"],
+                "spiff__task_id": "t-1",
+                "spiff__callback_url": f"{receiver.url}/callback/t-1",
+                "spiff__task_data": {},
+            },
+            timeout=10,
+        )
+        [(path, envelope)] = receiver.wait_for(1, seconds=20)
+    finally:
+        daemon.stop()
+        receiver.close()
+
+    assert accepted.status_code == 202
+    assert path == "/callback/t-1"
+    assert envelope["error"] is None and envelope["command_response"]["body"]["stdout"] == "built\n"
