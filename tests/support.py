@@ -51,6 +51,21 @@ def client_from(
     return app_from(tmp_path, toml, environ).test_client()
 
 
+def completed(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
+    """The envelope of a call that completed (HTTP 200), with or without an error."""
+    status, answer = call(client, command, parameters)
+    assert status == 200, answer
+    envelope: dict[str, Any] = answer
+    return envelope
+
+
+def succeeded(client: FlaskClient, command: str, **parameters: Any) -> Any:
+    """The body of a call that completed without an error."""
+    envelope = completed(client, command, **parameters)
+    assert envelope["error"] is None, envelope["error"]
+    return envelope["command_response"]["body"]
+
+
 def call(client: FlaskClient, command: str, payload: Any, **kwargs: Any) -> tuple[int, Any]:
     response = client.post(f"/v1/do/{command}", json=payload, **kwargs)
     assert response.mimetype == "application/json"

@@ -20,7 +20,7 @@ import requests
 from flask.testing import FlaskClient
 
 from connector_proxy.testing import free_port
-from tests.support import Daemon, call, client_from
+from tests.support import Daemon, client_from, completed, succeeded
 
 KEYS = {
     "AWS_TEST_KEY_ID": "AKIDTESTKEY",
@@ -78,16 +78,11 @@ def client(tmp_path: Path, moto: str) -> FlaskClient:
 
 
 def do(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
-    status, answer = call(client, f"aws/{command}", parameters)
-    assert status == 200, answer
-    result: dict[str, Any] = answer
-    return result
+    return completed(client, f"aws/{command}", **parameters)
 
 
 def body(client: FlaskClient, command: str, **parameters: Any) -> Any:
-    answer = do(client, command, **parameters)
-    assert answer["error"] is None, answer["error"]
-    return answer["command_response"]["body"]
+    return succeeded(client, f"aws/{command}", **parameters)
 
 
 def test_s3_round_trips_text_binary_and_data_urls(client: FlaskClient, aws: Any) -> None:

@@ -12,7 +12,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from tests.support import TEST_ENV, CallbackReceiver, Daemon, call, client_from
+from tests.support import TEST_ENV, CallbackReceiver, Daemon, call, client_from, completed, succeeded
 
 ENV = {**TEST_ENV, "DAEMON_SECRET": "must-not-leak"}
 
@@ -55,16 +55,11 @@ def client(tmp_path: Path, root: Path) -> FlaskClient:
 
 
 def do(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
-    status, answer = call(client, f"os/{command}", parameters)
-    assert status == 200, answer
-    result: dict[str, Any] = answer
-    return result
+    return completed(client, f"os/{command}", **parameters)
 
 
 def ok(client: FlaskClient, command: str, **parameters: Any) -> Any:
-    answer = do(client, command, **parameters)
-    assert answer["error"] is None, answer["error"]
-    return answer["command_response"]["body"]
+    return succeeded(client, f"os/{command}", **parameters)
 
 
 def code(client: FlaskClient, command: str, **parameters: Any) -> str:

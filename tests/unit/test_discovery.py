@@ -26,7 +26,13 @@ def test_every_installed_connector_is_reported_and_broken_ones_are_left_out(tmp_
     assert by_name["sample"].version == "1.2.3"
     assert by_name["sample"].distribution == "sample-connectors"
     assert registry.ready == ("aws", "http", "os", "sample", "unruly")
-    assert {command.split("/")[0] for command in registry.commands} == {"aws", "http", "os", "sample", "unruly"}
+    assert {command.split("/")[0] for command in registry.commands} == {
+        "aws",
+        "http",
+        "os",
+        "sample",
+        "unruly",
+    }
 
 
 def test_aliases_point_at_their_command(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import threading
 import time
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 
 from connector_proxy.sdk import CommandError, Connector, Context, Result
 from connector_proxy_os import errors
@@ -49,31 +49,30 @@ def register(connector: Connector) -> None:
         limit = min(timeout or resources.timeout, resources.timeout)
         return run(ctx, program, args or [], stdin, cwd, env or {}, limit, allow_nonzero)
 
-    @connector.command("SpawnProcess", asynchronous=True)
-    def spawn_process(
-        ctx: Context,
-        program: str,
-        args: list[str] | None = None,
-        stdin: str | None = None,
-        cwd: str | None = None,
-        env: dict[str, str] | None = None,
-        timeout: Annotated[float | None, {"exclusiveMinimum": 0}] = None,
-        allow_nonzero: bool = False,
-    ) -> Result:
-        """Start a long-running program: answered 202 at once, its result PUT to the callback URL.
-
-        Args:
-            program: The program's name in the connector's programs table.
-            args: Its arguments, passed as they are.
-            stdin: Text given on its standard input.
-            cwd: Its working directory, inside a configured root.
-            env: Extra environment variables, among settable_env.
-            timeout: Seconds before it is killed (capped by spawn_timeout and the job's deadline).
-            allow_nonzero: Answer a non-zero exit as a result instead of the NonZeroExit error.
-        """
+    def spawn_process(ctx: Context, **parameters: Any) -> Result:
         resources: OsResources = ctx.resources
-        limit = min(timeout or resources.spawn_timeout, resources.spawn_timeout)
-        return run(ctx, program, args or [], stdin, cwd, env or {}, limit, allow_nonzero)
+        limit = min(parameters.pop("timeout", None) or resources.spawn_timeout, resources.spawn_timeout)
+        return run(ctx, timeout=limit, **_defaults(parameters))
+
+    # the same parameters as RunCommand, written once; it always runs as a job
+    connector.command(
+        "SpawnProcess",
+        asynchronous=True,
+        parameters=connector.commands["RunCommand"].parameters,
+        description="Start a long-running program: answered 202 at once, its result (as RunCommand's)"
+        " PUT to the callback URL; timeout capped by spawn_timeout and the job's deadline.",
+    )(spawn_process)
+
+
+def _defaults(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": parameters["program"],
+        "args": parameters.get("args") or [],
+        "stdin": parameters.get("stdin"),
+        "cwd": parameters.get("cwd"),
+        "env": parameters.get("env") or {},
+        "allow_nonzero": parameters.get("allow_nonzero", False),
+    }
 
 
 def run(
