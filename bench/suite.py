@@ -28,14 +28,13 @@ from bench.sites import write_site
 from bench.upstreams import Upstream, fast_upstream
 from connector_proxy.testing import RunningDaemon
 
-CONFIG = f"""
-[server]
-log_level = "warning"
-[connectors.http.config.destinations]
-allow_loopback = true
+CONFIG = (
+    resilience.CONFIG
+    + f"""
 [connectors.bench_isolated]
 python = "{sys.executable}"
 """
+)
 DIRECT = "upstream, direct"
 FORWARD = "POST /v1/do/http/GetRequestV2"
 
@@ -120,7 +119,7 @@ def run(
         scenarios = list(_scenarios(upstream, daemon, crowded))
         samples = _measure(scenarios, rounds, duration, levels, tools)
         plain = Path(folder) / "builtin.toml"
-        plain.write_text(CONFIG.split("[connectors.bench_isolated]")[0])
+        plain.write_text(resilience.CONFIG)
         starts = [_startup(plain) for _ in range(startups)]  # the built-in connectors only
         rss = max(procstats.rss_mib(pid) for pid in daemon.worker_pids())
         return Report(

@@ -22,7 +22,7 @@ from connector_proxy.sdk.outbound import DESTINATION_BUSY, DestinationBusy
 from connector_proxy.validation import validate
 
 SPIFF_PREFIX = "spiff__"
-ACCEPTED = 202
+ACCEPTED = 202  # answered now, the result comes later (a job, or a remote system calling the host)
 log = logging.getLogger(__name__)
 
 
@@ -80,7 +80,7 @@ class Executor:
         return _invoke(checked, context, {**checked.defaults, **parameters})
 
     def _context(self, bound: BoundCommand, spiff: Mapping[str, Any], timeout: float) -> Context:
-        task_id = _text(spiff.get("task_id"))
+        task_id = text_or_none(spiff.get("task_id"))
         task_data = spiff.get("task_data")
         instance = spiff.get("process_instance_id")
         return Context(
@@ -89,10 +89,10 @@ class Executor:
             log=TaskLog(bound.logger, task_id),
             deadline=time.monotonic() + timeout,
             task_data=task_data if isinstance(task_data, dict) else {},
-            callback_url=_text(spiff.get("callback_url")),
+            callback_url=text_or_none(spiff.get("callback_url")),
             task_id=task_id,
             process_instance_id=instance if isinstance(instance, int) else None,
-            process_model_identifier=_text(spiff.get("process_model_identifier")),
+            process_model_identifier=text_or_none(spiff.get("process_model_identifier")),
         )
 
 
@@ -139,5 +139,5 @@ def _check_declared(bound: BoundCommand, code: ErrorCode) -> None:
         log.warning("%s raised undeclared error code %s", bound.id, code.code)
 
 
-def _text(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None

@@ -13,14 +13,13 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from urllib3 import Timeout
 from urllib3.exceptions import HTTPError
 
 from connector_proxy.config import JobSettings
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
-from connector_proxy.sdk.outbound import DestinationBlocked, DestinationPolicy, pool_manager
+from connector_proxy.sdk.outbound import DestinationBlocked, DestinationPolicy, origin_of, pool_manager
 
 log = logging.getLogger(__name__)
 FIRST_DELAY = 1.0
@@ -51,7 +50,7 @@ class CallbackSender:
         attempt = self._send(job.callback_url, json.dumps(job.envelope).encode())
         job.delivery.attempts += 1
         job.delivery.last_error = attempt.error
-        origin = _origin(job.callback_url)
+        origin = origin_of(job.callback_url)
         if attempt.delivered:
             job.delivery.state, job.delivery.delivered_at, job.delivery.next_at = DELIVERED, time.time(), None
             log.info("job %s: result delivered to %s", job.id, origin)
@@ -86,8 +85,3 @@ def backoff(attempt: int) -> float:
     """1, 2, 4 … seconds up to 5 minutes, each with up to half of it taken off at random."""
     delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (attempt - 1))
     return float(delay * random.uniform(0.5, 1.0))
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"

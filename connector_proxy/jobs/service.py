@@ -7,12 +7,10 @@ from typing import Any
 
 from connector_proxy import envelope
 from connector_proxy.config import Settings
-from connector_proxy.executor import Executor, Outcome
+from connector_proxy.executor import ACCEPTED, Executor, Outcome, text_or_none
 from connector_proxy.jobs.model import Job
 from connector_proxy.jobs.queue import JobQueue
 from connector_proxy.sdk.context import Result
-
-ACCEPTED = 202
 
 
 class Jobs:
@@ -33,13 +31,12 @@ class Jobs:
         checked = self.executor.check(command_id, payload)
         if isinstance(checked, Outcome):
             return checked  # the envelope with error set: the host fails the task instead of waiting
-        spiff = {key: value for key, value in payload.items() if key.startswith("spiff__")}
         job, joined = self.queue.enqueue(
             Job(
                 command=checked.id,
                 payload=payload,
-                task_id=_text(spiff.get("spiff__task_id")),
-                callback_url=_text(spiff.get("spiff__callback_url")),
+                task_id=text_or_none(payload.get("spiff__task_id")),
+                callback_url=text_or_none(payload.get("spiff__callback_url")),
             )
         )
         body = {"job_id": job.id, "state": job.state, "status_url": f"/v1/jobs/{job.id}", "joined": joined}
@@ -56,7 +53,3 @@ def create_jobs(settings: Settings, executor: Executor) -> Jobs:
 
     base = settings.source.parent if settings.source else Path.cwd()
     return Jobs(SqliteJobQueue(settings.jobs, executor, base / settings.jobs.sqlite_path), executor)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

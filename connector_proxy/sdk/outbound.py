@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -141,6 +142,14 @@ class DestinationPolicy:
         if (self.allow_hosts or self.allow_networks) and not _host_matches(host, self.allow_hosts):
             return "it is not on the allow list"
         return None
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]``: all a message or a log line may show of a URL
+    (its path, query and credentials may hold the host's secrets)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 def pooled_session(policy: DestinationPolicy, max_redirects: int = 5) -> requests.Session:

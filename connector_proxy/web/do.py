@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from connector_proxy.errors import INVALID_REQUEST_BODY
-from connector_proxy.jobs.service import ACCEPTED
+from connector_proxy.executor import ACCEPTED
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state

@@ -29,7 +29,7 @@ from urllib3.exceptions import (
 )
 
 from connector_proxy.sdk import CommandError, Context, Result
-from connector_proxy.sdk.outbound import DestinationBlocked
+from connector_proxy.sdk.outbound import DestinationBlocked, origin_of
 from connector_proxy_http import errors
 from connector_proxy_http.decoding import decode_body
 from connector_proxy_http.settings import HttpResources
@@ -57,10 +57,7 @@ class Outgoing:
 
     @property
     def origin(self) -> str:
-        """``scheme://host[:port]``: what messages may show of the URL."""
-        parts = urlsplit(self.url)
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname}{port}"
+        return origin_of(self.url)
 
 
 @dataclass(frozen=True)
