@@ -143,7 +143,13 @@ def _configure(
         raise ConnectorRejected("config_error", str(reference_error)) from None
     if error is not None:
         raise ConnectorRejected("config_error", _config_problem(error))
-    return MappingProxyType(config)
+    return MappingProxyType({**_defaults(connector.config_schema), **config})
+
+
+def _defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema's top-level defaults: filled in here once, so no setup or command repeats them."""
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    return {name: entry["default"] for name, entry in properties.items() if "default" in entry}
 
 
 def _config_problem(error: ValidationError) -> str:
@@ -175,7 +181,7 @@ def _bind(connector: Connector, config: Mapping[str, Any], resources: Any) -> di
         canonical = f"{connector.name}/{command.name}"
         properties: dict[str, Any] = command.parameters.get("properties", {})
         optional = frozenset(set(properties) - set(command.parameters.get("required", ())))
-        defaults = MappingProxyType({k: v["default"] for k, v in properties.items() if "default" in v})
+        defaults = MappingProxyType(_defaults(command.parameters))
         entry = BoundCommand(
             canonical, connector.name, command, validator, config, resources, logger, optional, defaults
         )

@@ -32,6 +32,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "description": "When a list is given, only the names on it may be used.",
             "properties": {name: {"type": "array", "items": {"type": "string"}} for name in ALLOWLISTS},
+            "default": {},
         },
     },
 }
@@ -62,14 +63,14 @@ class AwsResources:
             aws_access_key_id=config.get("access_key_id"),
             aws_secret_access_key=config.get("secret_access_key"),
             aws_session_token=config.get("session_token"),
-            region_name=config.get("region", "us-east-1"),
+            region_name=config["region"],
         )
         if config.get("role_arn"):
             session = _assumed(session, config)
         settings = Config(
-            connect_timeout=config.get("connect_timeout", 5),
-            read_timeout=config.get("read_timeout", 30),
-            max_pool_connections=config.get("max_pool_connections", 10),
+            connect_timeout=config["connect_timeout"],
+            read_timeout=config["read_timeout"],
+            max_pool_connections=config["max_pool_connections"],
             retries={"mode": "standard", "max_attempts": 3},
         )
         return session.client(service, endpoint_url=config.get("endpoint_url"), config=settings)
@@ -77,22 +78,21 @@ class AwsResources:
 
 def _assumed(session: boto3.session.Session, config: Mapping[str, Any]) -> boto3.session.Session:
     sts = session.client("sts", endpoint_url=config.get("endpoint_url"))
-    role = sts.assume_role(
-        RoleArn=config["role_arn"], RoleSessionName=config.get("role_session_name", "connector-proxy")
-    )
+    role = sts.assume_role(RoleArn=config["role_arn"], RoleSessionName=config["role_session_name"])
     credentials = role["Credentials"]
     return boto3.session.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
-        region_name=config.get("region", "us-east-1"),
+        region_name=config["region"],
     )
 
 
 def setup(config: Mapping[str, Any]) -> AwsResources:
-    allow = config.get("allow", {})
+    """``config`` arrives validated, with the schema's defaults filled in."""
+    allow = config["allow"]
     return AwsResources(
         config=config,
         allow={name: frozenset(allow[name]) for name in ALLOWLISTS if name in allow},
-        max_object_bytes=config.get("max_object_bytes", 10 * 1024 * 1024),
+        max_object_bytes=config["max_object_bytes"],
     )

@@ -38,22 +38,18 @@ class HttpResources:
 
 
 def setup(config: Mapping[str, Any]) -> HttpResources:
-    properties = CONFIG_SCHEMA["properties"]
-
-    def value(key: str) -> Any:
-        return config.get(key, properties[key]["default"])
-
+    """``config`` arrives validated, with the schema's defaults filled in."""
     return HttpResources(
         pool=pool_manager(DestinationPolicy.from_config(config.get("destinations"))),
-        redirects=_follow_redirects_only(value("max_redirects")),
+        redirects=_follow_redirects_only(config["max_redirects"]),
         default_headers={
-            "User-Agent": value("user_agent"),
+            "User-Agent": config["user_agent"],
             "Accept": "*/*",
             "Accept-Encoding": "gzip, deflate",
         },
-        max_response_bytes=value("max_response_bytes"),
-        max_timeout=float(value("max_timeout")),
-        connect_timeout=float(value("connect_timeout")),
+        max_response_bytes=config["max_response_bytes"],
+        max_timeout=float(config["max_timeout"]),
+        connect_timeout=float(config["connect_timeout"]),
     )
 
 

@@ -17,6 +17,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "programs": {
             "type": "object",
             "description": "Programs that may run, by the name calls use.",
+            "default": {},
             "additionalProperties": {
                 "type": "object",
                 "additionalProperties": False,
@@ -37,6 +38,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "roots": {
             "type": "array",
             "items": {"type": "string"},
+            "default": [],
             "description": "Directories files may be in.",
         },
         "passthrough_env": {
@@ -88,21 +90,20 @@ class OsResources:
 
 
 def setup(config: Mapping[str, Any]) -> OsResources:
-    """Resolve every program to an absolute path and every root to a real directory, now, once."""
+    """Resolve every program to an absolute path and every root to a real directory, now, once.
+
+    ``config`` arrives validated, with the schema's defaults filled in.
+    """
     return OsResources(
-        programs={name: _program(name, entry) for name, entry in config.get("programs", {}).items()},
-        roots=tuple(_root(root) for root in config.get("roots", [])),
-        passthrough={
-            name: os.environ[name]
-            for name in config.get("passthrough_env", ["PATH", "LANG", "LC_ALL", "TZ"])
-            if name in os.environ
-        },
-        settable_env=frozenset(config.get("settable_env", [])),
-        timeout=float(config.get("timeout", 60)),
-        spawn_timeout=float(config.get("spawn_timeout", 3600)),
-        max_output_bytes=config.get("max_output_bytes", 1024 * 1024),
-        fail_on_overflow=config.get("on_output_overflow", "truncate") == "fail",
-        max_file_bytes=config.get("max_file_bytes", 10 * 1024 * 1024),
+        programs={name: _program(name, entry) for name, entry in config["programs"].items()},
+        roots=tuple(_root(root) for root in config["roots"]),
+        passthrough={name: os.environ[name] for name in config["passthrough_env"] if name in os.environ},
+        settable_env=frozenset(config["settable_env"]),
+        timeout=float(config["timeout"]),
+        spawn_timeout=float(config["spawn_timeout"]),
+        max_output_bytes=config["max_output_bytes"],
+        fail_on_overflow=config["on_output_overflow"] == "fail",
+        max_file_bytes=config["max_file_bytes"],
         cpu_seconds=config.get("cpu_seconds"),
         memory_bytes=config.get("memory_bytes"),
     )
