@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector_proxy.registry import BoundCommand
+from connector_proxy.registry import BoundAuth, BoundCommand
 from connector_proxy.sdk.parameters import host_type
 
 
@@ -42,3 +42,14 @@ def full_description(command_id: str, bound: BoundCommand) -> dict[str, Any]:
     entry["aliases"] = [f"{bound.connector}/{alias}" for alias in bound.command.aliases]
     entry["parameters_schema"] = bound.command.parameters
     return entry
+
+
+def auth_entry(bound: BoundAuth) -> dict[str, Any]:
+    """One element of ``GET /v1/auths``, in the host's shape (id and parameters) with extra keys."""
+    return {
+        "id": bound.id,
+        "parameters": [],
+        "description": bound.auth.description,
+        "flow": bound.auth.flow,
+        "scopes": list(bound.auth.scopes),
+    }

@@ -60,6 +60,21 @@ class DiscoverySettings:
     """Which installed connectors are loaded."""
 
     enable_unlisted: bool = True
+    spiffworkflow_packages: bool = True  # also load SpiffWorkflow's connector_<name> packages
+    prefer: str = "entry_point"  # when both kinds offer one name: "entry_point" or "spiffworkflow"
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """The browser's sign-in through the proxy (``/v1/auth/...``)."""
+
+    # where the browser may be sent back with its tokens: URL prefixes, each at least an origin and "/"
+    redirect_urls: tuple[str, ...] = ()
+    state_ttl: float = 600.0  # seconds a sign-in may take between start and callback
+    # signs the sign-in's cookie; empty: a random key per start (sign-ins in flight fail across restarts)
+    session_secret: str = field(default="", repr=False)
+    # the proxy's URL as the browser reaches it, for the provider's redirect back; empty: from the request
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,7 @@ class Settings:
     auth: AuthSettings = AuthSettings()
     discovery: DiscoverySettings = DiscoverySettings()
     jobs: JobSettings = JobSettings()
+    oauth: OAuthSettings = OAuthSettings()
     connectors: Mapping[str, ConnectorSettings] = field(default_factory=dict)
     source: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -123,6 +139,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "auth": AuthSettings,
     "discovery": DiscoverySettings,
     "jobs": JobSettings,
+    "oauth": OAuthSettings,
 }
 
 
@@ -141,6 +158,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     auth: AuthSettings = sections["auth"]
     sections["auth"] = _resolve_api_keys(auth, environ)
     sections["jobs"] = _resolve_callback_headers(sections["jobs"], environ)
+    sections["oauth"] = _resolve_oauth(sections["oauth"], environ)
     _check(sections)
     return Settings(
         **sections,
@@ -244,6 +262,22 @@ def _resolve_callback_headers(jobs: JobSettings, environ: Mapping[str, str]) -> 
     return dataclasses.replace(jobs, callback_headers=tuple(resolved))
 
 
+def _resolve_oauth(oauth: OAuthSettings, environ: Mapping[str, str]) -> OAuthSettings:
+    try:
+        secret = resolve_reference(oauth.session_secret, environ)
+    except SecretReferenceError as error:
+        raise ConfigError(f"oauth.session_secret: {error}") from None
+    for prefix in oauth.redirect_urls:
+        scheme, _, rest = prefix.partition("://")
+        if scheme not in ("http", "https") or "/" not in rest or rest.startswith("/"):
+            raise ConfigError(
+                f"oauth.redirect_urls: {prefix!r} must be an http(s) URL with a path, at least '/'"
+            )
+    if oauth.state_ttl <= 0:
+        raise ConfigError("oauth.state_ttl must be positive")
+    return dataclasses.replace(oauth, session_secret=secret)
+
+
 def _check(sections: Mapping[str, Any]) -> None:
     server: ServerSettings = sections["server"]
     limits: LimitSettings = sections["limits"]
@@ -260,6 +294,8 @@ def _check(sections: Mapping[str, Any]) -> None:
         if not path.startswith("/v1/"):
             raise ConfigError(f"auth.open_paths: {path!r} must start with /v1/")
     _check_jobs(sections["jobs"])
+    if sections["discovery"].prefer not in ("entry_point", "spiffworkflow"):
+        raise ConfigError("discovery.prefer must be entry_point or spiffworkflow")
 
 
 def _check_jobs(jobs: JobSettings) -> None:

@@ -1,14 +1,21 @@
-"""Find connectors through entry points, once, and build the registry.
+"""Find connectors, once, and build the registry.
 
-Only the ``connector_proxy.connectors`` group is read: the host never guesses
-by scanning modules. A connector that fails to import, is not a Connector, or
-whose configuration is invalid is reported and left out; the others serve.
+Two kinds are found: packages exposing a Connector through the
+``connector_proxy.connectors`` entry-point group, and SpiffWorkflow's own
+connector packages (top-level ``connector_<name>`` modules with a ``commands``
+subpackage, see :mod:`connector_proxy.legacy`), unless
+``discovery.spiffworkflow_packages`` is off. When both offer one name,
+``discovery.prefer`` decides and the other is reported as a duplicate. A
+connector that fails to import, is not a Connector, or whose configuration is
+invalid is reported and left out; the others serve.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
 from typing import Any
@@ -21,7 +28,17 @@ from connector_proxy.config import ConnectorSettings, Settings
 from connector_proxy.envelope import dumps
 from connector_proxy.isolation.pool import WorkerPool
 from connector_proxy.isolation.remote import isolated_connector, worker_command
-from connector_proxy.registry import READY, BoundCommand, ConnectorStatus, Registry
+from connector_proxy.legacy.packages import Package, find_packages, load_package
+from connector_proxy.registry import (
+    READY,
+    SDK,
+    SPIFFWORKFLOW,
+    BoundAuth,
+    BoundCommand,
+    BoundTypeahead,
+    ConnectorStatus,
+    Registry,
+)
 from connector_proxy.sdk.connector import Connector
 from connector_proxy.secret_refs import SecretReferenceError, mask_secrets, resolve_secrets
 
@@ -38,72 +55,144 @@ class ConnectorRejected(Exception):
         self.detail = detail
 
 
-def build_registry(settings: Settings, found: Iterable[EntryPoint] | None = None) -> Registry:
+@dataclass(frozen=True)
+class Candidate:
+    """An installed connector discovery may load: an entry point or a SpiffWorkflow package."""
+
+    name: str
+    origin: str  # the entry point's value, or the package's module
+    interface: str  # SDK or SPIFFWORKFLOW
+    distribution: str | None
+    version: str | None
+    load: Callable[[], Connector]
+
+
+@dataclass
+class Bindings:
+    """What one connector adds to the registry."""
+
+    commands: dict[str, BoundCommand] = field(default_factory=dict)
+    auths: dict[str, BoundAuth] = field(default_factory=dict)
+    typeaheads: dict[str, BoundTypeahead] = field(default_factory=dict)
+
+    def update(self, other: Bindings) -> None:
+        self.commands.update(other.commands)
+        self.auths.update(other.auths)
+        self.typeaheads.update(other.typeaheads)
+
+
+def build_registry(
+    settings: Settings, found: Iterable[EntryPoint] | None = None, packages: Iterable[Package] | None = None
+) -> Registry:
     """Load every installed connector the settings enable into a Registry."""
-    points = list(entry_points(group=GROUP) if found is None else found)
     statuses: dict[str, ConnectorStatus] = {}
-    commands: dict[str, BoundCommand] = {}
+    bindings = Bindings()
     for name, connector_settings in settings.connectors.items():
         if connector_settings.isolated:  # configured isolation wins over a package installed here
             statuses[name], bound = _load_isolated(name, connector_settings, settings)
-            commands.update(bound)
-    for point in sorted(points, key=lambda p: p.name):
-        configured = settings.connector(point.name)
+            bindings.update(bound)
+    for candidate in _candidates(settings, found, packages):
+        configured = settings.connector(candidate.name)
         if configured is not None and configured.isolated:
             continue
-        if point.name in statuses:
-            statuses[f"{point.name}#{point.value}"] = _status_of(
-                point, "duplicate", f"another package already provides {point.name!r}"
+        if candidate.name in statuses:
+            statuses[f"{candidate.name}#{candidate.origin}"] = _status_of(
+                candidate, "duplicate", _duplicate_detail(candidate, statuses[candidate.name], settings)
             )
             continue
-        status, bound = _load(point, settings)
-        statuses[point.name] = status
-        for command_id, command in bound.items():
-            commands[command_id] = command
+        statuses[candidate.name], bound = _load(candidate, settings)
+        bindings.update(bound)
     for name in settings.connectors:
         if name not in statuses:
             statuses[name] = ConnectorStatus(name, "not_installed", "configured but no package provides it")
     for status in statuses.values():
         _report(status)
-    return _freeze(commands, tuple(statuses.values()))
+    return _freeze(bindings, tuple(statuses.values()))
 
 
-def _load(point: EntryPoint, settings: Settings) -> tuple[ConnectorStatus, dict[str, BoundCommand]]:
-    connector_settings = settings.connector(point.name)
+def _candidates(
+    settings: Settings, found: Iterable[EntryPoint] | None, packages: Iterable[Package] | None
+) -> list[Candidate]:
+    """Every candidate by name; for one name, the preferred kind first (``discovery.prefer``)."""
+    points = entry_points(group=GROUP) if found is None else found
+    candidates = [_from_entry_point(point) for point in points]
+    if settings.discovery.spiffworkflow_packages:
+        candidates += [
+            _from_package(package) for package in (find_packages() if packages is None else packages)
+        ]
+    first = SPIFFWORKFLOW if settings.discovery.prefer == "spiffworkflow" else SDK
+    return sorted(candidates, key=lambda c: (c.name, c.interface != first))
+
+
+def _from_entry_point(point: EntryPoint) -> Candidate:
+    dist = point.dist
+    return Candidate(
+        name=point.name,
+        origin=point.value,
+        interface=SDK,
+        distribution=dist.name if dist is not None else None,
+        version=dist.version if dist is not None else None,
+        load=partial(_load_entry_point, point),
+    )
+
+
+def _from_package(package: Package) -> Candidate:
+    return Candidate(
+        name=package.name,
+        origin=package.module,
+        interface=SPIFFWORKFLOW,
+        distribution=package.distribution,
+        version=package.version,
+        load=partial(load_package, package),
+    )
+
+
+def _duplicate_detail(candidate: Candidate, kept: ConnectorStatus, settings: Settings) -> str:
+    kept_origin = kept.module or kept.entry_point or "the configuration"
+    if candidate.interface == kept.interface:
+        return f"another package ({kept_origin}) already provides {candidate.name!r}"
+    return (
+        f"{kept_origin} also provides {candidate.name!r} and is preferred"
+        f" (discovery.prefer = {settings.discovery.prefer!r})"
+    )
+
+
+def _load(candidate: Candidate, settings: Settings) -> tuple[ConnectorStatus, Bindings]:
+    connector_settings = settings.connector(candidate.name)
     if connector_settings is None and not settings.discovery.enable_unlisted:
-        return _status_of(point, "disabled", "not listed in the configuration"), {}
+        return _status_of(candidate, "disabled", "not listed in the configuration"), Bindings()
     connector_settings = connector_settings or ConnectorSettings()
     if not connector_settings.enabled:
-        return _status_of(point, "disabled", "enabled = false"), {}
+        return _status_of(candidate, "disabled", "enabled = false"), Bindings()
     try:
-        connector = _import(point)
+        connector = _import(candidate)
         config = _configure(connector, connector_settings, settings.environ)
         resources = _setup(connector, config)
         bound = _bind(connector, config, resources)
     except ConnectorRejected as rejected:
-        return _status_of(point, rejected.state, rejected.detail), {}
-    status = _status_of(point, READY, None, connector, connector_settings.config)
+        return _status_of(candidate, rejected.state, rejected.detail), Bindings()
+    status = _status_of(candidate, READY, None, connector, connector_settings.config)
     return status, bound
 
 
 def _load_isolated(
     name: str, connector_settings: ConnectorSettings, settings: Settings
-) -> tuple[ConnectorStatus, dict[str, BoundCommand]]:
+) -> tuple[ConnectorStatus, Bindings]:
     command = worker_command(name, connector_settings.python, connector_settings.program)
     if not connector_settings.enabled:
-        return ConnectorStatus(name, "disabled", "enabled = false", runs=command), {}
+        return ConnectorStatus(name, "disabled", "enabled = false", runs=command), Bindings()
     cwd = settings.source.parent if settings.source else None
     try:
         connector = isolated_connector(name, command, connector_settings.workers, cwd)
     except Exception as error:  # the program is missing, exits, or does not speak the protocol
         detail = f"{type(error).__name__}: {error}"
-        return ConnectorStatus(name, "worker_error", detail, runs=command), {}
+        return ConnectorStatus(name, "worker_error", detail, runs=command), Bindings()
     try:
         config = _configure(connector, connector_settings, settings.environ)
         resources = _setup(connector, config)
         bound = _bind(connector, config, resources)
     except ConnectorRejected as rejected:
-        return ConnectorStatus(name, rejected.state, rejected.detail, runs=command), {}
+        return ConnectorStatus(name, rejected.state, rejected.detail, runs=command), Bindings()
     schema = connector.config_schema
     status = ConnectorStatus(
         name,
@@ -117,12 +206,18 @@ def _load_isolated(
     return status, bound
 
 
-def _import(point: EntryPoint) -> Connector:
+def _import(candidate: Candidate) -> Connector:
     try:
-        loaded = point.load()
+        return candidate.load()
+    except ConnectorRejected:
+        raise
     except Exception as error:  # any failure of third-party code must not stop the daemon
-        log.exception("connector %s failed to import", point.name)
+        log.exception("connector %s failed to import", candidate.name)
         raise ConnectorRejected("import_error", f"{type(error).__name__}: {error}") from None
+
+
+def _load_entry_point(point: EntryPoint) -> Connector:
+    loaded = point.load()
     if not isinstance(loaded, Connector):
         raise ConnectorRejected("invalid", f"{point.value} is not a connector_proxy.sdk.Connector")
     if loaded.name != point.name:
@@ -169,9 +264,9 @@ def _setup(connector: Connector, config: Mapping[str, Any]) -> Any:
         raise ConnectorRejected("setup_error", f"{type(error).__name__}: {error}") from None
 
 
-def _bind(connector: Connector, config: Mapping[str, Any], resources: Any) -> dict[str, BoundCommand]:
+def _bind(connector: Connector, config: Mapping[str, Any], resources: Any) -> Bindings:
     logger = logging.getLogger(f"connector_proxy.connectors.{connector.name}")
-    bound: dict[str, BoundCommand] = {}
+    bindings = Bindings()
     for command in connector.commands.values():
         try:
             validator = Draft202012Validator(command.parameters)
@@ -186,30 +281,39 @@ def _bind(connector: Connector, config: Mapping[str, Any], resources: Any) -> di
             canonical, connector.name, command, validator, config, resources, logger, optional, defaults
         )
         for name in (command.name, *command.aliases):
-            bound[f"{connector.name}/{name}"] = entry
-    return bound
+            bindings.commands[f"{connector.name}/{name}"] = entry
+    for auth in connector.auths.values():
+        auth_id = f"{connector.name}/{auth.name}"
+        bindings.auths[auth_id] = BoundAuth(auth_id, connector.name, auth, config)
+    for typeahead in connector.typeaheads.values():
+        category = f"{connector.name}/{typeahead.name}"
+        bindings.typeaheads[category] = BoundTypeahead(
+            category, connector.name, typeahead, config, resources, logger
+        )
+    return bindings
 
 
 def _status_of(
-    point: EntryPoint,
+    candidate: Candidate,
     state: str,
     detail: str | None,
     connector: Connector | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> ConnectorStatus:
-    distribution = point.dist.name if point.dist is not None else None
-    dist_version = point.dist.version if point.dist is not None else None
     schema = connector.config_schema if connector else {}
+    legacy = candidate.interface == SPIFFWORKFLOW
     return ConnectorStatus(
-        name=point.name,
+        name=candidate.name,
         state=state,
         detail=detail,
-        version=(connector.version if connector and connector.version else dist_version),
+        version=(connector.version if connector and connector.version else candidate.version),
         description=connector.description if connector else "",
-        distribution=distribution,
-        entry_point=point.value,
+        distribution=candidate.distribution,
+        entry_point=None if legacy else candidate.origin,
         config_schema=schema,
         masked_config=mask_secrets(schema, dict(config or {})),
+        interface=candidate.interface,
+        module=candidate.origin if legacy else None,
     )
 
 
@@ -222,8 +326,8 @@ def _report(status: ConnectorStatus) -> None:
         log.error("connector %s left out (%s): %s", status.name, status.state, status.detail)
 
 
-def _freeze(commands: dict[str, BoundCommand], statuses: tuple[ConnectorStatus, ...]) -> Registry:
-    ordered = dict(sorted(commands.items()))
+def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...]) -> Registry:
+    ordered = dict(sorted(bindings.commands.items()))
     entries = [catalog.command_entry(command_id, bound) for command_id, bound in ordered.items()]
     descriptions = {
         command_id: dumps(catalog.full_description(command_id, bound))
@@ -234,6 +338,7 @@ def _freeze(commands: dict[str, BoundCommand], statuses: tuple[ConnectorStatus, 
         for bound in ordered.values()
         if isinstance(bound.resources, WorkerPool)
     }
+    auths = dict(sorted(bindings.auths.items()))
     return Registry(
         pools=MappingProxyType(pools),
         commands=MappingProxyType(ordered),
@@ -241,4 +346,7 @@ def _freeze(commands: dict[str, BoundCommand], statuses: tuple[ConnectorStatus, 
         catalog_json=dumps(entries),
         connectors_json=dumps([status.describe() for status in statuses]),
         descriptions=MappingProxyType(descriptions),
+        auths=MappingProxyType(auths),
+        auths_json=dumps([catalog.auth_entry(bound) for bound in auths.values()]),
+        typeaheads=MappingProxyType(dict(sorted(bindings.typeaheads.items()))),
     )

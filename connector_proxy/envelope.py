@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from connector_proxy.sdk.auth import RefreshedTokens
 from connector_proxy.sdk.context import Result
 from connector_proxy.sdk.errors import CommandError
 
@@ -35,6 +36,15 @@ def _build(
         "error": error,
         "command_response_version": VERSION,
         "spiff__logs": list(logs),
+    }
+
+
+def with_refreshed_tokens(envelope: Envelope, refreshed: RefreshedTokens) -> Envelope:
+    """The host's shape for an answer after a token refresh: it stores the set in secret ``auth``."""
+    return {
+        "api_response": envelope,
+        "refreshed_token_set": dict(refreshed.token_set),
+        "auth": refreshed.secret,
     }
 
 

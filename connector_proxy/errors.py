@@ -6,6 +6,7 @@ codes any call can meet before or around a command. The README lists them.
 
 from __future__ import annotations
 
+from connector_proxy.sdk.auth import OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR, TOKEN_SET_INVALID
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.outbound import DESTINATION_BUSY
 
@@ -69,6 +70,39 @@ WORKER_UNAVAILABLE = ErrorCode(
     status=503,
 )
 
+PACKAGE_ERROR = ErrorCode(
+    "<PackageErrorCode>",
+    "A SpiffWorkflow connector package answered an error: the code is the package's own"
+    " (its http_status, or 500 when it gave none below 400).",
+    status=None,
+)
+PACKAGE_HTTP_ERROR = ErrorCode(
+    "HttpError<status>",
+    "A SpiffWorkflow connector package answered a status >= 300 without an error; the body is its answer.",
+    status=None,
+)
+PACKAGE_INVALID_ANSWER = ErrorCode(
+    "PackageAnswerInvalid",
+    "A SpiffWorkflow connector package's command answered something that is neither the v1 nor the v2 shape.",
+    status=502,
+)
+
+AUTH_NOT_FOUND = ErrorCode("AuthNotFound", "No enabled connector offers this auth.", status=404)
+REDIRECT_NOT_ALLOWED = ErrorCode(
+    "RedirectNotAllowed",
+    "redirect_url is missing or matches none of oauth.redirect_urls: the browser is not sent there.",
+    status=400,
+)
+OAUTH_STATE_INVALID = ErrorCode(
+    "OAuthStateInvalid",
+    "The sign-in came back without a state this browser started, or after oauth.state_ttl: start again.",
+    status=400,
+)
+OAUTH_DENIED = ErrorCode(
+    "OAuthDenied", "The provider sent the browser back with an error (the user refused, say).", status=403
+)
+TYPEAHEAD_NOT_FOUND = ErrorCode("TypeaheadNotFound", "No enabled connector offers this category.", status=404)
+
 DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     BAD_REQUEST,
     INVALID_PARAMETERS,
@@ -87,6 +121,17 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     WORKER_TIMED_OUT,
     WORKER_PROTOCOL_ERROR,
     WORKER_UNAVAILABLE,
+    PACKAGE_ERROR,
+    PACKAGE_HTTP_ERROR,
+    PACKAGE_INVALID_ANSWER,
+    AUTH_NOT_FOUND,
+    REDIRECT_NOT_ALLOWED,
+    OAUTH_STATE_INVALID,
+    OAUTH_DENIED,
+    OAUTH_NOT_CONFIGURED,
+    OAUTH_PROVIDER_ERROR,
+    TOKEN_SET_INVALID,
+    TYPEAHEAD_NOT_FOUND,
 )
 _BY_STATUS = {
     400: BAD_REQUEST,

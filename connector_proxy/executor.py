@@ -77,7 +77,12 @@ class Executor:
             return checked
         parameters, spiff = _split(payload, checked.optional)
         context = self._context(checked, spiff, timeout)
-        return _invoke(checked, context, {**checked.defaults, **parameters})
+        outcome = _invoke(checked, context, {**checked.defaults, **parameters})
+        if context.refreshed:  # a command renewed an OAuth token set: the host must store it
+            return Outcome(
+                outcome.status, envelope.with_refreshed_tokens(outcome.envelope, context.refreshed[-1])
+            )
+        return outcome
 
     def _context(self, bound: BoundCommand, spiff: Mapping[str, Any], timeout: float) -> Context:
         task_id = text_or_none(spiff.get("task_id"))

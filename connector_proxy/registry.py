@@ -14,10 +14,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from connector_proxy.sdk.connector import Command
+from connector_proxy.sdk.auth import OAuth2
+from connector_proxy.sdk.connector import Command, Typeahead
 from connector_proxy.sdk.parameters import JsonSchema
 
 READY = "ready"
+SDK = "connector_proxy.sdk"  # a package exposing a Connector through our entry-point group
+SPIFFWORKFLOW = "spiffworkflow"  # a SpiffWorkflow connector package (connector_<name>.commands)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class ConnectorStatus:
     config_schema: JsonSchema = field(default_factory=dict)
     masked_config: Mapping[str, Any] = field(default_factory=dict)
     runs: tuple[str, ...] = ()  # for an isolated connector: the worker's command line
+    interface: str = SDK
+    module: str | None = None  # for a SpiffWorkflow package: its top-level module
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -44,8 +49,10 @@ class ConnectorStatus:
             "detail": self.detail,
             "version": self.version,
             "description": self.description,
+            "interface": self.interface,
             "distribution": self.distribution,
             "entry_point": self.entry_point,
+            "module": self.module,
             "config_schema": self.config_schema,
             "config": self.masked_config,
         }
@@ -67,6 +74,28 @@ class BoundCommand:
 
 
 @dataclass(frozen=True)
+class BoundAuth:
+    """An OAuth sign-in joined to its connector's configuration (where the client id lives)."""
+
+    id: str
+    connector: str
+    auth: OAuth2
+    config: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class BoundTypeahead:
+    """A typeahead category joined to its connector's configuration and resources."""
+
+    id: str
+    connector: str
+    typeahead: Typeahead
+    config: Mapping[str, Any]
+    resources: Any
+    logger: logging.Logger
+
+
+@dataclass(frozen=True)
 class Registry:
     """Lookups by command id (aliases included) and the pre-rendered catalog."""
 
@@ -76,6 +105,9 @@ class Registry:
     connectors_json: bytes
     descriptions: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
     pools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # isolated: WorkerPool
+    auths: Mapping[str, BoundAuth] = field(default_factory=lambda: MappingProxyType({}))
+    auths_json: bytes = b"[]"
+    typeaheads: Mapping[str, BoundTypeahead] = field(default_factory=lambda: MappingProxyType({}))
 
     def find(self, command_id: str) -> BoundCommand | None:
         return self.commands.get(command_id)

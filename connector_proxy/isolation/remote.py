@@ -17,6 +17,7 @@ from connector_proxy.errors import WORKER_CRASHED, WORKER_PROTOCOL_ERROR, WORKER
 from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
+from connector_proxy.sdk.auth import RefreshedTokens
 from connector_proxy.sdk.connector import Command, CommandFunction, Connector
 from connector_proxy.sdk.context import Accepted, Context, Result
 from connector_proxy.sdk.errors import CommandError, ErrorCode
@@ -110,6 +111,10 @@ def _forwarder(command: str, declared: tuple[ErrorCode, ...]) -> CommandFunction
         except WorkerUnavailable as unavailable:
             raise CommandError(WORKER_UNAVAILABLE, str(unavailable)) from None
         ctx.log.lines.extend(str(line) for line in answer.get("logs", []))
+        ctx.refreshed.extend(
+            RefreshedTokens(str(r.get("secret")), r.get("token_set") or {})
+            for r in answer.get("refreshed", [])
+        )
         return _answer(answer, by_code)
 
     return forward

@@ -1,7 +1,8 @@
 """Our worker for Python connectors: ``python -m connector_proxy.isolation.worker NAME``.
 
 Started with another environment's interpreter, it finds connector ``NAME``
-through that environment's entry points (the connector's code is unchanged),
+through that environment's entry points, or as a SpiffWorkflow connector
+package ``connector_NAME`` there (the connector's code is unchanged),
 then speaks the isolation protocol on stdin and stdout. Anything the
 connector prints goes to stderr, which the daemon copies to its log.
 """
@@ -17,6 +18,7 @@ from importlib.metadata import entry_points
 from typing import IO, Any
 
 from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, encode
+from connector_proxy.legacy.packages import find_package, load_package
 from connector_proxy.sdk.connector import Command, Connector
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
@@ -53,7 +55,16 @@ def _find(name: str) -> Connector | str:
             except Exception as error:  # reported to the daemon, which leaves the connector out
                 return f"import_error: {type(error).__name__}: {error}"
             return loaded if isinstance(loaded, Connector) else f"{point.value} is not a Connector"
-    return f"no entry point {name!r} in {GROUP} in this environment ({sys.executable})"
+    package = find_package(name)
+    if package is not None:
+        try:
+            return load_package(package)
+        except Exception as error:  # reported to the daemon, which leaves the connector out
+            return f"import_error: {type(error).__name__}: {error}"
+    return (
+        f"no entry point {name!r} in {GROUP} and no SpiffWorkflow package connector_{name}"
+        f" in this environment ({sys.executable})"
+    )
 
 
 def describe(connector: Connector) -> dict[str, Any]:
@@ -155,6 +166,7 @@ def _run(
             "accepted": isinstance(result, Accepted),
         }
     answer["logs"] = log.lines
+    answer["refreshed"] = [{"secret": r.secret, "token_set": dict(r.token_set)} for r in ctx.refreshed]
     return answer
 
 

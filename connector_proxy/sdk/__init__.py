@@ -4,10 +4,12 @@ Read ``docs/writing-a-connector.md`` for the whole contract; in short, a
 package exposes a :class:`Connector` through the ``connector_proxy.connectors``
 entry-point group, each command takes a :class:`Context` plus typed
 parameters, returns a :class:`Result` (or any JSON value), and raises
-:class:`CommandError` with a declared :class:`ErrorCode` to fail.
+:class:`CommandError` with a declared :class:`ErrorCode` to fail. A connector
+may also offer OAuth sign-ins (:class:`OAuth2`) and typeahead categories.
 """
 
-from connector_proxy.sdk.connector import Command, Connector
+from connector_proxy.sdk.auth import OAuth2, RefreshedTokens
+from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 
@@ -18,6 +20,9 @@ __all__ = [
     "Connector",
     "Context",
     "ErrorCode",
+    "OAuth2",
+    "RefreshedTokens",
     "Result",
     "TaskLog",
+    "Typeahead",
 ]

@@ -17,16 +17,19 @@ entry-point group; nothing else of the package is ever scanned.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.errors import ErrorCode
 from connector_proxy.sdk.parameters import JsonSchema, derive_parameters, parse_docstring
 
 CommandFunction = Callable[..., Any]
 F = TypeVar("F", bound=CommandFunction)
 Setup = Callable[[Mapping[str, Any]], Any]
+TypeaheadFunction = Callable[..., Sequence[Any]]
+T = TypeVar("T", bound=TypeaheadFunction)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,19 @@ class Command:
     errors: tuple[ErrorCode, ...] = ()
     aliases: tuple[str, ...] = ()
     asynchronous: bool = False  # always run as a job: answered 202 at once, result by callback
+
+
+@dataclass(frozen=True)
+class Typeahead:
+    """A category of suggestions for form fields that complete as the user types.
+
+    The function takes ``(ctx, prefix, limit)`` and returns at most ``limit``
+    JSON values (strings, or objects such as ``{"name": ...}``).
+    """
+
+    name: str
+    function: TypeaheadFunction
+    description: str = ""
 
 
 @dataclass
@@ -61,6 +77,8 @@ class Connector:
     errors: tuple[ErrorCode, ...] = ()
     setup: Setup | None = None
     commands: dict[str, Command] = field(default_factory=dict)
+    auths: dict[str, OAuth2] = field(default_factory=dict)
+    typeaheads: dict[str, Typeahead] = field(default_factory=dict)
 
     def command(
         self,
@@ -92,6 +110,25 @@ class Connector:
                 aliases=tuple(aliases),
                 asynchronous=asynchronous,
             )
+            return function
+
+        return register
+
+    def auth(self, auth: OAuth2) -> OAuth2:
+        """Offer an OAuth 2.0 sign-in as ``<connector>/<auth.name>`` (``GET /v1/auths``)."""
+        if auth.name in self.auths:
+            raise ValueError(f"{self.name}/{auth.name} is declared twice")
+        self.auths[auth.name] = auth
+        return auth
+
+    def typeahead(self, name: str, *, description: str | None = None) -> Callable[[T], T]:
+        """Register ``function(ctx, prefix, limit)`` as typeahead category ``<connector>/<name>``."""
+
+        def register(function: T) -> T:
+            if name in self.typeaheads:
+                raise ValueError(f"{self.name}/{name} is a typeahead category twice")
+            summary = description or parse_docstring(function).summary
+            self.typeaheads[name] = Typeahead(name, function, summary)
             return function
 
         return register

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector_proxy.sdk.auth import RefreshedTokens
+
 
 class TaskLog:
     """A logger whose lines go back to the host as ``spiff__logs``.
@@ -54,6 +56,8 @@ class Context:
     task_id: str | None = None
     process_instance_id: int | None = None
     process_model_identifier: str | None = None
+    # token sets an OAuth2 refreshed during the call; the host is told to store them
+    refreshed: list[RefreshedTokens] = field(default_factory=list)
 
     def seconds_left(self) -> float:
         """Time until the deadline (``time.monotonic`` based), never negative."""

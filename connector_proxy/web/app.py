@@ -11,13 +11,16 @@ from connector_proxy.discovery import build_registry
 from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import create_jobs
 from connector_proxy.registry import Registry
+from connector_proxy.signin import SignIns
 from connector_proxy.web.auth import require_api_key
 from connector_proxy.web.catalog import catalog
 from connector_proxy.web.do import do
 from connector_proxy.web.errors import register_error_handlers
 from connector_proxy.web.health import health
 from connector_proxy.web.jobs import jobs
+from connector_proxy.web.oauth import oauth
 from connector_proxy.web.state import ProxyState, attach
+from connector_proxy.web.typeahead import typeahead
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> Flask:
@@ -33,9 +36,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app = Flask("connector_proxy")
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
     executor = Executor(registry, settings.limits)
-    attach(app, ProxyState(settings, registry, executor, create_jobs(settings, executor)))
+    jobs_service = create_jobs(settings, executor)
+    attach(app, ProxyState(settings, registry, executor, jobs_service, SignIns(settings.oauth)))
     app.before_request(require_api_key)
-    for blueprint in (health, catalog, do, jobs):
+    for blueprint in (health, catalog, do, jobs, oauth, typeahead):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app

@@ -41,9 +41,3 @@ def list_connectors() -> Response:
         if pool is not None:
             entry["workers"] = pool.health()
     return json_response(shown)
-
-
-@catalog.get("/auths")
-def list_auths() -> Response:
-    """OAuth helpers the host's UI may offer; no connector provides one yet."""
-    return raw_json(b"[]")

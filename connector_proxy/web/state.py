@@ -10,6 +10,7 @@ from connector_proxy.config import Settings
 from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import Jobs
 from connector_proxy.registry import Registry
+from connector_proxy.signin import SignIns
 
 EXTENSION = "connector_proxy"
 
@@ -20,6 +21,7 @@ class ProxyState:
     registry: Registry
     executor: Executor
     jobs: Jobs
+    signins: SignIns
 
 
 def attach(app: Flask, state: ProxyState) -> None:

@@ -92,9 +92,3 @@ def test_unknown_routes_and_methods_answer_json(client: FlaskClient) -> None:
         "error_code": "MethodNotAllowed",
         "message": "/v1/do/sample/Greet does not answer GET",
     }
-
-
-def test_no_oauth_helpers_are_offered_yet(client: FlaskClient) -> None:
-    response = client.get("/v1/auths")
-
-    assert (response.status_code, response.get_json()) == (200, [])

@@ -345,10 +345,44 @@ def test_through_the_daemon_with_no_secret_in_its_log(tmp_path: Path, moto: str,
             json={"bucket": "e2e", "key": "k", "content": "hi", "spiff__task_data": {}},
         ).json()
         shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}["aws"]
+        suggested = requests.get(f"{daemon.url}/v1/typeahead/aws/buckets?prefix=e2&limit=5", timeout=5)
     finally:
         daemon.stop()
+
+    assert suggested.status_code == 200 and suggested.json() == [{"name": "e2e"}]
 
     assert {"aws/UploadObject", "aws/AddDynamoItem", "aws/InvokeFunction"} <= set(catalog)
     assert stored["error"] is None and stored["command_response"]["body"]["size"] == 2
     assert shown["config"]["secret_access_key"] != "s3cret-aws-secret-value"
     assert "s3cret-aws-secret-value" not in daemon.log.read_text()
+
+
+def test_typeahead_suggests_buckets_and_tables_within_the_allowlists(
+    tmp_path: Path, moto: str, aws: Any
+) -> None:
+    for bucket in ("invoices-2025", "invoices-2026", "images"):
+        aws("s3").create_bucket(Bucket=bucket)
+    for table in ("orders", "orders-archive", "people"):
+        aws("dynamodb").create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    open_client = client_from(tmp_path, aws_config(moto), KEYS)
+    guarded = client_from(
+        tmp_path, aws_config(moto, allow='allow = { buckets = ["invoices-2026"] }'), KEYS
+    )
+
+    assert open_client.get("/v1/typeahead/aws/buckets?prefix=inv").get_json() == [
+        {"name": "invoices-2025"},
+        {"name": "invoices-2026"},
+    ]
+    assert open_client.get("/v1/typeahead/aws/buckets?prefix=inv&limit=1").get_json() == [
+        {"name": "invoices-2025"}
+    ]
+    assert guarded.get("/v1/typeahead/aws/buckets?prefix=").get_json() == [{"name": "invoices-2026"}]
+    assert open_client.get("/v1/typeahead/aws/tables?prefix=orders").get_json() == [
+        {"name": "orders"},
+        {"name": "orders-archive"},
+    ]

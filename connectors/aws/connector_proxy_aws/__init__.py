@@ -6,7 +6,7 @@ The module is not named ``connector_aws``, which is SpiffWorkflow's own.
 """
 
 from connector_proxy.sdk import Connector
-from connector_proxy_aws import dynamodb, errors, messaging, s3, settings
+from connector_proxy_aws import dynamodb, errors, messaging, s3, settings, suggest
 
 connector = Connector(
     name="aws",
@@ -18,5 +18,6 @@ connector = Connector(
 s3.register(connector)
 dynamodb.register(connector)
 messaging.register(connector)
+suggest.register(connector)
 
 __all__ = ["connector"]

@@ -1,0 +1,9 @@
+"""SpiffWorkflow's own connector packages, installed unchanged.
+
+Those packages predate our SDK: a top-level module ``connector_<name>`` with a
+``commands`` subpackage (and optionally ``auths``) whose classes are commands.
+This package finds them (``packages.py``), turns each class into an ordinary
+SDK :class:`~connector_proxy.sdk.Command` (``commands.py``), and turns what
+they answer into our envelope (``answers.py``), so the registry, validation,
+jobs and isolation serve them exactly as they serve SDK connectors.
+"""

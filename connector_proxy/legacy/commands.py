@@ -1,0 +1,124 @@
+"""A SpiffWorkflow package's command class as an SDK Command.
+
+The class's constructor parameters are the command's parameters, typed the
+way the old proxy typed them (``str``, ``int``, ``bool``, else ``any``) and
+given a JSON Schema, so a bad call is a 400 naming the field instead of the
+old proxy's 500 ``TypeError``. ``execute(config, task_data)`` runs it; a class
+with ``execute_async`` is handed the host's callback URL instead and answers
+202, as the old proxy did: the package calls the host back itself.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from connector_proxy.errors import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
+from connector_proxy.legacy.answers import logs_of, result_of
+from connector_proxy.sdk.connector import Command, CommandFunction
+from connector_proxy.sdk.context import Accepted, Context, Result
+from connector_proxy.sdk.parameters import JsonSchema, parse_docstring
+
+ERRORS = (PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER)
+_SKIPPED = ("self", "kwargs")  # the old proxy never advertised these
+_SCALARS: dict[Any, JsonSchema] = {
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    bool: {"type": "boolean"},
+    float: {"type": "number"},
+}
+
+
+def command_of(connector: str, name: str, cls: type) -> Command:
+    """The Command a host calls as ``<connector>/<name>``."""
+    schema, absent_means_none = parameters_of(cls)
+    return Command(
+        name=name,
+        function=_runner(f"{connector}/{name}", cls, absent_means_none),
+        parameters=schema,
+        description=_own_docstring(cls),
+        errors=ERRORS,
+    )
+
+
+def parameters_of(cls: type) -> tuple[JsonSchema, frozenset[str]]:
+    """The constructor's parameters as an object schema, and those passed as None when not given."""
+    signature = inspect.signature(cls.__init__)  # type: ignore[misc]  # a class's own constructor
+    hints = _hints(cls)
+    described = parse_docstring(cls.__init__).arguments  # type: ignore[misc]
+    properties: dict[str, JsonSchema] = {}
+    required: list[str] = []
+    optional_without_default: list[str] = []
+    open_ended = False
+    for name, parameter in signature.parameters.items():
+        if parameter.kind == parameter.VAR_KEYWORD:
+            open_ended = True
+        if name in _SKIPPED or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        schema, nullable = _schema(hints.get(name, parameter.annotation))
+        if name in described:
+            schema["description"] = described[name]
+        if parameter.default is parameter.empty:
+            (optional_without_default if nullable else required).append(name)
+        elif isinstance(parameter.default, str | int | float | bool):
+            schema["default"] = parameter.default
+        properties[name] = schema
+    object_schema = {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": open_ended,
+    }
+    return object_schema, frozenset(optional_without_default)
+
+
+def _hints(cls: type) -> Mapping[str, Any]:
+    try:
+        return get_type_hints(cls.__init__)  # type: ignore[misc]
+    except Exception:  # names a package imports only for type checkers: fall back to the raw annotations
+        return {}
+
+
+def _schema(annotation: Any) -> tuple[JsonSchema, bool]:
+    """The old proxy's rule: one supported type gives that type, anything else is 'any'."""
+    if annotation in _SCALARS:
+        return dict(_SCALARS[annotation]), False
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        nullable = len(members) < len(get_args(annotation))
+        inner, _ = _schema(members[0]) if len(members) == 1 else ({}, False)
+        return inner, nullable
+    container = get_origin(annotation) or annotation
+    if isinstance(container, type) and issubclass(container, Mapping):
+        return {"type": "object"}, False
+    if isinstance(container, type) and issubclass(container, Sequence) and container is not str:
+        return {"type": "array"}, False
+    return {}, False
+
+
+def _own_docstring(cls: type) -> str:
+    """The class's own docstring (not one inherited from the package's base class)."""
+    if not isinstance(cls.__dict__.get("__doc__"), str):
+        return ""
+    return parse_docstring(cls).summary
+
+
+def _runner(where: str, cls: type, absent_means_none: frozenset[str]) -> CommandFunction:
+    def run(ctx: Context, **parameters: Any) -> Result:
+        arguments = {name: None for name in absent_means_none} | parameters
+        instance = cls(**arguments)
+        config, task_data = dict(ctx.config), dict(ctx.task_data)
+        handing_off = ctx.callback_url is not None and callable(getattr(instance, "execute_async", None))
+        if handing_off:
+            answer = instance.execute_async(config, task_data, callback_url=ctx.callback_url)
+        else:
+            answer = instance.execute(config, task_data)
+        ctx.log.lines.extend(logs_of(answer))  # the package's own lines, as it wrote them
+        result = result_of(answer, where)
+        if handing_off:
+            return Accepted(result.body, mimetype=result.mimetype)
+        return result
+
+    return run

@@ -1,0 +1,106 @@
+"""OAuth sign-in through the proxy, as the host's UI drives it.
+
+``GET /v1/auths`` lists what connectors offer; the UI sends the browser to
+``/v1/auth/<connector>/<auth>?redirect_url=...``; the provider sends it back
+to ``.../callback``; the proxy exchanges the code and sends the browser to
+``redirect_url`` with the token set as JSON in the ``response`` parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from connector_proxy.errors import AUTH_NOT_FOUND, OAUTH_DENIED
+from connector_proxy.registry import BoundAuth
+from connector_proxy.sdk.auth import CLIENT_CREDENTIALS
+from connector_proxy.sdk.errors import CommandError
+from connector_proxy.signin import COOKIE_PATH, cookie_name
+from connector_proxy.web.responses import error_response, raw_json
+from connector_proxy.web.state import proxy_state
+
+oauth = Blueprint("oauth", __name__, url_prefix="/v1")
+log = logging.getLogger(__name__)
+
+
+@oauth.get("/auths")
+def list_auths() -> Response:
+    """The host's list shape: ``{"id": "<connector>/<auth>", "parameters": [...]}``."""
+    return raw_json(proxy_state().registry.auths_json)
+
+
+@oauth.get("/auth/<connector>/<auth>")
+def start_sign_in(connector: str, auth: str) -> Response:
+    try:
+        bound = _auth(connector, auth)
+        pending = proxy_state().signins.start(bound.id, request.args.get("redirect_url"))
+        if bound.auth.flow == CLIENT_CREDENTIALS:  # no consent to ask for: straight back with the tokens
+            return _back_to(pending.redirect_url, bound.auth.client_token_set(bound.config), bound.id)
+        location = bound.auth.authorize_url(
+            bound.config, _callback_uri(bound), pending.state, pending.verifier
+        )
+    except CommandError as error:
+        return _no_store(error_response(error))
+    response = _no_store(redirect(location))
+    response.set_cookie(
+        pending.cookie_name,
+        proxy_state().signins.cookie_value(pending),
+        max_age=int(proxy_state().settings.oauth.state_ttl),
+        path=COOKIE_PATH,
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Lax",  # sent on the provider's top-level redirect back, not on cross-site requests
+    )
+    log.info("sign-in %s started", bound.id)
+    return response
+
+
+@oauth.get("/auth/<connector>/<auth>/callback")
+def finish_sign_in(connector: str, auth: str) -> Response:
+    state = request.args.get("state")
+    try:
+        bound = _auth(connector, auth)
+        pending = proxy_state().signins.finish(request.cookies, bound.id, state)
+        if "error" in request.args:
+            said = request.args["error"][:100]
+            raise CommandError(OAUTH_DENIED, f"The provider refused the sign-in: {said}")
+        code = request.args.get("code")
+        if not code:
+            raise CommandError(OAUTH_DENIED, "The provider sent the browser back without a code")
+        tokens = bound.auth.exchange_code(bound.config, code, _callback_uri(bound), pending.verifier)
+        response = _back_to(pending.redirect_url, tokens, bound.id)
+    except CommandError as error:
+        response = _no_store(error_response(error))
+    if state:
+        response.delete_cookie(cookie_name(state), path=COOKIE_PATH)  # one use only
+    return response
+
+
+def _auth(connector: str, auth: str) -> BoundAuth:
+    auth_id = f"{connector}/{auth}"
+    bound = proxy_state().registry.auths.get(auth_id)
+    if bound is None:
+        raise CommandError(AUTH_NOT_FOUND, f"No auth {auth_id!r} is available")
+    return bound
+
+
+def _callback_uri(bound: BoundAuth) -> str:
+    base = proxy_state().settings.oauth.public_url or request.host_url
+    return f"{base.rstrip('/')}/v1/auth/{bound.id}/callback"
+
+
+def _back_to(redirect_url: str, tokens: dict[str, Any], auth_id: str) -> Response:
+    """The browser goes back to the host with the token set, JSON in ``response``, as the host expects."""
+    separator = "&" if "?" in redirect_url else "?"
+    log.info("sign-in %s finished", auth_id)  # never the tokens, the code or the URL carrying them
+    return _no_store(redirect(f"{redirect_url}{separator}{urlencode({'response': json.dumps(tokens)})}"))
+
+
+def _no_store(response: BaseResponse) -> Response:
+    response.headers["Cache-Control"] = "no-store"  # tokens and one-time codes must not be cached
+    return response  # type: ignore[return-value]  # flask.redirect's werkzeug Response serves as well

@@ -1,0 +1,71 @@
+"""``GET /v1/typeahead/<category>?prefix=&limit=``: suggestions for form fields as the user types.
+
+The host sends no API key here (``auth.open_paths`` keeps the route open by
+default). Categories are ``<connector>/<name>``, declared with
+``@connector.typeahead``; the answer is a JSON list of at most ``limit`` items.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, request
+
+from connector_proxy.errors import INTERNAL_ERROR, INVALID_PARAMETERS, TYPEAHEAD_NOT_FOUND
+from connector_proxy.registry import BoundTypeahead
+from connector_proxy.sdk.context import Context, TaskLog
+from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.responses import error_response, json_response
+from connector_proxy.web.state import proxy_state
+
+typeahead = Blueprint("typeahead", __name__, url_prefix="/v1")
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_PREFIX = 256  # characters: a form field's text, not a document
+
+
+@typeahead.get("/typeahead/<path:category>")
+def suggest(category: str) -> Response:
+    try:
+        bound = proxy_state().registry.typeaheads.get(category)
+        if bound is None:
+            raise CommandError(TYPEAHEAD_NOT_FOUND, f"No typeahead category {category!r} is available")
+        prefix, limit = _arguments()
+        matches = _run(bound, prefix, limit)
+    except CommandError as error:
+        return error_response(error)
+    return json_response(matches)
+
+
+def _arguments() -> tuple[str, int]:
+    prefix = request.args.get("prefix", "")
+    raw_limit = request.args.get("limit", str(DEFAULT_LIMIT))
+    problems = []
+    if len(prefix) > MAX_PREFIX:
+        problems.append({"field": "prefix", "problem": f"must be at most {MAX_PREFIX} characters"})
+    limit = int(raw_limit) if raw_limit.isascii() and raw_limit.isdigit() else 0
+    if not 1 <= limit <= MAX_LIMIT:
+        problems.append({"field": "limit", "problem": f"must be a whole number from 1 to {MAX_LIMIT}"})
+    if problems:
+        message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        raise CommandError(INVALID_PARAMETERS, f"Invalid parameters: {message}", details=problems)
+    return prefix, limit
+
+
+def _run(bound: BoundTypeahead, prefix: str, limit: int) -> list[object]:
+    ctx = Context(
+        config=bound.config,
+        resources=bound.resources,
+        log=TaskLog(bound.logger),
+        deadline=time.monotonic() + proxy_state().settings.limits.command_timeout,
+    )
+    try:
+        matches = bound.typeahead.function(ctx, prefix, limit)
+    except CommandError:
+        raise
+    except Exception as error:  # a connector's bug: the host gets an envelope, the log the traceback
+        bound.logger.exception("typeahead %s raised %s", bound.id, type(error).__name__)
+        raise CommandError(
+            INTERNAL_ERROR, f"The typeahead {bound.id} failed ({type(error).__name__}); see the daemon's log"
+        ) from None
+    return list(matches)[:limit]
