@@ -6,6 +6,7 @@ codes any call can meet before or around a command. The README lists them.
 
 from __future__ import annotations
 
+from connector_proxy.legacy.errors import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
 from connector_proxy.sdk.auth import OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR, TOKEN_SET_INVALID
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.outbound import DESTINATION_BUSY
@@ -68,23 +69,6 @@ WORKER_UNAVAILABLE = ErrorCode(
     "No worker of the isolated connector could be had: they fail to start (retried with backoff) or"
     " all stayed busy until the deadline.",
     status=503,
-)
-
-PACKAGE_ERROR = ErrorCode(
-    "<PackageErrorCode>",
-    "A SpiffWorkflow connector package answered an error: the code is the package's own"
-    " (its http_status, or 500 when it gave none below 400).",
-    status=None,
-)
-PACKAGE_HTTP_ERROR = ErrorCode(
-    "HttpError<status>",
-    "A SpiffWorkflow connector package answered a status >= 300 without an error; the body is its answer.",
-    status=None,
-)
-PACKAGE_INVALID_ANSWER = ErrorCode(
-    "PackageAnswerInvalid",
-    "A SpiffWorkflow connector package's command answered something that is neither the v1 nor the v2 shape.",
-    status=502,
 )
 
 AUTH_NOT_FOUND = ErrorCode("AuthNotFound", "No enabled connector offers this auth.", status=404)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
+import venv
+import zipfile
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +20,9 @@ from connector_proxy.config import Settings, load_settings
 from connector_proxy.testing import RunningDaemon
 from connector_proxy.web.app import create_app
 
+ROOT = Path(__file__).parents[1]
 SITE = Path(__file__).parent / "fixtures" / "site"
+SPIFF_SITE = Path(__file__).parent / "fixtures" / "spiff_site"  # SpiffWorkflow-shaped packages
 if str(SITE) not in sys.path:
     sys.path.insert(0, str(SITE))  # makes the sample connectors' entry points visible
 
@@ -75,9 +80,11 @@ def call(client: FlaskClient, command: str, payload: Any, **kwargs: Any) -> tupl
 class Daemon(RunningDaemon):
     """The real daemon with the sample connectors visible, its output kept in ``log``."""
 
-    def __init__(self, config: Path, environ: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self, config: Path, environ: Mapping[str, str], log: Path, site: tuple[Path, ...] = ()
+    ) -> None:
         self.log = log
-        super().__init__(config, environ, site=(SITE,), output=log.open("wb"))
+        super().__init__(config, environ, site=(SITE, *site), output=log.open("wb"))
 
     def wait_ready(self, seconds: float = 20, poll: float = 0.05) -> float:
         try:
@@ -130,3 +137,34 @@ class CallbackReceiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def wheel(folder: Path, name: str, version: str, modules: dict[str, str], entry_points: str = "") -> Path:
+    """A pure-Python wheel, built by hand: a zip with the module and its dist-info."""
+    info = f"{name}-{version}.dist-info"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    files = {
+        **modules,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    if entry_points:
+        files[f"{info}/entry_points.txt"] = entry_points
+    files[f"{info}/RECORD"] = "".join(f"{f},,\n" for f in files) + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in files.items():
+            archive.writestr(member, text)
+    return path
+
+
+def environment(folder: Path, wheels: list[Path]) -> Path:
+    """A virtual environment with these wheels installed by pip, offline; its python."""
+    venv.EnvBuilder(with_pip=False).create(folder)
+    site = next(folder.glob("lib/python3*/site-packages"))
+    (site / "connector_proxy_sdk.pth").write_text(f"{ROOT}\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site)]
+        + [str(w) for w in wheels],
+        check=True,
+    )
+    return folder / "bin" / "python"

@@ -15,13 +15,12 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from connector_proxy.errors import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
+from connector_proxy.legacy import errors
 from connector_proxy.legacy.answers import logs_of, result_of
 from connector_proxy.sdk.connector import Command, CommandFunction
 from connector_proxy.sdk.context import Accepted, Context, Result
 from connector_proxy.sdk.parameters import JsonSchema, parse_docstring
 
-ERRORS = (PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER)
 _SKIPPED = ("self", "kwargs")  # the old proxy never advertised these
 _SCALARS: dict[Any, JsonSchema] = {
     str: {"type": "string"},
@@ -39,7 +38,7 @@ def command_of(connector: str, name: str, cls: type) -> Command:
         function=_runner(f"{connector}/{name}", cls, absent_means_none),
         parameters=schema,
         description=_own_docstring(cls),
-        errors=ERRORS,
+        errors=errors.ALL,
     )
 
 

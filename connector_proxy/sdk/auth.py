@@ -26,12 +26,12 @@ import json
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-import requests
 
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 
@@ -62,8 +62,15 @@ TOKEN_SET_INVALID = ErrorCode(
 )
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_session = requests.Session()
-_session.trust_env = False  # no proxies or .netrc from the environment, as for every outbound call
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_: Any) -> None:
+        return None  # a token endpoint that redirects is answered as it stands
+
+
+# the standard library only (isolated workers have nothing else); no proxies from the environment
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
 
 
 @dataclass(frozen=True)
@@ -191,26 +198,29 @@ class OAuth2:
     ) -> dict[str, Any]:
         """POST a grant to the token endpoint; the answer with ``expires_at`` added."""
         client_id, secret = self.credentials(config)
-        auth = None
+        headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
         if self.token_auth == "client_secret_basic" and secret:  # noqa: S105 - a method name
-            auth = (client_id, secret)
+            pair = f"{_form_quote(client_id)}:{_form_quote(secret)}".encode()  # RFC 6749 2.3.1
+            headers["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
         else:
             form = {**form, "client_id": client_id, **({"client_secret": secret} if secret else {})}
+        url = self.filled(self.token_url, config)
+        if not url.startswith(("https://", "http://")):
+            raise CommandError(OAUTH_NOT_CONFIGURED, f"{self.name}: the token URL is not an http(s) URL")
+        request = urllib.request.Request(  # noqa: S310 - the scheme was just checked
+            url, data=urlencode(form).encode(), headers=headers, method="POST"
+        )
         try:
-            response = _session.post(
-                self.filled(self.token_url, config),
-                data=form,
-                auth=auth,
-                timeout=max(0.1, timeout),
-                headers={"Accept": "application/json"},
-                allow_redirects=False,
-            )
-        except requests.RequestException as error:
+            with _opener.open(request, timeout=max(0.1, timeout)) as answer:
+                return _token_answer(self.name, answer.status, answer.read(1024 * 1024))
+        except urllib.error.HTTPError as refused:
+            with refused:
+                return _token_answer(self.name, refused.code, refused.read(1024 * 1024))
+        except (OSError, ValueError) as error:  # refused, reset, timed out, not a URL
             raise CommandError(
                 OAUTH_PROVIDER_ERROR,
                 f"{self.name}: the token endpoint did not answer ({type(error).__name__})",
             ) from None
-        return _token_answer(self.name, response)
 
 
 @dataclass(frozen=True)
@@ -248,21 +258,23 @@ def pkce_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def _token_answer(name: str, response: requests.Response) -> dict[str, Any]:
+def _token_answer(name: str, status: int, raw: bytes) -> dict[str, Any]:
     try:
-        tokens = response.json()
+        tokens = json.loads(raw)
     except ValueError:
         tokens = None
-    if response.status_code != 200 or not isinstance(tokens, dict) or "access_token" not in tokens:
+    if status != 200 or not isinstance(tokens, dict) or "access_token" not in tokens:
         problem = tokens.get("error") if isinstance(tokens, dict) else None
         said = f" ({problem})" if isinstance(problem, str) else ""
-        raise CommandError(
-            OAUTH_PROVIDER_ERROR, f"{name}: the token endpoint answered {response.status_code}{said}"
-        )
+        raise CommandError(OAUTH_PROVIDER_ERROR, f"{name}: the token endpoint answered {status}{said}")
     expires_in = tokens.get("expires_in")
     if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
         tokens["expires_at"] = int(time.time() + expires_in)
     return tokens
+
+
+def _form_quote(text: str) -> str:
+    return urlencode({"": text})[1:]
 
 
 _client_tokens: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}

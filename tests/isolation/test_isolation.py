@@ -9,11 +9,8 @@ library, is made importable there with a .pth file, as a pip install would.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import time
-import venv
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import TEST_ENV, Daemon
+from tests.support import TEST_ENV, Daemon, environment, wheel
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -40,37 +37,6 @@ def taste(ctx: Context) -> dict:
     """Say which flavour library this process has."""
     return {{"flavour": flavour.VERSION, "taste": flavour.taste(), "file": flavour.__file__}}
 '''
-
-
-def wheel(folder: Path, name: str, version: str, modules: dict[str, str], entry_points: str = "") -> Path:
-    """A pure-Python wheel, built by hand: a zip with the module and its dist-info."""
-    info = f"{name}-{version}.dist-info"
-    path = folder / f"{name}-{version}-py3-none-any.whl"
-    files = {
-        **modules,
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    if entry_points:
-        files[f"{info}/entry_points.txt"] = entry_points
-    files[f"{info}/RECORD"] = "".join(f"{f},,\n" for f in files) + f"{info}/RECORD,,\n"
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, text in files.items():
-            archive.writestr(member, text)
-    return path
-
-
-def environment(folder: Path, wheels: list[Path]) -> Path:
-    """A virtual environment with these wheels installed by pip, offline; its python."""
-    venv.EnvBuilder(with_pip=False).create(folder)
-    site = next(folder.glob("lib/python3*/site-packages"))
-    (site / "connector_proxy_sdk.pth").write_text(f"{ROOT}\n")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site)]
-        + [str(w) for w in wheels],
-        check=True,
-    )
-    return folder / "bin" / "python"
 
 
 @pytest.fixture(scope="module")
