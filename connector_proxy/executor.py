@@ -48,7 +48,7 @@ class Executor:
         """
         started = time.perf_counter()
         outcome = self._run(command_id, payload, timeout or self.limits.command_timeout)
-        error = outcome.envelope["error"]
+        error = outcome.envelope.get("api_response", outcome.envelope)["error"]  # inside a token refresh
         log.info(
             "%r -> %s %s in %.1f ms",
             command_id,

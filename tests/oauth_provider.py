@@ -37,8 +37,8 @@ class Client(ClientMixin):  # type: ignore[misc]
     def get_default_redirect_uri(self) -> str:
         return self.redirect_uris[0]
 
-    def get_allowed_scope(self, scope: str) -> str:
-        return scope
+    def get_allowed_scope(self, scope: str | None) -> str:
+        return scope or ""
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris
@@ -116,6 +116,7 @@ class OAuthProvider:
 
     def _app(self) -> Flask:
         app = Flask("oauth-provider")
+        app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
         app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
             "authorization_code": 3600,
             "client_credentials": 3600,

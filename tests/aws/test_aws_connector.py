@@ -370,9 +370,7 @@ def test_typeahead_suggests_buckets_and_tables_within_the_allowlists(
             BillingMode="PAY_PER_REQUEST",
         )
     open_client = client_from(tmp_path, aws_config(moto), KEYS)
-    guarded = client_from(
-        tmp_path, aws_config(moto, allow='allow = { buckets = ["invoices-2026"] }'), KEYS
-    )
+    guarded = client_from(tmp_path, aws_config(moto, allow='allow = { buckets = ["invoices-2026"] }'), KEYS)
 
     assert open_client.get("/v1/typeahead/aws/buckets?prefix=inv").get_json() == [
         {"name": "invoices-2025"},

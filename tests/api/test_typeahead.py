@@ -1,0 +1,49 @@
+"""GET /v1/typeahead/<category>: as the host calls it, with no API key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from tests.support import TEST_CONFIG, client_from
+
+
+def test_suggestions_match_the_prefix_up_to_the_limit(client: FlaskClient) -> None:
+    every = client.get("/v1/typeahead/sample/colours?prefix=b")
+    some = client.get("/v1/typeahead/sample/colours?prefix=b&limit=2")
+    none = client.get("/v1/typeahead/sample/colours?prefix=zz")
+
+    assert every.status_code == 200 and every.get_json() == ["beige", "black", "blue", "brown"]
+    assert some.get_json() == ["beige", "black"]
+    assert none.get_json() == []
+
+
+def test_bad_arguments_and_unknown_categories_get_envelopes(client: FlaskClient) -> None:
+    unknown = client.get("/v1/typeahead/sample/flavours?prefix=a")
+    bad_limit = client.get("/v1/typeahead/sample/colours?limit=0")
+    huge_limit = client.get("/v1/typeahead/sample/colours?limit=99999")
+    long_prefix = client.get("/v1/typeahead/sample/colours?prefix=" + "a" * 300)
+
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["error_code"] == "TypeaheadNotFound"
+    for answer in (bad_limit, huge_limit):
+        assert answer.status_code == 400
+        assert answer.get_json()["error"]["details"] == [
+            {"field": "limit", "problem": "must be a whole number from 1 to 1000"}
+        ]
+    assert long_prefix.status_code == 400 and "prefix" in long_prefix.get_json()["error"]["message"]
+
+
+def test_a_failing_category_answers_an_envelope_not_a_traceback(client: FlaskClient) -> None:
+    answer = client.get("/v1/typeahead/sample/broken?prefix=a")
+
+    assert answer.status_code == 500
+    assert answer.get_json()["error"]["error_code"] == "InternalError"
+    assert "on purpose" not in answer.get_data(as_text=True)  # the exception's text stays in the log
+
+
+def test_typeahead_is_open_while_everything_else_needs_the_key(tmp_path: Path) -> None:
+    client = client_from(tmp_path, TEST_CONFIG + '[auth]\napi_keys = ["k-123456"]\n')
+
+    assert client.get("/v1/typeahead/sample/colours?prefix=a").get_json() == ["amber", "azure"]
+    assert client.get("/v1/commands").status_code == 401

@@ -1,0 +1,226 @@
+"""OAuth through the proxy against a real provider on 127.0.0.1, driven as a browser would.
+
+The browser is a requests session that follows no redirect by itself: each
+hop (host UI -> proxy -> provider -> proxy callback -> host) is taken by hand,
+so every Location and cookie is checked on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from tests.oauth_provider import OAuthProvider
+from tests.support import SPIFF_SITE, Daemon, call, client_from, completed
+
+HOST = "http://127.0.0.1:7000/v1.0/authentication/callback"  # where the host's UI wants the browser back
+ENV = {"SAMPLE_TOKEN": "s3cr3t-token-value", "PROVIDER_SECRET": ""}
+
+
+def config(provider: OAuthProvider, extra: str = "") -> str:
+    return f"""
+[oauth]
+redirect_urls = ["http://127.0.0.1:7000/v1.0/"]
+{extra}
+[connectors.sample.config]
+token = "env:SAMPLE_TOKEN"
+provider_url = "{provider.url}"
+client_id = "{provider.client.client_id}"
+client_secret = "env:PROVIDER_SECRET"
+[connectors.example.config]
+provider_url = "{provider.url}"
+client_id = "{provider.client.client_id}"
+client_secret = "env:PROVIDER_SECRET"
+"""
+
+
+@pytest.fixture
+def provider() -> Iterator[OAuthProvider]:
+    running = OAuthProvider(["http://localhost/v1/auth/sample/Provider/callback"])
+    ENV["PROVIDER_SECRET"] = running.client.client_secret
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def client(tmp_path: Path, provider: OAuthProvider) -> FlaskClient:
+    return client_from(tmp_path, config(provider), ENV)
+
+
+def sign_in(client: FlaskClient, auth: str = "sample/Provider") -> tuple[Any, str]:
+    """Start, consent at the provider, come back: the proxy's last answer and the provider's Location."""
+    started = client.get(f"/v1/auth/{auth}?redirect_url={HOST}?tab=secrets")
+    assert started.status_code == 302, started.get_json()
+    consent = requests.get(started.headers["Location"], allow_redirects=False, timeout=5)
+    back = consent.headers["Location"]
+    parts = urlsplit(back)
+    return client.get(f"{parts.path}?{parts.query}"), back
+
+
+def token_set_of(location: str) -> dict[str, Any]:
+    parts = urlsplit(location)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == HOST
+    query = parse_qs(parts.query)
+    assert query["tab"] == ["secrets"]
+    tokens: dict[str, Any] = json.loads(query["response"][0])
+    return tokens
+
+
+def test_auths_are_listed_in_the_hosts_shape(client: FlaskClient) -> None:
+    listed = {entry["id"]: entry for entry in client.get("/v1/auths").get_json()}
+
+    assert set(listed) == {"sample/Provider", "sample/Machine"}
+    assert listed["sample/Provider"]["parameters"] == []
+    assert listed["sample/Provider"]["flow"] == "authorization_code"
+    assert listed["sample/Machine"]["flow"] == "client_credentials"
+
+
+def test_the_authorization_code_dance_with_pkce_ends_at_the_host(
+    client: FlaskClient, provider: OAuthProvider
+) -> None:
+    started = client.get(f"/v1/auth/sample/Provider?redirect_url={HOST}?tab=secrets")
+    asked = parse_qs(urlsplit(started.headers["Location"]).query)
+    cookie = started.headers["Set-Cookie"]
+
+    finished, _ = sign_in(client)
+    tokens = token_set_of(finished.headers["Location"])
+
+    assert started.headers["Location"].startswith(f"{provider.url}/authorize?")
+    assert asked["code_challenge_method"] == ["S256"] and len(asked["state"][0]) == 43
+    assert asked["redirect_uri"] == ["http://localhost/v1/auth/sample/Provider/callback"]
+    assert asked["scope"] == ["profile read"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/v1/auth/" in cookie
+    assert finished.status_code == 302 and finished.headers["Cache-Control"] == "no-store"
+    assert tokens["access_token"] in provider.tokens and tokens["refresh_token"]
+    assert tokens["expires_at"] > time.time() + 3000
+    assert provider.token_requests[-1]["code_verifier"]  # the provider checked it against the challenge
+
+
+def test_a_command_uses_the_tokens_and_refreshes_them_when_expired(
+    client: FlaskClient, provider: OAuthProvider
+) -> None:
+    finished, _ = sign_in(client)
+    tokens = token_set_of(finished.headers["Location"])
+
+    fresh = completed(client, "sample/WhoAmI", token_set=json.dumps(tokens))
+    expired = {**tokens, "expires_at": int(time.time()) - 10}
+    renewed = call(client, "sample/WhoAmI", {"token_set": expired, "secret": "crm_tokens"})
+
+    assert fresh["command_response"]["body"] == {"sub": "alice", "scope": "profile read"}
+    assert renewed[0] == 200
+    assert renewed[1]["auth"] == "crm_tokens"
+    assert renewed[1]["api_response"]["command_response"]["body"]["sub"] == "alice"
+    new_set = renewed[1]["refreshed_token_set"]
+    assert new_set["access_token"] != tokens["access_token"] and new_set["expires_at"] > time.time()
+    assert provider.tokens[tokens["access_token"]].revoked  # the provider rotated: the old set is dead
+
+
+def test_client_credentials_go_straight_back_and_are_kept_between_calls(
+    client: FlaskClient, provider: OAuthProvider
+) -> None:
+    signed = client.get(f"/v1/auth/sample/Machine?redirect_url={HOST}?tab=secrets")
+    first = completed(client, "sample/AsMachine")
+    second = completed(client, "sample/AsMachine")
+
+    assert token_set_of(signed.headers["Location"])["access_token"] in provider.tokens
+    assert first["error"] is None and first["command_response"]["body"]["scope"] == "read"
+    grants = [r["grant_type"] for r in provider.token_requests]
+    assert grants.count("client_credentials") == 2  # one for the sign-in, one kept for both calls
+    assert second["error"] is None
+
+
+@pytest.mark.parametrize(
+    "redirect",
+    ["", "https://evil.example/v1.0/", "http://127.0.0.1:7000/v2/", "http://127.0.0.1:7000.evil/v1.0/x"],
+)
+def test_a_redirect_off_the_allowlist_is_refused_with_no_redirect(client: FlaskClient, redirect: str) -> None:
+    answer = client.get(f"/v1/auth/sample/Provider?redirect_url={redirect}")
+
+    assert answer.status_code == 400 and "Location" not in answer.headers
+    assert answer.get_json()["error"]["error_code"] == "RedirectNotAllowed"
+
+
+def test_a_callback_from_another_browser_or_twice_is_refused(client: FlaskClient, tmp_path: Path) -> None:
+    started = client.get(f"/v1/auth/sample/Provider?redirect_url={HOST}")
+    back = requests.get(started.headers["Location"], allow_redirects=False, timeout=5).headers["Location"]
+    parts = urlsplit(back)
+    callback = f"{parts.path}?{parts.query}"
+    other_browser = client.application.test_client()
+
+    stranger = other_browser.get(callback)
+    first = client.get(callback)
+    replay = client.get(callback)
+
+    assert stranger.status_code == 400 and stranger.get_json()["error"]["error_code"] == "OAuthStateInvalid"
+    assert first.status_code == 302
+    assert replay.status_code == 400 and replay.get_json()["error"]["error_code"] == "OAuthStateInvalid"
+
+
+def test_an_expired_sign_in_and_a_refusal(tmp_path: Path, provider: OAuthProvider) -> None:
+    client = client_from(tmp_path, config(provider, "state_ttl = 1.0"), ENV)
+    started = client.get(f"/v1/auth/sample/Provider?redirect_url={HOST}")
+    back = requests.get(started.headers["Location"], allow_redirects=False, timeout=5).headers["Location"]
+    time.sleep(2.1)
+    late = client.get(back.removeprefix("http://localhost"))
+    provider.refuse = True
+    refused, _ = sign_in(client)
+
+    assert late.get_json()["error"]["error_code"] == "OAuthStateInvalid"
+    assert refused.status_code == 403 and refused.get_json()["error"]["error_code"] == "OAuthDenied"
+    assert "access_denied" in refused.get_json()["error"]["message"]
+
+
+def test_an_unknown_auth_and_a_provider_that_refuses_the_client(
+    tmp_path: Path, provider: OAuthProvider
+) -> None:
+    wrong_secret = {**ENV, "PROVIDER_SECRET": "not-the-secret"}
+    client = client_from(tmp_path, config(provider), wrong_secret)
+
+    unknown = client.get(f"/v1/auth/sample/Nope?redirect_url={HOST}")
+    finished, _ = sign_in(client)
+
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["error_code"] == "AuthNotFound"
+    assert finished.status_code == 502
+    error = finished.get_json()["error"]
+    assert error["error_code"] == "OAuthProviderError" and "invalid_client" in error["message"]
+    assert "not-the-secret" not in json.dumps(finished.get_json())
+
+
+def test_the_dance_through_the_daemon_with_a_legacy_auth_and_no_secret_logged(
+    tmp_path: Path, provider: OAuthProvider
+) -> None:
+    path = tmp_path / "plugins.toml"
+    path.write_text(config(provider, "") + '[auth]\napi_keys = ["env:PROXY_KEY"]\n')
+    daemon = Daemon(path, {**ENV, "PROXY_KEY": "proxy-key-123"}, tmp_path / "daemon.log", site=(SPIFF_SITE,))
+    provider.client.redirect_uris.append(f"{daemon.url}/v1/auth/example/OAuth/callback")
+    browser = requests.Session()
+    try:
+        daemon.wait_ready()
+        listed = requests.get(
+            f"{daemon.url}/v1/auths", headers={"Spiff-Connector-Proxy-Api-Key": "proxy-key-123"}
+        )
+        started = browser.get(
+            f"{daemon.url}/v1/auth/example/OAuth?redirect_url={HOST}", allow_redirects=False, timeout=5
+        )  # the browser sends no API key: the sign-in routes are open
+        back = browser.get(started.headers["Location"], allow_redirects=False, timeout=5).headers["Location"]
+        code = parse_qs(urlsplit(back).query)["code"][0]
+        finished = browser.get(back, allow_redirects=False, timeout=10)
+    finally:
+        daemon.stop()
+
+    assert "example/OAuth" in [entry["id"] for entry in listed.json()]
+    assert parse_qs(urlsplit(started.headers["Location"]).query)["scope"] == ["offline_access profile"]
+    tokens = json.loads(parse_qs(urlsplit(finished.headers["Location"]).query)["response"][0])
+    assert tokens["access_token"] in provider.tokens
+    logged = daemon.log.read_text()
+    assert "sign-in example/OAuth finished" in logged
+    for secret in (code, tokens["access_token"], tokens["refresh_token"], provider.client.client_secret):
+        assert secret not in logged
