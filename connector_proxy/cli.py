@@ -65,6 +65,7 @@ def _configure_logging(settings: Settings, quiet: bool) -> None:
 
 
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
+    from connector_proxy.jobs.delivery import warn_without_credentials
     from connector_proxy.server import serve  # gunicorn is only needed to serve
     from connector_proxy.web.app import create_app
     from connector_proxy.web.state import proxy_state_of
@@ -74,6 +75,7 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
             settings, server=dataclasses.replace(settings.server, bind=arguments.bind)
         )
     app = create_app(settings)
+    warn_without_credentials(settings.jobs)
     proxy_state_of(app).jobs.queue.recover()  # before any worker forks: what a stop left running runs again
     serve(app, settings.server)
     return 0
@@ -84,8 +86,9 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
         print("connector-proxy: worker needs jobs.backend = celery", file=sys.stderr)
         return 2
     from connector_proxy.jobs.celery_queue import RedisJobStore, WorkerSide, worker_app
-    from connector_proxy.jobs.delivery import CallbackSender
+    from connector_proxy.jobs.delivery import CallbackSender, warn_without_credentials
 
+    warn_without_credentials(settings.jobs)
     executor = Executor(build_registry(settings), settings.limits)
     side = WorkerSide(settings.jobs, executor, RedisJobStore(settings.jobs), CallbackSender(settings.jobs))
     app = worker_app(side)

@@ -63,6 +63,8 @@ def gunicorn_options(server: ServerSettings) -> dict[str, Any]:
         "keepalive": 5,
         "loglevel": server.log_level,
         "accesslog": "-" if server.access_log else None,
+        # the path without its query: sign-in callbacks carry one-time codes there, typeahead what users type
+        "access_log_format": '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss',
         "errorlog": "-",
         "proc_name": "connector-proxy",
         "preload_app": True,

@@ -156,16 +156,19 @@ def test_the_daemon_log_holds_no_secret(daemon: Daemon) -> None:
     assert "'sample/Greet' -> 200 ok in" in log  # each call is logged, without its parameters
     assert TEST_ENV["SAMPLE_TOKEN"] not in log
     assert KEY not in log
+    assert "jobs.callback_headers is empty: callbacks carry no credential" in log  # said once, at start-up
 
 
 def test_sigterm_stops_the_daemon_gracefully(tmp_path: Path) -> None:
     config = tmp_path / "plugins.toml"
-    config.write_text(TEST_CONFIG)
-    running = Daemon(config, TEST_ENV, tmp_path / "daemon.log")
+    config.write_text('[jobs]\ncallback_headers = ["SpiffWorkflow-Api-Key: env:SPIFF_KEY"]\n' + TEST_CONFIG)
+    running = Daemon(config, {**TEST_ENV, "SPIFF_KEY": "spiff-service-key-77"}, tmp_path / "daemon.log")
     running.wait_ready()
 
     assert running.stop() == 0
-    assert "Shutting down" in running.log.read_text()
+    log = running.log.read_text()
+    assert "Shutting down" in log
+    assert "callback_headers is empty" not in log and "spiff-service-key-77" not in log
 
 
 def run_cli(tmp_path: Path, *arguments: str, config: str = TEST_CONFIG) -> subprocess.CompletedProcess[str]:

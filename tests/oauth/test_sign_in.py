@@ -198,7 +198,8 @@ def test_the_dance_through_the_daemon_with_a_legacy_auth_and_no_secret_logged(
     tmp_path: Path, provider: OAuthProvider
 ) -> None:
     path = tmp_path / "plugins.toml"
-    path.write_text(config(provider, "") + '[auth]\napi_keys = ["env:PROXY_KEY"]\n')
+    access_log = '[server]\naccess_log = true\n'  # request lines are logged, their query strings never
+    path.write_text(config(provider, "") + '[auth]\napi_keys = ["env:PROXY_KEY"]\n' + access_log)
     daemon = Daemon(path, {**ENV, "PROXY_KEY": "proxy-key-123"}, tmp_path / "daemon.log", site=(SPIFF_SITE,))
     provider.client.redirect_uris.append(f"{daemon.url}/v1/auth/example/OAuth/callback")
     browser = requests.Session()
@@ -222,5 +223,6 @@ def test_the_dance_through_the_daemon_with_a_legacy_auth_and_no_secret_logged(
     assert tokens["access_token"] in provider.tokens
     logged = daemon.log.read_text()
     assert "sign-in example/OAuth finished" in logged
+    assert '"GET /v1/auth/example/OAuth/callback HTTP/1.1" 302' in logged
     for secret in (code, tokens["access_token"], tokens["refresh_token"], provider.client.client_secret):
         assert secret not in logged
