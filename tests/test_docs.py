@@ -14,6 +14,7 @@ from connector_proxy_http.settings import CONFIG_SCHEMA
 from connector_proxy_os import errors as os_errors
 from connector_proxy_os.settings import CONFIG_SCHEMA as OS_CONFIG_SCHEMA
 
+import connector_proxy.sdk
 from connector_proxy.config import AuthSettings, DiscoverySettings, JobSettings, LimitSettings, ServerSettings
 from connector_proxy.errors import DAEMON_ERRORS
 from connector_proxy.sdk.outbound import DESTINATIONS_SCHEMA
@@ -89,3 +90,8 @@ def test_the_os_readme_lists_its_settings(key: str) -> None:
 @pytest.mark.parametrize("command", sorted(__import__("connector_proxy_os").connector.commands))
 def test_the_os_readme_shows_every_command(command: str) -> None:
     assert f"`{command}`" in OS_README
+
+
+@pytest.mark.parametrize("name", connector_proxy.sdk.__all__)
+def test_the_guide_names_every_public_sdk_name(name: str) -> None:
+    assert re.search(rf"\b{name}\b", (ROOT / "docs" / "writing-a-connector.md").read_text())
