@@ -40,17 +40,19 @@ class Package:
 
 def find_packages(path: Sequence[str] | None = None) -> list[Package]:
     """Every top-level ``connector_*`` package with a ``commands`` subpackage, by name."""
-    distributions = packages_distributions()
-    found: dict[str, Package] = {}
+    modules: list[str] = []
     for info in pkgutil.iter_modules(path):
         if not info.ispkg or not info.name.startswith(PREFIX) or info.name.startswith(OURS):
             continue
-        if info.name in found or not _has_commands(info):
-            continue  # the first on the path wins, as for an import
-        owners = distributions.get(info.name) or []
+        if info.name not in modules and _has_commands(info):  # the first on the path wins, as for an import
+            modules.append(info.name)
+    distributions = packages_distributions() if modules else {}  # reads every dist-info: only when needed
+    found = []
+    for module in sorted(modules):
+        owners = distributions.get(module) or []
         owner = owners[0] if owners else None
-        found[info.name] = Package(info.name[len(PREFIX) :], info.name, owner, _version(owner))
-    return sorted(found.values(), key=lambda package: package.name)
+        found.append(Package(module[len(PREFIX) :], module, owner, _version(owner)))
+    return found
 
 
 def find_package(name: str) -> Package | None:
