@@ -26,17 +26,16 @@ FIRST_DELAY = 1.0
 MAX_DELAY = 300.0
 
 
-def warn_without_credentials(settings: JobSettings) -> bool:
+def warn_without_credentials(settings: JobSettings) -> None:
     """Say so at start-up when callbacks would go out without credentials: a SpiffWorkflow backend
     refuses them, and the jobs' results would be lost after a day of retries."""
     if settings.callback_headers:
-        return False
+        return
     log.warning(
         "jobs.callback_headers is empty: callbacks carry no credential and a SpiffWorkflow backend refuses"
         " them; set e.g. jobs.callback_headers = [\"SpiffWorkflow-Api-Key: env:SPIFF_API_KEY\"] (README:"
         " 'Callbacks to a SpiffWorkflow backend')"
     )
-    return True
 
 
 @dataclass(frozen=True)

@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import inspect
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from connector_proxy.legacy import errors
 from connector_proxy.legacy.answers import logs_of, result_of
 from connector_proxy.sdk.connector import Command, CommandFunction
 from connector_proxy.sdk.context import Accepted, Context, Result
-from connector_proxy.sdk.parameters import JsonSchema, parse_docstring
+from connector_proxy.sdk.parameters import JsonSchema, parse_docstring, schema_for
 
 _SKIPPED = ("self", "kwargs")  # the old proxy never advertised these
-_SCALARS: dict[Any, JsonSchema] = {
-    str: {"type": "string"},
-    int: {"type": "integer"},
-    bool: {"type": "boolean"},
-    float: {"type": "number"},
-}
 
 
 def command_of(connector: str, name: str, cls: type) -> Command:
@@ -81,20 +75,10 @@ def _hints(cls: type) -> Mapping[str, Any]:
 
 
 def _schema(annotation: Any) -> tuple[JsonSchema, bool]:
-    """The old proxy's rule: one supported type gives that type, anything else is 'any'."""
-    if annotation in _SCALARS:
-        return dict(_SCALARS[annotation]), False
-    if get_origin(annotation) in (Union, types.UnionType):
-        members = [a for a in get_args(annotation) if a is not type(None)]
-        nullable = len(members) < len(get_args(annotation))
-        inner, _ = _schema(members[0]) if len(members) == 1 else ({}, False)
-        return inner, nullable
-    container = get_origin(annotation) or annotation
-    if isinstance(container, type) and issubclass(container, Mapping):
-        return {"type": "object"}, False
-    if isinstance(container, type) and issubclass(container, Sequence) and container is not str:
-        return {"type": "array"}, False
-    return {}, False
+    """The SDK's schema for the hint (so ``str``, ``int``, ``bool`` reach the host as such, else ``any``),
+    and whether it admits None (then the parameter is optional, as the old proxy had it)."""
+    nullable = get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
+    return schema_for(annotation), nullable
 
 
 def _own_docstring(cls: type) -> str:
