@@ -16,6 +16,7 @@ from connector_proxy import envelope, errors
 from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
+from connector_proxy.sdk.auth import RefreshedTokens
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.outbound import DESTINATION_BUSY, DestinationBusy
@@ -47,8 +48,8 @@ class Executor:
         ``timeout`` replaces ``limits.command_timeout`` (jobs have their own deadline).
         """
         started = time.perf_counter()
-        outcome = self._run(command_id, payload, timeout or self.limits.command_timeout)
-        error = outcome.envelope.get("api_response", outcome.envelope)["error"]  # inside a token refresh
+        outcome, refreshed = self._run(command_id, payload, timeout or self.limits.command_timeout)
+        error = outcome.envelope["error"]
         log.info(
             "%r -> %s %s in %.1f ms",
             command_id,
@@ -56,6 +57,8 @@ class Executor:
             error["error_code"] if error else "ok",
             (time.perf_counter() - started) * 1000,
         )
+        if refreshed:  # a command renewed an OAuth token set: the host must store it
+            return Outcome(outcome.status, envelope.with_refreshed_tokens(outcome.envelope, refreshed[-1]))
         return outcome
 
     def check(self, command_id: str, payload: Any) -> BoundCommand | Outcome:
@@ -71,18 +74,14 @@ class Executor:
             return rejected(error)
         return bound
 
-    def _run(self, command_id: str, payload: Any, timeout: float) -> Outcome:
+    def _run(self, command_id: str, payload: Any, timeout: float) -> tuple[Outcome, list[RefreshedTokens]]:
+        """The outcome, and the token sets the command renewed on the way."""
         checked = self.check(command_id, payload)
         if isinstance(checked, Outcome):
-            return checked
+            return checked, []
         parameters, spiff = _split(payload, checked.optional)
         context = self._context(checked, spiff, timeout)
-        outcome = _invoke(checked, context, {**checked.defaults, **parameters})
-        if context.refreshed:  # a command renewed an OAuth token set: the host must store it
-            return Outcome(
-                outcome.status, envelope.with_refreshed_tokens(outcome.envelope, context.refreshed[-1])
-            )
-        return outcome
+        return _invoke(checked, context, {**checked.defaults, **parameters}), context.refreshed
 
     def _context(self, bound: BoundCommand, spiff: Mapping[str, Any], timeout: float) -> Context:
         task_id = text_or_none(spiff.get("task_id"))

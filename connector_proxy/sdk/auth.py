@@ -163,7 +163,7 @@ class OAuth2:
 
     def access_token(self, ctx: Context) -> str:
         """For client credentials: a token kept per worker process until it nearly expires."""
-        key = (self.token_url, self.credentials(ctx.config)[0], self.scopes)
+        key = (self.filled(self.token_url, ctx.config), self.credentials(ctx.config)[0], self.scopes)
         with _cache_lock:
             cached = _client_tokens.get(key)
         if cached is None or is_expired(cached):
@@ -187,9 +187,8 @@ class OAuth2:
             )
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         renewed = self.request_tokens(ctx.config, form, min(TOKEN_TIMEOUT, ctx.seconds_left()))
-        renewed.setdefault(
-            "refresh_token", refresh_token
-        )  # a provider that does not rotate keeps the old one
+        # a provider that does not rotate refresh tokens keeps the old one valid
+        renewed.setdefault("refresh_token", refresh_token)
         ctx.refreshed.append(RefreshedTokens(secret, renewed))
         return renewed
 
