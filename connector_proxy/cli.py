@@ -9,13 +9,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector_proxy import __version__
+from connector_proxy import __version__, concurrency
 from connector_proxy.config import ConfigError, Settings, config_path, load_settings
-from connector_proxy.discovery import build_registry
-from connector_proxy.executor import Executor
-from connector_proxy.registry import READY, Registry
+
+if TYPE_CHECKING:  # the daemon's modules are imported once the standard library is patched
+    from connector_proxy.registry import Registry
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"connector-proxy: configuration error: {error}", file=sys.stderr)
         return 2
+    if arguments.action == "serve":
+        concurrency.prepare(settings.server.worker_class)  # before anything opens a socket or a lock
     _configure_logging(settings, quiet=arguments.action != "serve")
     handler = {"serve": _serve, "worker": _worker, "list": _list, "call": _call}[arguments.action]
     return handler(settings, arguments)
@@ -85,6 +87,8 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     if settings.jobs.backend != "celery":
         print("connector-proxy: worker needs jobs.backend = celery", file=sys.stderr)
         return 2
+    from connector_proxy.discovery import build_registry
+    from connector_proxy.executor import Executor
     from connector_proxy.jobs.celery_queue import RedisJobStore, WorkerSide, worker_app
     from connector_proxy.jobs.delivery import CallbackSender, warn_without_credentials
 
@@ -108,6 +112,9 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
+    from connector_proxy.discovery import build_registry
+    from connector_proxy.registry import READY
+
     registry = build_registry(settings)
     print(_catalog_table(registry))
     left_out = [s for s in registry.statuses if s.state != READY]
@@ -130,6 +137,9 @@ def _catalog_table(registry: Registry) -> str:
 
 
 def _call(settings: Settings, arguments: argparse.Namespace) -> int:
+    from connector_proxy.discovery import build_registry
+    from connector_proxy.executor import Executor
+
     try:
         payload = dict(_parameter(text) for text in arguments.parameters)
     except ValueError as error:

@@ -21,6 +21,7 @@ ENV_PREFIX = "CONNECTOR_PROXY_"
 CONFIG_ENV = "CONNECTOR_PROXY_CONFIG"
 DEFAULT_CONFIG = "plugins.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+WORKER_CLASSES = ("gevent", "gthread")
 
 
 class ConfigError(ValueError):
@@ -29,11 +30,13 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """How the daemon serves (gunicorn with threaded workers)."""
+    """How the daemon serves: gunicorn workers, each waiting on many upstreams at once."""
 
     bind: str = "127.0.0.1:7004"
     workers: int = 4
-    threads: int = 8
+    worker_class: str = "gevent"  # a call waiting on an upstream costs a greenlet, not a thread
+    worker_connections: int = 1000  # calls at once per gevent worker
+    threads: int = 8  # per gthread worker (worker_class = "gthread")
     graceful_timeout: int = 30
     log_level: str = "info"
     access_log: bool = False
@@ -284,8 +287,11 @@ def _check(sections: Mapping[str, Any]) -> None:
     auth: AuthSettings = sections["auth"]
     if server.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"server.log_level must be one of {', '.join(LOG_LEVELS)}")
-    if server.workers < 1 or server.threads < 1:
-        raise ConfigError("server.workers and server.threads must be at least 1")
+    for key in ("workers", "threads", "worker_connections"):
+        if getattr(server, key) < 1:
+            raise ConfigError(f"server.{key} must be at least 1")
+    if server.worker_class not in WORKER_CLASSES:
+        raise ConfigError(f"server.worker_class must be one of {', '.join(WORKER_CLASSES)}")
     if limits.max_body_bytes < 1024:
         raise ConfigError("limits.max_body_bytes must be at least 1024")
     if limits.command_timeout <= 0:

@@ -1,4 +1,4 @@
-"""Serve the app under gunicorn: threaded workers, discovery once in the master.
+"""Serve the app under gunicorn: gevent workers by default, discovery once in the master.
 
 The app is built before the workers fork (like ``preload_app``), so start-up
 costs one discovery however many workers there are; connectors open their
@@ -56,7 +56,8 @@ def gunicorn_options(server: ServerSettings) -> dict[str, Any]:
     return {
         "bind": [server.bind],
         "workers": server.workers,
-        "worker_class": "gthread",  # a slow upstream holds one thread, not a worker
+        "worker_class": server.worker_class,  # see connector_proxy.concurrency
+        "worker_connections": server.worker_connections,
         "threads": server.threads,
         "graceful_timeout": server.graceful_timeout,
         "timeout": max(60, server.graceful_timeout),

@@ -206,4 +206,4 @@ def test_a_bad_configuration_stops_serve_with_a_clear_message(tmp_path: Path) ->
     done = run_cli(tmp_path, "serve", config="[server]\nworkers = 0\n")
 
     assert done.returncode == 2
-    assert "configuration error: server.workers and server.threads must be at least 1" in done.stderr
+    assert "configuration error: server.workers must be at least 1" in done.stderr

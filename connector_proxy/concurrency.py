@@ -1,0 +1,59 @@
+"""How the daemon waits: greenlets under gevent, so a slow upstream costs a socket, not a thread.
+
+A service task spends nearly all its time waiting on an upstream. Under
+gunicorn's gevent worker each call is a greenlet (a few KiB), so one worker
+process holds hundreds of waiting calls; Flask, the synchronous SDK,
+requests/urllib3, boto3, subprocesses and SQLite stay as they are, made
+cooperative by gevent's patching of the standard library.
+
+The patching must happen before anything imports ``socket``, ``ssl`` or
+``threading`` users (the app is built in the master before the fork), so
+``connector-proxy serve`` calls :func:`prepare` before importing the rest of
+the daemon. ``server.worker_class = "gthread"`` keeps plain threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from typing import Any
+
+GREEN = "gevent"
+
+
+def prepare(worker_class: str) -> None:
+    """Make the standard library cooperative when the workers are green; idempotent."""
+    if worker_class != GREEN:
+        return
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        with _entry_points_read_once():
+            monkey.patch_all()
+
+
+def is_green() -> bool:
+    """Whether this process runs on gevent (waits yield to other calls instead of blocking them)."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return bool(monkey.is_module_patched("socket"))
+
+
+@contextmanager
+def _entry_points_read_once() -> Iterator[None]:
+    """gevent looks for plugins 25 times while patching, each time reading every installed
+    distribution's metadata (~230 ms of start-up); one reading serves them all."""
+    everything = metadata.entry_points()
+    original = metadata.entry_points
+
+    def selected(**criteria: Any) -> Any:  # EntryPoints, or Python 3.11's SelectableGroups
+        return everything.select(**criteria) if criteria else everything
+
+    metadata.entry_points = selected
+    try:
+        yield
+    finally:
+        metadata.entry_points = original
