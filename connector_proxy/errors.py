@@ -9,7 +9,7 @@ from __future__ import annotations
 from connector_proxy.legacy.errors import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
 from connector_proxy.sdk.auth import OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR, TOKEN_SET_INVALID
 from connector_proxy.sdk.errors import CommandError, ErrorCode
-from connector_proxy.sdk.outbound import DESTINATION_BUSY
+from connector_proxy.sdk.outbound import DESTINATION_BUSY, DESTINATION_TIMEOUT
 
 INVALID_PARAMETERS = ErrorCode(
     "InvalidParameters",
@@ -101,6 +101,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     INTERNAL_ERROR,
     COMMAND_CRASHED,
     DESTINATION_BUSY,
+    DESTINATION_TIMEOUT,
     WORKER_CRASHED,
     WORKER_TIMED_OUT,
     WORKER_PROTOCOL_ERROR,

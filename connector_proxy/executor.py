@@ -19,7 +19,12 @@ from connector_proxy.registry import BoundCommand, Registry
 from connector_proxy.sdk.auth import RefreshedTokens
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
-from connector_proxy.sdk.outbound import DESTINATION_BUSY, DestinationBusy
+from connector_proxy.sdk.outbound import (
+    DESTINATION_BUSY,
+    DESTINATION_TIMEOUT,
+    DestinationBusy,
+    DestinationLineTimeout,
+)
 from connector_proxy.validation import validate
 
 SPIFF_PREFIX = "spiff__"
@@ -119,13 +124,15 @@ def _split(payload: Mapping[str, Any], optional: frozenset[str]) -> tuple[dict[s
 
 def _invoke(bound: BoundCommand, context: Context, parameters: dict[str, Any]) -> Outcome:
     try:
-        answer = bound.command.function(context, **parameters)
+        with context.running():
+            answer = bound.command.function(context, **parameters)
     except CommandError as error:
         _check_declared(bound, error.declared)
         # the call completed; the failure travels in the envelope
         return Outcome(200, envelope.from_error(error, context.log.lines))
-    except DestinationBusy as busy:  # the SDK's bulkhead: answered here, so no connector maps it
-        refused = CommandError(DESTINATION_BUSY, f"{busy.reason}; retry later")
+    except (DestinationBusy, DestinationLineTimeout) as busy:  # the SDK's bulkhead: no connector maps it
+        code = DESTINATION_BUSY if isinstance(busy, DestinationBusy) else DESTINATION_TIMEOUT
+        refused = CommandError(code, f"{busy.reason}; retry later")
         return Outcome(200, envelope.from_error(refused, context.log.lines))
     except Exception as error:  # a command's bug must become an envelope, not a crash
         bound.logger.exception("%s raised %s", bound.id, type(error).__name__)

@@ -143,7 +143,8 @@ def _run(
     try:
         if command is None:
             raise CommandError(ErrorCode("UnknownCommand", "", 404), f"no command {call['command']!r}")
-        result = command.function(ctx, **(call.get("parameters") or {}))
+        with ctx.running():
+            result = command.function(ctx, **(call.get("parameters") or {}))
     except CommandError as error:
         answer |= {
             "type": "error",

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector_proxy.sdk.auth import RefreshedTokens
+
+# the running call's deadline, for waits deep in shared code (a pool's line) that get no Context
+_RUNNING_DEADLINE: ContextVar[float | None] = ContextVar("connector_proxy_deadline", default=None)
 
 
 class TaskLog:
@@ -62,6 +67,21 @@ class Context:
     def seconds_left(self) -> float:
         """Time until the deadline (``time.monotonic`` based), never negative."""
         return max(0.0, self.deadline - time.monotonic())
+
+    @contextmanager
+    def running(self) -> Iterator[Context]:
+        """Run a command within this context: waits in shared code end by its deadline."""
+        token = _RUNNING_DEADLINE.set(self.deadline)
+        try:
+            yield self
+        finally:
+            _RUNNING_DEADLINE.reset(token)
+
+
+def seconds_left_in_call() -> float | None:
+    """Time left to the running command's deadline; None outside a command."""
+    deadline = _RUNNING_DEADLINE.get()
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 @dataclass(frozen=True)

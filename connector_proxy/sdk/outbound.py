@@ -2,13 +2,20 @@
 
 The destination policy is checked on the addresses a name resolves to, when
 each connection is opened, so a redirect or a DNS answer that points inside
-the network is refused like a direct call. Connections are pooled per worker,
-and each origin gets at most ``max_concurrent`` of them at once: a bulkhead,
-so a hung upstream holds a few threads and calls beyond them are refused at
-once with ``DestinationBusy`` (503) instead of queueing behind it. A call
-waits in line for a slot only while slots are moving (calls to the origin
-start and end: the pool is merely full), so a burst to a healthy upstream
-is served, not refused.
+the network is refused like a direct call.
+
+Connections are pooled per worker, and each origin (scheme, host, port) gets
+at most ``max_concurrent`` of them at once (500 by default). The rule that
+keeps a slow upstream served and a stuck one from piling up:
+
+- below the cap, a call takes a connection at once;
+- at the cap, a call waits in line (first come, first served) up to its own
+  deadline, for as long as the origin is moving: a call to it started or
+  ended within the last ``stuck_after`` seconds (10 by default);
+- an origin at its cap with nothing moving for ``stuck_after`` seconds is
+  stuck: new calls are refused at once with ``DestinationBusy`` (503,
+  transient) and the calls in line leave with it, until a call to it ends;
+- a call whose deadline passes in line ends with a timeout.
 
     session = pooled_session(DestinationPolicy.from_config(config["destinations"]))
     pool = pool_manager(policy)  # the same guards for code that speaks urllib3
@@ -28,12 +35,19 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3 import PoolManager
+from urllib3 import PoolManager, Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, EmptyPoolError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    EmptyPoolError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.connection import create_connection, is_connection_dropped
 
+from connector_proxy.sdk.context import seconds_left_in_call
 from connector_proxy.sdk.errors import ErrorCode
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -58,21 +72,34 @@ DESTINATIONS_SCHEMA: dict[str, Any] = {
         "max_concurrent": {
             "type": "integer",
             "minimum": 1,
-            "description": "Calls in flight to one origin (scheme, host, port) per worker;"
-            " more are refused at once with DestinationBusy.",
+            "description": "Connections in flight to one origin (scheme, host, port) per worker;"
+            " more calls wait in line up to their deadline.",
+        },
+        "stuck_after": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "Seconds an origin at max_concurrent may go with no call to it starting or"
+            " ending before it counts as stuck and new calls get DestinationBusy.",
         },
     },
 }
-DEFAULT_MAX_CONCURRENT = 4  # half a worker's default 8 threads: one destination cannot take them all
-FLOW_WINDOW = 0.05  # seconds: how recently slots must have moved for a call to wait for one
-LINE_WAIT = 0.1  # seconds a call waits in line before it is refused after all
+DEFAULT_MAX_CONCURRENT = 500  # half a gevent worker's 1,000 connections: one origin cannot hold them all
+DEFAULT_STUCK_AFTER = 10.0  # seconds; far beyond a slow answer's pace, far below the host's 45 s
+LINE_WAIT_OUTSIDE_CALL = 30.0  # seconds in line for code that runs outside any command's deadline
 KEPT_ORIGINS = 64  # pools of distinct origins kept per worker; the least used is closed first
 
 DESTINATION_BUSY = ErrorCode(
     "DestinationBusy",
-    "As many calls as destinations.max_concurrent are already in flight to this origin in this"
-    " worker (it is slow or hung); refused at once so others keep flowing. Transient: retry later.",
+    "The origin is stuck: it holds destinations.max_concurrent calls in this worker and none of them"
+    " started or ended for destinations.stuck_after seconds; refused at once so others keep flowing."
+    " Transient: retry later.",
     503,
+)
+DESTINATION_TIMEOUT = ErrorCode(
+    "DestinationTimeout",
+    "The call's deadline passed while it waited in line for a connection to an origin already at"
+    " destinations.max_concurrent calls. Transient: retry later.",
+    504,
 )
 
 
@@ -81,14 +108,26 @@ class DestinationBlocked(Exception):
 
 
 class DestinationBusy(EmptyPoolError):
-    """The origin's calls in flight are at the limit; the daemon answers DESTINATION_BUSY.
+    """The origin is stuck at its limit; the daemon answers DESTINATION_BUSY.
 
     An EmptyPoolError underneath, so urllib3 unwinds it without touching the pool.
     """
 
-    def __init__(self, pool: HTTPConnectionPool, limit: int) -> None:
+    def __init__(self, pool: HTTPConnectionPool, limit: int, stuck_after: float) -> None:
         self.origin = f"{pool.scheme}://{pool.host}:{pool.port}"
-        self.reason = f"{self.origin} already has {limit} calls in flight in this worker"
+        self.reason = (
+            f"{self.origin} has {limit} calls in flight in this worker and none started or ended"
+            f" for {stuck_after:g} s"
+        )
+        super().__init__(pool, self.reason)
+
+
+class DestinationLineTimeout(EmptyPoolError, Urllib3Timeout):
+    """The call's deadline passed in line for a busy origin: a timeout to connectors that map urllib3's."""
+
+    def __init__(self, pool: HTTPConnectionPool, waited: float) -> None:
+        self.origin = f"{pool.scheme}://{pool.host}:{pool.port}"
+        self.reason = f"no connection to {self.origin} came free within {waited:.3g} s"
         super().__init__(pool, self.reason)
 
 
@@ -102,12 +141,14 @@ class DestinationPolicy:
         allow_loopback: bool = False,
         allow_link_local: bool = False,
         max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        stuck_after: float = DEFAULT_STUCK_AFTER,
     ) -> None:
         self.allow_hosts, self.allow_networks = _split_entries(allow)
         self.deny_hosts, self.deny_networks = _split_entries(deny)
         self.allow_loopback = allow_loopback
         self.allow_link_local = allow_link_local
         self.max_concurrent = max_concurrent
+        self.stuck_after = stuck_after
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any] | None) -> DestinationPolicy:
@@ -119,6 +160,7 @@ class DestinationPolicy:
             allow_loopback=bool(table.get("allow_loopback", False)),
             allow_link_local=bool(table.get("allow_link_local", False)),
             max_concurrent=int(table.get("max_concurrent", DEFAULT_MAX_CONCURRENT)),
+            stuck_after=float(table.get("stuck_after", DEFAULT_STUCK_AFTER)),
         )
 
     def check(self, host: str, address: str) -> None:
@@ -183,8 +225,8 @@ def pool_manager(policy: DestinationPolicy) -> PoolManager:
 def guarded_pools(policy: DestinationPolicy) -> dict[str, type[HTTPConnectionPool]]:
     """Pool classes by scheme whose connections obey ``policy`` and whose size is a hard limit."""
     return {
-        "http": _guarded_pool(HTTPConnectionPool, _guarded(HTTPConnection, policy)),
-        "https": _guarded_pool(HTTPSConnectionPool, _guarded(HTTPSConnection, policy)),
+        "http": _guarded_pool(HTTPConnectionPool, _guarded(HTTPConnection, policy), policy.stuck_after),
+        "https": _guarded_pool(HTTPSConnectionPool, _guarded(HTTPSConnection, policy), policy.stuck_after),
     }
 
 
@@ -201,9 +243,11 @@ class _GuardedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = guarded_pools(self._policy)
 
 
-def _guarded_pool(base: type[HTTPConnectionPool], connection: type[HTTPConnection]) -> type[Any]:
+def _guarded_pool(
+    base: type[HTTPConnectionPool], connection: type[HTTPConnection], stuck_after: float
+) -> type[Any]:
     class GuardedPool(base):  # type: ignore[valid-type,misc]
-        """A pool whose size is a hard limit; callers wait in line for a slot only while calls flow.
+        """A pool whose size is a hard limit, with a line for calls beyond it (the module's rule).
 
         A freed slot goes to the longest waiter, so a caller that just gave
         one back cannot take it again ahead of the line.
@@ -213,7 +257,7 @@ def _guarded_pool(base: type[HTTPConnectionPool], connection: type[HTTPConnectio
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.last_moved = time.monotonic()  # when a slot was last taken or given back
+            self.last_moved = time.monotonic()  # when a call last started or ended here
             self._line: deque[_Waiter] = deque()
             self._line_lock = threading.Lock()
 
@@ -223,21 +267,47 @@ def _guarded_pool(base: type[HTTPConnectionPool], connection: type[HTTPConnectio
                     try:
                         conn: HTTPConnection = super()._get_conn(timeout=0)
                         self.last_moved = time.monotonic()
+                        conn.line_waited = 0.0  # type: ignore[attr-defined]
                         return conn
                     except EmptyPoolError:
                         pass
-                # slots moving lately mean calls come and go: a wait in line will do; none
-                # moving for a while means the origin is stuck, and waiting spreads the stall
-                if time.monotonic() - self.last_moved >= FLOW_WINDOW:
-                    raise DestinationBusy(self, self.pool.maxsize)
+                if self._stuck():
+                    raise DestinationBusy(self, self.pool.maxsize, stuck_after)
                 waiter = _Waiter()
                 self._line.append(waiter)
-            handed = waiter.ready.wait(LINE_WAIT)
-            with self._line_lock:
-                if not handed and not waiter.ready.is_set():
-                    self._line.remove(waiter)
-                    raise DestinationBusy(self, self.pool.maxsize)
-            return self._usable(waiter.conn)
+            started = time.monotonic()
+            conn = self._usable(self._wait(waiter, _line_budget(timeout)))
+            conn.line_waited = time.monotonic() - started  # type: ignore[attr-defined]
+            return conn
+
+        def _make_request(self, conn: HTTPConnection, *args: Any, **kwargs: Any) -> Any:
+            """The call's time in line comes off its read timeout: the wait is part of its deadline."""
+            waited = getattr(conn, "line_waited", 0.0)
+            given = kwargs.get("timeout")
+            if waited and isinstance(given, Timeout) and isinstance(given.read_timeout, (int, float)):
+                read = max(0.001, given.read_timeout - waited)
+                kwargs["timeout"] = Timeout(total=given.total, connect=given.connect_timeout, read=read)
+            return super()._make_request(conn, *args, **kwargs)
+
+        def _wait(self, waiter: _Waiter, budget: float) -> HTTPConnection | None:
+            """Wait for a handed-over slot until the budget ends or the origin is stuck."""
+            started = time.monotonic()
+            while True:
+                now = time.monotonic()
+                until_stuck = self.last_moved + stuck_after - now
+                waiter.ready.wait(max(0.0, min(started + budget - now, until_stuck)))
+                with self._line_lock:
+                    if waiter.ready.is_set():
+                        return waiter.conn
+                    if self._stuck():
+                        self._line.remove(waiter)
+                        raise DestinationBusy(self, self.pool.maxsize, stuck_after)
+                    if time.monotonic() >= started + budget:
+                        self._line.remove(waiter)
+                        raise DestinationLineTimeout(self, budget)
+
+        def _stuck(self) -> bool:
+            return time.monotonic() - self.last_moved >= stuck_after
 
         def _put_conn(self, conn: HTTPConnection | None) -> None:
             with self._line_lock:
@@ -257,6 +327,14 @@ def _guarded_pool(base: type[HTTPConnectionPool], connection: type[HTTPConnectio
             return new
 
     return GuardedPool
+
+
+def _line_budget(timeout: float | None) -> float:
+    """How long a call may wait in line: the caller's pool timeout, else its command's deadline."""
+    if timeout is not None:
+        return timeout
+    left = seconds_left_in_call()
+    return LINE_WAIT_OUTSIDE_CALL if left is None else left
 
 
 class _Waiter:

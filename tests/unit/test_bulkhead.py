@@ -1,8 +1,9 @@
-"""The per-destination limit in the SDK's pools: refusals are immediate and slots always come back."""
+"""The per-origin limit in the SDK's pools: calls wait in line while the origin moves, refused once stuck."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,10 +14,18 @@ import urllib3
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connector_proxy.sdk.outbound import DestinationBusy, DestinationPolicy, pool_manager, pooled_session
+from connector_proxy.sdk import Context, TaskLog
+from connector_proxy.sdk.outbound import (
+    DestinationBusy,
+    DestinationLineTimeout,
+    DestinationPolicy,
+    pool_manager,
+    pooled_session,
+)
 from connector_proxy.testing import SilentServer
 
-POLICY = DestinationPolicy(allow_loopback=True, max_concurrent=2)
+STUCK_AFTER = 0.4
+POLICY = DestinationPolicy(allow_loopback=True, max_concurrent=2, stuck_after=STUCK_AFTER)
 Get = Callable[[str, float], int]
 
 
@@ -45,28 +54,93 @@ def silent() -> Iterator[SilentServer]:
         yield server
 
 
-def _hang(get: Get, url: str, seconds: float) -> list[threading.Thread]:
+def manager_get_with(manager: urllib3.PoolManager, url: str, timeout: float) -> int:
+    return manager.request("GET", url, timeout=timeout, retries=False).status
+
+
+def _hang(get: Get, url: str, seconds: float, calls: int = 2) -> list[threading.Thread]:
     def call() -> None:
         with contextlib.suppress(requests.RequestException, urllib3.exceptions.HTTPError):
             get(url, seconds)  # times out, as asked
 
-    threads = [threading.Thread(target=call) for _ in range(2)]
+    threads = [threading.Thread(target=call) for _ in range(calls)]
     for thread in threads:
         thread.start()
     time.sleep(0.3)  # both calls are now waiting on the silent upstream
     return threads
 
 
-def test_a_third_call_to_a_stuck_origin_is_refused_at_once(get: Get, silent: SilentServer) -> None:
-    hung = _hang(get, silent.url, seconds=1.5)
+def test_a_call_to_a_stuck_origin_is_refused_at_once(get: Get, silent: SilentServer) -> None:
+    hung = _hang(get, silent.url, seconds=2.0)
+    time.sleep(STUCK_AFTER)  # nothing has started or ended since: the origin is stuck
 
     started = time.monotonic()
     with pytest.raises(DestinationBusy) as refused:
         get(silent.url, 5)
 
     assert time.monotonic() - started < 0.2
-    assert refused.value.reason.endswith("already has 2 calls in flight in this worker")
-    assert refused.value.origin == silent.url.replace("http://", "http://", 1)
+    assert refused.value.reason.endswith(
+        "has 2 calls in flight in this worker and none started or ended for 0.4 s"
+    )
+    assert refused.value.origin == silent.url
+    for thread in hung:
+        thread.join()
+
+
+def test_a_call_waits_in_line_until_the_origin_counts_as_stuck(get: Get, silent: SilentServer) -> None:
+    hung = _hang(get, silent.url, seconds=2.0)  # the second started 0.3 s ago
+
+    started = time.monotonic()
+    with pytest.raises(DestinationBusy):
+        get(silent.url, 5)
+
+    assert 0.05 < time.monotonic() - started < 0.3  # it waited out the rest of stuck_after, no more
+    for thread in hung:
+        thread.join()
+
+
+def test_a_call_in_line_ends_at_its_pool_timeout(silent: SilentServer) -> None:
+    manager = pool_manager(DestinationPolicy(allow_loopback=True, max_concurrent=1))
+    hung = _hang(
+        lambda url, seconds: manager_get_with(manager, url, seconds), silent.url, seconds=2.0, calls=1
+    )
+
+    started = time.monotonic()
+    with pytest.raises(DestinationLineTimeout) as waited:
+        manager.request("GET", silent.url, timeout=5, pool_timeout=0.5, retries=False)
+
+    assert 0.45 < time.monotonic() - started < 0.8
+    assert isinstance(waited.value, urllib3.exceptions.TimeoutError)  # connectors map it as a timeout
+    for thread in hung:
+        thread.join()
+
+
+def test_a_call_in_line_ends_at_its_commands_deadline(silent: SilentServer) -> None:
+    session = pooled_session(DestinationPolicy(allow_loopback=True, max_concurrent=1))
+    hung = _hang(lambda url, seconds: session.get(url, timeout=seconds).status_code, silent.url, 2.0, calls=1)
+    log = TaskLog(logging.getLogger("test"))
+    context = Context(config={}, resources=None, log=log, deadline=time.monotonic() + 0.5)
+
+    started = time.monotonic()
+    with context.running(), pytest.raises(DestinationLineTimeout):
+        session.get(silent.url, timeout=5)
+
+    assert 0.45 < time.monotonic() - started < 0.8
+    for thread in hung:
+        thread.join()
+
+
+def test_time_in_line_comes_off_the_read_timeout(httpserver: HTTPServer, silent: SilentServer) -> None:
+    manager = pool_manager(DestinationPolicy(allow_loopback=True, max_concurrent=1))
+    hung = _hang(
+        lambda url, seconds: manager_get_with(manager, url, seconds), silent.url, seconds=0.8, calls=1
+    )
+
+    started = time.monotonic()  # ~0.5 s in line, then a connection that hangs as well
+    with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+        manager.request("GET", silent.url, timeout=1.0, pool_timeout=1.0, retries=False)
+
+    assert time.monotonic() - started < 1.25  # the promise was 1 s in all, not 1 s after the line
     for thread in hung:
         thread.join()
 

@@ -105,6 +105,7 @@ def _exchange(ctx: Context, outgoing: Outgoing, attempt: int) -> Upstream:
             headers=headers,
             timeout=Timeout(connect=min(resources.connect_timeout, timeout), read=timeout),
             retries=resources.redirects,
+            pool_timeout=timeout,  # a wait in line for a busy origin ends with the attempt
             preload_content=False,
         )
         try:
