@@ -88,14 +88,18 @@ def post(session: requests.Session, url: str, body: dict[str, Any], timeout: flo
         response = session.post(url, json=body, timeout=timeout)
     except requests.RequestException:
         return Answer(None, None, time.perf_counter() - started, False)
-    elapsed = time.perf_counter() - started
+    return answer_from(response.status_code, response.content, time.perf_counter() - started)
+
+
+def answer_from(status: int, content: bytes, elapsed: float) -> Answer:
+    """What a host would make of an answer: the envelope's error code, or that it is no envelope."""
     try:
-        document = response.json()
+        document = json.loads(content)
         error = document["error"]
         is_envelope = "command_response" in document and document["command_response_version"] == 2
     except (ValueError, KeyError, TypeError):
-        return Answer(response.status_code, None, elapsed, False)
-    return Answer(response.status_code, error["error_code"] if error else None, elapsed, is_envelope)
+        return Answer(status, None, elapsed, False)
+    return Answer(status, error["error_code"] if error else None, elapsed, is_envelope)
 
 
 def hung_upstream(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from bench import load, procstats, resilience
+from bench import load, procstats, resilience, slow
 from bench.sites import write_site
 from bench.upstreams import Upstream, fast_upstream
 from connector_proxy.testing import RunningDaemon
@@ -80,6 +80,7 @@ def main() -> None:
     )
     text = render(report)
     if options.resilience:
+        text += "\n" + slow.render(slow.run_large())
         text += "\n" + resilience.render(resilience.run_large())
     print(text)
     if options.write:
@@ -93,7 +94,7 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=_levels, default=(1, 8, 32), help="e.g. 1,8,32")
     parser.add_argument("--dummies", type=int, default=100, help="extra connector packages installed")
     parser.add_argument("--startups", type=int, default=5, help="cold starts timed")
-    parser.add_argument("--resilience", action="store_true", help="also run the hung-upstream and burst runs")
+    parser.add_argument("--resilience", action="store_true", help="also run the slow, hung and burst runs")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
     parser.add_argument(
         "--no-tools", dest="tools", action="store_false", help="use the fallbacks even if wrk and nginx exist"

@@ -1,8 +1,10 @@
-"""A fast upstream on 127.0.0.1: nginx when installed, else a small asyncio server.
+"""Upstreams on 127.0.0.1: a fast one (nginx when installed, else asyncio) and a slow one.
 
-The fallback serves the same JSON body with keep-alive from its own process,
-but tops out far below nginx: with it, "direct" rows measure Python, and the
-ratios to them flatter the daemon. RESULTS.md says which one ran.
+The fast fallback serves the same JSON body with keep-alive from its own
+process, but tops out far below nginx: with it, "direct" rows measure Python,
+and the ratios to them flatter the daemon. RESULTS.md says which one ran.
+The slow upstream is the same asyncio server answering each request after a
+delay: healthy, merely slow, and able to hold thousands of calls at once.
 """
 
 from __future__ import annotations
@@ -63,14 +65,28 @@ def fast_upstream(prefer_nginx: bool = True) -> Iterator[Upstream]:
             command, kind = [nginx, "-c", str(config), "-p", folder], "nginx"
         else:
             command, kind = [sys.executable, "-m", "bench.upstreams", str(port)], "python asyncio (fallback)"
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            url = f"http://127.0.0.1:{port}/items"
-            _wait_for(url)
+        with _running(command, f"http://127.0.0.1:{port}/items") as url:
             yield Upstream(url, kind)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+
+
+@contextmanager
+def slow_upstream(delay: float) -> Iterator[Upstream]:
+    """An upstream that answers every request after ``delay`` seconds, however many are waiting."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.upstreams", str(port), str(delay)]
+    with _running(command, f"http://127.0.0.1:{port}/slow", delay + 5) as url:
+        yield Upstream(url, f"python asyncio, {delay:g} s per answer")
+
+
+@contextmanager
+def _running(command: list[str], url: str, wait: float = 1) -> Iterator[str]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(url, wait)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def _sbin(name: str) -> str | None:
@@ -78,24 +94,26 @@ def _sbin(name: str) -> str | None:
     return str(path) if path.exists() else None
 
 
-def _wait_for(url: str, seconds: float = 10) -> None:
+def _wait_for(url: str, wait: float, seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=wait)
             return
         except requests.ConnectionError:
             time.sleep(0.02)
     raise RuntimeError(f"the upstream at {url} did not start")
 
 
-async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
     answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
         len(BODY),
         BODY,
     )
     try:
         while await reader.readuntil(b"\r\n\r\n"):  # GET only: no request body to skip
+            if delay:
+                await asyncio.sleep(delay)
             writer.write(answer)
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -104,11 +122,14 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-async def _main(port: int) -> None:
-    server = await asyncio.start_server(_serve, "127.0.0.1", port, backlog=1024)
+async def _main(port: int, delay: float) -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _serve(reader, writer, delay)
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port, backlog=4096)
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(int(sys.argv[1])))
+    asyncio.run(_main(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0))

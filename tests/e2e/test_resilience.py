@@ -1,21 +1,24 @@
-"""A hung upstream and a burst, against the real daemon: the issue's scenarios with small numbers.
+"""Slow, hung and bursting upstreams against the real daemon: the issues' scenarios with small numbers.
 
 ``python -m bench --resilience`` runs the same code with the large numbers.
 """
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench import resilience
-from bench.upstreams import Upstream, fast_upstream
+from bench import resilience, slow
+from bench.upstreams import Upstream, fast_upstream, slow_upstream
 from connector_proxy.testing import RunningDaemon
 
 DEADLINE = 2.0
 GIVE_UP = 1.0
+SMALL_BULKHEAD = "max_concurrent = 2\nstuck_after = 0.5\n"  # under [connectors.http.config.destinations]
 
 
 @pytest.fixture(scope="module")
@@ -27,22 +30,29 @@ def upstream() -> Iterator[Upstream]:
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     config = tmp_path_factory.mktemp("resilience") / "plugins.toml"
-    config.write_text(resilience.CONFIG)  # the default shape: 4 workers x 8 threads, 4 calls per origin
+    config.write_text(resilience.CONFIG)  # the default shape: 4 gevent workers, 500 calls per origin
     with RunningDaemon(config) as running:
         yield running
+
+
+def test_parallel_calls_to_a_slow_upstream_all_succeed(daemon: RunningDaemon) -> None:
+    with slow_upstream(delay=1.0) as upstream:
+        started = time.monotonic()
+        answers = slow.parallel_calls(daemon.url, upstream.url, calls=120)
+        wall = time.monotonic() - started
+
+    assert Counter(a.outcome for a in answers) == {"ok": 120}  # 32 threads refused 88 of them before
+    assert wall < 2 * 1.0 + 1.0  # side by side, not in waves (bench/RESULTS.md has 1,000 calls)
 
 
 def test_a_hung_upstream_stalls_nothing_else(daemon: RunningDaemon, upstream: Upstream) -> None:
     figures = resilience.hung_upstream(daemon, upstream.url, hung=40, deadline=DEADLINE, give_up=GIVE_UP)
 
     waited, gave_up = figures.answers[1::2], figures.answers[0::2]
-    assert {a.outcome for a in waited} <= {"Timeout", "DestinationBusy"}
-    assert {a.outcome for a in gave_up} <= {"no answer", "DestinationBusy"}
-    timeouts = [a for a in waited if a.outcome == "Timeout"]
-    assert timeouts, "some hung calls got through to the upstream"
-    assert all(DEADLINE - 0.1 < a.seconds < DEADLINE + 1.5 for a in timeouts)
+    assert {a.outcome for a in waited} == {"Timeout"}  # each at its own deadline, none refused
+    assert {a.outcome for a in gave_up} == {"no answer"}
+    assert all(DEADLINE - 0.1 < a.seconds < DEADLINE + 1.5 for a in waited)
     assert all(a.status == 200 for a in waited)
-    assert all(a.seconds < 1.0 for a in figures.answers if a.outcome == "DestinationBusy")
     assert figures.liveness_max_ms < 1000  # never queued behind a hung call (bench/RESULTS.md: ~40 ms)
     assert figures.healthy_failures == 0
     assert figures.healthy_rate_during >= figures.healthy_rate_before / 2
@@ -59,8 +69,16 @@ def test_a_burst_gets_an_envelope_for_every_call_and_leaves_memory_flat(
     assert figures.rss_after_second - figures.rss_after_first < 5  # MiB, over every worker
 
 
-def test_destination_busy_is_the_documented_envelope(daemon: RunningDaemon, tmp_path: Path) -> None:
-    figures = resilience.hung_upstream(daemon, "http://127.0.0.1:9/", hung=24, deadline=1.0, give_up=0.5)
+def test_a_stuck_origin_gets_destination_busy_in_the_documented_envelope(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text(resilience.CONFIG.replace("[server]", "[server]\nworkers = 1") + SMALL_BULKHEAD)
+    with RunningDaemon(config) as small:
+        figures = resilience.hung_upstream(small, upstream.url, hung=12, deadline=3.0, give_up=2.0)
 
     busy = [a for a in figures.answers if a.outcome == "DestinationBusy"]
-    assert busy and all(a.status == 200 and a.is_envelope for a in busy)
+    assert len(busy) == 10  # two in flight; the rest waited 0.5 s in line, then the origin counted as stuck
+    assert all(a.status == 200 and a.is_envelope and 0.3 < a.seconds < 1.5 for a in busy)
+    in_flight = [a.outcome for a in figures.answers if a.outcome != "DestinationBusy"]
+    assert len(in_flight) == 2 and set(in_flight) <= {"Timeout", "no answer"}
