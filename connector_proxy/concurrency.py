@@ -14,12 +14,16 @@ the daemon. ``server.worker_class = "gthread"`` keeps plain threads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
 GREEN = "gevent"
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def prepare(worker_class: str) -> None:
@@ -40,6 +44,40 @@ def is_green() -> bool:
     except ImportError:
         return False
     return bool(monkey.is_module_patched("socket"))
+
+
+def unless_client_leaves(client: socket.socket | None, work: Callable[[], T]) -> T:
+    """Run ``work``, stopping it if the client hangs up first: its answer has nowhere to go.
+
+    Under gevent a watcher waits for the client's socket to turn readable; a
+    read of nothing means it closed, and the call is ended where it waits
+    (``GreenletExit``, so ``finally`` blocks close its upstream socket or
+    worker). A client sending more (a pipelined request) is left alone.
+    Under threads a call ends at its deadline instead.
+    """
+    if client is None or not is_green():
+        return work()
+    import gevent
+
+    watcher = gevent.spawn(_end_when_closed, client, gevent.getcurrent())
+    try:
+        return work()
+    finally:
+        watcher.kill(block=False)
+
+
+def _end_when_closed(client: socket.socket, caller: Any) -> None:
+    import gevent
+    from gevent.socket import wait_read
+
+    try:
+        wait_read(client.fileno())
+        closed = client.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        closed = True
+    if closed:
+        log.info("the client hung up: its call is ended")
+        gevent.kill(caller)
 
 
 @contextmanager

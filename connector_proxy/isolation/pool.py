@@ -70,6 +70,10 @@ class WorkerPool:
             worker.kill()
             self._lost(error)
             raise
+        except BaseException:  # the caller was ended mid-call (its client hung up): the answer is stale
+            worker.kill()
+            self._discard()
+            raise
         self._checkin(worker, succeeded=True)
         return answer
 
@@ -127,6 +131,12 @@ class WorkerPool:
             self.stats["started"] += 1
         log.info("connector %s: worker %s started", self.name, worker.pid)
         return worker
+
+    def _discard(self) -> None:
+        """A killed worker that did nothing wrong: its place is free for a fresh one."""
+        with self._lock:
+            self._live -= 1
+            self._lock.notify()
 
     def _checkin(self, worker: WorkerProcess, succeeded: bool = False) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from connector_proxy.concurrency import unless_client_leaves
 from connector_proxy.errors import INVALID_REQUEST_BODY
 from connector_proxy.executor import ACCEPTED
 from connector_proxy.sdk.errors import CommandError
@@ -30,7 +31,8 @@ def run_command(connector: str, command: str) -> Response:
             response.headers["Location"] = outcome.envelope["command_response"]["body"]["status_url"]
             response.headers["Preference-Applied"] = "respond-async"
         return response
-    outcome = state.executor.run(command_id, payload)
+    client = request.environ.get("gunicorn.socket")  # a call whose client hung up is ended, not finished
+    outcome = unless_client_leaves(client, lambda: state.executor.run(command_id, payload))
     return json_response(outcome.envelope, outcome.status)
 
 

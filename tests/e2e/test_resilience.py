@@ -5,16 +5,19 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from bench import resilience, slow
 from bench.upstreams import Upstream, fast_upstream, slow_upstream
-from connector_proxy.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon, SilentServer
 
 DEADLINE = 2.0
 GIVE_UP = 1.0
@@ -82,3 +85,31 @@ def test_a_stuck_origin_gets_destination_busy_in_the_documented_envelope(
     assert all(a.status == 200 and a.is_envelope and 0.3 < a.seconds < 1.5 for a in busy)
     in_flight = [a.outcome for a in figures.answers if a.outcome != "DestinationBusy"]
     assert len(in_flight) == 2 and set(in_flight) <= {"Timeout", "no answer"}
+
+
+def test_a_client_that_hangs_up_frees_its_call(daemon: RunningDaemon) -> None:
+    with SilentServer() as silent:
+        call = json.dumps({"url": silent.url, "timeout": 30, "spiff__task_data": {}}).encode()
+        with socket.create_connection(_address(daemon)) as client:
+            client.sendall(
+                b"POST /v1/do/http/GetRequestV2 HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(call)}\r\n\r\n".encode()
+                + call
+            )
+            assert _eventually(lambda: silent.open_connections() == 1)  # the call waits on the upstream
+        # the client is gone: the call ends now, not at its 30 s deadline, and closes its upstream socket
+        assert _eventually(lambda: silent.open_connections() == 0, seconds=3)
+
+
+def _address(daemon: RunningDaemon) -> tuple[str, int]:
+    parts = urlsplit(daemon.url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def _eventually(condition: Callable[[], bool], seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()

@@ -9,11 +9,13 @@ library, is made importable there with a .pth file, as a pip install would.
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -192,3 +194,19 @@ def test_isolated_commands_run_as_jobs_too(daemon: Daemon) -> None:
         time.sleep(0.05)
     assert accepted.status_code == 202
     assert job["envelope"]["command_response"]["body"]["flavour"] == "2.0"
+
+
+def test_a_client_that_hangs_up_frees_its_isolated_worker(daemon: Daemon) -> None:
+    parts = urlsplit(daemon.url)
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) as client:
+        client.sendall(
+            b"POST /v1/do/unruly/Hang HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2\r\n\r\n{}"
+        )
+        time.sleep(0.3)  # unruly's one worker is now hanging on this call, to its 2 s deadline
+
+    started = time.monotonic()
+    answers = [do(daemon, "unruly/Fine", {"text": "again"}).json() for _ in range(2)]
+
+    assert [answer["error"] for answer in answers] == [None, None]
+    assert time.monotonic() - started < 1.2  # a fresh worker at once, not one freed at the deadline
