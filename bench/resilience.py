@@ -52,8 +52,18 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class HungFigures:
+class Answered:
+    """A run's answers, one per call, tallied by outcome."""
+
     answers: list[Answer]
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        return Counter(answer.outcome for answer in self.answers)
+
+
+@dataclass(frozen=True)
+class HungFigures(Answered):
     liveness_max_ms: float
     liveness_p99_ms: float
     healthy_rate_before: float
@@ -63,22 +73,15 @@ class HungFigures:
     held_after: dict[str, int]
     open_at_upstream: int  # connections to the hung upstream still open once every deadline passed
     same_workers: bool
-
-    @property
-    def outcomes(self) -> Counter[str]:
-        return Counter(answer.outcome for answer in self.answers)
+    rss_before_mib: float
+    rss_after_mib: float
 
 
 @dataclass(frozen=True)
-class BurstFigures:
-    answers: list[Answer]
+class BurstFigures(Answered):
     rss_before: float
     rss_after_first: float
     rss_after_second: float
-
-    @property
-    def outcomes(self) -> Counter[str]:
-        return Counter(answer.outcome for answer in self.answers)
 
 
 def post(session: requests.Session, url: str, body: dict[str, Any], timeout: float) -> Answer:
@@ -114,6 +117,7 @@ def hung_upstream(
     """
     workers = daemon.worker_pids()
     held_before = _held(workers)
+    rss_before = sum(procstats.rss_mib(pid) for pid in workers)
     healthy = {"url": healthy_url, "spiff__task_data": {}}
     healthy_rate_before, _ = _rate(daemon.url + FORWARD, healthy, clients, seconds=1.0)
     with SilentServer(backlog=hung + 16) as silent, ThreadPoolExecutor(hung + 1) as pool:
@@ -138,6 +142,8 @@ def hung_upstream(
         held_after=held_after,
         open_at_upstream=open_at_upstream,
         same_workers=sorted(daemon.worker_pids()) == sorted(workers),
+        rss_before_mib=rss_before,
+        rss_after_mib=sum(procstats.rss_mib(pid) for pid in workers),
     )
 
 
@@ -243,7 +249,8 @@ def render(figures: tuple[HungFigures, BurstFigures]) -> str:
         f" during ({hung.healthy_failures} failed)",
         f"- workers held {json.dumps(hung.held_before)} before, {json.dumps(hung.held_after)} after the"
         f" deadlines; connections still open to the hung upstream: {hung.open_at_upstream};"
-        f" same workers: {hung.same_workers}",
+        f" same workers: {hung.same_workers}; workers' RSS {hung.rss_before_mib:.1f} MiB before,"
+        f" {hung.rss_after_mib:.1f} after",
         f"Burst, {len(spike.answers)} calls: {dict(spike.outcomes)}",
         f"- workers' RSS: {spike.rss_before:.1f} MiB before, {spike.rss_after_first:.1f} after one burst,"
         f" {spike.rss_after_second:.1f} after two",

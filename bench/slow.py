@@ -13,13 +13,12 @@ import json
 import statistics
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench import procstats
-from bench.resilience import CONFIG, FORWARD, Answer, answer_from
+from bench.resilience import CONFIG, FORWARD, Answer, Answered, answer_from
 from bench.upstreams import slow_upstream
 from connector_proxy.testing import RunningDaemon
 
@@ -28,16 +27,11 @@ LEVELS = (48, 200, 1000)
 
 
 @dataclass(frozen=True)
-class SlowFigures:
+class SlowFigures(Answered):
     calls: int
-    answers: list[Answer]
     wall_s: float
     rss_before_mib: float
     rss_after_mib: float
-
-    @property
-    def outcomes(self) -> Counter[str]:
-        return Counter(answer.outcome for answer in self.answers)
 
 
 def parallel_calls(daemon_url: str, upstream_url: str, calls: int, timeout: float = 60) -> list[Answer]:
@@ -60,7 +54,7 @@ def run_large(levels: tuple[int, ...] = LEVELS, delay: float = DELAY) -> list[Sl
                 answers = parallel_calls(daemon.url, upstream.url, calls)
                 wall = time.perf_counter() - started
                 rss_after = sum(procstats.rss_mib(pid) for pid in workers)
-                figures.append(SlowFigures(calls, answers, wall, rss_before, rss_after))
+                figures.append(SlowFigures(answers, calls, wall, rss_before, rss_after))
     return figures
 
 

@@ -81,7 +81,13 @@ class CallbackSender:
     def _send(self, url: str, body: bytes) -> Attempt:
         try:
             response = self._pool.urlopen(
-                "PUT", url, body=body, headers=self._headers, timeout=self._timeout, retries=False
+                "PUT",
+                url,
+                body=body,
+                headers=self._headers,
+                timeout=self._timeout,
+                pool_timeout=self._timeout.read_timeout,  # a wait in line for the host ends with the attempt
+                retries=False,
             )
         except DestinationBlocked as blocked:
             return Attempt(False, False, f"the callback destination is refused: {blocked}")
