@@ -14,6 +14,7 @@ the daemon. ``server.worker_class = "gthread"`` keeps plain threads.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ def prepare(worker_class: str) -> None:
             monkey.patch_all()
 
 
+@functools.cache  # asked on every call; patching happens once, before the first
 def is_green() -> bool:
     """Whether this process runs on gevent (waits yield to other calls instead of blocking them)."""
     try:
