@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -99,6 +100,36 @@ def test_a_client_that_hangs_up_frees_its_call(daemon: RunningDaemon) -> None:
             assert _eventually(lambda: silent.open_connections() == 1)  # the call waits on the upstream
         # the client is gone: the call ends now, not at its 30 s deadline, and closes its upstream socket
         assert _eventually(lambda: silent.open_connections() == 0, seconds=3)
+
+
+def test_a_client_sending_its_next_request_early_keeps_its_call(daemon: RunningDaemon) -> None:
+    with slow_upstream(delay=1.0) as upstream:
+        call = json.dumps({"url": upstream.url, "spiff__task_data": {}}).encode()
+        request = (
+            b"POST /v1/do/http/GetRequestV2 HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(call)}\r\n\r\n".encode()
+            + call
+        )
+        with socket.create_connection(_address(daemon), timeout=10) as client:
+            client.sendall(request)
+            time.sleep(0.3)  # the first call waits on the upstream when the second arrives (pipelining)
+            client.sendall(request)
+            answers = _read_answers(client.makefile("rb"), count=2)
+
+    assert [status for status, _ in answers] == [200, 200]  # readable is not closed: nothing was ended
+    assert [body["error"] for _, body in answers] == [None, None]
+
+
+def _read_answers(stream: Any, count: int) -> list[tuple[int, Any]]:
+    answers = []
+    for _ in range(count):
+        status = int(stream.readline().split()[1])
+        length = 0
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            length = int(value) if name.lower() == "content-length" else length
+        answers.append((status, json.loads(stream.read(length))))
+    return answers
 
 
 def _address(daemon: RunningDaemon) -> tuple[str, int]:
