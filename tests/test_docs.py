@@ -17,7 +17,7 @@ from connector_proxy_os.settings import CONFIG_SCHEMA as OS_CONFIG_SCHEMA
 import connector_proxy.sdk
 from connector_proxy.config import AuthSettings, DiscoverySettings, JobSettings, LimitSettings, ServerSettings
 from connector_proxy.errors import DAEMON_ERRORS
-from connector_proxy.sdk.outbound import DESTINATIONS_SCHEMA
+from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()

@@ -19,7 +19,8 @@ from urllib3.exceptions import HTTPError
 
 from connector_proxy.config import JobSettings
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
-from connector_proxy.sdk.outbound import DestinationBlocked, DestinationPolicy, origin_of, pool_manager
+from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
+from connector_proxy.sdk.outbound import origin_of, pool_manager
 
 log = logging.getLogger(__name__)
 FIRST_DELAY = 1.0

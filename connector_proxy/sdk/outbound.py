@@ -23,12 +23,10 @@ keeps a slow upstream served and a stuck one from piling up:
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,43 +46,11 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.connection import create_connection, is_connection_dropped
 
 from connector_proxy.sdk.context import seconds_left_in_call
+from connector_proxy.sdk.destinations import (
+    DestinationPolicy,
+)
 from connector_proxy.sdk.errors import ErrorCode
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-DESTINATIONS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "allow": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "Hosts (example.com, *.example.com) or networks (10.0.0.0/8);"
-            " when not empty, nothing else is reachable.",
-        },
-        "deny": {"type": "array", "items": {"type": "string"}, "description": "Always refused."},
-        "allow_loopback": {"type": "boolean", "description": "Allow 127.0.0.0/8 and ::1."},
-        "allow_link_local": {
-            "type": "boolean",
-            "description": "Allow 169.254.0.0/16 and fe80::/10 (cloud metadata lives there).",
-        },
-        "max_concurrent": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "Connections in flight to one origin (scheme, host, port) per worker;"
-            " more calls wait in line up to their deadline.",
-        },
-        "stuck_after": {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "description": "Seconds an origin at max_concurrent may go with no call to it starting or"
-            " ending before it counts as stuck and new calls get DestinationBusy.",
-        },
-    },
-}
-DEFAULT_MAX_CONCURRENT = 500  # half a gevent worker's 1,000 connections: one origin cannot hold them all
-DEFAULT_STUCK_AFTER = 10.0  # seconds; far beyond a slow answer's pace, far below the host's 45 s
 LINE_WAIT_OUTSIDE_CALL = 30.0  # seconds in line for code that runs outside any command's deadline
 KEPT_ORIGINS = 64  # pools of distinct origins kept per worker; the least used is closed first
 
@@ -101,10 +67,6 @@ DESTINATION_TIMEOUT = ErrorCode(
     " destinations.max_concurrent calls. Transient: retry later.",
     504,
 )
-
-
-class DestinationBlocked(Exception):
-    """The policy refused a destination; the message names the host, never a URL."""
 
 
 class DestinationBusy(EmptyPoolError):
@@ -129,61 +91,6 @@ class DestinationLineTimeout(EmptyPoolError, Urllib3Timeout):
         self.origin = f"{pool.scheme}://{pool.host}:{pool.port}"
         self.reason = f"no connection to {self.origin} came free within {waited:.3g} s"
         super().__init__(pool, self.reason)
-
-
-class DestinationPolicy:
-    """Allow and deny lists of hosts and networks, plus the ranges refused by default."""
-
-    def __init__(
-        self,
-        allow: tuple[str, ...] = (),
-        deny: tuple[str, ...] = (),
-        allow_loopback: bool = False,
-        allow_link_local: bool = False,
-        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
-        stuck_after: float = DEFAULT_STUCK_AFTER,
-    ) -> None:
-        self.allow_hosts, self.allow_networks = _split_entries(allow)
-        self.deny_hosts, self.deny_networks = _split_entries(deny)
-        self.allow_loopback = allow_loopback
-        self.allow_link_local = allow_link_local
-        self.max_concurrent = max_concurrent
-        self.stuck_after = stuck_after
-
-    @classmethod
-    def from_config(cls, table: Mapping[str, Any] | None) -> DestinationPolicy:
-        """Build from a table shaped like DESTINATIONS_SCHEMA (already validated)."""
-        table = table or {}
-        return cls(
-            allow=tuple(table.get("allow", ())),
-            deny=tuple(table.get("deny", ())),
-            allow_loopback=bool(table.get("allow_loopback", False)),
-            allow_link_local=bool(table.get("allow_link_local", False)),
-            max_concurrent=int(table.get("max_concurrent", DEFAULT_MAX_CONCURRENT)),
-            stuck_after=float(table.get("stuck_after", DEFAULT_STUCK_AFTER)),
-        )
-
-    def check(self, host: str, address: str) -> None:
-        """Raise DestinationBlocked unless ``host`` at ``address`` may be reached."""
-        reason = self._refusal(host.lower().rstrip("."), _address(address))
-        if reason:
-            shown = host if host == address else f"{host} ({address})"
-            raise DestinationBlocked(f"{shown} is refused: {reason}")
-
-    def _refusal(self, host: str, ip: Address) -> str | None:
-        if _host_matches(host, self.deny_hosts) or _in_networks(ip, self.deny_networks):
-            return "it is on the deny list"
-        if _in_networks(ip, self.allow_networks):
-            return None  # an explicitly allowed network lifts the default refusals
-        if ip.is_unspecified or ip.is_multicast:
-            return "unspecified and multicast addresses are never reachable"
-        if ip.is_loopback and not self.allow_loopback:
-            return "loopback addresses are refused unless allow_loopback is set"
-        if ip.is_link_local and not self.allow_link_local:
-            return "link-local addresses are refused unless allow_link_local is set"
-        if (self.allow_hosts or self.allow_networks) and not _host_matches(host, self.allow_hosts):
-            return "it is not on the allow list"
-        return None
 
 
 def origin_of(url: str) -> str:
@@ -346,11 +253,13 @@ class _Waiter:
 
 
 def _guarded(base: type[HTTPConnection], policy: DestinationPolicy) -> type[HTTPConnection]:
+    scheme = "https" if issubclass(base, HTTPSConnection) else "http"
+
     class GuardedConnection(base):  # type: ignore[valid-type,misc]
         def _new_conn(self) -> socket.socket:
             addresses = _resolve(self)
-            for address in addresses:
-                policy.check(self.host, address)  # every answer, so no rebinding sneaks in
+            for address in addresses:  # every answer, so no rebinding sneaks in
+                policy.check(self.host, address, self.port, scheme)
             return _connect(self, addresses)
 
     return GuardedConnection
@@ -379,31 +288,3 @@ def _connect(connection: HTTPConnection, addresses: list[str]) -> socket.socket:
         except OSError as error:
             last = error
     raise NewConnectionError(connection, f"Failed to establish a new connection: {last}") from last
-
-
-def _split_entries(entries: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[Network, ...]]:
-    hosts: list[str] = []
-    networks: list[Network] = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            hosts.append(entry.lower().rstrip("."))
-    return tuple(hosts), tuple(networks)
-
-
-def _address(text: str) -> Address:
-    ip = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
-    return ip
-
-
-def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
-    return any(
-        host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])) for pattern in patterns
-    )
-
-
-def _in_networks(ip: Address, networks: tuple[Network, ...]) -> bool:
-    return any(ip.version == network.version and ip in network for network in networks)

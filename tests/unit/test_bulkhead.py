@@ -15,13 +15,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from connector_proxy.sdk import Context, TaskLog
-from connector_proxy.sdk.outbound import (
-    DestinationBusy,
-    DestinationLineTimeout,
-    DestinationPolicy,
-    pool_manager,
-    pooled_session,
-)
+from connector_proxy.sdk.destinations import DestinationPolicy
+from connector_proxy.sdk.outbound import DestinationBusy, DestinationLineTimeout, pool_manager, pooled_session
 from connector_proxy.testing import SilentServer
 
 STUCK_AFTER = 0.4

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from pytest_httpserver import HTTPServer
 
-from connector_proxy.sdk.outbound import DestinationBlocked, DestinationPolicy, pooled_session
+from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
+from connector_proxy.sdk.outbound import pooled_session
 
 
 @pytest.mark.parametrize(
@@ -29,7 +30,7 @@ def test_public_and_private_addresses_pass_by_default() -> None:
 
 def test_the_operator_can_allow_loopback_and_link_local() -> None:
     DestinationPolicy(allow_loopback=True).check("localhost", "127.0.0.1")
-    DestinationPolicy(allow_link_local=True).check("metadata", "169.254.169.254")
+    DestinationPolicy(allow_link_local=True).check("link", "169.254.10.10")
     DestinationPolicy(allow=("127.0.0.1/32",)).check("localhost", "127.0.0.1")
 
 

@@ -29,7 +29,8 @@ from urllib3.exceptions import (
 )
 
 from connector_proxy.sdk import CommandError, Context, Result
-from connector_proxy.sdk.outbound import DestinationBlocked, origin_of
+from connector_proxy.sdk.destinations import DestinationBlocked
+from connector_proxy.sdk.outbound import origin_of
 from connector_proxy_http import errors
 from connector_proxy_http.decoding import decode_body
 from connector_proxy_http.settings import HttpResources

@@ -9,7 +9,8 @@ from typing import Any
 from urllib3 import PoolManager
 from urllib3.util import Retry
 
-from connector_proxy.sdk.outbound import DESTINATIONS_SCHEMA, DestinationPolicy, pool_manager
+from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA, DestinationPolicy
+from connector_proxy.sdk.outbound import pool_manager
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",

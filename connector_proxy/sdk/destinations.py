@@ -1,0 +1,291 @@
+"""Where outbound calls may go: allow and deny lists, and the addresses refused by default.
+
+The policy is asked about every address a name resolves to, when each
+connection is opened (``connector_proxy.sdk.outbound``), so a redirect or a
+DNS answer that points inside the network is refused like a direct call.
+
+An entry of ``allow`` or ``deny`` is one of:
+
+- a host, ``api.example.com``, or its subdomains, ``*.example.com``;
+- an address or a network, ``10.0.0.0/8``, ``::1``;
+- any of those with a port, ``api.example.com:443``, ``127.0.0.1:8080``,
+  ``[::1]:8080``, ``[fd00::/8]:443``;
+- an origin, ``https://api.example.com`` (its scheme's port unless it names one).
+
+An IPv6 address that carries an IPv4 address inside (mapped, compatible,
+NAT64, 6to4, Teredo) is judged as both: it is refused if either is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_MAX_CONCURRENT = 500  # half a gevent worker's 1,000 connections: one origin cannot hold them all
+DEFAULT_STUCK_AFTER = 10.0  # seconds; far beyond a slow answer's pace, far below the host's 45 s
+
+DESTINATIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "allow": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Hosts (example.com, *.example.com), addresses or networks (10.0.0.0/8),"
+            " each with an optional port (example.com:443, [::1]:8080), or origins"
+            " (https://example.com); when not empty, nothing else is reachable.",
+        },
+        "deny": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Entries shaped like allow's, always refused.",
+        },
+        "allow_loopback": {"type": "boolean", "description": "Allow 127.0.0.0/8 and ::1."},
+        "allow_link_local": {
+            "type": "boolean",
+            "description": "Allow 169.254.0.0/16 and fe80::/10; cloud metadata addresses still need an"
+            " allow entry that names them.",
+        },
+        "max_concurrent": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Connections in flight to one origin (scheme, host, port) per worker;"
+            " more calls wait in line up to their deadline.",
+        },
+        "stuck_after": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "Seconds an origin at max_concurrent may go with no call to it starting or"
+            " ending before it counts as stuck and new calls get DestinationBusy.",
+        },
+    },
+}
+NEVER = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",  # "this network": 0.0.0.0 reaches the local host on Linux
+        "255.255.255.255/32",  # limited broadcast
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved
+        "::/128",  # unspecified
+        "ff00::/8",  # multicast
+        "fec0::/10",  # site-local, deprecated but still routed by some stacks
+    )
+)
+LOOPBACK = tuple(ipaddress.ip_network(net) for net in ("127.0.0.0/8", "::1/128"))
+LINK_LOCAL = tuple(ipaddress.ip_network(net) for net in ("169.254.0.0/16", "fe80::/10"))
+METADATA = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "169.254.169.254/32",  # AWS, GCP, Azure, OpenStack, DigitalOcean
+        "fd00:ec2::254/128",  # AWS over IPv6
+        "100.100.100.200/32",  # Alibaba Cloud
+        "168.63.129.16/32",  # Azure's wire server
+        "64:ff9b:1::/48",  # NAT64 local-use prefixes: where the IPv4 sits inside is the network's choice
+    )
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+COMPATIBLE = ipaddress.ip_network("::/96")  # ::a.b.c.d, deprecated IPv4-compatible
+TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT's IPv4-translated
+
+
+class DestinationBlocked(Exception):
+    """The policy refused a destination; the message names the host, never a URL."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One allow or deny entry: a host pattern or a network, with an optional scheme and port."""
+
+    host: str | None = None
+    network: Network | None = None
+    port: int | None = None
+    scheme: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Entry:
+        """Raise ValueError naming what is wrong with ``text``."""
+        text = text.strip()
+        if "://" in text:
+            return _origin_entry(text)
+        host, port = _split_port(text)
+        try:
+            return cls(network=ipaddress.ip_network(host.strip("[]"), strict=False), port=port)
+        except ValueError:
+            pass
+        if not host or any(char in host for char in "/[]@ "):
+            raise ValueError(f"{text!r} is neither a host, a network, host:port nor an origin")
+        return cls(host=host.lower().rstrip("."), port=port)
+
+    def names_network(self, ip: Address) -> bool:
+        return self.network is not None and ip.version == self.network.version and ip in self.network
+
+    def matches(self, host: str, ip: Address, port: int, scheme: str) -> bool:
+        if (self.port is not None and self.port != port) or (self.scheme and self.scheme != scheme):
+            return False
+        if self.network is not None:
+            return self.names_network(ip)
+        return _could_name(self, host, port, scheme)
+
+
+class DestinationPolicy:
+    """Allow and deny lists, plus the ranges refused by default (see the module docstring)."""
+
+    def __init__(
+        self,
+        allow: tuple[str, ...] = (),
+        deny: tuple[str, ...] = (),
+        allow_loopback: bool = False,
+        allow_link_local: bool = False,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        stuck_after: float = DEFAULT_STUCK_AFTER,
+    ) -> None:
+        self.allow = _entries("destinations.allow", allow)
+        self.deny = _entries("destinations.deny", deny)
+        self.allow_loopback = allow_loopback
+        self.allow_link_local = allow_link_local
+        self.max_concurrent = max_concurrent
+        self.stuck_after = stuck_after
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any] | None, **defaults: Any) -> DestinationPolicy:
+        """Build from a table shaped like DESTINATIONS_SCHEMA (already validated)."""
+        settings = {**defaults, **(table or {})}
+        return cls(
+            allow=tuple(settings.get("allow", ())),
+            deny=tuple(settings.get("deny", ())),
+            **{key: settings[key] for key in _SCALARS if key in settings},
+        )
+
+    def check(self, host: str, address: str, port: int | None = None, scheme: str = "http") -> None:
+        """Raise DestinationBlocked unless ``host`` at ``address`` (and ``port``) may be reached."""
+        name = host.lower().rstrip(".")
+        port = port or DEFAULT_PORTS.get(scheme, 80)
+        for ip in _judged(_address(address)):
+            reason = self._refusal(name, ip, port, scheme)
+            if reason:
+                shown = host if host == address else f"{host} ({address})"
+                raise DestinationBlocked(f"{shown} is refused: {reason}")
+
+    def may_allow(self, host: str, port: int, scheme: str) -> bool:
+        """Whether a URL's host and port can pass the allow list, before any lookup.
+
+        A name is judged by the host entries only; networks judge the addresses
+        it resolves to when the connection opens, so a name passes here if any
+        network entry could still take it.
+        """
+        if not self.allow:
+            return True
+        name, ip = host.lower().rstrip("."), _literal(host)
+        if ip is not None:
+            return any(entry.matches(name, ip, port, scheme) for entry in self.allow)
+        return any(_could_name(entry, name, port, scheme) for entry in self.allow)
+
+    def _refusal(self, host: str, ip: Address, port: int, scheme: str) -> str | None:
+        if any(entry.matches(host, ip, port, scheme) for entry in self.deny):
+            return "it is on the deny list"
+        if any(entry.network and entry.matches(host, ip, port, scheme) for entry in self.allow):
+            return None  # an allowed network, named by the operator, lifts the default refusals
+        if _in(ip, NEVER):
+            return "unspecified, broadcast, multicast, reserved and site-local addresses are never reachable"
+        if _in(ip, METADATA):
+            return "cloud metadata addresses are refused unless an allow entry names them"
+        if _in(ip, LOOPBACK) and not self.allow_loopback:
+            return "loopback addresses are refused unless allow_loopback is set"
+        if _in(ip, LINK_LOCAL) and not self.allow_link_local:
+            return "link-local addresses are refused unless allow_link_local is set"
+        if self.allow and not any(
+            entry.host and entry.matches(host, ip, port, scheme) for entry in self.allow
+        ):
+            return "it is not on the allow list"
+        return None
+
+
+_SCALARS = ("allow_loopback", "allow_link_local", "max_concurrent", "stuck_after")
+
+
+def _entries(key: str, texts: tuple[str, ...]) -> tuple[Entry, ...]:
+    try:
+        return tuple(Entry.parse(text) for text in texts)
+    except ValueError as error:
+        raise ValueError(f"{key}: {error}") from None
+
+
+def _origin_entry(text: str) -> Entry:
+    parts = urlsplit(text)
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"{text!r}: an origin is http:// or https:// and a host, with no path")
+    if parts.username or parts.query or parts.fragment:
+        raise ValueError(f"{text!r}: an origin carries no credentials, query or fragment")
+    port = parts.port or DEFAULT_PORTS[parts.scheme]
+    literal = _literal(parts.hostname)
+    if literal is not None:
+        return Entry(network=ipaddress.ip_network(literal), port=port, scheme=parts.scheme)
+    return Entry(host=parts.hostname.lower().rstrip("."), port=port, scheme=parts.scheme)
+
+
+def _split_port(text: str) -> tuple[str, int | None]:
+    """``host:port`` and ``[v6]:port``; a bare IPv6 address or network keeps its colons."""
+    if text.startswith("["):
+        inside, closed, rest = text[1:].partition("]")
+        if not closed:
+            raise ValueError(f"{text!r}: a '[' without its ']'")
+        return inside, _port(rest[1:], text) if rest.startswith(":") else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, _port(port, text)
+    return text, None
+
+
+def _port(text: str, entry: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535")
+    return int(text)
+
+
+def _could_name(entry: Entry, name: str, port: int, scheme: str) -> bool:
+    if (entry.port is not None and entry.port != port) or (entry.scheme and entry.scheme != scheme):
+        return False
+    if entry.host is None:
+        return True  # a network: decided on the resolved addresses
+    return name == entry.host or (entry.host.startswith("*.") and name.endswith(entry.host[1:]))
+
+
+def _literal(host: str) -> Address | None:
+    try:
+        return _address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _address(text: str) -> Address:
+    ip = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1 on the wire
+    return ip
+
+
+def _judged(ip: Address) -> list[Address]:
+    """The address, and every IPv4 address it carries inside (each must pass)."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return [ip]
+    inside: list[Address] = [ip]
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in NAT64 or ip in TRANSLATED or (ip in COMPATIBLE and int(ip) > 1):
+        inside.append(low32)
+    if ip.sixtofour is not None:
+        inside.append(ip.sixtofour)
+    if ip.teredo is not None:
+        inside.extend(ip.teredo)  # the relay server, and the client behind the NAT
+    return inside
+
+
+def _in(ip: Address, networks: tuple[Network, ...]) -> bool:
+    return any(ip.version == network.version and ip in network for network in networks)

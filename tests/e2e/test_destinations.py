@@ -1,0 +1,73 @@
+"""The destination policy through the real daemon: ports, origins, and addresses that wrap loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bench.upstreams import Upstream, fast_upstream
+from connector_proxy.testing import RunningDaemon, SilentServer
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    with fast_upstream(prefer_nginx=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[RunningDaemon]:
+    port = upstream.url.split(":")[2].split("/")[0]
+    config = tmp_path_factory.mktemp("destinations") / "plugins.toml"
+    config.write_text(  # loopback stays refused: only the upstream's port is named
+        f'[server]\nlog_level = "warning"\n'
+        f'[connectors.http.config.destinations]\nallow = ["127.0.0.1:{port}"]\n'
+    )
+    with RunningDaemon(config) as running:
+        yield running
+
+
+def forward(daemon: RunningDaemon, url: str) -> Any:
+    answer = requests.post(f"{daemon.url}/v1/do/http/GetRequestV2", json={"url": url}, timeout=10)
+    assert answer.status_code == 200
+    return answer.json()
+
+
+def test_the_allowed_port_is_reachable(daemon: RunningDaemon, upstream: Upstream) -> None:
+    assert forward(daemon, upstream.url)["error"] is None
+
+
+def test_another_port_on_the_same_address_is_refused(daemon: RunningDaemon) -> None:
+    with SilentServer() as other:  # stands for Redis beside the allowed service
+        error = forward(daemon, f"{other.url}/")["error"]
+        assert other.open_connections() == 0
+
+    assert error["error_code"] == "DestinationBlocked"
+    assert "loopback" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["[::7f00:1]", "[::ffff:0:7f00:1]", "[64:ff9b::7f00:1]", "[2002:7f00:1::]", "[64:ff9b::a9fe:a9fe]"],
+)
+def test_ipv6_spellings_of_loopback_and_metadata_are_refused(daemon: RunningDaemon, host: str) -> None:
+    error = forward(daemon, f"http://{host}/latest/meta-data/")["error"]
+
+    assert error["error_code"] == "DestinationBlocked"
+    assert "refused" in error["message"]
+
+
+def test_a_malformed_entry_stops_the_connector_with_the_key_named(tmp_path: Path) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text('[connectors.http.config.destinations]\nallow = ["example.com:http"]\n')
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as output, RunningDaemon(config, output=output) as running:
+        running.wait_ready()
+        commands = requests.get(f"{running.url}/v1/commands", timeout=10).json()
+
+    assert not any(command["id"].startswith("http/") for command in commands)
+    assert "destinations.allow: 'example.com:http'" in log.read_text()
