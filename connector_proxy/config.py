@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, get_type_hints
 
+from connector_proxy.sdk.destinations import parse_entries
 from connector_proxy.secret_refs import SecretReferenceError, resolve_reference
 
 ENV_PREFIX = "CONNECTOR_PROXY_"
@@ -94,6 +95,8 @@ class JobSettings:
     # "Name: value" lines; a value may be an env:/file: reference
     callback_headers: tuple[str, ...] = field(default=(), repr=False)
     allow_callback_loopback: bool = True  # the host often runs beside the proxy
+    # where callbacks may go (destination entries: origins, host:port, hosts, networks)
+    callback_allow: tuple[str, ...] = ()
     redis_url: str = "redis://127.0.0.1:6379/0"
     celery_queue: str = "connector-proxy"
 
@@ -262,7 +265,21 @@ def _resolve_callback_headers(jobs: JobSettings, environ: Mapping[str, str]) -> 
             resolved.append(f"{name.strip()}: {resolve_reference(value.strip(), environ)}")
         except SecretReferenceError as error:
             raise ConfigError(f"jobs.callback_headers: {name.strip()}: {error}") from None
+    _check_callback_allow(jobs)
     return dataclasses.replace(jobs, callback_headers=tuple(resolved))
+
+
+def _check_callback_allow(jobs: JobSettings) -> None:
+    """The operator's credentials for the host go to the host only: where it is must be said."""
+    try:
+        parse_entries("jobs.callback_allow", jobs.callback_allow)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if jobs.callback_headers and not jobs.callback_allow:
+        raise ConfigError(
+            "jobs.callback_headers is set, so jobs.callback_allow must name the host's origins, the only"
+            ' places its credentials are sent (e.g. callback_allow = ["https://spiff.example.com"])'
+        )
 
 
 def _resolve_oauth(oauth: OAuthSettings, environ: Mapping[str, str]) -> OAuthSettings:

@@ -18,6 +18,12 @@ INVALID_PARAMETERS = ErrorCode(
 )
 BAD_REQUEST = ErrorCode("BadRequest", "The request is malformed at the HTTP level.", status=400)
 INVALID_REQUEST_BODY = ErrorCode("InvalidRequestBody", "The request body is not a JSON object.", status=400)
+INVALID_CALLBACK_URL = ErrorCode(
+    "InvalidCallbackUrl",
+    "spiff__callback_url is not an http(s) URL, or its host is outside jobs.callback_allow or refused"
+    " by the callback destination policy; the job is not accepted.",
+    status=400,
+)
 UNAUTHORIZED = ErrorCode(
     "Unauthorized",
     "The Spiff-Connector-Proxy-Api-Key header is missing or matches no configured key.",
@@ -91,6 +97,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     BAD_REQUEST,
     INVALID_PARAMETERS,
     INVALID_REQUEST_BODY,
+    INVALID_CALLBACK_URL,
     UNAUTHORIZED,
     COMMAND_NOT_FOUND,
     NOT_FOUND,

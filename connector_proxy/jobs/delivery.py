@@ -8,23 +8,29 @@ final. Neither the URL's path nor the configured headers reach a log line.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from urllib3 import Timeout
 from urllib3.exceptions import HTTPError
 
 from connector_proxy.config import JobSettings
+from connector_proxy.errors import INVALID_CALLBACK_URL
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
-from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
+from connector_proxy.sdk.destinations import DEFAULT_PORTS, DestinationBlocked, DestinationPolicy
+from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.outbound import origin_of, pool_manager
 
 log = logging.getLogger(__name__)
 FIRST_DELAY = 1.0
 MAX_DELAY = 300.0
+MAX_URL_LENGTH = 2048
 
 
 def warn_without_credentials(settings: JobSettings) -> None:
@@ -46,12 +52,55 @@ class Attempt:
     error: str | None
 
 
+def callback_policy(settings: JobSettings) -> DestinationPolicy:
+    """Where callbacks may go: checked when a job is accepted and on every connection."""
+    return DestinationPolicy(
+        allow=settings.callback_allow, allow_loopback=settings.allow_callback_loopback, max_concurrent=16
+    )
+
+
+def checked_callback_url(policy: DestinationPolicy, value: Any) -> str | None:
+    """The call's ``spiff__callback_url`` if the policy could send to it; a bad one is refused now,
+    not after a day of retries."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+        raise _refused(f"must be a string of at most {MAX_URL_LENGTH} characters holding an http(s) URL")
+    try:
+        parts = urlsplit(value)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
+    except ValueError:
+        raise _refused("is not a URL (its host or port cannot be read)") from None
+    host = parts.hostname
+    if parts.scheme not in DEFAULT_PORTS or not host:
+        raise _refused("must be an http or https URL with a host")
+    if not policy.may_allow(host, port, parts.scheme):
+        raise _refused(f"{origin_of(value)} is not in jobs.callback_allow")
+    if _is_address(host):
+        try:
+            policy.check(host, host, port, parts.scheme)
+        except DestinationBlocked as blocked:
+            raise _refused(str(blocked)) from None
+    return value
+
+
+def _refused(problem: str) -> CommandError:
+    return CommandError(INVALID_CALLBACK_URL, f"spiff__callback_url {problem}")
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class CallbackSender:
     """One pool per process, the configured headers, and the callback destination policy."""
 
     def __init__(self, settings: JobSettings) -> None:
-        policy = DestinationPolicy(allow_loopback=settings.allow_callback_loopback, max_concurrent=16)
-        self._pool = pool_manager(policy)
+        self._pool = pool_manager(callback_policy(settings))
         self._headers = {"Content-Type": "application/json", **dict(settings.callback_header_pairs)}
         self._timeout = Timeout(connect=min(5.0, settings.delivery_timeout), read=settings.delivery_timeout)
         self._give_up_after = settings.delivery_give_up_after

@@ -7,18 +7,22 @@ from typing import Any
 
 from connector_proxy import envelope
 from connector_proxy.config import Settings
-from connector_proxy.executor import ACCEPTED, Executor, Outcome, text_or_none
+from connector_proxy.executor import ACCEPTED, Executor, Outcome, rejected, text_or_none
+from connector_proxy.jobs.delivery import callback_policy, checked_callback_url
 from connector_proxy.jobs.model import Job
 from connector_proxy.jobs.queue import JobQueue
 from connector_proxy.sdk.context import Result
+from connector_proxy.sdk.destinations import DestinationPolicy
+from connector_proxy.sdk.errors import CommandError
 
 
 class Jobs:
     """Validates up front (a call refused now is answered now), then hands the call to the queue."""
 
-    def __init__(self, queue: JobQueue, executor: Executor) -> None:
+    def __init__(self, queue: JobQueue, executor: Executor, callbacks: DestinationPolicy) -> None:
         self.queue = queue
         self.executor = executor
+        self.callbacks = callbacks
 
     def wanted(self, command_id: str, prefer: str | None) -> bool:
         """``Prefer: respond-async`` (RFC 7240), or a command that always runs in the background."""
@@ -31,12 +35,16 @@ class Jobs:
         checked = self.executor.check(command_id, payload)
         if isinstance(checked, Outcome):
             return checked  # the envelope with error set: the host fails the task instead of waiting
+        try:
+            callback_url = checked_callback_url(self.callbacks, payload.get("spiff__callback_url"))
+        except CommandError as error:
+            return rejected(error)
         job, joined = self.queue.enqueue(
             Job(
                 command=checked.id,
                 payload=payload,
                 task_id=text_or_none(payload.get("spiff__task_id")),
-                callback_url=text_or_none(payload.get("spiff__callback_url")),
+                callback_url=callback_url,
             )
         )
         body = {"job_id": job.id, "state": job.state, "status_url": f"/v1/jobs/{job.id}", "joined": joined}
@@ -48,8 +56,9 @@ def create_jobs(settings: Settings, executor: Executor) -> Jobs:
     if settings.jobs.backend == "celery":
         from connector_proxy.jobs.celery_queue import CeleryJobQueue
 
-        return Jobs(CeleryJobQueue(settings.jobs), executor)
+        return Jobs(CeleryJobQueue(settings.jobs), executor, callback_policy(settings.jobs))
     from connector_proxy.jobs.sqlite import SqliteJobQueue
 
     base = settings.source.parent if settings.source else Path.cwd()
-    return Jobs(SqliteJobQueue(settings.jobs, executor, base / settings.jobs.sqlite_path), executor)
+    queue = SqliteJobQueue(settings.jobs, executor, base / settings.jobs.sqlite_path)
+    return Jobs(queue, executor, callback_policy(settings.jobs))

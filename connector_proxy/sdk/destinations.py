@@ -147,8 +147,8 @@ class DestinationPolicy:
         max_concurrent: int = DEFAULT_MAX_CONCURRENT,
         stuck_after: float = DEFAULT_STUCK_AFTER,
     ) -> None:
-        self.allow = _entries("destinations.allow", allow)
-        self.deny = _entries("destinations.deny", deny)
+        self.allow = parse_entries("destinations.allow", allow)
+        self.deny = parse_entries("destinations.deny", deny)
         self.allow_loopback = allow_loopback
         self.allow_link_local = allow_link_local
         self.max_concurrent = max_concurrent
@@ -211,7 +211,8 @@ class DestinationPolicy:
 _SCALARS = ("allow_loopback", "allow_link_local", "max_concurrent", "stuck_after")
 
 
-def _entries(key: str, texts: tuple[str, ...]) -> tuple[Entry, ...]:
+def parse_entries(key: str, texts: tuple[str, ...]) -> tuple[Entry, ...]:
+    """Parse allow or deny entries; a ValueError names ``key`` and the entry at fault."""
     try:
         return tuple(Entry.parse(text) for text in texts)
     except ValueError as error:

@@ -161,7 +161,11 @@ def test_the_daemon_log_holds_no_secret(daemon: Daemon) -> None:
 
 def test_sigterm_stops_the_daemon_gracefully(tmp_path: Path) -> None:
     config = tmp_path / "plugins.toml"
-    config.write_text('[jobs]\ncallback_headers = ["SpiffWorkflow-Api-Key: env:SPIFF_KEY"]\n' + TEST_CONFIG)
+    config.write_text(
+        '[jobs]\ncallback_headers = ["SpiffWorkflow-Api-Key: env:SPIFF_KEY"]\n'
+        'callback_allow = ["127.0.0.1"]\n'
+        + TEST_CONFIG
+    )
     running = Daemon(config, {**TEST_ENV, "SPIFF_KEY": "spiff-service-key-77"}, tmp_path / "daemon.log")
     running.wait_ready()
 

@@ -40,6 +40,7 @@ class Backend:
             f'[jobs]\nbackend = "{name}"\nsqlite_path = "jobs.sqlite3"\nthreads = 1\n'
             f'redis_url = "{REDIS_URL}"\ncelery_queue = "{queue}"\n'
             'callback_headers = ["Authorization: env:HOST_SERVICE_TOKEN"]\n'
+            'callback_allow = ["127.0.0.1"]\n'  # the receivers' address; the token goes nowhere else
         )
         self.environ = {**TEST_ENV, "HOST_SERVICE_TOKEN": "Bearer service-account-s3cret"}
         self.worker: subprocess.Popen[bytes] | None = None
@@ -209,6 +210,31 @@ def test_a_call_refused_up_front_is_answered_now_with_the_error(daemon: Daemon) 
 
     assert response.status_code == 400
     assert response.json()["error"]["error_code"] == "InvalidParameters"
+    assert requests.get(f"{daemon.url}/v1/jobs", timeout=5).json()["jobs"] == []
+
+
+@pytest.mark.parametrize(
+    ("callback_url", "named"),
+    [
+        ("http://127.0.0.2:9/callback", "not in jobs.callback_allow"),
+        ("http://[::1]:9/callback", "not in jobs.callback_allow"),  # loopback, but not the allowed address
+        ("file:///etc/passwd", "http or https URL"),
+        ("gopher://127.0.0.1:6379/_FLUSHALL", "http or https URL"),
+        ("not a url", "http or https URL"),
+        ("http://127.0.0.1:99999/x", "port cannot be read"),
+        (12345, "must be a string"),
+    ],
+)
+def test_a_callback_url_the_policy_refuses_is_answered_400_and_no_job_starts(
+    daemon: Daemon, callback_url: Any, named: str
+) -> None:
+    payload = {**host_call(None, "", seconds=0.1), "spiff__callback_url": callback_url}
+    response = call(daemon, "sample/Sleep", payload)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["error_code"] == "InvalidCallbackUrl"
+    assert error["message"].startswith("spiff__callback_url ") and named in error["message"]
     assert requests.get(f"{daemon.url}/v1/jobs", timeout=5).json()["jobs"] == []
 
 

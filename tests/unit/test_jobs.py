@@ -19,7 +19,10 @@ def settings_with(tmp_path: Path, jobs: str, environ: dict[str, str] | None = No
 
 def test_callback_headers_resolve_references_and_stay_out_of_repr(tmp_path: Path) -> None:
     path = tmp_path / "plugins.toml"
-    path.write_text('[jobs]\ncallback_headers = ["Authorization: env:TOKEN", "X-Team: bpmn"]\n')
+    path.write_text(
+        '[jobs]\ncallback_headers = ["Authorization: env:TOKEN", "X-Team: bpmn"]\n'
+        'callback_allow = ["https://spiff.example.com"]\n'
+    )
 
     settings = load_settings(path, {"TOKEN": "Bearer s3cret"})
 
@@ -34,7 +37,9 @@ def test_callback_headers_resolve_references_and_stay_out_of_repr(tmp_path: Path
         ("threads = 0", "jobs.threads"),
         ("delivery_timeout = 0", "jobs.delivery_timeout"),
         ('callback_headers = ["no colon here"]', "jobs.callback_headers"),
-        ('callback_headers = ["Authorization: env:MISSING"]', "MISSING"),
+        ('callback_headers = ["Authorization: env:MISSING"]\ncallback_allow = ["x.org"]', "MISSING"),
+        ('callback_headers = ["X-Team: bpmn"]', "jobs.callback_allow must name the host"),
+        ('callback_allow = ["ftp://x.org"]', r"jobs\.callback_allow: 'ftp://x.org'"),
     ],
 )
 def test_bad_job_settings_name_the_key(tmp_path: Path, jobs: str, named: str) -> None:
