@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from pytest_httpserver import HTTPServer
 
 from bench.upstreams import Upstream, fast_upstream
 from connector_proxy.testing import RunningDaemon, SilentServer
@@ -71,3 +72,42 @@ def test_a_malformed_entry_stops_the_connector_with_the_key_named(tmp_path: Path
 
     assert not any(command["id"].startswith("http/") for command in commands)
     assert "destinations.allow: 'example.com:http'" in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def open_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
+    config = tmp_path_factory.mktemp("redirects") / "plugins.toml"
+    config.write_text(
+        '[server]\nlog_level = "warning"\n'
+        '[connectors.http.config]\nkeep_headers_across_origins = ["X-Trace"]\n'
+        "[connectors.http.config.destinations]\nallow_loopback = true\n"
+    )
+    with RunningDaemon(config) as running:
+        yield running
+
+
+@pytest.mark.parametrize("cross_origin", [True, False])
+def test_a_redirect_to_another_origin_carries_only_safe_headers(
+    open_daemon: RunningDaemon, httpserver: HTTPServer, cross_origin: bool
+) -> None:
+    with HTTPServer(host="127.0.0.1") as elsewhere:
+        landing = elsewhere if cross_origin else httpserver
+        landing.expect_request("/land").respond_with_json({"landed": True})
+        httpserver.expect_request("/away").respond_with_data(
+            "", status=302, headers={"Location": landing.url_for("/land")}
+        )
+        headers = {"X-Api-Key": "k-s3cret", "Cookie": "s=1", "X-Trace": "t-1", "Accept-Language": "fr"}
+        answer = requests.post(
+            f"{open_daemon.url}/v1/do/http/GetRequestV2",
+            json={"url": httpserver.url_for("/away"), "headers": headers, "basic_auth_username": "u"},
+            timeout=10,
+        ).json()
+        [(request, _)] = [entry for entry in landing.log if entry[0].path == "/land"]
+
+    assert answer["command_response"]["body"] == {"landed": True}
+    sent = {name.lower() for name, _ in request.headers.items()}
+    assert {"x-trace", "accept-language"} <= sent  # safe, or kept by configuration
+    if cross_origin:
+        assert not sent & {"x-api-key", "cookie", "authorization"}
+    else:
+        assert {"x-api-key", "cookie"} <= sent  # the same origin gets what the call set

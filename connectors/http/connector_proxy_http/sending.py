@@ -27,6 +27,7 @@ from urllib3.exceptions import (
     TimeoutError,
     URLSchemeUnknown,
 )
+from urllib3.util import Retry
 
 from connector_proxy.sdk import CommandError, Context, Result
 from connector_proxy.sdk.destinations import DestinationBlocked
@@ -105,7 +106,7 @@ def _exchange(ctx: Context, outgoing: Outgoing, attempt: int) -> Upstream:
             body=body,
             headers=headers,
             timeout=Timeout(connect=min(resources.connect_timeout, timeout), read=timeout),
-            retries=resources.redirects,
+            retries=_redirects(resources, headers),
             pool_timeout=timeout,  # a wait in line for a busy origin ends with the attempt
             preload_content=False,
         )
@@ -128,6 +129,15 @@ def _exchange(ctx: Context, outgoing: Outgoing, attempt: int) -> Upstream:
         outgoing.attempts,
     )
     return Upstream(response.status, response.reason or "", response.headers, content)
+
+
+def _redirects(resources: HttpResources, headers: HTTPHeaderDict) -> Retry:
+    """Every header not known to be safe stays behind when a redirect leads to another origin:
+    a caller's API key may travel in any header name."""
+    unsafe = [name for name in headers if name.lower() not in resources.safe_across_origins]
+    if not unsafe:
+        return resources.redirects
+    return resources.redirects.new(remove_headers_on_redirect=unsafe)
 
 
 def _with_params(url: str, params: Mapping[str, Any] | None) -> str:

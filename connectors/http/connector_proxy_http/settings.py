@@ -12,6 +12,20 @@ from urllib3.util import Retry
 from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA, DestinationPolicy
 from connector_proxy.sdk.outbound import pool_manager
 
+# headers that say how to answer, never who asks: kept when a redirect leads to another origin
+SAFE_ACROSS_ORIGINS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "content-language",
+        "content-type",
+        "pragma",
+        "user-agent",
+    }
+)
+
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -21,6 +35,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "max_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 120},
         "connect_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
         "max_redirects": {"type": "integer", "minimum": 0, "default": 5},
+        "keep_headers_across_origins": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+            "default": [],
+            "description": "Header names, beyond the built-in safe ones, still sent when a redirect"
+            " leads to another origin; every other header a call sets is dropped there.",
+        },
         "user_agent": {"type": "string", "default": "connector-proxy-http/0.1"},
     },
 }
@@ -32,6 +53,7 @@ class HttpResources:
 
     pool: PoolManager
     redirects: Retry
+    safe_across_origins: frozenset[str]  # lower-case header names a redirect may carry elsewhere
     default_headers: Mapping[str, str]
     max_response_bytes: int
     max_timeout: float
@@ -43,6 +65,8 @@ def setup(config: Mapping[str, Any]) -> HttpResources:
     return HttpResources(
         pool=pool_manager(DestinationPolicy.from_config(config.get("destinations"))),
         redirects=_follow_redirects_only(config["max_redirects"]),
+        safe_across_origins=SAFE_ACROSS_ORIGINS
+        | {name.lower() for name in config["keep_headers_across_origins"]},
         default_headers={
             "User-Agent": config["user_agent"],
             "Accept": "*/*",
