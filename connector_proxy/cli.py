@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from connector_proxy import __version__, concurrency
+from connector_proxy import __version__, concurrency, redaction
 from connector_proxy.config import ConfigError, Settings, config_path, load_settings
 
 if TYPE_CHECKING:  # the daemon's modules are imported once the standard library is patched
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _configure_logging(settings: Settings, quiet: bool) -> None:
     level = logging.WARNING if quiet else settings.server.log_level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redaction.configure(level)
 
 
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:

@@ -12,13 +12,22 @@ import socket
 from typing import Any
 
 from flask import Flask
-from gunicorn import util
+from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
 
-from connector_proxy import envelope
+from connector_proxy import envelope, redaction
 from connector_proxy.config import ServerSettings
 from connector_proxy.errors import http_refusal
 from connector_proxy.web.state import proxy_state_of
+
+
+class RedactingLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
+    """gunicorn's logger, its error and access lines redacted like ours (URLs to origins)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        redaction.redact_handlers(self.error_log)
+        redaction.redact_handlers(self.access_log)
 
 
 class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
@@ -69,6 +78,7 @@ def gunicorn_options(server: ServerSettings) -> dict[str, Any]:
         "errorlog": "-",
         "proc_name": "connector-proxy",
         "preload_app": True,
+        "logger_class": RedactingLogger,  # gunicorn's own lines go through the same redaction
         "control_socket_disable": True,  # one fixed path per user would clash between instances
     }
 

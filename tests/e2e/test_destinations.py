@@ -111,3 +111,23 @@ def test_a_redirect_to_another_origin_carries_only_safe_headers(
         assert not sent & {"x-api-key", "cookie", "authorization"}
     else:
         assert {"x-api-key", "cookie"} <= sent  # the same origin gets what the call set
+
+
+def test_the_log_shows_no_url_secret_even_from_libraries_at_debug(tmp_path: Path, upstream: Upstream) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        '[server]\nlog_level = "debug"\n[connectors.http.config.destinations]\nallow_loopback = true\n'
+    )
+    secret_url = upstream.url.replace("http://", "http://someone:pw-s3cret@") + "?token=tk-s3cret"
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as output, RunningDaemon(config, output=output) as running:
+        running.wait_ready()
+        answer = requests.post(
+            f"{running.url}/v1/do/http/GetRequestV2", json={"url": secret_url}, timeout=10
+        ).json()
+        requests.get(f"{running.url}/v1/commands?api_key=q-s3cret", timeout=10)
+    text = log.read_text()
+
+    assert answer["error"] is None
+    assert '"GET /items?… HTTP/1.1" 200' in text  # urllib3's request line was logged, redacted
+    assert "s3cret" not in text
