@@ -8,7 +8,6 @@ final. Neither the URL's path nor the configured headers reach a log line.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import random
@@ -23,7 +22,12 @@ from urllib3.exceptions import HTTPError
 from connector_proxy.config import JobSettings
 from connector_proxy.errors import INVALID_CALLBACK_URL
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
-from connector_proxy.sdk.destinations import DEFAULT_PORTS, DestinationBlocked, DestinationPolicy
+from connector_proxy.sdk.destinations import (
+    DEFAULT_PORTS,
+    DestinationBlocked,
+    DestinationPolicy,
+    literal_address,
+)
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.outbound import origin_of, pool_manager
 
@@ -76,7 +80,7 @@ def checked_callback_url(policy: DestinationPolicy, value: Any) -> str | None:
         raise _refused("must be an http or https URL with a host")
     if not policy.may_allow(host, port, parts.scheme):
         raise _refused(f"{origin_of(value)} is not in jobs.callback_allow")
-    if _is_address(host):
+    if literal_address(host) is not None:  # a name is checked on its addresses, when connecting
         try:
             policy.check(host, host, port, parts.scheme)
         except DestinationBlocked as blocked:
@@ -86,14 +90,6 @@ def checked_callback_url(policy: DestinationPolicy, value: Any) -> str | None:
 
 def _refused(problem: str) -> CommandError:
     return CommandError(INVALID_CALLBACK_URL, f"spiff__callback_url {problem}")
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class CallbackSender:

@@ -155,9 +155,9 @@ class DestinationPolicy:
         self.stuck_after = stuck_after
 
     @classmethod
-    def from_config(cls, table: Mapping[str, Any] | None, **defaults: Any) -> DestinationPolicy:
+    def from_config(cls, table: Mapping[str, Any] | None) -> DestinationPolicy:
         """Build from a table shaped like DESTINATIONS_SCHEMA (already validated)."""
-        settings = {**defaults, **(table or {})}
+        settings = table or {}
         return cls(
             allow=tuple(settings.get("allow", ())),
             deny=tuple(settings.get("deny", ())),
@@ -183,7 +183,7 @@ class DestinationPolicy:
         """
         if not self.allow:
             return True
-        name, ip = host.lower().rstrip("."), _literal(host)
+        name, ip = host.lower().rstrip("."), literal_address(host)
         if ip is not None:
             return any(entry.matches(name, ip, port, scheme) for entry in self.allow)
         return any(_could_name(entry, name, port, scheme) for entry in self.allow)
@@ -226,7 +226,7 @@ def _origin_entry(text: str) -> Entry:
     if parts.username or parts.query or parts.fragment:
         raise ValueError(f"{text!r}: an origin carries no credentials, query or fragment")
     port = parts.port or DEFAULT_PORTS[parts.scheme]
-    literal = _literal(parts.hostname)
+    literal = literal_address(parts.hostname)
     if literal is not None:
         return Entry(network=ipaddress.ip_network(literal), port=port, scheme=parts.scheme)
     return Entry(host=parts.hostname.lower().rstrip("."), port=port, scheme=parts.scheme)
@@ -259,7 +259,8 @@ def _could_name(entry: Entry, name: str, port: int, scheme: str) -> bool:
     return name == entry.host or (entry.host.startswith("*.") and name.endswith(entry.host[1:]))
 
 
-def _literal(host: str) -> Address | None:
+def literal_address(host: str) -> Address | None:
+    """The address a URL's host spells, if it is one (``[::1]`` included), else None."""
     try:
         return _address(host.strip("[]"))
     except ValueError:
