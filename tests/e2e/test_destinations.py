@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +135,45 @@ def test_the_log_shows_no_url_secret_even_from_libraries_at_debug(tmp_path: Path
     assert answer["error"] is None
     assert '"GET /items?… HTTP/1.1" 200' in text  # urllib3's request line was logged, redacted
     assert "s3cret" not in text
+
+
+def test_a_body_that_trickles_in_is_cut_at_the_timeout(open_daemon: RunningDaemon) -> None:
+    with _trickling_upstream(byte_every=0.2, length=1000) as url:
+        started = time.monotonic()
+        answer = requests.post(
+            f"{open_daemon.url}/v1/do/http/GetRequestV2", json={"url": url, "timeout": 1.5}, timeout=30
+        ).json()
+        took = time.monotonic() - started
+
+    assert answer["error"]["error_code"] == "Timeout"
+    assert "did not arrive in time" in answer["error"]["message"]
+    assert took < 1.5 + 1.0  # the whole exchange by its timeout: 1,000 bytes would take 200 s
+
+
+@contextmanager
+def _trickling_upstream(byte_every: float, length: int) -> Iterator[str]:
+    """Answers at once with headers, then sends its body one byte at a time."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n".encode())
+            for _ in range(length):
+                if stop.wait(byte_every):
+                    return
+                try:
+                    connection.sendall(b"x")
+                except OSError:
+                    return  # the proxy gave up: what the test wants
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/drip"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)

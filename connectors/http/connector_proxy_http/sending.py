@@ -179,22 +179,39 @@ def _encoded(outgoing: Outgoing, defaults: Mapping[str, str]) -> tuple[bytes | N
 
 
 def _read(response: BaseHTTPResponse, limit: int, deadline: float, outgoing: Outgoing) -> bytes:
+    """The body, whole, by the deadline: a body that trickles in is cut there, not read for ever."""
     declared = response.headers.get("Content-Length", "")
     # a HEAD answer declares the length of a body it does not send
     if outgoing.method != "HEAD" and declared.isdigit() and int(declared) > limit:
         raise _too_large(response, limit, outgoing)
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.stream(CHUNK):
+    while chunk := _next_chunk(response, deadline, outgoing):
         size += len(chunk)
         if size > limit:
             raise _too_large(response, limit, outgoing)
-        if time.monotonic() > deadline:  # a slow drip must not outlive the timeout
-            raise CommandError(
-                errors.TIMEOUT, f"{outgoing.method} {outgoing.origin}: the body did not arrive in time"
-            )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _next_chunk(response: BaseHTTPResponse, deadline: float, outgoing: Outgoing) -> bytes:
+    """What the socket has now (one read, not CHUNK bytes gathered), waiting no later than the deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _late(outgoing)
+    sock = getattr(response.connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(left)  # the pool sets its own timeout again when the connection is reused
+    try:
+        return response.read1(CHUNK)
+    except TimeoutError:  # urllib3's: the socket's wait, set to what was left, ran out
+        raise _late(outgoing) from None
+
+
+def _late(outgoing: Outgoing) -> CommandError:
+    return CommandError(
+        errors.TIMEOUT, f"{outgoing.method} {outgoing.origin}: the body did not arrive in time"
+    )
 
 
 def _release(response: BaseHTTPResponse) -> None:
