@@ -13,6 +13,7 @@ from connector_proxy.jobs.service import create_jobs
 from connector_proxy.registry import Registry
 from connector_proxy.signin import SignIns
 from connector_proxy.web.auth import require_api_key
+from connector_proxy.web.bounded import BoundedRequest
 from connector_proxy.web.catalog import catalog
 from connector_proxy.web.do import do
 from connector_proxy.web.errors import register_error_handlers
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     if registry is None:
         registry = build_registry(settings)
     app = Flask("connector_proxy")
+    app.request_class = BoundedRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
     executor = Executor(registry, settings.limits)
     jobs_service = create_jobs(settings, executor)

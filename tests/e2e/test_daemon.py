@@ -14,7 +14,7 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
-from connector_proxy.testing import silent_server
+from connector_proxy.testing import RunningDaemon, silent_server
 from connector_proxy.web.auth import HEADER
 from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon
 
@@ -148,6 +148,26 @@ def test_a_request_gunicorn_cannot_parse_is_answered_in_json(daemon: Daemon) -> 
     assert json.loads(body)["error"] == {"error_code": "BadRequest", "message": "Bad Request"}
 
 
+@pytest.mark.parametrize(("extra", "code"), [(0, "InvalidParameters"), (1, "PayloadTooLarge")])
+def test_a_chunked_body_is_held_to_the_same_limit(tmp_path: Path, extra: int, code: str) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text("[limits]\nmax_body_bytes = 4096\n")
+    filler = 4096 - len('{"url": ""}') + extra  # exactly at the limit, then one byte over
+
+    def chunks() -> Iterator[bytes]:  # a generator body is sent chunked, with no Content-Length
+        yield b'{"url": "'
+        yield b"a" * filler
+        yield b'"}'
+
+    with RunningDaemon(config) as running:
+        running.wait_ready()
+        response = requests.post(f"{running.url}/v1/do/http/GetRequestV2", data=chunks(), timeout=10)
+
+    # at the limit the whole body was read (the URL is refused, not the JSON); over it, 413
+    assert response.json()["error"]["error_code"] == code
+    assert response.status_code == (413 if extra else 400)
+
+
 def test_the_daemon_log_holds_no_secret(daemon: Daemon) -> None:
     host_call(daemon, "sample/Greet", {"name": "Ada"})
     log = daemon.log.read_text()
@@ -163,8 +183,7 @@ def test_sigterm_stops_the_daemon_gracefully(tmp_path: Path) -> None:
     config = tmp_path / "plugins.toml"
     config.write_text(
         '[jobs]\ncallback_headers = ["SpiffWorkflow-Api-Key: env:SPIFF_KEY"]\n'
-        'callback_allow = ["127.0.0.1"]\n'
-        + TEST_CONFIG
+        'callback_allow = ["127.0.0.1"]\n' + TEST_CONFIG
     )
     running = Daemon(config, {**TEST_ENV, "SPIFF_KEY": "spiff-service-key-77"}, tmp_path / "daemon.log")
     running.wait_ready()
