@@ -1,8 +1,9 @@
 """Outbound HTTP for connectors: pooled, bounded, and refused where the operator says.
 
-The destination policy is checked on the addresses a name resolves to, when
-each connection is opened, so a redirect or a DNS answer that points inside
-the network is refused like a direct call.
+The destination policy (``connector_proxy.sdk.destinations``) is checked on
+the addresses a name resolves to, when each connection is opened, so a
+redirect or a DNS answer that points inside the network is refused like a
+direct call.
 
 Connections are pooled per worker, and each origin (scheme, host, port) gets
 at most ``max_concurrent`` of them at once (500 by default). The rule that
