@@ -12,6 +12,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
+from connector_proxy.testing import RunningDaemon
 from tests.support import TEST_ENV, CallbackReceiver, Daemon, call, client_from, completed, succeeded
 
 ENV = {**TEST_ENV, "DAEMON_SECRET": "must-not-leak"}
@@ -242,3 +243,17 @@ def test_a_spawned_process_result_reaches_the_callback_through_the_daemon(tmp_pa
     assert accepted.status_code == 202
     assert path == "/callback/t-1"
     assert envelope["error"] is None and envelope["command_response"]["body"]["stdout"] == "built\n"
+
+
+def test_delete_file_on_a_symlink_deletes_the_link_not_its_target(root: Path, tmp_path: Path) -> None:
+    (root / "kept.txt").write_text("keep me")
+    (root / "link").symlink_to(root / "kept.txt")
+    config = tmp_path / "plugins.toml"
+    config.write_text(os_config(root))
+    with RunningDaemon(config, environ=ENV) as running:
+        running.wait_ready()
+        answer = requests.post(f"{running.url}/v1/do/os/DeleteFile", json={"path": "link"}, timeout=10).json()
+
+    assert answer["error"] is None
+    assert not (root / "link").is_symlink()
+    assert (root / "kept.txt").read_text() == "keep me"

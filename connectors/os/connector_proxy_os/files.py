@@ -22,12 +22,21 @@ from connector_proxy_os.settings import OsResources
 MAX_ENTRIES = 1000
 
 
-def inside_roots(resources: OsResources, wanted: str) -> Path:
-    """The resolved path, if it lies inside a root (relative paths are taken from the first root)."""
+def inside_roots(resources: OsResources, wanted: str, follow_last: bool = True) -> Path:
+    """The resolved path, if it lies inside a root (relative paths are taken from the first root).
+
+    ``follow_last=False`` resolves the directories only: the last component is
+    the entry itself, so a symlink names the link, not what it points to.
+    """
     if not resources.roots:
         raise CommandError(errors.PATH_OUTSIDE_ROOTS, "no roots are configured")
     candidate = Path(wanted) if os.path.isabs(wanted) else resources.roots[0] / wanted
-    resolved = candidate.resolve()
+    if follow_last:
+        resolved = candidate.resolve()
+    elif candidate.name in ("", ".", ".."):
+        raise CommandError(errors.NOT_A_FILE, f"{wanted!r} names a directory, not a file")
+    else:
+        resolved = candidate.parent.resolve() / candidate.name
     if not any(resolved == root or resolved.is_relative_to(root) for root in resources.roots):
         raise CommandError(errors.PATH_OUTSIDE_ROOTS, f"{wanted!r} is outside the configured roots")
     return resolved
@@ -120,16 +129,17 @@ def register(connector: Connector) -> None:
 
     @connector.command("DeleteFile")
     def delete_file(ctx: Context, path: str) -> dict[str, Any]:
-        """Delete a file (not a directory) inside the roots.
+        """Delete a file (not a directory) inside the roots; a symlink is deleted itself, never its target.
 
         Args:
             path: The file: absolute, or relative to the first root.
         """
         resources: OsResources = ctx.resources
-        target = inside_roots(resources, path)
+        target = inside_roots(resources, path, follow_last=False)
         try:
-            if not stat.S_ISREG(target.lstat().st_mode):
-                raise CommandError(errors.NOT_A_FILE, f"{path!r} is not a regular file")
+            mode = target.lstat().st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                raise CommandError(errors.NOT_A_FILE, f"{path!r} is not a regular file or a symlink")
             target.unlink()
         except FileNotFoundError:
             raise CommandError(errors.FILE_NOT_FOUND, f"{path!r} does not exist") from None
