@@ -45,8 +45,7 @@ def configure(level: str | int) -> None:
     logging.basicConfig(level=level, handlers=[handler])
 
 
-def redact_handlers(logger: logging.Logger) -> None:
-    """Put redaction on handlers someone else made (gunicorn's), keeping their format."""
+def redact_handlers(logger: logging.Logger, line_format: str, date_format: str | None = None) -> None:
+    """Put redaction on handlers someone else made (gunicorn's), in the format they use."""
     for handler in logger.handlers:
-        shown = handler.formatter or logging.Formatter()
-        handler.setFormatter(RedactingFormatter(shown._fmt, shown.datefmt))
+        handler.setFormatter(RedactingFormatter(line_format, date_format))

@@ -26,8 +26,8 @@ class RedactingLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships 
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        redaction.redact_handlers(self.error_log)
-        redaction.redact_handlers(self.access_log)
+        redaction.redact_handlers(self.error_log, self.error_fmt, self.datefmt)
+        redaction.redact_handlers(self.access_log, self.access_fmt)
 
 
 class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types

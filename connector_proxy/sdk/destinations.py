@@ -124,15 +124,19 @@ class Entry:
             raise ValueError(f"{text!r} is neither a host, a network, host:port nor an origin")
         return cls(host=host.lower().rstrip("."), port=port)
 
-    def names_network(self, ip: Address) -> bool:
-        return self.network is not None and ip.version == self.network.version and ip in self.network
+    def fits(self, port: int, scheme: str) -> bool:
+        """The entry's port and scheme, where it names them, are the call's."""
+        return (self.port is None or self.port == port) and (self.scheme is None or self.scheme == scheme)
+
+    def names_host(self, name: str) -> bool:
+        return self.host is not None and (
+            name == self.host or (self.host.startswith("*.") and name.endswith(self.host[1:]))
+        )
 
     def matches(self, host: str, ip: Address, port: int, scheme: str) -> bool:
-        if (self.port is not None and self.port != port) or (self.scheme and self.scheme != scheme):
+        if not self.fits(port, scheme):
             return False
-        if self.network is not None:
-            return self.names_network(ip)
-        return _could_name(self, host, port, scheme)
+        return _in(ip, (self.network,)) if self.network is not None else self.names_host(host)
 
 
 class DestinationPolicy:
@@ -186,7 +190,11 @@ class DestinationPolicy:
         name, ip = host.lower().rstrip("."), literal_address(host)
         if ip is not None:
             return any(entry.matches(name, ip, port, scheme) for entry in self.allow)
-        return any(_could_name(entry, name, port, scheme) for entry in self.allow)
+        # a network entry decides on the addresses the name resolves to, when the connection opens
+        return any(
+            entry.fits(port, scheme) and (entry.network is not None or entry.names_host(name))
+            for entry in self.allow
+        )
 
     def _refusal(self, host: str, ip: Address, port: int, scheme: str) -> str | None:
         if any(entry.matches(host, ip, port, scheme) for entry in self.deny):
@@ -251,14 +259,6 @@ def _port(text: str, entry: str) -> int:
     return int(text)
 
 
-def _could_name(entry: Entry, name: str, port: int, scheme: str) -> bool:
-    if (entry.port is not None and entry.port != port) or (entry.scheme and entry.scheme != scheme):
-        return False
-    if entry.host is None:
-        return True  # a network: decided on the resolved addresses
-    return name == entry.host or (entry.host.startswith("*.") and name.endswith(entry.host[1:]))
-
-
 def literal_address(host: str) -> Address | None:
     """The address a URL's host spells, if it is one (``[::1]`` included), else None."""
     try:
@@ -279,9 +279,8 @@ def _judged(ip: Address) -> list[Address]:
     if isinstance(ip, ipaddress.IPv4Address):
         return [ip]
     inside: list[Address] = [ip]
-    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip in NAT64 or ip in TRANSLATED or (ip in COMPATIBLE and int(ip) > 1):
-        inside.append(low32)
+        inside.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))  # the low 32 bits
     if ip.sixtofour is not None:
         inside.append(ip.sixtofour)
     if ip.teredo is not None:

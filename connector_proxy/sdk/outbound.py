@@ -47,9 +47,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.connection import create_connection, is_connection_dropped
 
 from connector_proxy.sdk.context import seconds_left_in_call
-from connector_proxy.sdk.destinations import (
-    DestinationPolicy,
-)
+from connector_proxy.sdk.destinations import DestinationPolicy
 from connector_proxy.sdk.errors import ErrorCode
 
 LINE_WAIT_OUTSIDE_CALL = 30.0  # seconds in line for code that runs outside any command's deadline
@@ -77,7 +75,7 @@ class DestinationBusy(EmptyPoolError):
     """
 
     def __init__(self, pool: HTTPConnectionPool, limit: int, stuck_after: float) -> None:
-        self.origin = f"{pool.scheme}://{pool.host}:{pool.port}"
+        self.origin = _origin_of_pool(pool)
         self.reason = (
             f"{self.origin} has {limit} calls in flight in this worker and none started or ended"
             f" for {stuck_after:g} s"
@@ -89,9 +87,13 @@ class DestinationLineTimeout(EmptyPoolError, Urllib3Timeout):
     """The call's deadline passed in line for a busy origin: a timeout to connectors that map urllib3's."""
 
     def __init__(self, pool: HTTPConnectionPool, waited: float) -> None:
-        self.origin = f"{pool.scheme}://{pool.host}:{pool.port}"
+        self.origin = _origin_of_pool(pool)
         self.reason = f"no connection to {self.origin} came free within {waited:.3g} s"
         super().__init__(pool, self.reason)
+
+
+def _origin_of_pool(pool: HTTPConnectionPool) -> str:
+    return f"{pool.scheme}://{pool.host}:{pool.port}"
 
 
 def origin_of(url: str) -> str:
