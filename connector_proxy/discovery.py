@@ -25,9 +25,9 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from connector_proxy import catalog
 from connector_proxy.config import ConnectorSettings, Settings
-from connector_proxy.envelope import dumps
 from connector_proxy.isolation.pool import WorkerPool
 from connector_proxy.isolation.remote import isolated_connector, worker_command
+from connector_proxy.jsontext import dumps
 from connector_proxy.legacy.packages import Package, find_packages, load_package
 from connector_proxy.registry import (
     READY,
@@ -41,6 +41,7 @@ from connector_proxy.registry import (
 )
 from connector_proxy.sdk.connector import Connector
 from connector_proxy.secret_refs import SecretReferenceError, mask_secrets, resolve_secrets
+from connector_proxy.validation import parameters_validator
 
 GROUP = "connector_proxy.connectors"
 log = logging.getLogger(__name__)
@@ -269,8 +270,7 @@ def _bind(connector: Connector, config: Mapping[str, Any], resources: Any) -> Bi
     bindings = Bindings()
     for command in connector.commands.values():
         try:
-            validator = Draft202012Validator(command.parameters)
-            Draft202012Validator.check_schema(command.parameters)
+            validator = parameters_validator(command.parameters)
         except SchemaError as error:
             raise ConnectorRejected("invalid", f"{command.name}: {error.message}") from None
         canonical = f"{connector.name}/{command.name}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,8 +45,3 @@ def with_refreshed_tokens(envelope: Envelope, refreshed: RefreshedTokens) -> Env
         "refreshed_token_set": dict(refreshed.token_set),
         "auth": refreshed.secret,
     }
-
-
-def dumps(document: Any) -> bytes:
-    """Compact JSON; values JSON cannot hold are shown as text rather than failing."""
-    return json.dumps(document, separators=(",", ":"), default=str).encode()

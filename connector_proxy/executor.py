@@ -137,8 +137,8 @@ def _invoke(bound: BoundCommand, context: Context, parameters: dict[str, Any]) -
     except Exception as error:  # a command's bug must become an envelope, not a crash
         bound.logger.exception("%s raised %s", bound.id, type(error).__name__)
         name = getattr(error, "exception_name", type(error).__name__)  # an isolated worker's, if remote
-        code = ErrorCode(name, errors.COMMAND_CRASHED.description, 500)
-        crash = CommandError(code, str(error) or type(error).__name__)
+        # the text may carry a URL or a value with a secret in it: it stays in the daemon's log
+        crash = CommandError(errors.COMMAND_CRASHED, f"{bound.id} failed unexpectedly ({name}); see the log")
         return Outcome(500, envelope.from_error(crash, context.log.lines))
     result = answer if isinstance(answer, Result) else Result(body=answer)
     status = ACCEPTED if isinstance(result, Accepted) else 200  # the command calls the host back itself

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
 
 from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.connector import Command, Typeahead
@@ -65,7 +65,7 @@ class BoundCommand:
     id: str
     connector: str
     command: Command
-    validator: Draft202012Validator
+    validator: Validator
     config: Mapping[str, Any]
     resources: Any
     logger: logging.Logger

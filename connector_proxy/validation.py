@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
 from connector_proxy.errors import INVALID_PARAMETERS
 from connector_proxy.sdk.errors import CommandError
@@ -18,7 +19,26 @@ from connector_proxy.sdk.errors import CommandError
 Problem = dict[str, str]
 
 
-def validate(validator: Draft202012Validator, parameters: Mapping[str, Any]) -> None:
+def _whole_number(_checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# JSON Schema counts 2.0 as an integer; a command declaring ``int`` then meets a float it cannot use
+# (``range(2.0)``), so an integer parameter is a JSON number written without a fraction
+ParametersValidator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number),
+)
+
+
+def parameters_validator(schema: Mapping[str, Any]) -> Validator:
+    """The validator of a command's parameters; raises SchemaError if the schema itself is wrong."""
+    ParametersValidator.check_schema(schema)
+    validator: Validator = ParametersValidator(schema)
+    return validator
+
+
+def validate(validator: Validator, parameters: Mapping[str, Any]) -> None:
     """Raise InvalidParameters naming every bad field, or return quietly."""
     problems = sorted(
         {
@@ -48,6 +68,8 @@ def _explain(error: ValidationError) -> Iterable[Problem]:
                     "field": _field([*error.absolute_path, name]),
                     "problem": "is not a parameter of this command",
                 }
+    elif "propertyNames" in error.relative_schema_path:  # the rule is about a key, not a value
+        yield {"field": where, "problem": f"every key {_rule(error)}"}
     else:
         yield {"field": where, "problem": _rule(error)}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from typing import Any
 
 from flask import Flask
 
@@ -23,6 +25,8 @@ from connector_proxy.web.oauth import oauth
 from connector_proxy.web.state import ProxyState, attach
 from connector_proxy.web.typeahead import typeahead
 
+_SLASHES = re.compile("/{2,}")
+
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> Flask:
     """Build the daemon's app; discovery runs here, once, unless a registry is given.
@@ -35,8 +39,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     if registry is None:
         registry = build_registry(settings)
     app = Flask("connector_proxy")
+    _answer_every_path_in_json(app)
     app.request_class = BoundedRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
+    app.config["BODY_TIMEOUT"] = settings.limits.body_timeout
     executor = Executor(registry, settings.limits)
     jobs_service = create_jobs(settings, executor)
     attach(app, ProxyState(settings, registry, executor, jobs_service, SignIns(settings.oauth)))
@@ -45,3 +51,23 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app
+
+
+def _answer_every_path_in_json(app: Flask) -> None:
+    """Werkzeug answers ``/v1//commands`` and OPTIONS itself, outside our error handlers, in HTML.
+
+    Repeated slashes are merged before routing (a host's base URL ending in "/" still works, with no
+    redirect page), and OPTIONS is not answered automatically (405 with ``Allow``, as JSON).
+    """
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    routed = app.wsgi_app
+
+    def merged_slashes(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if "//" in path:
+            environ["PATH_INFO"] = _SLASHES.sub("/", path)
+        return routed(environ, start_response)
+
+    app.wsgi_app = merged_slashes  # type: ignore[method-assign]

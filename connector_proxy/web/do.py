@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, request
 
+from connector_proxy import jsontext
 from connector_proxy.concurrency import unless_client_leaves
 from connector_proxy.errors import INVALID_REQUEST_BODY
 from connector_proxy.executor import ACCEPTED
@@ -39,12 +39,6 @@ def run_command(connector: str, command: str) -> Response:
 def _json_body() -> Any:
     raw = request.get_data(cache=False)  # over limits.max_body_bytes raises 413
     try:
-        return json.loads(raw)
-    except UnicodeDecodeError:
-        raise CommandError(INVALID_REQUEST_BODY, "The body is not UTF-8 encoded JSON") from None
-    except RecursionError:
-        raise CommandError(INVALID_REQUEST_BODY, "The body is nested too deeply") from None
-    except json.JSONDecodeError as error:
-        raise CommandError(
-            INVALID_REQUEST_BODY, f"The body is not valid JSON ({error.msg} at position {error.pos})"
-        ) from None
+        return jsontext.loads(raw)
+    except jsontext.NotStrictJson as problem:
+        raise CommandError(INVALID_REQUEST_BODY, str(problem)) from None

@@ -23,7 +23,11 @@ def register_error_handlers(app: Flask) -> None:
 def _http_exception(exception: HTTPException) -> Response:
     status = exception.code or 500
     message = _MESSAGES.get(status, _generic)(exception)
-    return error_response(errors.http_refusal(status, message))
+    response = error_response(errors.http_refusal(status, message))
+    allowed = getattr(exception, "valid_methods", None)  # a 405 says what the path does answer
+    if allowed:
+        response.headers["Allow"] = ", ".join(allowed)
+    return response
 
 
 def _generic(exception: HTTPException) -> str:

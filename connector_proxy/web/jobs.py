@@ -30,7 +30,7 @@ def list_jobs() -> Response:
     if state is not None and state not in STATES:
         return error_response(CommandError(BAD_REQUEST, f"state must be one of {', '.join(STATES)}"))
     limit_text = request.args.get("limit", "100")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= MAX_LIMIT:
         return error_response(
             CommandError(BAD_REQUEST, f"limit must be a whole number from 1 to {MAX_LIMIT}")
         )

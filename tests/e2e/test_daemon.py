@@ -131,7 +131,8 @@ def test_a_crash_answers_json_and_logs_the_traceback(daemon: Daemon) -> None:
     response = host_call(daemon, "sample/Crash", {})
 
     assert response.status_code == 500
-    assert response.json()["error"]["error_code"] == "KeyError"
+    assert response.json()["error"]["error_code"] == "CommandCrashed"
+    assert "(KeyError)" in response.json()["error"]["message"]
     assert "Traceback" not in response.text
     time.sleep(0.2)  # the log line is written after the answer
     assert "Traceback" in daemon.log.read_text()

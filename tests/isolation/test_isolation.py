@@ -146,7 +146,8 @@ def test_isolated_commands_look_like_any_other(daemon: Daemon) -> None:
     refused = do(daemon, "unruly/Refuse").json()
     assert (refused["error"]["error_code"], refused["command_response"]["http_status"]) == ("TooSpicy", 422)
     crashed = do(daemon, "unruly/Raise")
-    assert crashed.status_code == 500 and crashed.json()["error"]["error_code"] == "KeyError"
+    assert crashed.status_code == 500 and crashed.json()["error"]["error_code"] == "CommandCrashed"
+    assert "(KeyError)" in crashed.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -171,8 +171,8 @@ def test_failures_become_the_usual_error_envelopes(client: FlaskClient) -> None:
     assert reported["command_response"]["http_status"] == 500 and reported["spiff__logs"] == ["tried once"]
     assert exploded[0] == 500
     assert exploded[1]["error"] == {
-        "error_code": "ZeroDivisionError",
-        "message": "the package divided by zero",
+        "error_code": "CommandCrashed",
+        "message": "example/Explode failed unexpectedly (ZeroDivisionError); see the log",
     }
     assert nonsense["error"]["error_code"] == "PackageAnswerInvalid"
     assert nonsense["command_response"]["http_status"] == 502

@@ -198,7 +198,7 @@ def test_the_dance_through_the_daemon_with_a_legacy_auth_and_no_secret_logged(
     tmp_path: Path, provider: OAuthProvider
 ) -> None:
     path = tmp_path / "plugins.toml"
-    access_log = '[server]\naccess_log = true\n'  # request lines are logged, their query strings never
+    access_log = "[server]\naccess_log = true\n"  # request lines are logged, their query strings never
     path.write_text(config(provider, "") + '[auth]\napi_keys = ["env:PROXY_KEY"]\n' + access_log)
     daemon = Daemon(path, {**ENV, "PROXY_KEY": "proxy-key-123"}, tmp_path / "daemon.log", site=(SPIFF_SITE,))
     provider.client.redirect_uris.append(f"{daemon.url}/v1/auth/example/OAuth/callback")

@@ -1,0 +1,115 @@
+"""Strict JSON in and out: the one reader of request bodies and the one writer of answers.
+
+RFC 8259 leaves non-finite numbers, numbers beyond a double's range and lone
+surrogates undefined; each of them later failed deep inside a command (an
+OverflowError, a UnicodeEncodeError after a child process had started).
+Refusing them where JSON enters, and never writing them, keeps every
+command's input and every answer portable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+MAX_NUMBER = sys.float_info.max  # a double's range: what every JSON reader can hold
+NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+class NotStrictJson(ValueError):
+    """The text is not strict JSON; the message says where and why, never what the value was."""
+
+
+class Unrenderable(ValueError):
+    """A document cannot be written as JSON (nested deeper than the interpreter can walk)."""
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse strict JSON: no NaN or Infinity, no number beyond a double, no lone surrogate."""
+    try:
+        document = json.loads(raw, parse_constant=_refuse_constant, parse_int=_int, parse_float=_float)
+        if _may_hold_surrogates(raw):
+            _refuse_surrogates(document, "(body)")
+    except UnicodeDecodeError:
+        raise NotStrictJson("The body is not UTF-8 encoded JSON") from None
+    except RecursionError:
+        raise NotStrictJson("The body is nested too deeply") from None
+    except json.JSONDecodeError as error:
+        raise NotStrictJson(f"The body is not valid JSON ({error.msg} at position {error.pos})") from None
+    except ValueError as error:  # ours, or the interpreter's limit on an integer's digits
+        raise NotStrictJson(str(error) if isinstance(error, NotStrictJson) else _TOO_LONG) from None
+    return document
+
+
+def dumps(document: Any) -> bytes:
+    """Compact JSON; NaN and the infinities become the strings "NaN", "Infinity" and "-Infinity"."""
+    try:
+        try:
+            return _dumps(document)
+        except ValueError:  # only a non-finite number: allow_nan=False refuses it
+            return _dumps(_finite(document))
+    except RecursionError:
+        raise Unrenderable("the answer is nested too deeply to be written as JSON") from None
+
+
+def _dumps(document: Any) -> bytes:
+    # values JSON cannot hold (a datetime, say) are shown as text rather than failing
+    return json.dumps(document, separators=(",", ":"), default=str, allow_nan=False).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return NON_FINITE.get(value, "NaN")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+_TOO_LONG = "The body holds a number with too many digits"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NotStrictJson(f"The body holds {name}, which is not JSON (send a string or null)")
+
+
+def _int(text: str) -> int:
+    number = int(text)
+    if abs(number) > MAX_NUMBER:
+        raise NotStrictJson(f"The body holds an integer of {len(text)} digits, beyond a double's range")
+    return number
+
+
+def _float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise NotStrictJson(f"The body holds the number {text[:20]}, beyond a double's range")
+    return number
+
+
+def _may_hold_surrogates(raw: bytes | str) -> bool:
+    """Valid UTF-8 cannot carry a surrogate: only an escape such as \\ud800 can (a cheap pre-check)."""
+    needle = b"\\u" if isinstance(raw, bytes) else "\\u"
+    return needle in raw  # type: ignore[operator]
+
+
+def _refuse_surrogates(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        _check_text(value, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, f"a key in {where}")
+            _refuse_surrogates(item, key if where == "(body)" else f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_surrogates(item, f"{where}.{index}")
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise NotStrictJson(f"{where} holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
