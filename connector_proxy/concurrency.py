@@ -91,6 +91,30 @@ def _readable(watcher: Any, client: socket.socket, caller: Any) -> None:
 
 
 @contextmanager
+def reading_deadline(seconds: float, client: socket.socket | None) -> Iterator[None]:
+    """Reads from the client inside end by ``seconds`` with ``TimeoutError``, however bytes trickle.
+
+    Under gevent a timer ends the whole block (a trickle of one byte a second
+    cannot stretch it); under threads each socket read waits at most
+    ``seconds``, which is what a blocking socket allows.
+    """
+    if is_green():
+        import gevent
+
+        with gevent.Timeout(seconds, TimeoutError(f"not read within {seconds:g} s")):
+            yield
+    elif client is not None:
+        previous = client.gettimeout()
+        client.settimeout(seconds)
+        try:
+            yield
+        finally:
+            client.settimeout(previous)
+    else:
+        yield
+
+
+@contextmanager
 def _entry_points_read_once() -> Iterator[None]:
     """gevent looks for plugins 25 times while patching, each time reading every installed
     distribution's metadata (~230 ms of start-up); one reading serves them all."""

@@ -14,9 +14,12 @@ from typing import Any
 from flask import Flask
 from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import message
+from gunicorn.http.body import ChunkedReader
+from gunicorn.http.errors import InvalidChunkSize
 
-from connector_proxy import envelope, redaction
-from connector_proxy.config import ServerSettings
+from connector_proxy import envelope, jsontext, redaction
+from connector_proxy.config import LimitSettings, ServerSettings
 from connector_proxy.errors import http_refusal
 from connector_proxy.web.state import proxy_state_of
 
@@ -37,10 +40,10 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         super().__init__()
 
     def load_config(self) -> None:
-        for key, value in gunicorn_options(self.server).items():
+        state = proxy_state_of(self.application)
+        for key, value in gunicorn_options(self.server, state.settings.limits).items():
             if key in self.cfg.settings:  # older gunicorn releases lack some settings
                 self.cfg.set(key, value)
-        state = proxy_state_of(self.application)
         grace = max(1.0, self.server.graceful_timeout - 2.0)  # finish before the master's SIGKILL
 
         def worker_started(_worker: object) -> None:
@@ -60,7 +63,7 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         return self.application
 
 
-def gunicorn_options(server: ServerSettings) -> dict[str, Any]:
+def gunicorn_options(server: ServerSettings, limits: LimitSettings) -> dict[str, Any]:
     """Our settings in gunicorn's terms; SIGTERM then waits ``graceful_timeout``."""
     return {
         "bind": [server.bind],
@@ -70,7 +73,8 @@ def gunicorn_options(server: ServerSettings) -> dict[str, Any]:
         "threads": server.threads,
         "graceful_timeout": server.graceful_timeout,
         "timeout": max(60, server.graceful_timeout),
-        "keepalive": 5,
+        # the gevent worker bounds reading a request's line and headers (and an idle connection) by this
+        "keepalive": limits.header_timeout,
         "loglevel": server.log_level,
         "accesslog": "-" if server.access_log else None,
         # the path without its query: sign-in callbacks carry one-time codes there, typeahead what users type
@@ -86,12 +90,31 @@ def gunicorn_options(server: ServerSettings) -> dict[str, Any]:
 def serve(app: Flask, server: ServerSettings) -> None:
     # gunicorn answers requests it cannot parse itself, in HTML; hosts get JSON
     util.write_error = write_json_error
+    BoundedChunkedReader.max_chunk = proxy_state_of(app).settings.limits.max_body_bytes
+    message.ChunkedReader = BoundedChunkedReader
     DaemonServer(app, server).run()
+
+
+class ChunkTooLarge(InvalidChunkSize):  # type: ignore[misc]  # gunicorn ships no types
+    """A chunk announced as larger than the whole body may be."""
+
+
+class BoundedChunkedReader(ChunkedReader):  # type: ignore[misc]  # gunicorn ships no types
+    """gunicorn's chunked-body reader, refusing a chunk over limits.max_body_bytes as soon as its size
+    line is read: otherwise a size such as ``ffffffffffffffffffff`` is waited on for its bytes."""
+
+    max_chunk = 10 * 1024 * 1024
+
+    def parse_chunk_size(self, unreader: Any, data: Any = None) -> tuple[int, Any]:
+        size, rest = super().parse_chunk_size(unreader, data)
+        if size > self.max_chunk:
+            raise ChunkTooLarge(b"over limits.max_body_bytes")
+        return size, rest
 
 
 def write_json_error(sock: socket.socket, status: int, reason: str, _detail: str) -> None:
     """gunicorn's error writer, answering the envelope (the detail may quote the URI: left out)."""
-    body = envelope.dumps(envelope.from_error(http_refusal(status, reason)))
+    body = jsontext.dumps(envelope.from_error(http_refusal(status, reason)))
     head = (
         f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
