@@ -10,7 +10,10 @@ from typing import Any
 from connector_proxy.sdk import Connector, Context, Result
 from connector_proxy_http.sending import Outgoing, send
 
-_NO_NEWLINES = "^[^\\r\\n]*$"
+# RFC 9110: a header name is a token; a value is Latin-1 text without control characters (http.client
+# would otherwise fail while sending, or a CR/LF would split the request)
+HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+HEADER_VALUE = "^[\\t\\u0020-\\u007e\\u0080-\\u00ff]*$"
 COMMON: dict[str, Any] = {
     "url": {
         "type": "string",
@@ -19,8 +22,9 @@ COMMON: dict[str, Any] = {
     },
     "headers": {
         "type": "object",
-        "additionalProperties": {"type": "string", "pattern": _NO_NEWLINES},
-        "description": "Request headers (values are never logged).",
+        "propertyNames": {"pattern": HEADER_NAME},
+        "additionalProperties": {"type": "string", "pattern": HEADER_VALUE},
+        "description": "Request headers: names are tokens, values Latin-1 text (values are never logged).",
     },
     "params": {"type": "object", "description": "Query-string parameters, added to the URL."},
     "basic_auth_username": {"type": "string", "description": "User name for HTTP basic authentication."},

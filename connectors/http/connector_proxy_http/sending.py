@@ -27,7 +27,7 @@ from urllib3.exceptions import (
     TimeoutError,
     URLSchemeUnknown,
 )
-from urllib3.util import Retry
+from urllib3.util import Retry, parse_url
 
 from connector_proxy.sdk import CommandError, Context, Result
 from connector_proxy.sdk.destinations import DestinationBlocked
@@ -72,6 +72,7 @@ class Upstream:
 
 def send(ctx: Context, outgoing: Outgoing) -> Result:
     """Send with up to ``attempts`` tries: retries on connection errors, 429 and 5xx."""
+    check_url(outgoing.url)
     retry_allowed = outgoing.method in IDEMPOTENT or outgoing.retry_non_idempotent
     for attempt in range(1, outgoing.attempts + 1):
         may_retry = retry_allowed and attempt < outgoing.attempts
@@ -87,6 +88,21 @@ def send(ctx: Context, outgoing: Outgoing) -> Result:
             continue
         return _result(outgoing, upstream)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def check_url(url: str) -> None:
+    """Refuse, before anything is sent, a URL that cannot be requested; the message never quotes it."""
+    try:
+        parts = parse_url(url)
+        if not parts.host:
+            raise ValueError("it names no host")
+        if parts.port is not None and not 0 < parts.port < 65536:
+            raise ValueError("its port is not from 1 to 65535")
+        parts.host.encode("idna")  # an empty or over-long label fails here, not at connect time
+    except (LocationParseError, UnicodeError):
+        raise CommandError(errors.INVALID_URL, "url: its host or port cannot be parsed") from None
+    except ValueError as problem:
+        raise CommandError(errors.INVALID_URL, f"url: {problem}") from None
 
 
 def _exchange(ctx: Context, outgoing: Outgoing, attempt: int) -> Upstream:
