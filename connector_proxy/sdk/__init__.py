@@ -12,6 +12,7 @@ from connector_proxy.sdk.auth import OAuth2, RefreshedTokens
 from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.parameters import Schema
 
 __all__ = [
     "Accepted",
@@ -23,6 +24,7 @@ __all__ = [
     "OAuth2",
     "RefreshedTokens",
     "Result",
+    "Schema",
     "TaskLog",
     "Typeahead",
 ]

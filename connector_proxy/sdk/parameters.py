@@ -36,6 +36,18 @@ class Docstring:
     arguments: Mapping[str, str]
 
 
+class Schema(dict[str, Any]):
+    """JSON Schema keywords for ``Annotated[T, Schema(...)]``, usable anywhere in a hint.
+
+    A plain dict works at the top of a hint, but typing hashes what it nests
+    (``list[Annotated[str, {...}]]``, ``Annotated[...] | None``), and a dict
+    cannot be hashed; this one hashes by identity.
+    """
+
+    def __hash__(self) -> int:  # type: ignore[override]  # dict sets __hash__ to None
+        return id(self)
+
+
 def schema_for(annotation: Any) -> JsonSchema:
     """The JSON Schema of one type hint (``Annotated`` dicts are merged in)."""
     origin = get_origin(annotation)

@@ -33,6 +33,13 @@ FILE_TOO_LARGE = ErrorCode("FileTooLarge", "The file or content is over max_file
 NOT_A_FILE = ErrorCode(
     "NotAFile", "The path is a directory (or not a regular file) where a file is needed.", 400
 )
+NOT_A_DIRECTORY = ErrorCode(
+    "NotADirectory", "The path (or one of its parents) is a file where a directory is needed.", 400
+)
+PATH_TOO_LONG = ErrorCode("PathTooLong", "A name in the path is over 255 bytes, or the path over 4096.", 400)
+PERMISSION_DENIED = ErrorCode(
+    "PermissionDenied", "The daemon's user may not read, write or enter the path.", 403
+)
 INVALID_CONTENT = ErrorCode("InvalidContent", "The content is not valid base64.", 400)
 
 ALL = (
@@ -47,5 +54,8 @@ ALL = (
     FILE_EXISTS,
     FILE_TOO_LARGE,
     NOT_A_FILE,
+    NOT_A_DIRECTORY,
+    PATH_TOO_LONG,
+    PERMISSION_DENIED,
     INVALID_CONTENT,
 )

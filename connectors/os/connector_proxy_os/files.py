@@ -9,17 +9,47 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import errno
 import os
 import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from connector_proxy.sdk import CommandError, Connector, Context
+from connector_proxy.sdk import CommandError, Connector, Context, Schema
 from connector_proxy_os import errors
 from connector_proxy_os.settings import OsResources
 
 MAX_ENTRIES = 1000
+# the kernel stops a path at its first NUL byte: refused by the schema, before anything is resolved
+Text = Annotated[str, Schema(pattern="^[^\\u0000]*$")]
+PathText = Annotated[str, Schema(pattern="^[^\\u0000]*$", maxLength=4096)]
+# what the kernel says, as the codes a modeler can catch (anything else is a bug, and crashes)
+_CODES = {
+    errno.ENOENT: (errors.FILE_NOT_FOUND, "does not exist"),
+    errno.ENOTDIR: (errors.NOT_A_DIRECTORY, "is not a directory, or has a parent that is not"),
+    errno.EISDIR: (errors.NOT_A_FILE, "is a directory"),
+    errno.ELOOP: (errors.NOT_A_FILE, "is a symlink"),
+    errno.ENXIO: (errors.NOT_A_FILE, "is not a regular file"),
+    errno.ENAMETOOLONG: (errors.PATH_TOO_LONG, "is too long"),
+    errno.EACCES: (errors.PERMISSION_DENIED, "may not be used by the daemon's user"),
+    errno.EPERM: (errors.PERMISSION_DENIED, "may not be used by the daemon's user"),
+    errno.EEXIST: (errors.FILE_EXISTS, "exists"),
+}
+
+
+@contextlib.contextmanager
+def os_errors(wanted: str | None) -> Iterator[None]:
+    """The kernel's refusals as declared error codes naming the path the call gave."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in _CODES:
+            raise
+        code, problem = _CODES[error.errno]
+        raise CommandError(code, f"{wanted!r} {problem}") from None
 
 
 def inside_roots(resources: OsResources, wanted: str, follow_last: bool = True) -> Path:
@@ -44,7 +74,7 @@ def inside_roots(resources: OsResources, wanted: str, follow_last: bool = True) 
 
 def register(connector: Connector) -> None:
     @connector.command("ReadFile")
-    def read_file(ctx: Context, path: str, output: Literal["text", "base64"] = "text") -> dict[str, Any]:
+    def read_file(ctx: Context, path: PathText, output: Literal["text", "base64"] = "text") -> dict[str, Any]:
         """Read a file inside the roots.
 
         Args:
@@ -52,8 +82,9 @@ def register(connector: Connector) -> None:
             output: text (base64 anyway if it is not UTF-8) or base64.
         """
         resources: OsResources = ctx.resources
-        target = inside_roots(resources, path)
-        raw = _read(target, resources.max_file_bytes)
+        with os_errors(path):
+            target = inside_roots(resources, path)
+            raw = _read(target, resources.max_file_bytes)
         if output == "text":
             try:
                 return {"path": str(target), "content": raw.decode(), "encoding": "text", "size": len(raw)}
@@ -69,7 +100,7 @@ def register(connector: Connector) -> None:
     @connector.command("WriteFile")
     def write_file(
         ctx: Context,
-        path: str,
+        path: PathText,
         content: str,
         encoding: Literal["text", "base64"] = "text",
         mode: Literal["create", "overwrite", "append"] = "overwrite",
@@ -85,42 +116,28 @@ def register(connector: Connector) -> None:
             make_dirs: Create missing parent directories (inside the roots).
         """
         resources: OsResources = ctx.resources
-        target = inside_roots(resources, path)
         raw = _bytes(content, encoding)
         if len(raw) > resources.max_file_bytes:
             raise CommandError(errors.FILE_TOO_LARGE, f"the content is over {resources.max_file_bytes} bytes")
-        if make_dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        flags = (
-            os.O_WRONLY
-            | os.O_CREAT
-            | os.O_NOFOLLOW
-            | {"create": os.O_EXCL, "overwrite": os.O_TRUNC, "append": os.O_APPEND}[mode]
-        )
-        try:
-            descriptor = os.open(target, flags, 0o640)
-        except FileExistsError:
-            raise CommandError(errors.FILE_EXISTS, f"{path!r} exists") from None
-        except FileNotFoundError:
-            raise CommandError(errors.FILE_NOT_FOUND, f"the directory of {path!r} does not exist") from None
-        except (IsADirectoryError, OSError) as error:
-            raise CommandError(errors.NOT_A_FILE, f"{path!r} cannot be written: {error.strerror}") from None
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(raw)
-        return {"path": str(target), "written": len(raw), "size": target.stat().st_size}
+        with os_errors(path):
+            target = inside_roots(resources, path)
+            if make_dirs:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            with _opened(target, os.O_WRONLY | os.O_CREAT | _WRITE_MODES[mode]) as stream:
+                stream.write(raw)
+            return {"path": str(target), "written": len(raw), "size": target.stat().st_size}
 
     @connector.command("ListDirectory")
-    def list_directory(ctx: Context, path: str = ".") -> dict[str, Any]:
+    def list_directory(ctx: Context, path: PathText = ".") -> dict[str, Any]:
         """List a directory inside the roots (at most 1000 entries, sorted by name).
 
         Args:
             path: The directory: absolute, or relative to the first root.
         """
         resources: OsResources = ctx.resources
-        target = inside_roots(resources, path)
-        if not target.is_dir():
-            raise CommandError(errors.FILE_NOT_FOUND, f"{path!r} is not a directory")
-        names = sorted(os.listdir(target))
+        with os_errors(path):
+            target = inside_roots(resources, path)
+            names = sorted(os.listdir(target))  # ENOTDIR when it is a file
         return {
             "path": str(target),
             "entries": [_entry(target / name) for name in names[:MAX_ENTRIES]],
@@ -128,35 +145,47 @@ def register(connector: Connector) -> None:
         }
 
     @connector.command("DeleteFile")
-    def delete_file(ctx: Context, path: str) -> dict[str, Any]:
+    def delete_file(ctx: Context, path: PathText) -> dict[str, Any]:
         """Delete a file (not a directory) inside the roots; a symlink is deleted itself, never its target.
 
         Args:
             path: The file: absolute, or relative to the first root.
         """
         resources: OsResources = ctx.resources
-        target = inside_roots(resources, path, follow_last=False)
-        try:
+        with os_errors(path):
+            target = inside_roots(resources, path, follow_last=False)
             mode = target.lstat().st_mode
             if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
                 raise CommandError(errors.NOT_A_FILE, f"{path!r} is not a regular file or a symlink")
             target.unlink()
-        except FileNotFoundError:
-            raise CommandError(errors.FILE_NOT_FOUND, f"{path!r} does not exist") from None
         return {"path": str(target), "deleted": True}
 
 
-def _read(target: Path, limit: int) -> bytes:
+_WRITE_MODES = {"create": os.O_EXCL, "overwrite": os.O_TRUNC, "append": os.O_APPEND}
+
+
+@contextlib.contextmanager
+def _opened(target: Path, flags: int) -> Iterator[Any]:
+    """The regular file at ``target``, as a binary stream; anything else is refused unread.
+
+    Opened without following a last symlink and without blocking, so a FIFO
+    answers at once instead of holding the call until a writer comes.
+    """
+    descriptor = os.open(target, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o640)
     try:
-        descriptor = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise CommandError(errors.FILE_NOT_FOUND, f"{target} does not exist") from None
-    except OSError as error:
-        raise CommandError(errors.NOT_A_FILE, f"{target} cannot be read: {error.strerror}") from None
-    with os.fdopen(descriptor, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise CommandError(errors.NOT_A_FILE, f"{target} is not a regular file")
-        raw = stream.read(limit + 1)
+        os.set_blocking(descriptor, True)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb" if flags & os.O_ACCMODE == os.O_RDONLY else "wb") as stream:
+        yield stream
+
+
+def _read(target: Path, limit: int) -> bytes:
+    with _opened(target, os.O_RDONLY) as stream:
+        raw: bytes = stream.read(limit + 1)
     if len(raw) > limit:
         raise CommandError(errors.FILE_TOO_LARGE, f"{target} is over {limit} bytes")
     return raw

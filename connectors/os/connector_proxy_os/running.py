@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import subprocess
-import threading
 import time
-from typing import IO, Annotated, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
 
 from connector_proxy.sdk import CommandError, Connector, Context, Result
 from connector_proxy_os import errors
-from connector_proxy_os.files import inside_roots
+from connector_proxy_os.files import PathText, Text, inside_roots, os_errors
 from connector_proxy_os.settings import OsResources, Program
 
 CHUNK = 65536
@@ -26,11 +28,11 @@ def register(connector: Connector) -> None:
     @connector.command("RunCommand")
     def run_command(
         ctx: Context,
-        program: str,
-        args: list[str] | None = None,
+        program: Text,
+        args: list[Text] | None = None,
         stdin: str | None = None,
-        cwd: str | None = None,
-        env: dict[str, str] | None = None,
+        cwd: PathText | None = None,
+        env: dict[str, Text] | None = None,
         timeout: Annotated[float | None, {"exclusiveMinimum": 0}] = None,
         allow_nonzero: bool = False,
     ) -> Result:
@@ -88,7 +90,8 @@ def run(
     resources: OsResources = ctx.resources
     program = _allowed(resources, name, args)
     environment = _environment(resources, env)
-    directory = inside_roots(resources, cwd) if cwd else (resources.roots[0] if resources.roots else None)
+    directory = _directory(resources, cwd)
+    given = stdin.encode() if stdin else b""  # before the child starts: a failure here leaves nothing behind
     timeout = min(timeout, ctx.seconds_left())
     started = time.monotonic()
     child = subprocess.Popen(  # noqa: S603 - an allowlisted absolute path, an argument list, no shell
@@ -103,7 +106,7 @@ def run(
     )
     _limit(child.pid, resources)
     ctx.log.info("started %s (pid %s)", name, child.pid)
-    outcome = _supervise(child, stdin, timeout, resources)
+    outcome = _supervise(child, given, started + timeout, resources)
     duration = round((time.monotonic() - started) * 1000)
     if outcome.timed_out:
         raise CommandError(
@@ -113,15 +116,26 @@ def run(
         raise CommandError(errors.OUTPUT_TOO_LARGE, f"{name} wrote over {resources.max_output_bytes} bytes")
     body = {
         "exit_code": child.returncode,
-        "stdout": outcome.stdout.decode(errors="replace"),
-        "stderr": outcome.stderr.decode(errors="replace"),
-        "stdout_truncated": outcome.stdout_truncated,
-        "stderr_truncated": outcome.stderr_truncated,
+        "stdout": bytes(outcome.kept["stdout"]).decode(errors="replace"),
+        "stderr": bytes(outcome.kept["stderr"]).decode(errors="replace"),
+        "stdout_truncated": "stdout" in outcome.truncated,
+        "stderr_truncated": "stderr" in outcome.truncated,
         "duration_ms": duration,
     }
     if child.returncode != 0 and not allow_nonzero:
         raise CommandError(errors.NON_ZERO_EXIT, f"{name} exited with status {child.returncode}", body=body)
     return Result(body)
+
+
+def _directory(resources: OsResources, cwd: str | None) -> Path | None:
+    if not cwd:
+        return resources.roots[0] if resources.roots else None
+    with os_errors(cwd):
+        directory = inside_roots(resources, cwd)
+        if not directory.is_dir():
+            directory.stat()  # FileNotFound when it does not exist at all
+            raise CommandError(errors.NOT_A_DIRECTORY, f"cwd {cwd!r} is not a directory")
+    return directory
 
 
 def _allowed(resources: OsResources, name: str, args: list[str]) -> Program:
@@ -157,74 +171,117 @@ def _limit(pid: int, resources: OsResources) -> None:
             resource.prlimit(pid, resource.RLIMIT_AS, (resources.memory_bytes, resources.memory_bytes))
 
 
+@dataclass
 class _Outcome:
-    def __init__(self) -> None:
-        self.stdout = b""
-        self.stderr = b""
-        self.stdout_truncated = False
-        self.stderr_truncated = False
-        self.timed_out = False
-        self.overflowed = False
+    kept: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
+    truncated: set[str] = field(default_factory=set)
+    timed_out: bool = False
+
+    @property
+    def overflowed(self) -> bool:
+        return bool(self.truncated)
 
 
 def _supervise(
-    child: subprocess.Popen[bytes], stdin: str | None, timeout: float, resources: OsResources
+    child: subprocess.Popen[bytes], given: bytes, deadline: float, resources: OsResources
 ) -> _Outcome:
+    """Feed stdin, collect output and wait, all in one loop under one deadline.
+
+    The loop ends when the program has exited and its pipes are drained: a
+    descendant that left the process group (``setsid``) and keeps stdout open
+    neither delays the answer nor hides what the program wrote.
+    """
     outcome = _Outcome()
-    overflow = threading.Event()
-    readers = [
-        threading.Thread(
-            target=_collect, args=(child.stdout, "stdout", outcome, resources.max_output_bytes, overflow)
-        ),
-        threading.Thread(
-            target=_collect, args=(child.stderr, "stderr", outcome, resources.max_output_bytes, overflow)
-        ),
-    ]
-    for reader in readers:
-        reader.start()
-    _feed(child, stdin)
-    deadline = time.monotonic() + timeout
-    while child.poll() is None:
-        if time.monotonic() >= deadline:
-            outcome.timed_out = True
-            break
-        if overflow.is_set() and resources.fail_on_overflow:
-            break
-        time.sleep(0.01)
-    if child.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-    else:
-        with contextlib.suppress(ProcessLookupError):  # children it left behind go with it
-            os.killpg(child.pid, signal.SIGKILL)
-    for reader in readers:
-        reader.join(5)
-    outcome.overflowed = overflow.is_set()
+    with selectors.DefaultSelector() as selector:
+        _register(selector, child, given)
+        pending = memoryview(given)
+        while selector.get_map() and not _stopped(child, outcome, deadline, resources):
+            for key, _events in selector.select(min(_POLL, max(deadline - time.monotonic(), 0))):
+                if key.data == "stdin":
+                    pending = _write(selector, key.fileobj, pending)
+                else:
+                    _read(selector, key.fileobj, key.data, outcome, resources.max_output_bytes)
+        _end(child, selector, outcome, resources.max_output_bytes)
     return outcome
 
 
-def _feed(child: subprocess.Popen[bytes], stdin: str | None) -> None:
-    assert child.stdin is not None
-    with contextlib.suppress(BrokenPipeError, OSError):
-        if stdin:
-            child.stdin.write(stdin.encode())
+_POLL = 0.05  # how soon a program that exited while a descendant holds its pipes is noticed
+_DRAIN_READS = 16  # a pipe holds at most 1 MiB (16 reads): what the program wrote before it ended
+
+
+def _register(selector: selectors.BaseSelector, child: subprocess.Popen[bytes], given: bytes) -> None:
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    if given:
+        os.set_blocking(child.stdin.fileno(), False)
+        selector.register(child.stdin, selectors.EVENT_WRITE, "stdin")
+    else:
         child.stdin.close()
+    for name, stream in (("stdout", child.stdout), ("stderr", child.stderr)):
+        os.set_blocking(stream.fileno(), False)
+        selector.register(stream, selectors.EVENT_READ, name)
 
 
-def _collect(
-    stream: IO[bytes] | None, name: str, outcome: _Outcome, limit: int, overflow: threading.Event
+def _stopped(
+    child: subprocess.Popen[bytes], outcome: _Outcome, deadline: float, resources: OsResources
+) -> bool:
+    if time.monotonic() >= deadline:
+        outcome.timed_out = child.poll() is None
+        return True
+    if outcome.overflowed and resources.fail_on_overflow:
+        return True
+    return child.poll() is not None  # exited: what it wrote is drained below, without waiting for EOF
+
+
+def _write(selector: selectors.BaseSelector, stream: Any, pending: memoryview) -> memoryview:
+    try:
+        pending = pending[os.write(stream.fileno(), pending[:CHUNK]) :]
+    except BlockingIOError:
+        return pending
+    except OSError:  # the program closed its stdin (BrokenPipe): it does not want the rest
+        pending = pending[:0]
+    if not pending:
+        selector.unregister(stream)
+        stream.close()  # the end of its input
+    return pending
+
+
+def _read(selector: selectors.BaseSelector, stream: Any, name: str, outcome: _Outcome, limit: int) -> bool:
+    """Keep the first ``limit`` bytes; read and drop the rest, so the child never blocks on a full pipe.
+
+    False once nothing more is waiting (or the pipe is closed).
+    """
+    try:
+        chunk = os.read(stream.fileno(), CHUNK)
+    except BlockingIOError:
+        return False
+    if not chunk:
+        selector.unregister(stream)
+        return False
+    kept = outcome.kept[name]
+    room = limit - len(kept)
+    if len(chunk) > room:
+        outcome.truncated.add(name)
+    kept += chunk[: max(room, 0)]
+    return True
+
+
+def _end(
+    child: subprocess.Popen[bytes],
+    selector: selectors.BaseSelector,
+    outcome: _Outcome,
+    limit: int,
 ) -> None:
-    """Keep the first ``limit`` bytes; read and drop the rest, so the child never blocks on a full pipe."""
-    assert stream is not None
-    kept = bytearray()
-    for chunk in iter(lambda: stream.read1(CHUNK), b""):  # type: ignore[attr-defined]
-        room = limit - len(kept)
-        if len(chunk) > room:
-            kept += chunk[: max(room, 0)]
-            setattr(outcome, f"{name}_truncated", True)
-            overflow.set()
-        else:
-            kept += chunk
-    stream.close()
-    setattr(outcome, name, bytes(kept))
+    """Kill the process group (what the program left behind goes with it), then take what is left
+    in the pipes without waiting for an end a stray descendant may hold back."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    for key in list(selector.get_map().values()):
+        if key.data != "stdin":
+            for _ in range(_DRAIN_READS):  # bounded: a stray descendant may write for ever
+                if not _read(selector, key.fileobj, key.data, outcome, limit):
+                    break
+    for stream in (child.stdin, child.stdout, child.stderr):
+        with contextlib.suppress(OSError):
+            if stream is not None:
+                stream.close()
