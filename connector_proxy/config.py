@@ -49,6 +49,9 @@ class LimitSettings:
 
     max_body_bytes: int = 10 * 1024 * 1024
     command_timeout: float = 44.0  # just under the host's 45 s, so it hears our answer
+    # a request's line and headers (and an idle keep-alive connection) get this long, then it is closed
+    header_timeout: int = 5  # whole seconds: gunicorn counts them so
+    body_timeout: float = 30.0  # the whole body, from the end of the headers: a trickling client is cut
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class JobSettings:
     sqlite_path: str = "connector-proxy-jobs.sqlite3"
     threads: int = 4  # jobs run at once per worker process (sqlite backend)
     command_timeout: float = 3600.0  # a job's deadline: the host is not waiting on the line
+    max_starts: int = 3  # a job whose process dies under it this often is failed, not run again
     keep_finished: float = 7 * 24 * 3600.0
     delivery_timeout: float = 10.0
     delivery_give_up_after: float = 24 * 3600.0
@@ -311,8 +315,9 @@ def _check(sections: Mapping[str, Any]) -> None:
         raise ConfigError(f"server.worker_class must be one of {', '.join(WORKER_CLASSES)}")
     if limits.max_body_bytes < 1024:
         raise ConfigError("limits.max_body_bytes must be at least 1024")
-    if limits.command_timeout <= 0:
-        raise ConfigError("limits.command_timeout must be positive")
+    for key in ("command_timeout", "header_timeout", "body_timeout"):
+        if getattr(limits, key) <= 0:
+            raise ConfigError(f"limits.{key} must be positive")
     for path in auth.open_paths:
         if not path.startswith("/v1/"):
             raise ConfigError(f"auth.open_paths: {path!r} must start with /v1/")
@@ -326,6 +331,8 @@ def _check_jobs(jobs: JobSettings) -> None:
         raise ConfigError("jobs.backend must be sqlite or celery")
     if jobs.threads < 1:
         raise ConfigError("jobs.threads must be at least 1")
+    if jobs.max_starts < 1:
+        raise ConfigError("jobs.max_starts must be at least 1")
     for key in ("command_timeout", "keep_finished", "delivery_timeout", "delivery_give_up_after"):
         if getattr(jobs, key) <= 0:
             raise ConfigError(f"jobs.{key} must be positive")

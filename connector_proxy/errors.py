@@ -17,7 +17,12 @@ INVALID_PARAMETERS = ErrorCode(
     status=400,
 )
 BAD_REQUEST = ErrorCode("BadRequest", "The request is malformed at the HTTP level.", status=400)
-INVALID_REQUEST_BODY = ErrorCode("InvalidRequestBody", "The request body is not a JSON object.", status=400)
+INVALID_REQUEST_BODY = ErrorCode(
+    "InvalidRequestBody",
+    "The request body is not a strict JSON object: not UTF-8, not JSON, nested over ~900 levels, or"
+    " holding NaN, Infinity, a number beyond a double's range or a lone surrogate (\\ud800).",
+    status=400,
+)
 INVALID_CALLBACK_URL = ErrorCode(
     "InvalidCallbackUrl",
     "spiff__callback_url is not an http(s) URL, or its host is outside jobs.callback_allow or refused"
@@ -35,11 +40,22 @@ COMMAND_NOT_FOUND = ErrorCode(
     status=404,
 )
 NOT_FOUND = ErrorCode("NotFound", "No such endpoint.", status=404)
+JOB_ABANDONED = ErrorCode(
+    "JobAbandoned",
+    "The job was started more than jobs.max_starts times and never finished (its process died under"
+    " it each time, a poison job): it is failed, not run again.",
+    status=500,
+)
 JOB_NOT_FOUND = ErrorCode(
     "JobNotFound", "No job has this id (never accepted, or removed after jobs.keep_finished).", status=404
 )
 METHOD_NOT_ALLOWED = ErrorCode(
     "MethodNotAllowed", "The endpoint exists but not for this HTTP method.", status=405
+)
+REQUEST_TIMEOUT = ErrorCode(
+    "RequestTimeout",
+    "The request body did not arrive within limits.body_timeout; the connection is closed.",
+    status=408,
 )
 PAYLOAD_TOO_LARGE = ErrorCode(
     "PayloadTooLarge", "The request body is over limits.max_body_bytes.", status=413
@@ -51,9 +67,15 @@ HTTP_REFUSAL = ErrorCode(
 )
 INTERNAL_ERROR = ErrorCode("InternalError", "The daemon failed outside any command; see its log.", status=500)
 COMMAND_CRASHED = ErrorCode(
-    "<ExceptionClass>",
-    "An exception escaped a command: the code is the exception's class name, the"
-    " message its text; the traceback is in the daemon's log only.",
+    "CommandCrashed",
+    "An unexpected exception escaped a command (a bug in the connector): the message names the"
+    " exception's class only; its text and traceback are in the daemon's log.",
+    status=500,
+)
+UNRENDERABLE_ANSWER = ErrorCode(
+    "UnrenderableAnswer",
+    "The command's answer cannot be written as JSON (nested deeper than about 900 levels); it is"
+    " dropped and this error stands in its place.",
     status=500,
 )
 
@@ -102,11 +124,14 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     COMMAND_NOT_FOUND,
     NOT_FOUND,
     JOB_NOT_FOUND,
+    JOB_ABANDONED,
     METHOD_NOT_ALLOWED,
+    REQUEST_TIMEOUT,
     PAYLOAD_TOO_LARGE,
     HTTP_REFUSAL,
     INTERNAL_ERROR,
     COMMAND_CRASHED,
+    UNRENDERABLE_ANSWER,
     DESTINATION_BUSY,
     DESTINATION_TIMEOUT,
     WORKER_CRASHED,
@@ -129,6 +154,7 @@ _BY_STATUS = {
     400: BAD_REQUEST,
     404: NOT_FOUND,
     405: METHOD_NOT_ALLOWED,
+    408: REQUEST_TIMEOUT,
     413: PAYLOAD_TOO_LARGE,
     500: INTERNAL_ERROR,
 }

@@ -135,7 +135,7 @@ class WorkerSide:
             return  # a redelivered task whose job is already done (or expired)
         job.start()
         self.store.save(job)
-        run_job(job, self.executor, self.settings.command_timeout)
+        run_job(job, self.executor, self.settings)
         self.store.save(job)
         if job.delivery.state == PENDING:
             self.deliver(job_id, app)

@@ -8,7 +8,6 @@ final. Neither the URL's path nor the configured headers reach a log line.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 from urllib3 import Timeout
 from urllib3.exceptions import HTTPError
 
+from connector_proxy import jsontext
 from connector_proxy.config import JobSettings
 from connector_proxy.errors import INVALID_CALLBACK_URL
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
@@ -105,7 +105,7 @@ class CallbackSender:
         """Try once; record the outcome (and when to try again) on the job."""
         if job.callback_url is None or job.envelope is None:
             return
-        attempt = self._send(job.callback_url, json.dumps(job.envelope).encode())
+        attempt = self._send(job.callback_url, jsontext.dumps(job.envelope))
         job.delivery.attempts += 1
         job.delivery.last_error = attempt.error
         origin = origin_of(job.callback_url)

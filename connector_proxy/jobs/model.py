@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from connector_proxy import jsontext
+
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
 UNFINISHED = (QUEUED, RUNNING)
@@ -66,7 +68,7 @@ class Job:
             self.delivery = Delivery(state=PENDING, next_at=self.finished_at)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return jsontext.dumps(asdict(self)).decode()  # strict: an upstream's NaN is stored as "NaN"
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Job:

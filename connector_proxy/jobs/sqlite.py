@@ -126,24 +126,29 @@ class SqliteJobQueue:
                 self._wake.clear()
                 continue
             try:
-                run_job(job, self.executor, self.settings.command_timeout)
-            except Exception:  # the executor turns command failures into envelopes; this is ours
-                log.exception("job %s: the runner failed; it stays running until the next start", job.id)
-                continue
-            if job.delivery.state == PENDING:
-                job.delivery.next_at = self._lease()  # this thread delivers it, not the delivery loop
-            self._save(job)
-            if job.delivery.state == PENDING:
-                self._deliver(job)
+                self._finish(job)
+            except Exception:  # storage failed: the thread lives on; the job counts a start at the next
+                log.exception("job %s: could not be saved; it runs again at the next start", job.id)
+
+    def _finish(self, job: Job) -> None:
+        run_job(job, self.executor, self.settings)
+        if job.delivery.state == PENDING:
+            job.delivery.next_at = self._lease()  # this thread delivers it, not the delivery loop
+        self._save(job)
+        if job.delivery.state == PENDING:
+            self._deliver(job)
 
     def _deliver_and_prune(self) -> None:
         last_prune = 0.0
         while not self._stopping.wait(POLL):
-            while (job := self._claim_delivery()) is not None:
-                self._deliver(job)
-            if time.monotonic() - last_prune > 60:
-                self._prune()
-                last_prune = time.monotonic()
+            try:
+                while (job := self._claim_delivery()) is not None:
+                    self._deliver(job)
+                if time.monotonic() - last_prune > 60:
+                    self._prune()
+                    last_prune = time.monotonic()
+            except Exception:  # the store failed (locked, full): try again at the next turn
+                log.exception("the delivery loop failed; it goes on")
 
     def _deliver(self, job: Job) -> None:
         assert self._sender is not None

@@ -37,7 +37,7 @@ class Backend:
             "[server]\nworkers = 1\nthreads = 4\ngraceful_timeout = 10\n"
             '[connectors.sample.config]\ntoken = "env:SAMPLE_TOKEN"\n'
             "[connectors.http.config.destinations]\nallow_loopback = true\n"
-            f'[jobs]\nbackend = "{name}"\nsqlite_path = "jobs.sqlite3"\nthreads = 1\n'
+            f'[jobs]\nbackend = "{name}"\nsqlite_path = "jobs.sqlite3"\nthreads = 1\nmax_starts = 2\n'
             f'redis_url = "{REDIS_URL}"\ncelery_queue = "{queue}"\n'
             'callback_headers = ["Authorization: env:HOST_SERVICE_TOKEN"]\n'
             'callback_allow = ["127.0.0.1"]\n'  # the receivers' address; the token goes nowhere else
@@ -274,6 +274,52 @@ def test_a_killed_daemon_loses_no_job(backend: Backend, receiver: CallbackReceiv
 
     assert sorted(path for path, _ in delivered) == ["/callback/0", "/callback/1", "/callback/2"]  # once each
     assert states == ["succeeded"] * 3
+
+
+def test_a_poison_answer_fails_its_job_and_the_runner_goes_on(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    call(daemon, "sample/Nested", host_call(receiver, "/callback/poison", depth=5000))
+    call(daemon, "sample/Sleep", host_call(receiver, "/callback/next", seconds=0.1))  # the one runner's next
+
+    delivered = dict(receiver.wait_for(2, seconds=30))
+
+    assert delivered["/callback/poison"]["error"]["error_code"] == "UnrenderableAnswer"
+    assert delivered["/callback/next"]["command_response"]["body"] == {"slept": 0.1}
+
+
+def test_a_job_whose_process_dies_under_it_too_often_is_abandoned(
+    backend: Backend, receiver: CallbackReceiver
+) -> None:
+    if backend.name == "celery":
+        pytest.skip("Redis gives a killed worker's task back only after its visibility timeout (an hour)")
+    job_id = ""
+    for attempt in range(2):  # jobs.max_starts = 2: both starts end with a SIGKILL
+        daemon = backend.daemon(f"run-{attempt}")
+        if not job_id:
+            body = call(daemon, "sample/Sleep", host_call(receiver, "/callback/poison", seconds=30)).json()
+            job_id = body["command_response"]["body"]["job_id"]
+        _wait_until_running(daemon, job_id, attempt + 1)
+        daemon.kill()
+    last = backend.daemon("last")
+    try:
+        [(_, delivered)] = receiver.wait_for(1, seconds=20)
+        job = requests.get(f"{last.url}/v1/jobs/{job_id}", timeout=5).json()
+    finally:
+        last.stop()
+
+    assert delivered["error"]["error_code"] == "JobAbandoned"
+    assert (job["state"], job["attempts"]) == ("failed", 3)
+
+
+def _wait_until_running(daemon: Daemon, job_id: str, attempts: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        job = requests.get(f"{daemon.url}/v1/jobs/{job_id}", timeout=5).json()
+        if (job["state"], job["attempts"]) == ("running", attempts):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} is not running: {job}")
 
 
 def test_sigterm_lets_a_running_job_finish_and_deliver(backend: Backend, receiver: CallbackReceiver) -> None:
