@@ -50,6 +50,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, root: Path) -> Iterator[Run
         "[connectors.http.config.destinations]\nallow_loopback = true\n"
         f'[connectors.os.config]\nroots = ["{root}"]\nsettable_env = ["GREETING"]\ntimeout = 10\n'
         "[connectors.os.config.programs.echo]\n[connectors.os.config.programs.sh]\n"
+        "[connectors.os.config.programs.ls]\n"  # a pattern beside a path slot
+        'args = ["-[al]+", {type = "path"}]\n'
+        "[connectors.os.config.programs.seq]\n"  # a number in a range, a choice of flags
+        'args = [{type = "integer", minimum = 1, maximum = 9}, {type = "enum", values = ["-w"]}]\n'
         f'[connectors.os.config.programs.python]\npath = "{sys.executable}"\n'
     )
     with RunningDaemon(config) as running:
@@ -175,6 +179,39 @@ def test_bad_input_gets_a_declared_code_naming_the_field(
     assert (answer.status_code, error["error_code"]) == (status, code), error
     assert words in error["message"]
     assert "Traceback" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("program", "args", "allowed"),
+    [
+        ("ls", ["-a", "sub"], True),
+        ("ls", ["-a", ".."], False),  # [\w.-]+ would admit it; a path slot resolves it first
+        ("ls", ["/etc"], False),
+        ("seq", ["-w", "1", "9"], True),
+        ("seq", ["10"], False),
+        ("seq", ["0"], False),
+        ("seq", ["-s"], False),
+    ],
+)
+def test_typed_argument_slots_admit_what_they_name(
+    daemon: RunningDaemon, program: str, args: list[str], allowed: bool
+) -> None:
+    body = {"program": program, "args": args}
+    answer = requests.post(f"{daemon.url}/v1/do/os/RunCommand", json=body, timeout=20)
+
+    error = answer.json()["error"]
+    assert (error is None) if allowed else (error["error_code"] == "ArgumentNotAllowed"), error
+
+
+@pytest.mark.parametrize("given", ["sub/../file.txt", "--color=always"])
+def test_a_path_slot_hands_the_program_the_checked_path(
+    daemon: RunningDaemon, root: Path, given: str
+) -> None:
+    body = {"program": "ls", "args": ["-l", given], "allow_nonzero": True}
+    answer = requests.post(f"{daemon.url}/v1/do/os/RunCommand", json=body, timeout=20)
+
+    ran = answer.json()["command_response"]["body"]
+    assert str((root / given).resolve()) in ran["stdout"] + ran["stderr"]  # a path, never an option
 
 
 def test_a_lone_surrogate_on_stdin_starts_no_child(daemon: RunningDaemon, root: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 from connector_proxy.sdk import CommandError, Connector, Context, Result
 from connector_proxy_os import errors
 from connector_proxy_os.files import PathText, Text, inside_roots, os_errors
-from connector_proxy_os.settings import OsResources, Program
+from connector_proxy_os.settings import OsResources, Program, Rule
 
 CHUNK = 65536
 
@@ -88,7 +89,7 @@ def run(
     allow_nonzero: bool,
 ) -> Result:
     resources: OsResources = ctx.resources
-    program = _allowed(resources, name, args)
+    program, args = _allowed(resources, name, args)
     environment = _environment(resources, env)
     directory = _directory(resources, cwd)
     given = stdin.encode() if stdin else b""  # before the child starts: a failure here leaves nothing behind
@@ -138,19 +139,51 @@ def _directory(resources: OsResources, cwd: str | None) -> Path | None:
     return directory
 
 
-def _allowed(resources: OsResources, name: str, args: list[str]) -> Program:
+def _allowed(resources: OsResources, name: str, args: list[str]) -> tuple[Program, list[str]]:
+    """The program and the arguments it is given (a path slot's argument resolved, as checked)."""
     program = resources.programs.get(name)
     if program is None:
         raise CommandError(errors.PROGRAM_NOT_ALLOWED, f"{name!r} is not in the programs table")
     if len(args) > program.max_args:
         raise CommandError(errors.ARGUMENT_NOT_ALLOWED, f"{name} takes at most {program.max_args} arguments")
-    if program.patterns is not None:
-        for position, argument in enumerate(args):
-            if not any(pattern.fullmatch(argument) for pattern in program.patterns):
-                raise CommandError(
-                    errors.ARGUMENT_NOT_ALLOWED, f"{name}: argument {position} matches no allowed pattern"
-                )
-    return program
+    if program.rules is None:
+        return program, args
+    given = []
+    for position, argument in enumerate(args):
+        accepted = _first_accepting(program.rules, argument, resources)
+        if accepted is None:
+            raise CommandError(
+                errors.ARGUMENT_NOT_ALLOWED, f"{name}: argument {position} fits none of the allowed ones"
+            )
+        given.append(accepted)
+    return program, given
+
+
+def _first_accepting(rules: tuple[Rule, ...], argument: str, resources: OsResources) -> str | None:
+    for rule in rules:
+        accepted = _accept(rule, argument, resources)
+        if accepted is not None:
+            return accepted
+    return None
+
+
+def _accept(rule: Rule, argument: str, resources: OsResources) -> str | None:
+    """The argument as the program gets it if ``rule`` admits it, else None."""
+    if isinstance(rule, re.Pattern):
+        return argument if rule.fullmatch(argument) else None
+    if rule.type == "enum":
+        return argument if argument in rule.values else None
+    if rule.type == "integer":
+        if not re.fullmatch(r"-?[0-9]{1,18}", argument):
+            return None
+        number = int(argument)
+        low = rule.minimum if rule.minimum is not None else number
+        high = rule.maximum if rule.maximum is not None else number
+        return argument if low <= number <= high else None
+    try:  # a path: inside a root once resolved
+        return str(inside_roots(resources, argument)) if argument else None
+    except CommandError:
+        return None
 
 
 def _environment(resources: OsResources, extra: dict[str, str]) -> dict[str, str]:

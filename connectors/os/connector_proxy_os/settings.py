@@ -10,6 +10,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+SLOT_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {"type": {"const": "path"}},
+        },
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {
+                "type": {"const": "integer"},
+                "minimum": {"type": "integer"},
+                "maximum": {"type": "integer"},
+            },
+        },
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type", "values"],
+            "properties": {
+                "type": {"const": "enum"},
+                "values": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            },
+        },
+    ]
+}
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -28,8 +57,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     },
                     "args": {
                         "type": "array",
-                        "items": {"type": "string"},
-                        "description": "Regular expressions; each argument must match one whole.",
+                        "items": {"anyOf": [{"type": "string"}, SLOT_SCHEMA]},
+                        "description": "What each argument may be: a regular expression it must match"
+                        " whole, or a typed slot (a path inside the roots, an integer, one of a list).",
                     },
                     "max_args": {"type": "integer", "minimum": 0, "default": 64},
                 },
@@ -67,10 +97,27 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class Slot:
+    """One typed argument slot: a path inside the roots, an integer in a range, or one of a list.
+
+    A pattern sees text, not meaning (``[\\w.-]+`` admits ``..``); a slot checks what the
+    argument is. A path is handed to the program resolved, as it was checked.
+    """
+
+    type: str
+    minimum: int | None = None
+    maximum: int | None = None
+    values: frozenset[str] = frozenset()
+
+
+Rule = re.Pattern[str] | Slot
+
+
+@dataclass(frozen=True)
 class Program:
     name: str
     path: str
-    patterns: tuple[re.Pattern[str], ...] | None
+    rules: tuple[Rule, ...] | None  # None: any argument
     max_args: int
 
 
@@ -114,12 +161,23 @@ def _program(name: str, entry: Mapping[str, Any]) -> Program:
     found = wanted if os.path.isabs(wanted) else shutil.which(wanted)
     if found is None or not os.access(found, os.X_OK):
         raise ValueError(f"program {name!r}: {wanted!r} is not an executable (on PATH or as a path)")
-    patterns = entry.get("args")
+    rules = entry.get("args")
     return Program(
         name=name,
         path=os.path.realpath(found),
-        patterns=tuple(re.compile(p) for p in patterns) if patterns is not None else None,
+        rules=tuple(_rule(rule) for rule in rules) if rules is not None else None,
         max_args=entry.get("max_args", 64),
+    )
+
+
+def _rule(rule: str | Mapping[str, Any]) -> Rule:
+    if isinstance(rule, str):
+        return re.compile(rule)
+    return Slot(
+        type=rule["type"],
+        minimum=rule.get("minimum"),
+        maximum=rule.get("maximum"),
+        values=frozenset(rule.get("values", ())),
     )
 
 
