@@ -6,6 +6,7 @@ value or an item.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from botocore.exceptions import (
@@ -13,6 +14,7 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
+    ParamValidationError,
     PartialCredentialsError,
     ReadTimeoutError,
 )
@@ -41,12 +43,25 @@ def call(ctx: Context, service: str, operation: str, **arguments: Any) -> dict[s
         answer: dict[str, Any] = getattr(client, operation)(**arguments)
     except ClientError as error:
         raise aws_error(error, f"{service}.{operation}{_on(arguments)}") from None
+    except ParamValidationError as error:
+        raise invalid_parameter(error, f"{service}.{operation}") from None
     except (NoCredentialsError, PartialCredentialsError):
         raise CommandError(errors.CREDENTIALS_MISSING, f"{service}.{operation}: no AWS credentials") from None
     except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as error:
         raise CommandError(errors.AWS_UNREACHABLE, f"{service}.{operation}: {type(error).__name__}") from None
     answer.pop("ResponseMetadata", None)
     return answer
+
+
+def invalid_parameter(error: ParamValidationError, where: str) -> CommandError:
+    """boto3's report quotes values (an item's, a key's): only the parameters' names are kept."""
+    report = str(error)
+    names = sorted(set(_PARAMETER.findall(report)) | ({"Bucket"} if "bucket name" in report else set()))
+    names = names or ["a parameter"]
+    return CommandError(errors.INVALID_AWS_PARAMETER, f"{where}: boto3 refused {', '.join(names)}")
+
+
+_PARAMETER = re.compile(r"parameter ([\w.\[\]]+)")
 
 
 def aws_error(error: ClientError, where: str) -> CommandError:

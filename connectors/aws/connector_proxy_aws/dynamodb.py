@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Annotated, Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -262,7 +262,17 @@ def _register_legacy(connector: Connector) -> None:
 def to_dynamo(item: Item) -> dict[str, Any]:
     """JSON to DynamoDB's typed form; floats become exact Decimals, as DynamoDB requires."""
     exact = json.loads(json.dumps(item), parse_float=Decimal)
-    return {name: SERIALIZER.serialize(value) for name, value in exact.items()}
+    return {name: _typed(name, value) for name, value in exact.items()}
+
+
+def _typed(name: str, value: Any) -> Any:
+    try:
+        return SERIALIZER.serialize(value)
+    except DecimalException:  # boto3's context traps a number DynamoDB cannot hold exactly
+        raise CommandError(
+            errors.INVALID_AWS_PARAMETER,
+            f"attribute {name!r}: a number over DynamoDB's 38 digits",
+        ) from None
 
 
 def from_dynamo(item: dict[str, Any]) -> Item:

@@ -24,6 +24,12 @@ OBJECT_TOO_LARGE = ErrorCode(
 INVALID_CONTENT = ErrorCode(
     "InvalidContent", "The content is not what its encoding says (bad base64 or data: URL).", 400
 )
+INVALID_AWS_PARAMETER = ErrorCode(
+    "InvalidAwsParameter",
+    "boto3 refused a value before sending it (an empty or malformed bucket name, a key of the wrong"
+    " type…); the message names the parameter, never its value.",
+    400,
+)
 AWS_UNREACHABLE = ErrorCode(
     "AwsUnreachable", "The AWS endpoint could not be reached or did not answer in time.", 502
 )
@@ -37,6 +43,7 @@ ALL = (
     RESOURCE_NOT_ALLOWED,
     OBJECT_TOO_LARGE,
     INVALID_CONTENT,
+    INVALID_AWS_PARAMETER,
     AWS_UNREACHABLE,
     LAMBDA_FUNCTION_ERROR,
 )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from botocore.exceptions import ParamValidationError
+
 from connector_proxy.sdk import CommandError, Connector, Context
 from connector_proxy_aws import errors
-from connector_proxy_aws.calling import allowed, call, resources
+from connector_proxy_aws.calling import allowed, call, invalid_parameter, resources
 from connector_proxy_aws.content import from_bytes, to_bytes
 
 Key = Annotated[str, {"minLength": 1, "maxLength": 1024}]
@@ -137,7 +139,10 @@ def register(connector: Connector) -> None:
         if method == "put" and content_type:
             parameters["ContentType"] = content_type
         client = resources(ctx).client("s3")
-        url = client.generate_presigned_url(f"{method}_object", Params=parameters, ExpiresIn=expires_in)
+        try:
+            url = client.generate_presigned_url(f"{method}_object", Params=parameters, ExpiresIn=expires_in)
+        except ParamValidationError as error:
+            raise invalid_parameter(error, f"s3.{method}_object") from None
         return {"url": url, "method": method.upper(), "expires_in": expires_in}
 
     @connector.command("UploadFileData")
