@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, get_type_hints
 
+from connector_proxy.jobs.sealing import valid_key
 from connector_proxy.sdk.destinations import parse_entries
 from connector_proxy.secret_refs import SecretReferenceError, resolve_reference
 
@@ -93,6 +94,8 @@ class JobSettings:
     threads: int = 4  # jobs run at once per worker process (sqlite backend)
     command_timeout: float = 3600.0  # a job's deadline: the host is not waiting on the line
     max_starts: int = 3  # a job whose process dies under it this often is failed, not run again
+    # Fernet keys sealing payloads and envelopes at rest (the first seals, all open); empty: stored clear
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     keep_finished: float = 7 * 24 * 3600.0
     delivery_timeout: float = 10.0
     delivery_give_up_after: float = 24 * 3600.0
@@ -167,7 +170,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     sections = {name: _section(name, cls, document.get(name, {}), environ) for name, cls in _SECTIONS.items()}
     auth: AuthSettings = sections["auth"]
     sections["auth"] = _resolve_api_keys(auth, environ)
-    sections["jobs"] = _resolve_callback_headers(sections["jobs"], environ)
+    sections["jobs"] = _resolve_encryption_keys(_resolve_callback_headers(sections["jobs"], environ), environ)
     sections["oauth"] = _resolve_oauth(sections["oauth"], environ)
     _check(sections)
     return Settings(
@@ -257,6 +260,21 @@ def _resolve_api_keys(auth: AuthSettings, environ: Mapping[str, str]) -> AuthSet
     if any(not key for key in keys):
         raise ConfigError("auth.api_keys: an API key is empty")
     return dataclasses.replace(auth, api_keys=keys)
+
+
+def _resolve_encryption_keys(jobs: JobSettings, environ: Mapping[str, str]) -> JobSettings:
+    keys = []
+    for position, key in enumerate(jobs.encryption_keys):
+        try:
+            keys.append(resolve_reference(key, environ))
+        except SecretReferenceError as error:
+            raise ConfigError(f"jobs.encryption_keys[{position}]: {error}") from None
+        if not valid_key(keys[-1]):  # never the value itself in the message
+            raise ConfigError(
+                f"jobs.encryption_keys[{position}] is not a Fernet key (32 bytes, URL-safe base64);"
+                " the README says how to make one"
+            )
+    return dataclasses.replace(jobs, encryption_keys=tuple(keys))
 
 
 def _resolve_callback_headers(jobs: JobSettings, environ: Mapping[str, str]) -> JobSettings:

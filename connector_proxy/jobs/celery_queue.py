@@ -21,6 +21,7 @@ from connector_proxy.executor import Executor
 from connector_proxy.jobs.delivery import CallbackSender
 from connector_proxy.jobs.model import PENDING, STATES, Job
 from connector_proxy.jobs.runs import run_job
+from connector_proxy.jobs.sealing import Sealer
 
 log = logging.getLogger(__name__)
 PREFIX = "connector-proxy"
@@ -32,6 +33,7 @@ class RedisJobStore:
 
     def __init__(self, settings: JobSettings) -> None:
         self.redis = redis.Redis.from_url(settings.redis_url)
+        self.sealer = Sealer(settings.encryption_keys)
         self.keep = int(settings.keep_finished)
 
     def create_or_join(self, job: Job) -> tuple[Job, bool]:
@@ -47,7 +49,7 @@ class RedisJobStore:
 
     def save(self, job: Job) -> None:
         with self.redis.pipeline() as batch:
-            batch.set(self._key(job.id), job.to_json(), ex=self.keep if job.finished else None)
+            batch.set(self._key(job.id), job.to_json(self.sealer), ex=self.keep if job.finished else None)
             batch.zadd(f"{PREFIX}:jobs", {job.id: job.created_at})
             for state in STATES:
                 batch.zrem(f"{PREFIX}:jobs:{state}", job.id)
@@ -58,7 +60,7 @@ class RedisJobStore:
 
     def get(self, job_id: str | None) -> Job | None:
         data = self.redis.get(self._key(job_id)) if job_id else None
-        return Job.from_json(cast(bytes, data)) if data else None
+        return Job.from_json(cast(bytes, data), self.sealer) if data else None
 
     def list(self, state: str | None, limit: int) -> list[Job]:
         index = f"{PREFIX}:jobs:{state}" if state else f"{PREFIX}:jobs"
@@ -67,7 +69,7 @@ class RedisJobStore:
         expired = [job_id for job_id, data in zip(ids, records, strict=True) if data is None]
         if expired:  # records expire on their own; the indexes are tidied when met
             self.redis.zrem(index, *expired)
-        return [Job.from_json(data) for data in records if data is not None]
+        return [Job.from_json(data, self.sealer) for data in records if data is not None]
 
     @staticmethod
     def _key(job_id: str | None) -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connector_proxy import jsontext
+from connector_proxy.jobs.sealing import Sealer
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
@@ -67,12 +68,16 @@ class Job:
         if self.callback_url and not hand_off:
             self.delivery = Delivery(state=PENDING, next_at=self.finished_at)
 
-    def to_json(self) -> str:
-        return jsontext.dumps(asdict(self)).decode()  # strict: an upstream's NaN is stored as "NaN"
+    def to_json(self, sealer: Sealer) -> str:
+        """The stored record; its payload and envelope sealed when encryption at rest is on."""
+        data = asdict(self)
+        data["payload"], data["envelope"] = sealer.seal(data["payload"]), sealer.seal(data["envelope"])
+        return jsontext.dumps(data).decode()  # strict: an upstream's NaN is stored as "NaN"
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> Job:
+    def from_json(cls, text: str | bytes, sealer: Sealer) -> Job:
         data = json.loads(text)
+        data["payload"], data["envelope"] = sealer.open(data["payload"]), sealer.open(data["envelope"])
         data["delivery"] = Delivery(**data["delivery"])
         return cls(**data)
 

@@ -23,6 +23,7 @@ from connector_proxy.executor import Executor
 from connector_proxy.jobs.delivery import CallbackSender
 from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, Job
 from connector_proxy.jobs.runs import run_job
+from connector_proxy.jobs.sealing import Sealer
 
 log = logging.getLogger(__name__)
 POLL = 1.0  # seconds between looks for work another process queued (this process's own wake it at once)
@@ -48,6 +49,7 @@ class SqliteJobQueue:
         self.settings = settings
         self.executor = executor
         self.path = path
+        self.sealer = Sealer(settings.encryption_keys)
         self._local = threading.local()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -64,14 +66,14 @@ class SqliteJobQueue:
                     (job.task_id, QUEUED, RUNNING),
                 ).fetchone()
                 if row:
-                    return Job.from_json(row[0]), True
+                    return Job.from_json(row[0], self.sealer), True
             self._insert(db, job)
         self._wake.set()
         return job, False
 
     def get(self, job_id: str) -> Job | None:
         row = self._db().execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return Job.from_json(row[0]) if row else None
+        return Job.from_json(row[0], self.sealer) if row else None
 
     def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
         if state is None:
@@ -79,13 +81,12 @@ class SqliteJobQueue:
         else:
             query = "SELECT data FROM jobs WHERE state = ? ORDER BY created_at DESC LIMIT ?"
             rows = self._db().execute(query, (state, limit))
-        return [Job.from_json(row[0]) for row in rows.fetchall()]
+        return [Job.from_json(row[0], self.sealer) for row in rows.fetchall()]
 
     def recover(self) -> int:
         with self._write() as db:
-            left = [
-                Job.from_json(r[0]) for r in db.execute("SELECT data FROM jobs WHERE state = ?", (RUNNING,))
-            ]
+            rows = db.execute("SELECT data FROM jobs WHERE state = ?", (RUNNING,))
+            left = [Job.from_json(row[0], self.sealer) for row in rows]
             for job in left:
                 job.state = QUEUED
                 self._update(db, job)
@@ -166,7 +167,7 @@ class SqliteJobQueue:
             ).fetchone()
             if row is None:
                 return None
-            job = Job.from_json(row[0])
+            job = Job.from_json(row[0], self.sealer)
             job.start()
             self._update(db, job)
             return job
@@ -184,7 +185,7 @@ class SqliteJobQueue:
             ).fetchone()
             if row is None:
                 return None
-            job = Job.from_json(row[0])
+            job = Job.from_json(row[0], self.sealer)
             # no other thread or process sends it meanwhile
             db.execute("UPDATE jobs SET next_delivery_at = ? WHERE id = ?", (self._lease(), job.id))
             return job
@@ -207,8 +208,10 @@ class SqliteJobQueue:
         with self._write() as db:
             self._update(db, job)
 
-    @staticmethod
-    def _insert(db: sqlite3.Connection, job: Job) -> None:
+    def _record(self, job: Job) -> str:
+        return job.to_json(self.sealer)
+
+    def _insert(self, db: sqlite3.Connection, job: Job) -> None:
         db.execute(
             "INSERT INTO jobs (id, state, task_id, created_at, finished_at, delivery_state,"
             " next_delivery_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -220,16 +223,22 @@ class SqliteJobQueue:
                 job.finished_at,
                 job.delivery.state,
                 job.delivery.next_at,
-                job.to_json(),
+                self._record(job),
             ),
         )
 
-    @staticmethod
-    def _update(db: sqlite3.Connection, job: Job) -> None:
+    def _update(self, db: sqlite3.Connection, job: Job) -> None:
         db.execute(
             "UPDATE jobs SET state = ?, finished_at = ?, delivery_state = ?, next_delivery_at = ?,"
             " data = ? WHERE id = ?",
-            (job.state, job.finished_at, job.delivery.state, job.delivery.next_at, job.to_json(), job.id),
+            (
+                job.state,
+                job.finished_at,
+                job.delivery.state,
+                job.delivery.next_at,
+                self._record(job),
+                job.id,
+            ),
         )
 
     @contextmanager

@@ -6,7 +6,9 @@ For ``celery`` the tests start ``connector-proxy worker`` against the Redis on
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 import redis
 import requests
+from cryptography.fernet import Fernet
 
 from connector_proxy.testing import free_port
 from tests.support import CLI, SITE, TEST_ENV, CallbackReceiver, Daemon
@@ -41,8 +44,13 @@ class Backend:
             f'redis_url = "{REDIS_URL}"\ncelery_queue = "{queue}"\n'
             'callback_headers = ["Authorization: env:HOST_SERVICE_TOKEN"]\n'
             'callback_allow = ["127.0.0.1"]\n'  # the receivers' address; the token goes nowhere else
+            'encryption_keys = ["env:JOBS_KEY"]\n'  # payloads and envelopes sealed at rest
         )
-        self.environ = {**TEST_ENV, "HOST_SERVICE_TOKEN": "Bearer service-account-s3cret"}
+        self.environ = {
+            **TEST_ENV,
+            "HOST_SERVICE_TOKEN": "Bearer service-account-s3cret",
+            "JOBS_KEY": Fernet.generate_key().decode(),
+        }
         self.worker: subprocess.Popen[bytes] | None = None
 
     def start_worker(self) -> None:
@@ -61,6 +69,13 @@ class Backend:
         if self.worker is not None:
             self.worker.terminate()
             self.worker.wait(timeout=30)
+
+    def stored(self, job_id: str) -> str:
+        """The job's record as the backend keeps it."""
+        if self.name == "celery":
+            return str(redis.Redis.from_url(REDIS_URL).get(f"connector-proxy:job:{job_id}"))
+        with sqlite3.connect(self.folder / "jobs.sqlite3") as db:
+            return str(db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
 
     def daemon(self, name: str = "daemon") -> Daemon:
         daemon = Daemon(self.config, self.environ, self.folder / f"{name}.log")
@@ -252,6 +267,17 @@ def test_a_command_that_hands_off_is_answered_202_without_a_job(daemon: Daemon) 
     assert response.status_code == 202
     assert response.json()["command_response"]["body"]["handed_to"] == "a remote system"
     assert requests.get(f"{daemon.url}/v1/jobs", timeout=5).json()["jobs"] == []
+
+
+def test_parameters_and_envelopes_are_sealed_at_rest(backend: Backend, daemon: Daemon) -> None:
+    payload = host_call(None, "", name="Ada-the-secret-name")
+    job_id = call(daemon, "sample/Greet", payload).json()["command_response"]["body"]["job_id"]
+
+    job = poll(daemon, job_id)
+    record = backend.stored(job_id)
+
+    assert "Ada-the-secret-name" in json.dumps(job["envelope"])  # the daemon reads it back
+    assert "Ada-the-secret-name" not in record and '"sealed"' in record
 
 
 def test_a_killed_daemon_loses_no_job(backend: Backend, receiver: CallbackReceiver) -> None:

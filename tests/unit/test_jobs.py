@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from connector_proxy.config import ConfigError, Settings, load_settings
 from connector_proxy.jobs.delivery import MAX_DELAY, backoff
 from connector_proxy.jobs.model import FAILED, PENDING, SUCCEEDED, Job
+from connector_proxy.jobs.sealing import SealedRecordError, Sealer
 
 
 def settings_with(tmp_path: Path, jobs: str, environ: dict[str, str] | None = None) -> Settings:
@@ -59,7 +61,16 @@ def test_a_finished_job_with_a_callback_is_due_for_delivery() -> None:
     job.finish(200, {"command_response": {"body": {}}, "error": None})
 
     assert job.state == SUCCEEDED and job.delivery.state == PENDING and job.attempts == 1
-    assert Job.from_json(job.to_json()) == job
+    clear, sealed = Sealer(()), Sealer((Fernet.generate_key().decode(),))
+    assert Job.from_json(job.to_json(clear), clear) == job
+    record = job.to_json(sealed)
+    assert "seconds" not in record and "command_response" not in record  # the payload and envelope are sealed
+    assert Job.from_json(record, sealed) == job
+    assert Job.from_json(job.to_json(clear), sealed) == job  # records from before encryption still read
+    with pytest.raises(SealedRecordError):
+        Job.from_json(record, clear)
+    with pytest.raises(SealedRecordError):
+        Job.from_json(record, Sealer((Fernet.generate_key().decode(),)))
 
 
 def test_a_failed_job_is_failed_and_a_handed_off_one_owes_no_callback() -> None:

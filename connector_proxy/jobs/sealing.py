@@ -1,0 +1,50 @@
+"""Encryption at rest of what a job record holds that may be secret: its payload and its envelope.
+
+Off unless ``jobs.encryption_keys`` is set. Keys are Fernet keys (AES-128-CBC
+with HMAC-SHA256, from the cryptography package); the first seals, every one
+opens, so a key is rotated by putting the new one first. Records written
+before encryption was turned on are still read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+SEALED = "sealed"  # a sealed field is stored as {"sealed": "<Fernet token>"}
+
+
+class SealedRecordError(RuntimeError):
+    """A sealed record this daemon cannot open (no key, or none of the keys that sealed it)."""
+
+
+class Sealer:
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self._fernet = MultiFernet([Fernet(key) for key in keys]) if keys else None
+
+    def seal(self, value: Any) -> Any:
+        if self._fernet is None or value is None:
+            return value
+        return {SEALED: self._fernet.encrypt(json.dumps(value).encode()).decode("ascii")}
+
+    def open(self, value: Any) -> Any:
+        if not (isinstance(value, dict) and set(value) == {SEALED}):
+            return value  # written in the clear (before encryption was turned on)
+        if self._fernet is None:
+            raise SealedRecordError("a job record is encrypted and jobs.encryption_keys is not set")
+        try:
+            return json.loads(self._fernet.decrypt(value[SEALED].encode("ascii")))
+        except InvalidToken:
+            raise SealedRecordError(
+                "a job record was encrypted with a key not in jobs.encryption_keys"
+            ) from None
+
+
+def valid_key(key: str) -> bool:
+    try:
+        Fernet(key)
+    except (ValueError, TypeError):
+        return False
+    return True
