@@ -165,6 +165,11 @@ def command_not_found(command_id: str) -> CommandError:
     return CommandError(COMMAND_NOT_FOUND, f"No command {command_id!r} is available")
 
 
+def unrenderable_answer(problem: Exception) -> CommandError:
+    """The error that stands in for an answer JSON cannot hold, on the line and in a job."""
+    return CommandError(UNRENDERABLE_ANSWER, f"The command's answer is lost: {problem}")
+
+
 def http_refusal(status: int, message: str) -> CommandError:
     """An error raised by the HTTP machinery (Werkzeug or gunicorn), not by a route."""
     return CommandError(_BY_STATUS.get(status, HTTP_REFUSAL), message, http_status=status)

@@ -15,12 +15,11 @@ from flask import Flask
 from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import message
-from gunicorn.http.body import ChunkedReader
-from gunicorn.http.errors import InvalidChunkSize
 
 from connector_proxy import envelope, jsontext, redaction
 from connector_proxy.config import LimitSettings, ServerSettings
 from connector_proxy.errors import http_refusal
+from connector_proxy.web.bounded import BoundedChunkedReader
 from connector_proxy.web.state import proxy_state_of
 
 
@@ -93,23 +92,6 @@ def serve(app: Flask, server: ServerSettings) -> None:
     BoundedChunkedReader.max_chunk = proxy_state_of(app).settings.limits.max_body_bytes
     message.ChunkedReader = BoundedChunkedReader
     DaemonServer(app, server).run()
-
-
-class ChunkTooLarge(InvalidChunkSize):  # type: ignore[misc]  # gunicorn ships no types
-    """A chunk announced as larger than the whole body may be."""
-
-
-class BoundedChunkedReader(ChunkedReader):  # type: ignore[misc]  # gunicorn ships no types
-    """gunicorn's chunked-body reader, refusing a chunk over limits.max_body_bytes as soon as its size
-    line is read: otherwise a size such as ``ffffffffffffffffffff`` is waited on for its bytes."""
-
-    max_chunk = 10 * 1024 * 1024
-
-    def parse_chunk_size(self, unreader: Any, data: Any = None) -> tuple[int, Any]:
-        size, rest = super().parse_chunk_size(unreader, data)
-        if size > self.max_chunk:
-            raise ChunkTooLarge(b"over limits.max_body_bytes")
-        return size, rest
 
 
 def write_json_error(sock: socket.socket, status: int, reason: str, _detail: str) -> None:

@@ -13,7 +13,6 @@ import random
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from urllib3 import Timeout
 from urllib3.exceptions import HTTPError
@@ -23,10 +22,10 @@ from connector_proxy.config import JobSettings
 from connector_proxy.errors import INVALID_CALLBACK_URL
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
 from connector_proxy.sdk.destinations import (
-    DEFAULT_PORTS,
     DestinationBlocked,
     DestinationPolicy,
     literal_address,
+    parse_destination,
 )
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.outbound import origin_of, pool_manager
@@ -71,18 +70,14 @@ def checked_callback_url(policy: DestinationPolicy, value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
         raise _refused(f"must be a string of at most {MAX_URL_LENGTH} characters holding an http(s) URL")
     try:
-        parts = urlsplit(value)
-        port = parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
-    except ValueError:
-        raise _refused("is not a URL (its host or port cannot be read)") from None
-    host = parts.hostname
-    if parts.scheme not in DEFAULT_PORTS or not host:
-        raise _refused("must be an http or https URL with a host")
-    if not policy.may_allow(host, port, parts.scheme):
+        scheme, host, port = parse_destination(value)
+    except ValueError as problem:
+        raise _refused(f"is not a usable URL: {problem}") from None
+    if not policy.may_allow(host, port, scheme):
         raise _refused(f"{origin_of(value)} is not in jobs.callback_allow")
     if literal_address(host) is not None:  # a name is checked on its addresses, when connecting
         try:
-            policy.check(host, host, port, parts.scheme)
+            policy.check(host, host, port, scheme)
         except DestinationBlocked as blocked:
             raise _refused(str(blocked)) from None
     return value

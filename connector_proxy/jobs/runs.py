@@ -12,7 +12,7 @@ import logging
 
 from connector_proxy import envelope, jsontext
 from connector_proxy.config import JobSettings
-from connector_proxy.errors import INTERNAL_ERROR, JOB_ABANDONED, UNRENDERABLE_ANSWER
+from connector_proxy.errors import INTERNAL_ERROR, JOB_ABANDONED, unrenderable_answer
 from connector_proxy.executor import ACCEPTED, Executor
 from connector_proxy.jobs.model import Job
 from connector_proxy.sdk.errors import CommandError
@@ -37,7 +37,7 @@ def run_job(job: Job, executor: Executor, settings: JobSettings) -> None:
         jsontext.dumps(job.envelope)  # what is stored and delivered must be writable
     except jsontext.Unrenderable as problem:
         log.error("job %s: %s", job.id, problem)
-        _fail(job, CommandError(UNRENDERABLE_ANSWER, f"The command's answer is lost: {problem}"))
+        _fail(job, unrenderable_answer(problem))
 
 
 def _fail(job: Job, error: CommandError) -> None:

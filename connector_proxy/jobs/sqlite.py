@@ -208,9 +208,6 @@ class SqliteJobQueue:
         with self._write() as db:
             self._update(db, job)
 
-    def _record(self, job: Job) -> str:
-        return job.to_json(self.sealer)
-
     def _insert(self, db: sqlite3.Connection, job: Job) -> None:
         db.execute(
             "INSERT INTO jobs (id, state, task_id, created_at, finished_at, delivery_state,"
@@ -223,7 +220,7 @@ class SqliteJobQueue:
                 job.finished_at,
                 job.delivery.state,
                 job.delivery.next_at,
-                self._record(job),
+                job.to_json(self.sealer),
             ),
         )
 
@@ -236,7 +233,7 @@ class SqliteJobQueue:
                 job.finished_at,
                 job.delivery.state,
                 job.delivery.next_at,
-                self._record(job),
+                job.to_json(self.sealer),
                 job.id,
             ),
         )

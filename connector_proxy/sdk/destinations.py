@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -257,6 +260,26 @@ def _port(text: str, entry: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535")
     return int(text)
+
+
+def parse_destination(url: str) -> tuple[str, str, int]:
+    """An http(s) URL's scheme, host (without IPv6 brackets) and port, or ValueError saying what is
+    wrong with it, phrased to follow the field's name and never quoting the URL (it may hold secrets)."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in DEFAULT_PORTS:
+        raise ValueError("it is not an http or https URL")
+    try:
+        parts = parse_url(url)
+        if parts.host:
+            parts.host.encode("idna")  # an empty or over-long label fails here, not at connect time
+    except (LocationParseError, UnicodeError):
+        raise ValueError("its host or port cannot be read") from None
+    if not parts.host:
+        raise ValueError("it names no host")
+    port = parts.port if parts.port is not None else DEFAULT_PORTS[scheme]
+    if not 0 < port < 65536:
+        raise ValueError("its port is not from 1 to 65535")
+    return scheme, parts.host.strip("[]"), port
 
 
 def literal_address(host: str) -> Address | None:

@@ -8,10 +8,29 @@ import socket
 from typing import Any
 
 from flask import Request, current_app
-from gunicorn.http.errors import ParseException
+from gunicorn.http.body import ChunkedReader
+from gunicorn.http.errors import InvalidChunkSize, ParseException
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge, RequestTimeout
 
 from connector_proxy.concurrency import reading_deadline
+
+
+class ChunkTooLarge(InvalidChunkSize):  # type: ignore[misc]  # gunicorn ships no types
+    """A chunk announced as larger than the whole body may be."""
+
+
+class BoundedChunkedReader(ChunkedReader):  # type: ignore[misc]  # gunicorn ships no types
+    """gunicorn's chunked-body reader (installed by ``server.serve``), refusing a chunk over
+    limits.max_body_bytes as soon as its size line is read: otherwise a size such as
+    ``ffffffffffffffffffff`` is waited on for its bytes."""
+
+    max_chunk = 10 * 1024 * 1024
+
+    def parse_chunk_size(self, unreader: Any, data: Any = None) -> tuple[int, Any]:
+        size, rest = super().parse_chunk_size(unreader, data)
+        if size > self.max_chunk:
+            raise ChunkTooLarge(b"over limits.max_body_bytes")
+        return size, rest
 
 
 class BoundedRequest(Request):
@@ -38,7 +57,7 @@ class BoundedRequest(Request):
             raise RequestTimeout(f"The body did not arrive within {self.body_timeout:g} s") from None
         except ParseException as error:  # the server's chunked decoding refused it
             _stop_reading(client)
-            if type(error).__name__ == "ChunkTooLarge":
+            if isinstance(error, ChunkTooLarge):
                 raise RequestEntityTooLarge() from None
             raise BadRequest("The body's chunked transfer encoding is malformed") from None
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response
 
 from connector_proxy import envelope, jsontext
-from connector_proxy.errors import UNRENDERABLE_ANSWER
+from connector_proxy.errors import unrenderable_answer
 from connector_proxy.sdk.errors import CommandError
 
 JSON = "application/json"
@@ -20,7 +20,7 @@ def json_response(document: Any, status: int = 200) -> Response:
         return Response(jsontext.dumps(document), status=status, mimetype=JSON)
     except jsontext.Unrenderable as problem:  # the answer is lost; the host learns why, not a 500 page
         log.error("an answer could not be written: %s", problem)
-        return error_response(CommandError(UNRENDERABLE_ANSWER, f"The command's answer is lost: {problem}"))
+        return error_response(unrenderable_answer(problem))
 
 
 def raw_json(body: bytes, status: int = 200) -> Response:

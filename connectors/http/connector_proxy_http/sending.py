@@ -27,10 +27,10 @@ from urllib3.exceptions import (
     TimeoutError,
     URLSchemeUnknown,
 )
-from urllib3.util import Retry, parse_url
+from urllib3.util import Retry
 
 from connector_proxy.sdk import CommandError, Context, Result
-from connector_proxy.sdk.destinations import DestinationBlocked
+from connector_proxy.sdk.destinations import DestinationBlocked, parse_destination
 from connector_proxy.sdk.outbound import origin_of
 from connector_proxy_http import errors
 from connector_proxy_http.decoding import decode_body
@@ -93,14 +93,7 @@ def send(ctx: Context, outgoing: Outgoing) -> Result:
 def check_url(url: str) -> None:
     """Refuse, before anything is sent, a URL that cannot be requested; the message never quotes it."""
     try:
-        parts = parse_url(url)
-        if not parts.host:
-            raise ValueError("it names no host")
-        if parts.port is not None and not 0 < parts.port < 65536:
-            raise ValueError("its port is not from 1 to 65535")
-        parts.host.encode("idna")  # an empty or over-long label fails here, not at connect time
-    except (LocationParseError, UnicodeError):
-        raise CommandError(errors.INVALID_URL, "url: its host or port cannot be parsed") from None
+        parse_destination(url)
     except ValueError as problem:
         raise CommandError(errors.INVALID_URL, f"url: {problem}") from None
 
