@@ -24,9 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from urllib3.exceptions import LocationParseError
-from urllib3.util import parse_url
-
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -265,6 +262,10 @@ def _port(text: str, entry: str) -> int:
 def parse_destination(url: str) -> tuple[str, str, int]:
     """An http(s) URL's scheme, host (without IPv6 brackets) and port, or ValueError saying what is
     wrong with it, phrased to follow the field's name and never quoting the URL (it may hold secrets)."""
+    # imported here: the configuration loads this module before gevent patches ssl, which urllib3 imports
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme not in DEFAULT_PORTS:
         raise ValueError("it is not an http or https URL")
