@@ -26,7 +26,7 @@ import requests
 from bench import load, procstats, resilience, slow
 from bench.sites import write_site
 from bench.upstreams import Upstream, fast_upstream
-from connector_proxy.testing import RunningDaemon
+from connector_proxy.sdk.testing import RunningDaemon
 
 CONFIG = (
     resilience.CONFIG

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from connector_proxy.testing import free_port
+from connector_proxy.sdk.testing import free_port
 
 BODY = b'{"ok": true, "items": [1, 2, 3]}'
 NGINX_CONFIG = """

@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from connector_proxy.registry import BoundAuth, BoundCommand
-from connector_proxy.sdk.parameters import host_type
+from connector_proxy.sdk.parameters import JsonSchema
+
+_HOST_TYPES = {"string": "str", "integer": "int", "boolean": "bool"}
+
+
+def host_type(schema: JsonSchema) -> str:
+    """The host editor knows only str, int, bool and any."""
+    return _HOST_TYPES.get(str(schema.get("type")), "any")
 
 
 def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
         )
     app = create_app(settings)
     warn_without_credentials(settings.jobs)
-    proxy_state_of(app).jobs.queue.recover()  # before any worker forks: what a stop left running runs again
+    proxy_state_of(app).jobs.recover()  # before any worker forks: what a stop left running runs again
     serve(app, settings.server)
     return 0
 
@@ -87,35 +87,41 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     if settings.jobs.backend != "celery":
         print("connector-proxy: worker needs jobs.backend = celery", file=sys.stderr)
         return 2
-    from connector_proxy.discovery import build_registry
+    from connector_proxy.discovery import discover
     from connector_proxy.executor import Executor
-    from connector_proxy.jobs.celery_queue import RedisJobStore, WorkerSide, worker_app
-    from connector_proxy.jobs.delivery import CallbackSender, warn_without_credentials
+    from connector_proxy.jobs.celery_backend import RedisJobStore, worker_app
+    from connector_proxy.jobs.delivery import warn_without_credentials
+    from connector_proxy.jobs.runner import JobRunner
+    from connector_proxy.lifecycle import ProcessServices
 
     warn_without_credentials(settings.jobs)
-    executor = Executor(build_registry(settings), settings.limits)
-    side = WorkerSide(settings.jobs, executor, RedisJobStore(settings.jobs), CallbackSender(settings.jobs))
-    app = worker_app(side)
-    level = settings.server.log_level.upper()
-    queue = settings.jobs.celery_queue
-    app.worker_main(
-        [
-            "worker",
-            f"--loglevel={level}",
-            "--pool=threads",
-            f"--concurrency={arguments.concurrency}",
-            "-Q",
-            queue,
-        ]
-    )
+    discovered = discover(settings)
+    store = RedisJobStore(settings.jobs)
+    runner = JobRunner(store, Executor(discovered.registry, settings.limits), settings.jobs)
+    app = worker_app(store, runner, settings.jobs)
+    services = ProcessServices(discovered.pools)
+    services.start()  # threads, not forks (--pool=threads): this process owns the isolated workers
+    try:
+        app.worker_main(
+            [
+                "worker",
+                f"--loglevel={settings.server.log_level.upper()}",
+                "--pool=threads",
+                f"--concurrency={arguments.concurrency}",
+                "-Q",
+                settings.jobs.celery_queue,
+            ]
+        )
+    finally:
+        services.stop(grace=settings.server.graceful_timeout)
     return 0
 
 
 def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
-    from connector_proxy.discovery import build_registry
+    from connector_proxy.discovery import discover
     from connector_proxy.registry import READY
 
-    registry = build_registry(settings)
+    registry = discover(settings).registry
     print(_catalog_table(registry))
     left_out = [s for s in registry.statuses if s.state != READY]
     for status in left_out:
@@ -137,7 +143,7 @@ def _catalog_table(registry: Registry) -> str:
 
 
 def _call(settings: Settings, arguments: argparse.Namespace) -> int:
-    from connector_proxy.discovery import build_registry
+    from connector_proxy.discovery import discover
     from connector_proxy.executor import Executor
 
     try:
@@ -145,8 +151,10 @@ def _call(settings: Settings, arguments: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"connector-proxy: {error}", file=sys.stderr)
         return 2
-    executor = Executor(build_registry(settings), settings.limits)
-    outcome = executor.run(arguments.command, payload)
+    discovered = discover(settings)
+    outcome = Executor(discovered.registry, settings.limits).run(arguments.command, payload)
+    for pool in discovered.pools.values():
+        pool.close()  # an isolated connector's worker ends with the command
     print(json.dumps(outcome.envelope, indent=2, default=str))
     return 0 if outcome.envelope["error"] is None else 1
 

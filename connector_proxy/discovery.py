@@ -26,7 +26,7 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from connector_proxy import catalog
 from connector_proxy.config import ConnectorSettings, Settings
 from connector_proxy.isolation.pool import WorkerPool
-from connector_proxy.isolation.remote import isolated_connector, worker_command
+from connector_proxy.isolation.remote import forwarding, isolated_connector, worker_command
 from connector_proxy.jsontext import dumps
 from connector_proxy.legacy.packages import Package, find_packages, load_package
 from connector_proxy.registry import (
@@ -38,8 +38,10 @@ from connector_proxy.registry import (
     BoundTypeahead,
     ConnectorStatus,
     Registry,
+    Runner,
 )
-from connector_proxy.sdk.connector import Connector
+from connector_proxy.sdk.connector import Command, Connector
+from connector_proxy.sdk.invocation import invoke
 from connector_proxy.secret_refs import SecretReferenceError, mask_secrets, resolve_secrets
 from connector_proxy.validation import parameters_validator
 
@@ -70,22 +72,33 @@ class Candidate:
 
 @dataclass
 class Bindings:
-    """What one connector adds to the registry."""
+    """What one connector adds to the registry, and the pool it runs in if isolated."""
 
     commands: dict[str, BoundCommand] = field(default_factory=dict)
     auths: dict[str, BoundAuth] = field(default_factory=dict)
     typeaheads: dict[str, BoundTypeahead] = field(default_factory=dict)
+    pools: dict[str, WorkerPool] = field(default_factory=dict)
 
     def update(self, other: Bindings) -> None:
         self.commands.update(other.commands)
         self.auths.update(other.auths)
         self.typeaheads.update(other.typeaheads)
+        self.pools.update(other.pools)
 
 
-def build_registry(
+@dataclass(frozen=True)
+class Discovered:
+    """What discovery found: the registry requests read, and the isolated connectors' pools,
+    which each process starts and stops (see :mod:`connector_proxy.lifecycle`)."""
+
+    registry: Registry
+    pools: Mapping[str, WorkerPool]
+
+
+def discover(
     settings: Settings, found: Iterable[EntryPoint] | None = None, packages: Iterable[Package] | None = None
-) -> Registry:
-    """Load every installed connector the settings enable into a Registry."""
+) -> Discovered:
+    """Load every installed connector the settings enable."""
     statuses: dict[str, ConnectorStatus] = {}
     bindings = Bindings()
     for name, connector_settings in settings.connectors.items():
@@ -108,7 +121,7 @@ def build_registry(
             statuses[name] = ConnectorStatus(name, "not_installed", "configured but no package provides it")
     for status in statuses.values():
         _report(status)
-    return _freeze(bindings, tuple(statuses.values()))
+    return Discovered(_freeze(bindings, tuple(statuses.values())), MappingProxyType(bindings.pools))
 
 
 def _candidates(
@@ -169,7 +182,7 @@ def _load(candidate: Candidate, settings: Settings) -> tuple[ConnectorStatus, Bi
         connector = _import(candidate)
         config = _configure(connector, connector_settings, settings.environ)
         resources = _setup(connector, config)
-        bound = _bind(connector, config, resources)
+        bound = _bind(connector, config, resources, in_process)
     except ConnectorRejected as rejected:
         return _status_of(candidate, rejected.state, rejected.detail), Bindings()
     status = _status_of(candidate, READY, None, connector, connector_settings.config)
@@ -190,10 +203,11 @@ def _load_isolated(
         return ConnectorStatus(name, "worker_error", detail, runs=command), Bindings()
     try:
         config = _configure(connector, connector_settings, settings.environ)
-        resources = _setup(connector, config)
-        bound = _bind(connector, config, resources)
+        pool: WorkerPool = _setup(connector, config)
+        bound = _bind(connector, config, pool, partial(forwarding, pool))
     except ConnectorRejected as rejected:
         return ConnectorStatus(name, rejected.state, rejected.detail, runs=command), Bindings()
+    bound.pools[name] = pool
     schema = connector.config_schema
     status = ConnectorStatus(
         name,
@@ -265,7 +279,14 @@ def _setup(connector: Connector, config: Mapping[str, Any]) -> Any:
         raise ConnectorRejected("setup_error", f"{type(error).__name__}: {error}") from None
 
 
-def _bind(connector: Connector, config: Mapping[str, Any], resources: Any) -> Bindings:
+def in_process(command: Command) -> Runner:
+    """How an in-process command runs: the SDK's invoke, as an isolated worker runs it."""
+    return partial(invoke, command)
+
+
+def _bind(
+    connector: Connector, config: Mapping[str, Any], resources: Any, runner: Callable[[Command], Runner]
+) -> Bindings:
     logger = logging.getLogger(f"connector_proxy.connectors.{connector.name}")
     bindings = Bindings()
     for command in connector.commands.values():
@@ -278,7 +299,16 @@ def _bind(connector: Connector, config: Mapping[str, Any], resources: Any) -> Bi
         optional = frozenset(set(properties) - set(command.parameters.get("required", ())))
         defaults = MappingProxyType(_defaults(command.parameters))
         entry = BoundCommand(
-            canonical, connector.name, command, validator, config, resources, logger, optional, defaults
+            canonical,
+            connector.name,
+            command,
+            runner(command),
+            validator,
+            config,
+            resources,
+            logger,
+            optional,
+            defaults,
         )
         for name in (command.name, *command.aliases):
             bindings.commands[f"{connector.name}/{name}"] = entry
@@ -333,14 +363,8 @@ def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...]) -> Regist
         command_id: dumps(catalog.full_description(command_id, bound))
         for command_id, bound in ordered.items()
     }
-    pools = {
-        bound.connector: bound.resources
-        for bound in ordered.values()
-        if isinstance(bound.resources, WorkerPool)
-    }
     auths = dict(sorted(bindings.auths.items()))
     return Registry(
-        pools=MappingProxyType(pools),
         commands=MappingProxyType(ordered),
         statuses=statuses,
         catalog_json=dumps(entries),

@@ -9,7 +9,6 @@ from __future__ import annotations
 from connector_proxy.legacy.errors import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
 from connector_proxy.sdk.auth import OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR, TOKEN_SET_INVALID
 from connector_proxy.sdk.errors import CommandError, ErrorCode
-from connector_proxy.sdk.outbound import DESTINATION_BUSY, DESTINATION_TIMEOUT
 
 INVALID_PARAMETERS = ErrorCode(
     "InvalidParameters",
@@ -78,6 +77,22 @@ UNRENDERABLE_ANSWER = ErrorCode(
     " dropped and this error stands in its place.",
     status=500,
 )
+
+DESTINATION_BUSY = ErrorCode(
+    "DestinationBusy",
+    "The origin is stuck: it holds destinations.max_concurrent calls in this worker and none of them"
+    " started or ended for destinations.stuck_after seconds; refused at once so others keep flowing."
+    " Transient: retry later.",
+    503,
+)
+DESTINATION_TIMEOUT = ErrorCode(
+    "DestinationTimeout",
+    "The call's deadline passed while it waited in line for a connection to an origin already at"
+    " destinations.max_concurrent calls. Transient: retry later.",
+    504,
+)
+# the SDK's outbound limits name a kind of refusal; these are the daemon's codes for them
+OUTBOUND_REFUSALS = {"busy": DESTINATION_BUSY, "line_timeout": DESTINATION_TIMEOUT}
 
 WORKER_CRASHED = ErrorCode(
     "WorkerCrashed", "An isolated connector's worker exited during the call; it is replaced.", status=502
@@ -168,6 +183,16 @@ def command_not_found(command_id: str) -> CommandError:
 def unrenderable_answer(problem: Exception) -> CommandError:
     """The error that stands in for an answer JSON cannot hold, on the line and in a job."""
     return CommandError(UNRENDERABLE_ANSWER, f"The command's answer is lost: {problem}")
+
+
+def outbound_refusal(kind: str, reason: str) -> CommandError:
+    """A call the SDK's outbound limits refused, in-process or in an isolated worker alike."""
+    return CommandError(OUTBOUND_REFUSALS.get(kind, DESTINATION_BUSY), f"{reason}; retry later")
+
+
+def command_crashed(command_id: str, exception: str) -> CommandError:
+    """An exception escaped a command; only its class is named (its text may carry a secret)."""
+    return CommandError(COMMAND_CRASHED, f"{command_id} failed unexpectedly ({exception}); see the log")
 
 
 def http_refusal(status: int, message: str) -> CommandError:

@@ -17,14 +17,9 @@ from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
 from connector_proxy.sdk.auth import RefreshedTokens
-from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
+from connector_proxy.sdk.context import Accepted, Context, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
-from connector_proxy.sdk.outbound import (
-    DESTINATION_BUSY,
-    DESTINATION_TIMEOUT,
-    DestinationBusy,
-    DestinationLineTimeout,
-)
+from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
 from connector_proxy.validation import validate
 
 SPIFF_PREFIX = "spiff__"
@@ -86,7 +81,8 @@ class Executor:
             return checked, []
         parameters, spiff = _split(payload, checked.optional)
         context = self._context(checked, spiff, timeout)
-        return _invoke(checked, context, {**checked.defaults, **parameters}), context.refreshed
+        invocation = checked.run(context, {**checked.defaults, **parameters})
+        return _outcome(checked, invocation, context.log.lines), context.refreshed
 
     def _context(self, bound: BoundCommand, spiff: Mapping[str, Any], timeout: float) -> Context:
         task_id = text_or_none(spiff.get("task_id"))
@@ -122,27 +118,20 @@ def _split(payload: Mapping[str, Any], optional: frozenset[str]) -> tuple[dict[s
     return parameters, spiff
 
 
-def _invoke(bound: BoundCommand, context: Context, parameters: dict[str, Any]) -> Outcome:
-    try:
-        with context.running():
-            answer = bound.command.function(context, **parameters)
-    except CommandError as error:
-        _check_declared(bound, error.declared)
-        # the call completed; the failure travels in the envelope
-        return Outcome(200, envelope.from_error(error, context.log.lines))
-    except (DestinationBusy, DestinationLineTimeout) as busy:  # the SDK's bulkhead: no connector maps it
-        code = DESTINATION_BUSY if isinstance(busy, DestinationBusy) else DESTINATION_TIMEOUT
-        refused = CommandError(code, f"{busy.reason}; retry later")
-        return Outcome(200, envelope.from_error(refused, context.log.lines))
-    except Exception as error:  # a command's bug must become an envelope, not a crash
-        bound.logger.exception("%s raised %s", bound.id, type(error).__name__)
-        name = getattr(error, "exception_name", type(error).__name__)  # an isolated worker's, if remote
-        # the text may carry a URL or a value with a secret in it: it stays in the daemon's log
-        crash = CommandError(errors.COMMAND_CRASHED, f"{bound.id} failed unexpectedly ({name}); see the log")
-        return Outcome(500, envelope.from_error(crash, context.log.lines))
-    result = answer if isinstance(answer, Result) else Result(body=answer)
-    status = ACCEPTED if isinstance(result, Accepted) else 200  # the command calls the host back itself
-    return Outcome(status, envelope.from_result(result, context.log.lines))
+def _outcome(bound: BoundCommand, invocation: Invocation, lines: list[str]) -> Outcome:
+    """What the host is answered, whether the command ran here or in an isolated worker."""
+    match invocation:
+        case Returned(result):
+            status = ACCEPTED if isinstance(result, Accepted) else 200  # the command calls the host back
+            return Outcome(status, envelope.from_result(result, lines))
+        case Raised(error):
+            _check_declared(bound, error.declared)
+            # the call completed; the failure travels in the envelope
+            return Outcome(200, envelope.from_error(error, lines))
+        case Refused(kind, reason):
+            return Outcome(200, envelope.from_error(errors.outbound_refusal(kind, reason), lines))
+        case Crashed(exception):
+            return Outcome(500, envelope.from_error(errors.command_crashed(bound.id, exception), lines))
 
 
 def _check_declared(bound: BoundCommand, code: ErrorCode) -> None:

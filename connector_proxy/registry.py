@@ -7,7 +7,7 @@ read it, so lookups and the catalog cost a dict access.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -16,6 +16,8 @@ from jsonschema.protocols import Validator
 
 from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.connector import Command, Typeahead
+from connector_proxy.sdk.context import Context
+from connector_proxy.sdk.invocation import Invocation
 from connector_proxy.sdk.parameters import JsonSchema
 
 READY = "ready"
@@ -58,13 +60,18 @@ class ConnectorStatus:
         }
 
 
+# how a bound command runs: in this process (the SDK's invoke) or in an isolated connector's worker
+Runner = Callable[[Context, dict[str, Any]], Invocation]
+
+
 @dataclass(frozen=True)
 class BoundCommand:
-    """A command joined to its connector's configuration and resources."""
+    """A command joined to its connector's configuration, resources, and the way it runs."""
 
     id: str
     connector: str
     command: Command
+    run: Runner
     validator: Validator
     config: Mapping[str, Any]
     resources: Any
@@ -104,7 +111,6 @@ class Registry:
     catalog_json: bytes
     connectors_json: bytes
     descriptions: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
-    pools: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # isolated: WorkerPool
     auths: Mapping[str, BoundAuth] = field(default_factory=lambda: MappingProxyType({}))
     auths_json: bytes = b"[]"
     typeaheads: Mapping[str, BoundTypeahead] = field(default_factory=lambda: MappingProxyType({}))

@@ -2,8 +2,9 @@
 
 The app is built before the workers fork (like ``preload_app``), so start-up
 costs one discovery however many workers there are; connectors open their
-connections lazily, after the fork. Each worker starts the job runners once
-it is up and stops them (letting running jobs finish) when it exits.
+connections lazily, after the fork. Each worker starts its process's services
+(isolated connectors' workers, job threads: :mod:`connector_proxy.lifecycle`)
+once it is up and stops them, letting running jobs finish, when it exits.
 """
 
 from __future__ import annotations
@@ -46,14 +47,10 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         grace = max(1.0, self.server.graceful_timeout - 2.0)  # finish before the master's SIGKILL
 
         def worker_started(_worker: object) -> None:
-            for pool in state.registry.pools.values():
-                pool.start()  # isolated connectors' workers belong to this process, started after the fork
-            state.jobs.queue.start()
+            state.services.start()
 
         def worker_exiting(_server: object, _worker: object) -> None:
-            state.jobs.queue.stop(grace)
-            for pool in state.registry.pools.values():
-                pool.close()
+            state.services.stop(grace)
 
         self.cfg.set("post_worker_init", worker_started)
         self.cfg.set("worker_exit", worker_exiting)

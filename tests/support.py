@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connector_proxy.config import Settings, load_settings
-from connector_proxy.testing import RunningDaemon
+from connector_proxy.sdk.testing import RunningDaemon
 from connector_proxy.web.app import create_app
 
 ROOT = Path(__file__).parents[1]

@@ -19,6 +19,7 @@ from typing import Any
 
 from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
+from connector_proxy.sdk.retrying import backoff
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0
@@ -158,7 +159,8 @@ class WorkerPool:
         with self._lock:
             self._live -= 1
             self._failures += 1
-            delay = 0.0 if self._failures == 1 else min(MAX_BACKOFF, 0.5 * 2 ** (self._failures - 2))
+            # the first failure is retried at once, then 0.5, 1 … 30 s: the same for every process
+            delay = 0.0 if self._failures == 1 else backoff(self._failures - 1, 0.5, MAX_BACKOFF, jitter=0)
             self._start_after = time.monotonic() + delay
             self._note(kind, f"{type(error).__name__}: {error}")
             self._lock.notify()

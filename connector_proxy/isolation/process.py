@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from connector_proxy.isolation.protocol import MAX_LINE, VERSION, ProtocolError, decode, encode
+from connector_proxy.isolation.protocol import ANSWERS, MAX_LINE, VERSION, ProtocolError, decode, encode
 
 log = logging.getLogger(__name__)
 HANDSHAKE_SECONDS = 30.0
@@ -82,7 +82,7 @@ class WorkerProcess:
             }
         )
         answer = self._read(deadline)
-        if answer.get("id") != self._next_id or answer["type"] not in ("result", "error", "crash"):
+        if answer.get("id") != self._next_id or answer["type"] not in ANSWERS:
             raise ProtocolError(f"expected the answer to call {self._next_id}, got {answer['type']!r}")
         return answer
 

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 VERSION = 1
+ANSWERS = ("result", "error", "refused", "crash")  # the message types that answer a call
 MAX_LINE = 64 * 1024 * 1024  # a line longer than this is a protocol error, not a memory problem
 
 

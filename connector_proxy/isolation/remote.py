@@ -1,15 +1,17 @@
-"""An isolated connector, as the registry sees it: a Connector whose commands call its pool.
+"""An isolated connector, as the registry sees it: a Connector described by its worker.
 
 Discovery asks one worker for its description (the handshake's hello), so the
 catalog, validation and the envelope are the daemon's own, exactly as for an
-in-process connector. ``setup`` configures that same probe worker (a failing
-setup is reported at start-up), then hands each daemon process a pool.
+in-process connector; it binds each command to :func:`forwarding`, which runs
+it in the pool and reads the answer back as the SDK's invocation value.
+``setup`` configures that same probe worker (a failing setup is reported at
+start-up), then hands each daemon process a pool.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +20,12 @@ from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
 from connector_proxy.sdk.auth import RefreshedTokens
-from connector_proxy.sdk.connector import Command, CommandFunction, Connector
+from connector_proxy.sdk.connector import Command, Connector
 from connector_proxy.sdk.context import Accepted, Context, Result
 from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
 
 WORKER_ERRORS = (WORKER_CRASHED, WORKER_TIMED_OUT, WORKER_PROTOCOL_ERROR, WORKER_UNAVAILABLE)
-
-
-class RemoteCrash(Exception):
-    """An exception escaped the command in its worker; the daemon answers 500 with its class name."""
-
-    def __init__(self, exception_name: str, message: str) -> None:
-        super().__init__(message or exception_name)
-        self.exception_name = exception_name
 
 
 def worker_command(name: str, python: str | None, program: tuple[str, ...]) -> tuple[str, ...]:
@@ -72,7 +67,7 @@ def isolated_connector(name: str, command: tuple[str, ...], workers: int, cwd: P
         )
         connector.commands[entry["name"]] = Command(
             name=entry["name"],
-            function=_forwarder(entry["name"], declared),
+            function=_runs_in_its_worker,
             parameters=entry.get("parameters") or {"type": "object"},
             description=str(entry.get("description", "")),
             errors=declared + WORKER_ERRORS,
@@ -82,11 +77,11 @@ def isolated_connector(name: str, command: tuple[str, ...], workers: int, cwd: P
     return connector
 
 
-def _forwarder(command: str, declared: tuple[ErrorCode, ...]) -> CommandFunction:
-    by_code = {code.code: code for code in declared}
+def forwarding(pool: WorkerPool, command: Command) -> Callable[[Context, dict[str, Any]], Invocation]:
+    """How the daemon runs ``command`` of an isolated connector: in one of ``pool``'s workers."""
+    by_code = {code.code: code for code in command.errors}
 
-    def forward(ctx: Context, **parameters: Any) -> Result:
-        pool: WorkerPool = ctx.resources
+    def forward(ctx: Context, parameters: dict[str, Any]) -> Invocation:
         context = {
             "task_id": ctx.task_id,
             "process_instance_id": ctx.process_instance_id,
@@ -95,43 +90,50 @@ def _forwarder(command: str, declared: tuple[ErrorCode, ...]) -> CommandFunction
             "callback_url": ctx.callback_url,
             "seconds_left": ctx.seconds_left(),
         }
-        where = f"{pool.name}/{command}"
         try:
-            answer = pool.call(command, parameters, context, ctx.deadline)
-        except WorkerTimedOut:
-            raise CommandError(
-                WORKER_TIMED_OUT, f"{where} gave no answer by its deadline; its worker was replaced"
-            ) from None
-        except WorkerGone as gone:
-            raise CommandError(WORKER_CRASHED, f"{where}: {gone}; the worker will be replaced") from None
-        except ProtocolError as garbage:
-            raise CommandError(
-                WORKER_PROTOCOL_ERROR, f"{where}: {garbage}; the worker was replaced"
-            ) from None
-        except WorkerUnavailable as unavailable:
-            raise CommandError(WORKER_UNAVAILABLE, str(unavailable)) from None
+            answer = pool.call(command.name, parameters, context, ctx.deadline)
+        except (WorkerTimedOut, WorkerGone, ProtocolError, WorkerUnavailable) as trouble:
+            return Raised(_worker_error(f"{pool.name}/{command.name}", trouble))
         ctx.log.lines.extend(str(line) for line in answer.get("logs", []))
         ctx.refreshed.extend(
             RefreshedTokens(str(r.get("secret")), r.get("token_set") or {})
             for r in answer.get("refreshed", [])
         )
-        return _answer(answer, by_code)
+        return invocation_of(answer, by_code)
 
     return forward
 
 
-def _answer(answer: dict[str, Any], by_code: Mapping[str, ErrorCode]) -> Result:
-    if answer["type"] == "result":
-        kind = Accepted if answer.get("accepted") else Result
-        return kind(
-            answer.get("body"),
-            int(answer.get("http_status", 200)),
-            str(answer.get("mimetype", "application/json")),
+def _worker_error(where: str, trouble: Exception) -> CommandError:
+    if isinstance(trouble, WorkerTimedOut):
+        return CommandError(
+            WORKER_TIMED_OUT, f"{where} gave no answer by its deadline; its worker was replaced"
         )
-    if answer["type"] == "error":
-        status = answer.get("http_status")
-        code = by_code.get(str(answer.get("declared"))) or ErrorCode(
-            str(answer.get("error_code")), "", status
-        )
-        raise CommandError(code, str(answer.get("message", "")), http_status=status, body=answer.get("body"))
-    raise RemoteCrash(str(answer.get("exception", "Exception")), str(answer.get("message", "")))
+    if isinstance(trouble, WorkerGone):
+        return CommandError(WORKER_CRASHED, f"{where}: {trouble}; the worker will be replaced")
+    if isinstance(trouble, ProtocolError):
+        return CommandError(WORKER_PROTOCOL_ERROR, f"{where}: {trouble}; the worker was replaced")
+    return CommandError(WORKER_UNAVAILABLE, str(trouble))
+
+
+def invocation_of(answer: dict[str, Any], by_code: Mapping[str, ErrorCode]) -> Invocation:
+    """What a worker's answer says came of the call: the inverse of the worker's ``message_of``."""
+    kind = answer["type"]
+    if kind == "result":
+        made = Accepted if answer.get("accepted") else Result
+        body, status = answer.get("body"), int(answer.get("http_status", 200))
+        return Returned(made(body, status, str(answer.get("mimetype", "application/json"))))
+    if kind == "error":
+        given = answer.get("http_status")
+        declared = by_code.get(str(answer.get("declared")))
+        code = declared or ErrorCode(str(answer.get("error_code")), "", given)
+        message = str(answer.get("message", ""))
+        return Raised(CommandError(code, message, http_status=given, body=answer.get("body")))
+    if kind == "refused":
+        return Refused(str(answer.get("kind", "busy")), str(answer.get("message", "")))
+    return Crashed(str(answer.get("exception", "Exception")), str(answer.get("message", "")))
+
+
+def _runs_in_its_worker(ctx: Context, **parameters: Any) -> Any:
+    """An isolated command's function: the daemon binds it to :func:`forwarding` instead, never calls this."""
+    raise RuntimeError("an isolated command runs in its worker, through its connector's pool")

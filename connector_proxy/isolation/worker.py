@@ -20,8 +20,9 @@ from typing import IO, Any
 from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, encode
 from connector_proxy.legacy.packages import find_package, load_package
 from connector_proxy.sdk.connector import Command, Connector
-from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
+from connector_proxy.sdk.context import Accepted, Context, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke
 
 GROUP = "connector_proxy.connectors"
 
@@ -126,11 +127,10 @@ def _run(
     connector: Connector, config: Any, resources: Any, logger: logging.Logger, call: dict[str, Any]
 ) -> dict[str, Any]:
     context = call.get("context") or {}
-    log = TaskLog(logger, context.get("task_id"))
     ctx = Context(
         config=config,
         resources=resources,
-        log=log,
+        log=TaskLog(logger, context.get("task_id")),
         deadline=time.monotonic() + float(context.get("seconds_left", 30)),
         task_data=context.get("task_data") or {},
         callback_url=context.get("callback_url"),
@@ -139,36 +139,43 @@ def _run(
         process_model_identifier=context.get("process_model_identifier"),
     )
     command: Command | None = connector.commands.get(call["command"])
-    answer: dict[str, Any] = {"id": call.get("id")}
-    try:
-        if command is None:
-            raise CommandError(ErrorCode("UnknownCommand", "", 404), f"no command {call['command']!r}")
-        with ctx.running():
-            result = command.function(ctx, **(call.get("parameters") or {}))
-    except CommandError as error:
-        answer |= {
-            "type": "error",
-            "error_code": error.error_code,
-            "declared": error.declared.code,
-            "message": error.message,
-            "http_status": error.http_status,
-            "body": error.body,
-        }
-    except Exception as error:  # the daemon answers 500 with the class name, as for in-process crashes
-        logger.exception("%s raised %s", call["command"], type(error).__name__)
-        answer |= {"type": "crash", "exception": type(error).__name__, "message": str(error)}
+    if command is None:
+        unknown = CommandError(ErrorCode("UnknownCommand", "", 404), f"no command {call['command']!r}")
+        invocation: Invocation = Raised(unknown)
     else:
-        result = result if isinstance(result, Result) else Result(body=result)
-        answer |= {
-            "type": "result",
-            "body": result.body,
-            "http_status": result.http_status,
-            "mimetype": result.mimetype,
-            "accepted": isinstance(result, Accepted),
-        }
-    answer["logs"] = log.lines
-    answer["refreshed"] = [{"secret": r.secret, "token_set": dict(r.token_set)} for r in ctx.refreshed]
-    return answer
+        invocation = invoke(command, ctx, call.get("parameters") or {})
+    return {
+        "id": call.get("id"),
+        **message_of(invocation),
+        "logs": ctx.log.lines,
+        "refreshed": [{"secret": r.secret, "token_set": dict(r.token_set)} for r in ctx.refreshed],
+    }
+
+
+def message_of(invocation: Invocation) -> dict[str, Any]:
+    """The protocol's message for what came of a call (docs/isolation-protocol.md)."""
+    match invocation:
+        case Returned(result):
+            return {
+                "type": "result",
+                "body": result.body,
+                "http_status": result.http_status,
+                "mimetype": result.mimetype,
+                "accepted": isinstance(result, Accepted),
+            }
+        case Raised(error):
+            return {
+                "type": "error",
+                "error_code": error.error_code,
+                "declared": error.declared.code,
+                "message": error.message,
+                "http_status": error.http_status,
+                "body": error.body,
+            }
+        case Refused(kind, reason):
+            return {"type": "refused", "kind": kind, "message": reason}
+        case Crashed(exception, message):
+            return {"type": "crash", "exception": exception, "message": message}
 
 
 if __name__ == "__main__":

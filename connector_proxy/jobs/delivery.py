@@ -9,7 +9,6 @@ final. Neither the URL's path nor the configured headers reach a log line.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,11 +26,12 @@ from connector_proxy.sdk.destinations import (
     literal_address,
     parse_destination,
 )
-from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.errors import CommandError, is_transient
 from connector_proxy.sdk.outbound import origin_of, pool_manager
+from connector_proxy.sdk.retrying import backoff
 
 log = logging.getLogger(__name__)
-FIRST_DELAY = 1.0
+FIRST_DELAY = 1.0  # then 2, 4 … seconds up to 5 minutes, each with up to half taken off at random
 MAX_DELAY = 300.0
 MAX_URL_LENGTH = 2048
 
@@ -109,7 +109,7 @@ class CallbackSender:
             log.info("job %s: result delivered to %s", job.id, origin)
             return
         waited = time.time() - (job.finished_at or time.time())
-        delay = backoff(job.delivery.attempts)
+        delay = backoff(job.delivery.attempts, FIRST_DELAY, MAX_DELAY)
         if attempt.retry and waited + delay <= self._give_up_after:
             job.delivery.state, job.delivery.next_at = PENDING, time.time() + delay
             log.warning(
@@ -136,11 +136,4 @@ class CallbackSender:
             return Attempt(False, True, f"{type(error).__name__}: the host could not be reached")
         if response.status < 300:
             return Attempt(True, False, None)
-        transient = response.status == 429 or response.status >= 500
-        return Attempt(False, transient, f"the host answered {response.status}")
-
-
-def backoff(attempt: int) -> float:
-    """1, 2, 4 … seconds up to 5 minutes, each with up to half of it taken off at random."""
-    delay = min(MAX_DELAY, FIRST_DELAY * 2 ** (attempt - 1))
-    return float(delay * random.uniform(0.5, 1.0))
+        return Attempt(False, is_transient(response.status), f"the host answered {response.status}")

@@ -19,7 +19,6 @@ from connector_proxy.jobs.sealing import Sealer
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
-UNFINISHED = (QUEUED, RUNNING)
 FINISHED = (SUCCEEDED, FAILED)
 # delivery of the result to spiff__callback_url
 NO_CALLBACK, PENDING, DELIVERED, UNDELIVERABLE = "none", "pending", "delivered", "undeliverable"

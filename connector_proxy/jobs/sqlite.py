@@ -19,10 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from connector_proxy.config import JobSettings
-from connector_proxy.executor import Executor
-from connector_proxy.jobs.delivery import CallbackSender
 from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, Job
-from connector_proxy.jobs.runs import run_job
+from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.jobs.sealing import Sealer
 
 log = logging.getLogger(__name__)
@@ -44,21 +42,16 @@ CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs (delivery_state, next_delive
 """
 
 
-class SqliteJobQueue:
-    def __init__(self, settings: JobSettings, executor: Executor, path: Path) -> None:
+class SqliteJobStore:
+    """Jobs in one SQLite file: the store of the embedded backend, shared by the worker processes."""
+
+    def __init__(self, settings: JobSettings, path: Path) -> None:
         self.settings = settings
-        self.executor = executor
         self.path = path
         self.sealer = Sealer(settings.encryption_keys)
         self._local = threading.local()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._sender: CallbackSender | None = None
 
-    # -- the contract -------------------------------------------------------------------------
-
-    def enqueue(self, job: Job) -> tuple[Job, bool]:
+    def create_or_join(self, job: Job) -> tuple[Job, bool]:
         with self._write() as db:
             if job.task_id is not None:
                 row = db.execute(
@@ -68,7 +61,6 @@ class SqliteJobQueue:
                 if row:
                     return Job.from_json(row[0], self.sealer), True
             self._insert(db, job)
-        self._wake.set()
         return job, False
 
     def get(self, job_id: str) -> Job | None:
@@ -97,68 +89,7 @@ class SqliteJobQueue:
             log.warning("%s job(s) left running by the last stop are queued again", len(left))
         return len(left)
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._sender = CallbackSender(self.settings)
-        loops = [self._run_jobs] * self.settings.threads + [self._deliver_and_prune]
-        self._threads = [threading.Thread(target=loop, daemon=True, name="jobs") for loop in loops]
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self, grace: float) -> None:
-        self._stopping.set()
-        self._wake.set()
-        deadline = time.monotonic() + grace
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        running = sum(thread.is_alive() for thread in self._threads)
-        if running:
-            log.warning(
-                "stopping with %s job thread(s) busy: their jobs run again at the next start", running
-            )
-
-    # -- the loops in each worker -------------------------------------------------------------
-
-    def _run_jobs(self) -> None:
-        while not self._stopping.is_set():
-            job = self._claim_job()
-            if job is None:
-                self._wake.wait(POLL)
-                self._wake.clear()
-                continue
-            try:
-                self._finish(job)
-            except Exception:  # storage failed: the thread lives on; the job counts a start at the next
-                log.exception("job %s: could not be saved; it runs again at the next start", job.id)
-
-    def _finish(self, job: Job) -> None:
-        run_job(job, self.executor, self.settings)
-        if job.delivery.state == PENDING:
-            job.delivery.next_at = self._lease()  # this thread delivers it, not the delivery loop
-        self._save(job)
-        if job.delivery.state == PENDING:
-            self._deliver(job)
-
-    def _deliver_and_prune(self) -> None:
-        last_prune = 0.0
-        while not self._stopping.wait(POLL):
-            try:
-                while (job := self._claim_delivery()) is not None:
-                    self._deliver(job)
-                if time.monotonic() - last_prune > 60:
-                    self._prune()
-                    last_prune = time.monotonic()
-            except Exception:  # the store failed (locked, full): try again at the next turn
-                log.exception("the delivery loop failed; it goes on")
-
-    def _deliver(self, job: Job) -> None:
-        assert self._sender is not None
-        self._sender.deliver(job)
-        self._save(job)
-
-    # -- storage ------------------------------------------------------------------------------
-
-    def _claim_job(self) -> Job | None:
+    def claim_job(self) -> Job | None:
         if not self._db().execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (QUEUED,)).fetchone():
             return None  # a read takes no lock: idle workers cost next to nothing
         with self._write() as db:
@@ -172,7 +103,7 @@ class SqliteJobQueue:
             self._update(db, job)
             return job
 
-    def _claim_delivery(self) -> Job | None:
+    def claim_delivery(self) -> Job | None:
         now = time.time()
         due = "SELECT 1 FROM jobs WHERE delivery_state = ? AND next_delivery_at <= ? LIMIT 1"
         if not self._db().execute(due, (PENDING, now)).fetchone():
@@ -191,9 +122,10 @@ class SqliteJobQueue:
             return job
 
     def _lease(self) -> float:
+        """Until when a delivery being sent is off limits to every other process's claim."""
         return time.time() + self.settings.delivery_timeout + 5
 
-    def _prune(self) -> None:
+    def prune(self) -> None:
         cutoff = time.time() - self.settings.keep_finished
         with self._write() as db:
             gone = db.execute(
@@ -204,7 +136,9 @@ class SqliteJobQueue:
         if gone:
             log.info("%s finished job(s) older than jobs.keep_finished removed", gone)
 
-    def _save(self, job: Job) -> None:
+    def save(self, job: Job, delivering: bool = False) -> None:
+        if delivering:
+            job.delivery.next_at = self._lease()  # the caller delivers it, not another process's loop
         with self._write() as db:
             self._update(db, job)
 
@@ -267,3 +201,65 @@ class SqliteJobQueue:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
         return db
+
+
+class SqliteJobThreads:
+    """The embedded backend's work in each worker process: job threads, and one loop that sends due
+    callbacks and prunes old jobs. Claims go through the store's write transactions, so the
+    processes sharing the file never take the same job or delivery."""
+
+    def __init__(self, store: SqliteJobStore, runner: JobRunner, threads: int) -> None:
+        self.store = store
+        self.runner = runner
+        self.threads = threads
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._running: list[threading.Thread] = []
+
+    def wake(self, _job: Job) -> None:
+        """A job was queued in this process: a thread takes it now (other processes poll)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping.clear()
+        loops = [self._run_jobs] * self.threads + [self._deliver_and_prune]
+        self._running = [threading.Thread(target=loop, daemon=True, name="jobs") for loop in loops]
+        for thread in self._running:
+            thread.start()
+
+    def stop(self, grace: float) -> None:
+        """Take no new job; let running ones finish within ``grace`` seconds."""
+        self._stopping.set()
+        self._wake.set()
+        deadline = time.monotonic() + grace
+        for thread in self._running:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        running = sum(thread.is_alive() for thread in self._running)
+        if running:
+            log.warning(
+                "stopping with %s job thread(s) busy: their jobs run again at the next start", running
+            )
+
+    def _run_jobs(self) -> None:
+        while not self._stopping.is_set():
+            job = self.store.claim_job()
+            if job is None:
+                self._wake.wait(POLL)
+                self._wake.clear()
+                continue
+            try:
+                self.runner.run(job)
+            except Exception:  # storage failed: the thread lives on; the job counts a start at the next
+                log.exception("job %s: could not be saved; it runs again at the next start", job.id)
+
+    def _deliver_and_prune(self) -> None:
+        last_prune = 0.0
+        while not self._stopping.wait(POLL):
+            try:
+                while (job := self.store.claim_delivery()) is not None:
+                    self.runner.deliver(job)
+                if time.monotonic() - last_prune > 60:
+                    self.store.prune()
+                    last_prune = time.monotonic()
+            except Exception:  # the store failed (locked, full): try again at the next turn
+                log.exception("the delivery loop failed; it goes on")

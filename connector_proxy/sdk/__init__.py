@@ -1,30 +1,81 @@
-"""The connector SDK: everything a connector author imports.
+"""The connector SDK: everything a connector author imports, from this one namespace.
 
 Read ``docs/writing-a-connector.md`` for the whole contract; in short, a
 package exposes a :class:`Connector` through the ``connector_proxy.connectors``
 entry-point group, each command takes a :class:`Context` plus typed
 parameters, returns a :class:`Result` (or any JSON value), and raises
-:class:`CommandError` with a declared :class:`ErrorCode` to fail. A connector
-may also offer OAuth sign-ins (:class:`OAuth2`) and typeahead categories.
+:class:`CommandError` with a declared :class:`ErrorCode` to fail. Commands
+may be written in modules of their own as a :class:`CommandGroup`. A
+connector may also offer OAuth sign-ins (:class:`OAuth2`) and typeahead
+categories, and call HTTP through pools that keep the operator's destination
+policy (:func:`pooled_session`, :func:`pool_manager`). Test helpers live in
+``connector_proxy.sdk.testing``.
+
+The outbound names need requests and urllib3; they are imported on first
+use, so an isolated connector's environment that makes no HTTP call needs
+only the standard library.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from connector_proxy.sdk.auth import OAuth2, RefreshedTokens
-from connector_proxy.sdk.connector import Command, Connector, Typeahead
+from connector_proxy.sdk.connector import Command, CommandGroup, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
-from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
+from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal, is_transient
+from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke
 from connector_proxy.sdk.parameters import Schema
+from connector_proxy.sdk.retrying import backoff
+
+if TYPE_CHECKING:
+    from connector_proxy.sdk.outbound import (
+        DestinationBusy,
+        DestinationLineTimeout,
+        origin_of,
+        pool_manager,
+        pooled_session,
+    )
+
+_OUTBOUND = ("DestinationBusy", "DestinationLineTimeout", "origin_of", "pool_manager", "pooled_session")
 
 __all__ = [
     "Accepted",
     "Command",
     "CommandError",
+    "CommandGroup",
     "Connector",
     "Context",
+    "Crashed",
+    "DestinationBlocked",
+    "DestinationBusy",
+    "DestinationLineTimeout",
+    "DestinationPolicy",
     "ErrorCode",
+    "Invocation",
     "OAuth2",
+    "OutboundRefusal",
+    "Raised",
     "RefreshedTokens",
+    "Refused",
     "Result",
+    "Returned",
     "Schema",
     "TaskLog",
     "Typeahead",
+    "backoff",
+    "invoke",
+    "is_transient",
+    "origin_of",
+    "pool_manager",
+    "pooled_session",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The outbound names, imported when first asked for (PEP 562)."""
+    if name in _OUTBOUND:
+        return getattr(import_module("connector_proxy.sdk.outbound"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ entry-point group; nothing else of the package is ever scanned.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from connector_proxy.sdk.auth import OAuth2
@@ -58,27 +58,21 @@ class Typeahead:
     description: str = ""
 
 
-@dataclass
-class Connector:
-    """A named group of commands sharing one configuration.
+class CommandGroup:
+    """Commands and typeahead categories written in a module of their own, like a Flask blueprint.
 
-    ``config_schema`` is the JSON Schema of the connector's table in
-    ``plugins.toml``; mark secret fields with ``"secret": true`` so they accept
-    ``env:NAME`` / ``file:/path`` references and are masked when shown.
-    ``setup`` runs once per worker with the validated configuration; what it
-    returns is handed to every command as ``ctx.resources``.
-    ``errors`` are codes every command of the connector may raise.
+        commands = CommandGroup()
+
+        @commands.command("UploadObject", errors=[NO_SUCH_BUCKET])
+        def upload_object(ctx: Context, bucket: str, key: str) -> dict: ...
+
+    The connector takes them in with ``Connector(..., groups=[s3.commands])`` or
+    :meth:`Connector.include`; its own ``errors`` are added to every command then.
     """
 
-    name: str
-    description: str = ""
-    version: str | None = None
-    config_schema: JsonSchema = field(default_factory=lambda: {"type": "object"})
-    errors: tuple[ErrorCode, ...] = ()
-    setup: Setup | None = None
-    commands: dict[str, Command] = field(default_factory=dict)
-    auths: dict[str, OAuth2] = field(default_factory=dict)
-    typeaheads: dict[str, Typeahead] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.commands: dict[str, Command] = {}
+        self.typeaheads: dict[str, Typeahead] = {}
 
     def command(
         self,
@@ -99,20 +93,90 @@ class Connector:
         """
 
         def register(function: F) -> F:
-            if name in self.commands:
-                raise ValueError(f"{self.name}/{name} is registered twice")
-            self.commands[name] = Command(
-                name=name,
-                function=function,
-                parameters=parameters or derive_parameters(function),
-                description=description or parse_docstring(function).summary,
-                errors=self.errors + tuple(errors),
-                aliases=tuple(aliases),
-                asynchronous=asynchronous,
+            self._add_command(
+                Command(
+                    name=name,
+                    function=function,
+                    parameters=parameters or derive_parameters(function),
+                    description=description or parse_docstring(function).summary,
+                    errors=tuple(errors),
+                    aliases=tuple(aliases),
+                    asynchronous=asynchronous,
+                )
             )
             return function
 
         return register
+
+    def typeahead(self, name: str, *, description: str | None = None) -> Callable[[T], T]:
+        """Register ``function(ctx, prefix, limit)`` as typeahead category ``<connector>/<name>``."""
+
+        def register(function: T) -> T:
+            summary = description or parse_docstring(function).summary
+            self._add_typeahead(Typeahead(name, function, summary))
+            return function
+
+        return register
+
+    def _add_command(self, command: Command) -> None:
+        if command.name in self.commands:
+            raise ValueError(f"{self._named(command.name)} is registered twice")
+        self.commands[command.name] = command
+
+    def _add_typeahead(self, typeahead: Typeahead) -> None:
+        if typeahead.name in self.typeaheads:
+            raise ValueError(f"{self._named(typeahead.name)} is a typeahead category twice")
+        self.typeaheads[typeahead.name] = typeahead
+
+    def _named(self, name: str) -> str:
+        return name
+
+
+class Connector(CommandGroup):
+    """A named group of commands sharing one configuration.
+
+    ``config_schema`` is the JSON Schema of the connector's table in
+    ``plugins.toml``; mark secret fields with ``"secret": true`` so they accept
+    ``env:NAME`` / ``file:/path`` references and are masked when shown.
+    ``setup`` runs once per worker with the validated configuration; what it
+    returns is handed to every command as ``ctx.resources``.
+    ``errors`` are codes every command of the connector may raise.
+    ``groups`` are command groups whose commands it takes in (:meth:`include`).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        description: str = "",
+        version: str | None = None,
+        config_schema: JsonSchema | None = None,
+        errors: tuple[ErrorCode, ...] = (),
+        setup: Setup | None = None,
+        groups: Iterable[CommandGroup] = (),
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.version = version
+        self.config_schema: JsonSchema = config_schema or {"type": "object"}
+        self.errors = errors
+        self.setup = setup
+        self.auths: dict[str, OAuth2] = {}
+        super().__init__()
+        for group in groups:
+            self.include(group)
+
+    def include(self, group: CommandGroup) -> None:
+        """Take in a group's commands (with this connector's errors added) and typeahead categories."""
+        for command in group.commands.values():
+            self._add_command(command)
+        for typeahead in group.typeaheads.values():
+            self._add_typeahead(typeahead)
+
+    def _add_command(self, command: Command) -> None:
+        super()._add_command(replace(command, errors=self.errors + command.errors))
+
+    def _named(self, name: str) -> str:
+        return f"{self.name}/{name}"
 
     def auth(self, auth: OAuth2) -> OAuth2:
         """Offer an OAuth 2.0 sign-in as ``<connector>/<auth.name>`` (``GET /v1/auths``)."""
@@ -120,15 +184,3 @@ class Connector:
             raise ValueError(f"{self.name}/{auth.name} is declared twice")
         self.auths[auth.name] = auth
         return auth
-
-    def typeahead(self, name: str, *, description: str | None = None) -> Callable[[T], T]:
-        """Register ``function(ctx, prefix, limit)`` as typeahead category ``<connector>/<name>``."""
-
-        def register(function: T) -> T:
-            if name in self.typeaheads:
-                raise ValueError(f"{self.name}/{name} is a typeahead category twice")
-            summary = description or parse_docstring(function).summary
-            self.typeaheads[name] = Typeahead(name, function, summary)
-            return function
-
-        return register

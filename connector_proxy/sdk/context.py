@@ -28,6 +28,11 @@ class TaskLog:
         self._task_id = task_id
         self.lines: list[str] = []
 
+    @property
+    def logger(self) -> logging.Logger:
+        """The daemon-side logger, for what must not reach the host (a crash's traceback)."""
+        return self._logger
+
     def info(self, message: str, *args: object) -> None:
         self._emit(logging.INFO, message, args)
 

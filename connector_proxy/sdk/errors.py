@@ -47,6 +47,21 @@ def is_transient(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+class OutboundRefusal(Exception):
+    """A call the SDK's outbound limits refused before it reached its origin.
+
+    ``kind`` is ``busy`` (the origin is stuck at its cap) or ``line_timeout``
+    (the deadline passed in line); the daemon answers its own documented code
+    for each, whichever connector made the call and wherever it runs.
+    """
+
+    kind = "busy"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class CommandError(Exception):
     """Raised to answer with an error envelope instead of a result.
 

@@ -48,48 +48,41 @@ from urllib3.util.connection import create_connection, is_connection_dropped
 
 from connector_proxy.sdk.context import seconds_left_in_call
 from connector_proxy.sdk.destinations import DestinationPolicy
-from connector_proxy.sdk.errors import ErrorCode
+from connector_proxy.sdk.errors import OutboundRefusal
 
 LINE_WAIT_OUTSIDE_CALL = 30.0  # seconds in line for code that runs outside any command's deadline
 KEPT_ORIGINS = 64  # pools of distinct origins kept per worker; the least used is closed first
 
-DESTINATION_BUSY = ErrorCode(
-    "DestinationBusy",
-    "The origin is stuck: it holds destinations.max_concurrent calls in this worker and none of them"
-    " started or ended for destinations.stuck_after seconds; refused at once so others keep flowing."
-    " Transient: retry later.",
-    503,
-)
-DESTINATION_TIMEOUT = ErrorCode(
-    "DestinationTimeout",
-    "The call's deadline passed while it waited in line for a connection to an origin already at"
-    " destinations.max_concurrent calls. Transient: retry later.",
-    504,
-)
 
-
-class DestinationBusy(EmptyPoolError):
-    """The origin is stuck at its limit; the daemon answers DESTINATION_BUSY.
+class DestinationBusy(EmptyPoolError, OutboundRefusal):
+    """The origin is stuck at its limit; the daemon answers ``DestinationBusy``.
 
     An EmptyPoolError underneath, so urllib3 unwinds it without touching the pool.
     """
 
+    kind = "busy"
+
     def __init__(self, pool: HTTPConnectionPool, limit: int, stuck_after: float) -> None:
-        self.origin = _origin_of_pool(pool)
-        self.reason = (
-            f"{self.origin} has {limit} calls in flight in this worker and none started or ended"
+        origin = _origin_of_pool(pool)
+        reason = (
+            f"{origin} has {limit} calls in flight in this worker and none started or ended"
             f" for {stuck_after:g} s"
         )
-        super().__init__(pool, self.reason)
+        super().__init__(pool, reason)
+        self.origin, self.reason = origin, reason
 
 
-class DestinationLineTimeout(EmptyPoolError, Urllib3Timeout):
-    """The call's deadline passed in line for a busy origin: a timeout to connectors that map urllib3's."""
+class DestinationLineTimeout(EmptyPoolError, Urllib3Timeout, OutboundRefusal):
+    """The call's deadline passed in line for a busy origin: a timeout to connectors that map urllib3's,
+    else the daemon answers ``DestinationTimeout``."""
+
+    kind = "line_timeout"
 
     def __init__(self, pool: HTTPConnectionPool, waited: float) -> None:
-        self.origin = _origin_of_pool(pool)
-        self.reason = f"no connection to {self.origin} came free within {waited:.3g} s"
-        super().__init__(pool, self.reason)
+        origin = _origin_of_pool(pool)
+        reason = f"no connection to {origin} came free within {waited:.3g} s"
+        super().__init__(pool, reason)
+        self.origin, self.reason = origin, reason
 
 
 def _origin_of_pool(pool: HTTPConnectionPool) -> str:

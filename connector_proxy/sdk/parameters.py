@@ -23,7 +23,6 @@ _SCALARS: dict[Any, JsonSchema] = {
     float: {"type": "number"},
     type(None): {"type": "null"},
 }
-_HOST_TYPES = {"string": "str", "integer": "int", "boolean": "bool"}
 _ARGS_HEADING = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
 _ARG_LINE = re.compile(r"^\s*(\w+)\s*(\([^)]*\))?:\s*(.*)$")
 
@@ -80,11 +79,6 @@ def _container_schema(annotation: Any, origin: Any) -> JsonSchema:
     if isinstance(container, type) and issubclass(container, Sequence) and container is not str:
         return {"type": "array", "items": schema_for(args[0])} if args else {"type": "array"}
     return {}  # Any, object and unknown types accept every JSON value
-
-
-def host_type(schema: JsonSchema) -> str:
-    """The host editor knows only str, int, bool and any."""
-    return _HOST_TYPES.get(str(schema.get("type")), "any")
 
 
 def parse_docstring(function: Callable[..., Any]) -> Docstring:

@@ -9,10 +9,10 @@ from typing import Any
 from flask import Flask
 
 from connector_proxy.config import Settings, config_path, load_settings
-from connector_proxy.discovery import build_registry
+from connector_proxy.discovery import Discovered, discover
 from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import create_jobs
-from connector_proxy.registry import Registry
+from connector_proxy.lifecycle import ProcessServices
 from connector_proxy.signin import SignIns
 from connector_proxy.web.auth import require_api_key
 from connector_proxy.web.bounded import BoundedRequest
@@ -28,16 +28,17 @@ from connector_proxy.web.typeahead import typeahead
 _SLASHES = re.compile("/{2,}")
 
 
-def create_app(settings: Settings | None = None, registry: Registry | None = None) -> Flask:
-    """Build the daemon's app; discovery runs here, once, unless a registry is given.
+def create_app(settings: Settings | None = None, discovered: Discovered | None = None) -> Flask:
+    """Build the daemon's app; discovery runs here, once, unless its result is given.
 
     Without settings the configuration is read from ``$CONNECTOR_PROXY_CONFIG``
     or ``./plugins.toml`` (so ``flask --app connector_proxy.web.app`` works too).
     """
     if settings is None:
         settings = load_settings(config_path(None, os.environ), os.environ)
-    if registry is None:
-        registry = build_registry(settings)
+    if discovered is None:
+        discovered = discover(settings)
+    registry = discovered.registry
     app = Flask("connector_proxy")
     _answer_every_path_in_json(app)
     app.request_class = BoundedRequest
@@ -45,7 +46,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.config["BODY_TIMEOUT"] = settings.limits.body_timeout
     executor = Executor(registry, settings.limits)
     jobs_service = create_jobs(settings, executor)
-    attach(app, ProxyState(settings, registry, executor, jobs_service, SignIns(settings.oauth)))
+    services = ProcessServices(discovered.pools, jobs_service.background)
+    attach(app, ProxyState(settings, registry, executor, jobs_service, SignIns(settings.oauth), services))
     app.before_request(require_api_key)
     for blueprint in (health, catalog, do, jobs, oauth, typeahead):
         app.register_blueprint(blueprint)

@@ -32,12 +32,13 @@ def list_connectors() -> Response:
 
     Isolated connectors add their workers' health in this daemon process, read now.
     """
-    registry = proxy_state().registry
-    if not registry.pools:
-        return raw_json(registry.connectors_json)
-    shown = [status.describe() for status in registry.statuses]
+    state = proxy_state()
+    pools = state.services.pools
+    if not pools:
+        return raw_json(state.registry.connectors_json)
+    shown = [status.describe() for status in state.registry.statuses]
     for entry in shown:
-        pool = registry.pools.get(entry["name"])
+        pool = pools.get(entry["name"])
         if pool is not None:
             entry["workers"] = pool.health()
     return json_response(shown)

@@ -17,7 +17,7 @@ MAX_LIMIT = 1000
 @jobs.get("/jobs/<job_id>")
 def show_job(job_id: str) -> Response:
     """The job's state, timestamps, attempts, delivery, and once finished its envelope."""
-    job = proxy_state().jobs.queue.get(job_id)
+    job = proxy_state().jobs.get(job_id)
     if job is None:
         return error_response(CommandError(JOB_NOT_FOUND, f"No job {job_id!r}"))
     return json_response(job.describe())
@@ -34,5 +34,5 @@ def list_jobs() -> Response:
         return error_response(
             CommandError(BAD_REQUEST, f"limit must be a whole number from 1 to {MAX_LIMIT}")
         )
-    found = proxy_state().jobs.queue.list(state, int(limit_text))
+    found = proxy_state().jobs.list(state, int(limit_text))
     return json_response({"jobs": [job.describe(include_envelope=False) for job in found]})

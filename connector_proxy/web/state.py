@@ -1,4 +1,4 @@
-"""What the application holds for its routes: settings, registry, executor."""
+"""What the application holds for its routes: settings, registry, executor, jobs, process services."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from connector_proxy.config import Settings
 from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import Jobs
+from connector_proxy.lifecycle import ProcessServices
 from connector_proxy.registry import Registry
 from connector_proxy.signin import SignIns
 
@@ -17,11 +18,14 @@ EXTENSION = "connector_proxy"
 
 @dataclass(frozen=True)
 class ProxyState:
+    """Built once by the application factory; routes only read it."""
+
     settings: Settings
     registry: Registry
     executor: Executor
     jobs: Jobs
     signins: SignIns
+    services: ProcessServices  # started in each worker process after the fork
 
 
 def attach(app: Flask, state: ProxyState) -> None:

@@ -19,7 +19,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector_proxy.testing import free_port
+from connector_proxy.sdk.testing import free_port
 from tests.support import Daemon, client_from, completed, succeeded
 
 KEYS = {

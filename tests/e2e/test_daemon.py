@@ -14,7 +14,7 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
-from connector_proxy.testing import RunningDaemon, silent_server
+from connector_proxy.sdk.testing import RunningDaemon, silent_server
 from connector_proxy.web.auth import HEADER
 from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon
 

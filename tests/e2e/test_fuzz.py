@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
-from connector_proxy.testing import RunningDaemon
+from connector_proxy.sdk.testing import RunningDaemon
 
 BUILT_IN = ("http/", "aws/", "os/")
 NASTY_TEXT = ["", "\x00", "\ud800", "a\r\nb", "..", "/etc/passwd", "-rf", "%00", "\u202e", "x" * 5000]
@@ -62,9 +62,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, aws_endpoint: str) -> Itera
 def built_in_commands() -> list[str]:
     """The ids the catalog of a default daemon lists, read from the registry without a server."""
     from connector_proxy.config import Settings
-    from connector_proxy.discovery import build_registry
+    from connector_proxy.discovery import discover
 
-    registry = build_registry(Settings())
+    registry = discover(Settings()).registry
     return sorted(
         entry["id"]
         for entry in json.loads(registry.catalog_json)

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connector_proxy.testing import free_port, silent_server
+from connector_proxy.sdk.testing import free_port, silent_server
 from tests.support import TEST_CONFIG, call, client_from
 
 

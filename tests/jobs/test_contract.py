@@ -21,7 +21,7 @@ import redis
 import requests
 from cryptography.fernet import Fernet
 
-from connector_proxy.testing import free_port
+from connector_proxy.sdk.testing import free_port
 from tests.support import CLI, SITE, TEST_ENV, CallbackReceiver, Daemon
 
 REDIS_URL = "redis://127.0.0.1:6379/13"

@@ -20,7 +20,7 @@ import requests
 from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 
-from connector_proxy.testing import free_port
+from connector_proxy.sdk.testing import free_port
 from tests.support import (
     SPIFF_SITE,
     TEST_ENV,

@@ -12,7 +12,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector_proxy.testing import RunningDaemon
+from connector_proxy.sdk.testing import RunningDaemon
 from tests.support import TEST_ENV, CallbackReceiver, Daemon, call, client_from, completed, succeeded
 
 ENV = {**TEST_ENV, "DAEMON_SECRET": "must-not-leak"}

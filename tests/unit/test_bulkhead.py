@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 from connector_proxy.sdk import Context, TaskLog
 from connector_proxy.sdk.destinations import DestinationPolicy
 from connector_proxy.sdk.outbound import DestinationBusy, DestinationLineTimeout, pool_manager, pooled_session
-from connector_proxy.testing import SilentServer
+from connector_proxy.sdk.testing import SilentServer
 
 STUCK_AFTER = 0.4
 POLICY = DestinationPolicy(allow_loopback=True, max_concurrent=2, stuck_after=STUCK_AFTER)

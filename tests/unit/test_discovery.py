@@ -4,17 +4,17 @@ import json
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
-from connector_proxy.discovery import GROUP, build_registry
+from connector_proxy.discovery import GROUP, discover
 from tests.support import TEST_CONFIG, TEST_ENV, settings_from
 
 
 def states(tmp_path: Path, toml: str = TEST_CONFIG, environ: dict[str, str] | None = None) -> dict[str, str]:
-    registry = build_registry(settings_from(tmp_path, toml, environ))
+    registry = discover(settings_from(tmp_path, toml, environ)).registry
     return {status.name: status.state for status in registry.statuses}
 
 
 def test_every_installed_connector_is_reported_and_broken_ones_are_left_out(tmp_path: Path) -> None:
-    registry = build_registry(settings_from(tmp_path))
+    registry = discover(settings_from(tmp_path)).registry
     by_name = {status.name: status for status in registry.statuses}
 
     assert by_name["sample"].state == "ready"
@@ -36,7 +36,7 @@ def test_every_installed_connector_is_reported_and_broken_ones_are_left_out(tmp_
 
 
 def test_aliases_point_at_their_command(tmp_path: Path) -> None:
-    registry = build_registry(settings_from(tmp_path))
+    registry = discover(settings_from(tmp_path)).registry
     catalog = {entry["id"]: entry for entry in json.loads(registry.catalog_json)}
 
     assert registry.find("sample/Hello") is registry.find("sample/Greet")
@@ -46,7 +46,7 @@ def test_aliases_point_at_their_command(tmp_path: Path) -> None:
 
 
 def test_a_missing_secret_reference_is_a_config_error(tmp_path: Path) -> None:
-    registry = build_registry(settings_from(tmp_path, environ={}))
+    registry = discover(settings_from(tmp_path, environ={})).registry
     sample = next(status for status in registry.statuses if status.name == "sample")
 
     assert sample.state == "config_error"
@@ -56,7 +56,7 @@ def test_a_missing_secret_reference_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_an_invalid_secret_is_named_but_never_shown(tmp_path: Path) -> None:
-    registry = build_registry(settings_from(tmp_path, environ={"SAMPLE_TOKEN": "abc"}))
+    registry = discover(settings_from(tmp_path, environ={"SAMPLE_TOKEN": "abc"})).registry
     sample = next(status for status in registry.statuses if status.name == "sample")
 
     assert sample.state == "config_error"
@@ -66,7 +66,7 @@ def test_an_invalid_secret_is_named_but_never_shown(tmp_path: Path) -> None:
 
 def test_secrets_are_masked_in_the_status(tmp_path: Path) -> None:
     toml = TEST_CONFIG.replace('token = "env:SAMPLE_TOKEN"', 'token = "plain-text-token"')
-    registry = build_registry(settings_from(tmp_path, toml))
+    registry = discover(settings_from(tmp_path, toml)).registry
     shown = json.loads(registry.connectors_json)
     sample = next(entry for entry in shown if entry["name"] == "sample")
 
@@ -95,14 +95,14 @@ def test_two_packages_with_one_name_keep_the_first(tmp_path: Path) -> None:
         EntryPoint("sample", "sample_connectors:sample", GROUP),
         EntryPoint("sample", "sample_connectors:misnamed", GROUP),
     ]
-    registry = build_registry(settings_from(tmp_path), points)
+    registry = discover(settings_from(tmp_path), points).registry
 
     samples = [status.state for status in registry.statuses if status.name == "sample"]
     assert samples == ["ready", "duplicate"]
 
 
 def test_setup_runs_once_and_its_resources_reach_commands(tmp_path: Path) -> None:
-    registry = build_registry(settings_from(tmp_path))
+    registry = discover(settings_from(tmp_path)).registry
     bound = registry.find("sample/Greet")
 
     assert bound is not None

@@ -8,9 +8,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from connector_proxy.config import ConfigError, Settings, load_settings
-from connector_proxy.jobs.delivery import MAX_DELAY, backoff
+from connector_proxy.jobs.delivery import FIRST_DELAY, MAX_DELAY
 from connector_proxy.jobs.model import FAILED, PENDING, SUCCEEDED, Job
 from connector_proxy.jobs.sealing import SealedRecordError, Sealer
+from connector_proxy.sdk import backoff
 
 
 def settings_with(tmp_path: Path, jobs: str, environ: dict[str, str] | None = None) -> Settings:
@@ -51,8 +52,8 @@ def test_bad_job_settings_name_the_key(tmp_path: Path, jobs: str, named: str) ->
 
 def test_backoff_doubles_with_jitter_up_to_five_minutes() -> None:
     for attempt in range(1, 6):
-        assert 2 ** (attempt - 1) / 2 <= backoff(attempt) <= 2 ** (attempt - 1)
-    assert MAX_DELAY / 2 <= backoff(40) <= MAX_DELAY
+        assert 2 ** (attempt - 1) / 2 <= backoff(attempt, FIRST_DELAY, MAX_DELAY) <= 2 ** (attempt - 1)
+    assert MAX_DELAY / 2 <= backoff(40, FIRST_DELAY, MAX_DELAY) <= MAX_DELAY
 
 
 def test_a_finished_job_with_a_callback_is_due_for_delivery() -> None:

@@ -5,8 +5,9 @@ from typing import Any
 import pytest
 from sample_connectors import greet, sample
 
+from connector_proxy.catalog import host_type
 from connector_proxy.sdk import Connector, Context
-from connector_proxy.sdk.parameters import derive_parameters, host_type, parse_docstring, schema_for
+from connector_proxy.sdk.parameters import derive_parameters, parse_docstring, schema_for
 
 
 def test_parameters_come_from_type_hints_defaults_and_docstring() -> None:

@@ -14,10 +14,7 @@ connector = Connector(
     config_schema=settings.CONFIG_SCHEMA,
     errors=errors.ALL,
     setup=settings.setup,
+    groups=[s3.commands, dynamodb.commands, messaging.commands, suggest.commands],
 )
-s3.register(connector)
-dynamodb.register(connector)
-messaging.register(connector)
-suggest.register(connector)
 
 __all__ = ["connector"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import Literal
 from urllib.parse import unquote_to_bytes
 
 from connector_proxy.sdk import CommandError
 from connector_proxy_aws import errors
 
-ENCODINGS = ("text", "base64", "data_url")
+Encoding = Literal["text", "base64", "data_url"]  # how an object's content travels in JSON
 _DATA_URL = re.compile(
     r"^data:(?P<type>[^;,]*)(?P<params>(?:;[^;,]*)*?)(?P<base64>;base64)?,(?P<data>.*)$", re.DOTALL
 )

@@ -14,249 +14,254 @@ from typing import Annotated, Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from connector_proxy.sdk import CommandError, Connector, Context
+from connector_proxy.sdk import CommandError, CommandGroup, Context
 from connector_proxy_aws import errors
 from connector_proxy_aws.calling import allowed, call
+
+commands = CommandGroup()
 
 Item = dict[str, Any]
 Limit = Annotated[int, {"minimum": 1, "maximum": 1000}]
 SERIALIZER, DESERIALIZER = TypeSerializer(), TypeDeserializer()
-SORT_OPERATORS = ("=", "<", "<=", ">", ">=", "begins_with", "between")
+SortOperator = Literal["=", "<", "<=", ">", ">=", "begins_with", "between"]
 
 
-def register(connector: Connector) -> None:
-    @connector.command("PutItem")
-    def put_item(
-        ctx: Context,
-        table: str,
-        item: Item,
-        condition_expression: str | None = None,
-        expression_values: Item | None = None,
-    ) -> dict[str, Any]:
-        """Create or replace an item.
+@commands.command("PutItem")
+def put_item(
+    ctx: Context,
+    table: str,
+    item: Item,
+    condition_expression: str | None = None,
+    expression_values: Item | None = None,
+) -> dict[str, Any]:
+    """Create or replace an item.
 
-        Args:
-            table: The table.
-            item: The item, as JSON (floats are stored as exact numbers).
-            condition_expression: Only if this holds (else ConditionalCheckFailedException).
-            expression_values: Values for the condition's :placeholders.
-        """
-        allowed(ctx, "tables", table)
-        extra = _condition(condition_expression, expression_values, None)
-        call(ctx, "dynamodb", "put_item", TableName=table, Item=to_dynamo(item), **extra)
-        return {"table": table, "stored": True}
-
-    @connector.command("GetItem")
-    def get_item(ctx: Context, table: str, key: Item, consistent_read: bool = False) -> dict[str, Any]:
-        """Read one item by its key.
-
-        Args:
-            table: The table.
-            key: The key attributes, e.g. {"year": 1982, "title": "Blade Runner"}.
-            consistent_read: Read the latest write.
-        """
-        allowed(ctx, "tables", table)
-        answer = call(
-            ctx, "dynamodb", "get_item", TableName=table, Key=to_dynamo(key), ConsistentRead=consistent_read
-        )
-        return {"item": from_dynamo(answer["Item"]) if "Item" in answer else None}
-
-    @connector.command("UpdateItem")
-    def update_item(
-        ctx: Context,
-        table: str,
-        key: Item,
-        update_expression: str,
-        expression_values: Item | None = None,
-        expression_names: dict[str, str] | None = None,
-        condition_expression: str | None = None,
-    ) -> dict[str, Any]:
-        """Change attributes of an item; answers the item as it is afterwards.
-
-        Args:
-            table: The table.
-            key: The key attributes.
-            update_expression: e.g. "SET #s = :s ADD visits :one".
-            expression_values: Values for :placeholders.
-            expression_names: Names for #placeholders.
-            condition_expression: Only if this holds.
-        """
-        allowed(ctx, "tables", table)
-        extra = _condition(condition_expression, expression_values, expression_names)
-        answer = call(
-            ctx,
-            "dynamodb",
-            "update_item",
-            TableName=table,
-            Key=to_dynamo(key),
-            UpdateExpression=update_expression,
-            ReturnValues="ALL_NEW",
-            **extra,
-        )
-        return {"item": from_dynamo(answer.get("Attributes", {}))}
-
-    @connector.command("DeleteItem")
-    def delete_item(
-        ctx: Context,
-        table: str,
-        key: Item,
-        condition_expression: str | None = None,
-        expression_values: Item | None = None,
-    ) -> dict[str, Any]:
-        """Delete an item; answers what it held (null if there was none).
-
-        Args:
-            table: The table.
-            key: The key attributes.
-            condition_expression: Only if this holds.
-            expression_values: Values for the condition's :placeholders.
-        """
-        allowed(ctx, "tables", table)
-        extra = _condition(condition_expression, expression_values, None)
-        answer = call(
-            ctx,
-            "dynamodb",
-            "delete_item",
-            TableName=table,
-            Key=to_dynamo(key),
-            ReturnValues="ALL_OLD",
-            **extra,
-        )
-        return {"deleted": from_dynamo(answer["Attributes"]) if "Attributes" in answer else None}
-
-    @connector.command("Query")
-    def query(
-        ctx: Context,
-        table: str,
-        partition_key: str,
-        partition_value: Any,
-        sort_key: str | None = None,
-        sort_operator: Literal["=", "<", "<=", ">", ">=", "begins_with", "between"] = "=",
-        sort_value: Any = None,
-        sort_value_to: Any = None,
-        index_name: str | None = None,
-        limit: Limit = 100,
-        continuation_token: str | None = None,
-        descending: bool = False,
-    ) -> dict[str, Any]:
-        """Items with one partition key, optionally narrowed by the sort key, a page at a time.
-
-        Args:
-            table: The table.
-            partition_key: The partition key's attribute name.
-            partition_value: Its value.
-            sort_key: The sort key's attribute name, to narrow by it.
-            sort_operator: =, <, <=, >, >=, begins_with or between.
-            sort_value: The sort key value compared with.
-            sort_value_to: The upper bound, for between.
-            index_name: A secondary index to query instead of the table.
-            limit: Items per page (at most 1000).
-            continuation_token: The next_token of the previous page.
-            descending: Highest sort key first.
-        """
-        allowed(ctx, "tables", table)
-        condition, names, values = "#pk = :pk", {"#pk": partition_key}, {":pk": partition_value}
-        if sort_key is not None:
-            names["#sk"] = sort_key
-            values[":sk"] = sort_value
-            if sort_operator == "between":
-                condition += " AND #sk BETWEEN :sk AND :sk2"
-                values[":sk2"] = sort_value_to
-            elif sort_operator == "begins_with":
-                condition += " AND begins_with(#sk, :sk)"
-            else:
-                condition += f" AND #sk {sort_operator} :sk"
-        arguments: dict[str, Any] = {
-            "TableName": table,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": to_dynamo(values),
-            "Limit": limit,
-            "ScanIndexForward": not descending,
-        }
-        if index_name:
-            arguments["IndexName"] = index_name
-        return _page(call(ctx, "dynamodb", "query", **arguments, **_start(continuation_token)))
-
-    @connector.command("Scan")
-    def scan(
-        ctx: Context,
-        table: str,
-        limit: Limit = 100,
-        continuation_token: str | None = None,
-        index_name: str | None = None,
-    ) -> dict[str, Any]:
-        """Every item of a table, a page at a time.
-
-        Args:
-            table: The table.
-            limit: Items read per page (at most 1000).
-            continuation_token: The next_token of the previous page.
-            index_name: A secondary index to scan instead of the table.
-        """
-        allowed(ctx, "tables", table)
-        arguments: dict[str, Any] = {"TableName": table, "Limit": limit}
-        if index_name:
-            arguments["IndexName"] = index_name
-        return _page(call(ctx, "dynamodb", "scan", **arguments, **_start(continuation_token)))
-
-    _register_legacy(connector)
+    Args:
+        table: The table.
+        item: The item, as JSON (floats are stored as exact numbers).
+        condition_expression: Only if this holds (else ConditionalCheckFailedException).
+        expression_values: Values for the condition's :placeholders.
+    """
+    allowed(ctx, "tables", table)
+    extra = _condition(condition_expression, expression_values, None)
+    call(ctx, "dynamodb", "put_item", TableName=table, Item=to_dynamo(item), **extra)
+    return {"table": table, "stored": True}
 
 
-def _register_legacy(connector: Connector) -> None:
-    @connector.command("AddDynamoItem")
-    def add_dynamo_item(ctx: Context, table_name: str, item_data: Item | str) -> dict[str, Any]:
-        """SpiffWorkflow's put of an item, kept for existing models.
+@commands.command("GetItem")
+def get_item(ctx: Context, table: str, key: Item, consistent_read: bool = False) -> dict[str, Any]:
+    """Read one item by its key.
 
-        Args:
-            table_name: The table.
-            item_data: The item, as JSON or as a JSON string.
-        """
-        item = json.loads(item_data) if isinstance(item_data, str) else item_data
-        allowed(ctx, "tables", table_name)
-        call(ctx, "dynamodb", "put_item", TableName=table_name, Item=to_dynamo(item))
-        return {}
+    Args:
+        table: The table.
+        key: The key attributes, e.g. {"year": 1982, "title": "Blade Runner"}.
+        consistent_read: Read the latest write.
+    """
+    allowed(ctx, "tables", table)
+    answer = call(
+        ctx, "dynamodb", "get_item", TableName=table, Key=to_dynamo(key), ConsistentRead=consistent_read
+    )
+    return {"item": from_dynamo(answer["Item"]) if "Item" in answer else None}
 
-    @connector.command("QueryDynamoTable")
-    def query_dynamo_table(
-        ctx: Context, table_name: str, partition_key: Any, sort_key: Any = None
-    ) -> dict[str, Any]:
-        """SpiffWorkflow's query by key values (attribute names read from the table), for existing models.
 
-        Args:
-            table_name: The table.
-            partition_key: The partition key's value.
-            sort_key: The sort key's value, to match it too.
-        """
-        allowed(ctx, "tables", table_name)
-        schema = call(ctx, "dynamodb", "describe_table", TableName=table_name)["Table"]["KeySchema"]
-        names = {entry["KeyType"]: entry["AttributeName"] for entry in schema}
-        condition, values = "#pk = :pk", {":pk": partition_key}
-        attribute_names = {"#pk": names["HASH"]}
-        if sort_key is not None and "RANGE" in names:
-            condition += " AND #sk = :sk"
-            values[":sk"] = sort_key
-            attribute_names["#sk"] = names["RANGE"]
-        answer = call(
-            ctx,
-            "dynamodb",
-            "query",
-            TableName=table_name,
-            KeyConditionExpression=condition,
-            ExpressionAttributeNames=attribute_names,
-            ExpressionAttributeValues=to_dynamo(values),
-        )
-        return _legacy(answer)
+@commands.command("UpdateItem")
+def update_item(
+    ctx: Context,
+    table: str,
+    key: Item,
+    update_expression: str,
+    expression_values: Item | None = None,
+    expression_names: dict[str, str] | None = None,
+    condition_expression: str | None = None,
+) -> dict[str, Any]:
+    """Change attributes of an item; answers the item as it is afterwards.
 
-    @connector.command("ScanDynamoTable")
-    def scan_dynamo_table(ctx: Context, table_name: str) -> dict[str, Any]:
-        """SpiffWorkflow's scan of a whole table (one page), kept for existing models.
+    Args:
+        table: The table.
+        key: The key attributes.
+        update_expression: e.g. "SET #s = :s ADD visits :one".
+        expression_values: Values for :placeholders.
+        expression_names: Names for #placeholders.
+        condition_expression: Only if this holds.
+    """
+    allowed(ctx, "tables", table)
+    extra = _condition(condition_expression, expression_values, expression_names)
+    answer = call(
+        ctx,
+        "dynamodb",
+        "update_item",
+        TableName=table,
+        Key=to_dynamo(key),
+        UpdateExpression=update_expression,
+        ReturnValues="ALL_NEW",
+        **extra,
+    )
+    return {"item": from_dynamo(answer.get("Attributes", {}))}
 
-        Args:
-            table_name: The table.
-        """
-        allowed(ctx, "tables", table_name)
-        return _legacy(call(ctx, "dynamodb", "scan", TableName=table_name))
+
+@commands.command("DeleteItem")
+def delete_item(
+    ctx: Context,
+    table: str,
+    key: Item,
+    condition_expression: str | None = None,
+    expression_values: Item | None = None,
+) -> dict[str, Any]:
+    """Delete an item; answers what it held (null if there was none).
+
+    Args:
+        table: The table.
+        key: The key attributes.
+        condition_expression: Only if this holds.
+        expression_values: Values for the condition's :placeholders.
+    """
+    allowed(ctx, "tables", table)
+    extra = _condition(condition_expression, expression_values, None)
+    answer = call(
+        ctx,
+        "dynamodb",
+        "delete_item",
+        TableName=table,
+        Key=to_dynamo(key),
+        ReturnValues="ALL_OLD",
+        **extra,
+    )
+    return {"deleted": from_dynamo(answer["Attributes"]) if "Attributes" in answer else None}
+
+
+@commands.command("Query")
+def query(
+    ctx: Context,
+    table: str,
+    partition_key: str,
+    partition_value: Any,
+    sort_key: str | None = None,
+    sort_operator: SortOperator = "=",
+    sort_value: Any = None,
+    sort_value_to: Any = None,
+    index_name: str | None = None,
+    limit: Limit = 100,
+    continuation_token: str | None = None,
+    descending: bool = False,
+) -> dict[str, Any]:
+    """Items with one partition key, optionally narrowed by the sort key, a page at a time.
+
+    Args:
+        table: The table.
+        partition_key: The partition key's attribute name.
+        partition_value: Its value.
+        sort_key: The sort key's attribute name, to narrow by it.
+        sort_operator: =, <, <=, >, >=, begins_with or between.
+        sort_value: The sort key value compared with.
+        sort_value_to: The upper bound, for between.
+        index_name: A secondary index to query instead of the table.
+        limit: Items per page (at most 1000).
+        continuation_token: The next_token of the previous page.
+        descending: Highest sort key first.
+    """
+    allowed(ctx, "tables", table)
+    condition, names, values = "#pk = :pk", {"#pk": partition_key}, {":pk": partition_value}
+    if sort_key is not None:
+        names["#sk"] = sort_key
+        values[":sk"] = sort_value
+        if sort_operator == "between":
+            condition += " AND #sk BETWEEN :sk AND :sk2"
+            values[":sk2"] = sort_value_to
+        elif sort_operator == "begins_with":
+            condition += " AND begins_with(#sk, :sk)"
+        else:
+            condition += f" AND #sk {sort_operator} :sk"
+    arguments: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": to_dynamo(values),
+        "Limit": limit,
+        "ScanIndexForward": not descending,
+    }
+    if index_name:
+        arguments["IndexName"] = index_name
+    return _page(call(ctx, "dynamodb", "query", **arguments, **_start(continuation_token)))
+
+
+@commands.command("Scan")
+def scan(
+    ctx: Context,
+    table: str,
+    limit: Limit = 100,
+    continuation_token: str | None = None,
+    index_name: str | None = None,
+) -> dict[str, Any]:
+    """Every item of a table, a page at a time.
+
+    Args:
+        table: The table.
+        limit: Items read per page (at most 1000).
+        continuation_token: The next_token of the previous page.
+        index_name: A secondary index to scan instead of the table.
+    """
+    allowed(ctx, "tables", table)
+    arguments: dict[str, Any] = {"TableName": table, "Limit": limit}
+    if index_name:
+        arguments["IndexName"] = index_name
+    return _page(call(ctx, "dynamodb", "scan", **arguments, **_start(continuation_token)))
+
+
+@commands.command("AddDynamoItem")
+def add_dynamo_item(ctx: Context, table_name: str, item_data: Item | str) -> dict[str, Any]:
+    """SpiffWorkflow's put of an item, kept for existing models.
+
+    Args:
+        table_name: The table.
+        item_data: The item, as JSON or as a JSON string.
+    """
+    item = json.loads(item_data) if isinstance(item_data, str) else item_data
+    allowed(ctx, "tables", table_name)
+    call(ctx, "dynamodb", "put_item", TableName=table_name, Item=to_dynamo(item))
+    return {}
+
+
+@commands.command("QueryDynamoTable")
+def query_dynamo_table(
+    ctx: Context, table_name: str, partition_key: Any, sort_key: Any = None
+) -> dict[str, Any]:
+    """SpiffWorkflow's query by key values (attribute names read from the table), for existing models.
+
+    Args:
+        table_name: The table.
+        partition_key: The partition key's value.
+        sort_key: The sort key's value, to match it too.
+    """
+    allowed(ctx, "tables", table_name)
+    schema = call(ctx, "dynamodb", "describe_table", TableName=table_name)["Table"]["KeySchema"]
+    names = {entry["KeyType"]: entry["AttributeName"] for entry in schema}
+    condition, values = "#pk = :pk", {":pk": partition_key}
+    attribute_names = {"#pk": names["HASH"]}
+    if sort_key is not None and "RANGE" in names:
+        condition += " AND #sk = :sk"
+        values[":sk"] = sort_key
+        attribute_names["#sk"] = names["RANGE"]
+    answer = call(
+        ctx,
+        "dynamodb",
+        "query",
+        TableName=table_name,
+        KeyConditionExpression=condition,
+        ExpressionAttributeNames=attribute_names,
+        ExpressionAttributeValues=to_dynamo(values),
+    )
+    return _legacy(answer)
+
+
+@commands.command("ScanDynamoTable")
+def scan_dynamo_table(ctx: Context, table_name: str) -> dict[str, Any]:
+    """SpiffWorkflow's scan of a whole table (one page), kept for existing models.
+
+    Args:
+        table_name: The table.
+    """
+    allowed(ctx, "tables", table_name)
+    return _legacy(call(ctx, "dynamodb", "scan", TableName=table_name))
 
 
 def to_dynamo(item: Item) -> dict[str, Any]:

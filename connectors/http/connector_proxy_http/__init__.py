@@ -13,7 +13,7 @@ connector = Connector(
     config_schema=settings.CONFIG_SCHEMA,
     errors=errors.ALL,
     setup=settings.setup,
+    groups=[commands.commands],
 )
-commands.register(connector)
 
 __all__ = ["connector"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector_proxy.sdk import Connector, Context, Result
+from connector_proxy.sdk import CommandGroup, Context, Result
 from connector_proxy_http.sending import Outgoing, send
 
 # RFC 9110: a header name is a token; a value is Latin-1 text without control characters (http.client
@@ -89,31 +89,32 @@ def parameters_schema(with_body: bool, headers_by_default: bool = False) -> dict
     return schema
 
 
-def register(connector: Connector) -> None:
-    for method, with_body in (
-        ("GET", False),
-        ("POST", True),
-        ("PUT", True),
-        ("PATCH", True),
-        ("DELETE", True),
-        ("HEAD", False),
-    ):
-        _register(connector, method, with_body)
-
-
-def _register(connector: Connector, method: str, with_body: bool) -> None:
+def _register(method: str, with_body: bool) -> None:
     name = f"{method.capitalize()}Request"
     headers_by_default = method == "HEAD"  # a HEAD answer is nothing but headers
 
     def command(ctx: Context, **parameters: Any) -> Result:
         return send(ctx, _outgoing(method, parameters))
 
-    connector.command(
+    commands.command(
         name,
         aliases=[f"{name}V2"],
         parameters=parameters_schema(with_body, headers_by_default),
         description=f"Send an HTTP {method} request and answer with the upstream's decoded body.",
     )(command)
+
+
+# one command per method, each with the same parameters (a body where the method takes one)
+commands = CommandGroup()
+for _method, _with_body in (
+    ("GET", False),
+    ("POST", True),
+    ("PUT", True),
+    ("PATCH", True),
+    ("DELETE", True),
+    ("HEAD", False),
+):
+    _register(_method, _with_body)
 
 
 def _outgoing(method: str, parameters: dict[str, Any]) -> Outgoing:

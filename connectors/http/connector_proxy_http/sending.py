@@ -7,7 +7,6 @@ they may hold the host's secrets. Messages name the method and the origin.
 from __future__ import annotations
 
 import json
-import random
 import time
 from base64 import b64encode
 from collections.abc import Mapping
@@ -29,9 +28,16 @@ from urllib3.exceptions import (
 )
 from urllib3.util import Retry
 
-from connector_proxy.sdk import CommandError, Context, Result
-from connector_proxy.sdk.destinations import DestinationBlocked, parse_destination
-from connector_proxy.sdk.outbound import origin_of
+from connector_proxy.sdk import (
+    CommandError,
+    Context,
+    DestinationBlocked,
+    Result,
+    backoff,
+    is_transient,
+    origin_of,
+)
+from connector_proxy.sdk.destinations import parse_destination
 from connector_proxy_http import errors
 from connector_proxy_http.decoding import decode_body
 from connector_proxy_http.settings import HttpResources
@@ -83,8 +89,8 @@ def send(ctx: Context, outgoing: Outgoing) -> Result:
             if may_retry and error.declared in RETRIED_ERRORS and _pause(ctx, attempt, None):
                 continue
             raise
-        transient = upstream.status == 429 or upstream.status >= 500
-        if may_retry and transient and _pause(ctx, attempt, upstream.headers.get("Retry-After")):
+        retry_after = upstream.headers.get("Retry-After")
+        if may_retry and is_transient(upstream.status) and _pause(ctx, attempt, retry_after):
             continue
         return _result(outgoing, upstream)
     raise AssertionError("unreachable: the last attempt returns or raises")
@@ -277,7 +283,7 @@ def _cause(error: BaseException) -> str:
 
 def _pause(ctx: Context, attempt: int, retry_after: str | None) -> bool:
     """Sleep before the next attempt if the deadline allows; False if it does not."""
-    delay = min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+    delay = backoff(attempt, first=0.5, cap=8.0)
     if retry_after and retry_after.strip().isdigit():
         delay = float(retry_after)
     if delay >= ctx.seconds_left() - 0.1:

@@ -9,8 +9,8 @@ from typing import Any
 from urllib3 import PoolManager
 from urllib3.util import Retry
 
-from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA, DestinationPolicy
-from connector_proxy.sdk.outbound import pool_manager
+from connector_proxy.sdk import DestinationPolicy, pool_manager
+from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
 
 # headers that say how to answer, never who asks: kept when a redirect leads to another origin
 SAFE_ACROSS_ORIGINS = frozenset(

@@ -14,8 +14,7 @@ connector = Connector(
     config_schema=settings.CONFIG_SCHEMA,
     errors=errors.ALL,
     setup=settings.setup,
+    groups=[running.commands, files.commands],
 )
-running.register(connector)
-files.register(connector)
 
 __all__ = ["connector"]

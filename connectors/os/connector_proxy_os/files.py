@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from connector_proxy.sdk import CommandError, Connector, Context, Schema
+from connector_proxy.sdk import CommandError, CommandGroup, Context, Schema
 from connector_proxy_os import errors
 from connector_proxy_os.settings import OsResources
+
+commands = CommandGroup()
 
 MAX_ENTRIES = 1000
 # the kernel stops a path at its first NUL byte: refused by the schema, before anything is resolved
@@ -72,93 +74,95 @@ def inside_roots(resources: OsResources, wanted: str, follow_last: bool = True) 
     return resolved
 
 
-def register(connector: Connector) -> None:
-    @connector.command("ReadFile")
-    def read_file(ctx: Context, path: PathText, output: Literal["text", "base64"] = "text") -> dict[str, Any]:
-        """Read a file inside the roots.
+@commands.command("ReadFile")
+def read_file(ctx: Context, path: PathText, output: Literal["text", "base64"] = "text") -> dict[str, Any]:
+    """Read a file inside the roots.
 
-        Args:
-            path: The file: absolute, or relative to the first root.
-            output: text (base64 anyway if it is not UTF-8) or base64.
-        """
-        resources: OsResources = ctx.resources
-        with os_errors(path):
-            target = inside_roots(resources, path)
-            raw = _read(target, resources.max_file_bytes)
-        if output == "text":
-            try:
-                return {"path": str(target), "content": raw.decode(), "encoding": "text", "size": len(raw)}
-            except UnicodeDecodeError:
-                pass
-        return {
-            "path": str(target),
-            "content": base64.b64encode(raw).decode(),
-            "encoding": "base64",
-            "size": len(raw),
-        }
+    Args:
+        path: The file: absolute, or relative to the first root.
+        output: text (base64 anyway if it is not UTF-8) or base64.
+    """
+    resources: OsResources = ctx.resources
+    with os_errors(path):
+        target = inside_roots(resources, path)
+        raw = _read(target, resources.max_file_bytes)
+    if output == "text":
+        try:
+            return {"path": str(target), "content": raw.decode(), "encoding": "text", "size": len(raw)}
+        except UnicodeDecodeError:
+            pass
+    return {
+        "path": str(target),
+        "content": base64.b64encode(raw).decode(),
+        "encoding": "base64",
+        "size": len(raw),
+    }
 
-    @connector.command("WriteFile")
-    def write_file(
-        ctx: Context,
-        path: PathText,
-        content: str,
-        encoding: Literal["text", "base64"] = "text",
-        mode: Literal["create", "overwrite", "append"] = "overwrite",
-        make_dirs: bool = False,
-    ) -> dict[str, Any]:
-        """Write a file inside the roots.
 
-        Args:
-            path: The file: absolute, or relative to the first root.
-            content: Text, or base64 for binary content.
-            encoding: text or base64.
-            mode: create (fails if it exists), overwrite or append.
-            make_dirs: Create missing parent directories (inside the roots).
-        """
-        resources: OsResources = ctx.resources
-        raw = _bytes(content, encoding)
-        if len(raw) > resources.max_file_bytes:
-            raise CommandError(errors.FILE_TOO_LARGE, f"the content is over {resources.max_file_bytes} bytes")
-        with os_errors(path):
-            target = inside_roots(resources, path)
-            if make_dirs:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            with _opened(target, os.O_WRONLY | os.O_CREAT | _WRITE_MODES[mode]) as stream:
-                stream.write(raw)
-            return {"path": str(target), "written": len(raw), "size": target.stat().st_size}
+@commands.command("WriteFile")
+def write_file(
+    ctx: Context,
+    path: PathText,
+    content: str,
+    encoding: Literal["text", "base64"] = "text",
+    mode: Literal["create", "overwrite", "append"] = "overwrite",
+    make_dirs: bool = False,
+) -> dict[str, Any]:
+    """Write a file inside the roots.
 
-    @connector.command("ListDirectory")
-    def list_directory(ctx: Context, path: PathText = ".") -> dict[str, Any]:
-        """List a directory inside the roots (at most 1000 entries, sorted by name).
+    Args:
+        path: The file: absolute, or relative to the first root.
+        content: Text, or base64 for binary content.
+        encoding: text or base64.
+        mode: create (fails if it exists), overwrite or append.
+        make_dirs: Create missing parent directories (inside the roots).
+    """
+    resources: OsResources = ctx.resources
+    raw = _bytes(content, encoding)
+    if len(raw) > resources.max_file_bytes:
+        raise CommandError(errors.FILE_TOO_LARGE, f"the content is over {resources.max_file_bytes} bytes")
+    with os_errors(path):
+        target = inside_roots(resources, path)
+        if make_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with _opened(target, os.O_WRONLY | os.O_CREAT | _WRITE_MODES[mode]) as stream:
+            stream.write(raw)
+        return {"path": str(target), "written": len(raw), "size": target.stat().st_size}
 
-        Args:
-            path: The directory: absolute, or relative to the first root.
-        """
-        resources: OsResources = ctx.resources
-        with os_errors(path):
-            target = inside_roots(resources, path)
-            names = sorted(os.listdir(target))  # ENOTDIR when it is a file
-        return {
-            "path": str(target),
-            "entries": [_entry(target / name) for name in names[:MAX_ENTRIES]],
-            "truncated": len(names) > MAX_ENTRIES,
-        }
 
-    @connector.command("DeleteFile")
-    def delete_file(ctx: Context, path: PathText) -> dict[str, Any]:
-        """Delete a file (not a directory) inside the roots; a symlink is deleted itself, never its target.
+@commands.command("ListDirectory")
+def list_directory(ctx: Context, path: PathText = ".") -> dict[str, Any]:
+    """List a directory inside the roots (at most 1000 entries, sorted by name).
 
-        Args:
-            path: The file: absolute, or relative to the first root.
-        """
-        resources: OsResources = ctx.resources
-        with os_errors(path):
-            target = inside_roots(resources, path, follow_last=False)
-            mode = target.lstat().st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-                raise CommandError(errors.NOT_A_FILE, f"{path!r} is not a regular file or a symlink")
-            target.unlink()
-        return {"path": str(target), "deleted": True}
+    Args:
+        path: The directory: absolute, or relative to the first root.
+    """
+    resources: OsResources = ctx.resources
+    with os_errors(path):
+        target = inside_roots(resources, path)
+        names = sorted(os.listdir(target))  # ENOTDIR when it is a file
+    return {
+        "path": str(target),
+        "entries": [_entry(target / name) for name in names[:MAX_ENTRIES]],
+        "truncated": len(names) > MAX_ENTRIES,
+    }
+
+
+@commands.command("DeleteFile")
+def delete_file(ctx: Context, path: PathText) -> dict[str, Any]:
+    """Delete a file (not a directory) inside the roots; a symlink is deleted itself, never its target.
+
+    Args:
+        path: The file: absolute, or relative to the first root.
+    """
+    resources: OsResources = ctx.resources
+    with os_errors(path):
+        target = inside_roots(resources, path, follow_last=False)
+        mode = target.lstat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            raise CommandError(errors.NOT_A_FILE, f"{path!r} is not a regular file or a symlink")
+        target.unlink()
+    return {"path": str(target), "deleted": True}
 
 
 _WRITE_MODES = {"create": os.O_EXCL, "overwrite": os.O_TRUNC, "append": os.O_APPEND}

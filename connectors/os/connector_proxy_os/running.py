@@ -17,54 +17,57 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from connector_proxy.sdk import CommandError, Connector, Context, Result
+from connector_proxy.sdk import CommandError, CommandGroup, Context, Result
 from connector_proxy_os import errors
 from connector_proxy_os.files import PathText, Text, inside_roots, os_errors
 from connector_proxy_os.settings import OsResources, Program, Rule
 
+commands = CommandGroup()
+
 CHUNK = 65536
 
 
-def register(connector: Connector) -> None:
-    @connector.command("RunCommand")
-    def run_command(
-        ctx: Context,
-        program: Text,
-        args: list[Text] | None = None,
-        stdin: str | None = None,
-        cwd: PathText | None = None,
-        env: dict[str, Text] | None = None,
-        timeout: Annotated[float | None, {"exclusiveMinimum": 0}] = None,
-        allow_nonzero: bool = False,
-    ) -> Result:
-        """Run an allowlisted program and answer its exit code, output and duration.
+@commands.command("RunCommand")
+def run_command(
+    ctx: Context,
+    program: Text,
+    args: list[Text] | None = None,
+    stdin: str | None = None,
+    cwd: PathText | None = None,
+    env: dict[str, Text] | None = None,
+    timeout: Annotated[float | None, {"exclusiveMinimum": 0}] = None,
+    allow_nonzero: bool = False,
+) -> Result:
+    """Run an allowlisted program and answer its exit code, output and duration.
 
-        Args:
-            program: The program's name in the connector's programs table.
-            args: Its arguments, passed as they are (no shell: $, ;, | and quotes mean nothing).
-            stdin: Text given on its standard input.
-            cwd: Its working directory, inside a configured root (default: the first root).
-            env: Extra environment variables, among settable_env.
-            timeout: Seconds before it is killed (capped by the connector's timeout and the deadline).
-            allow_nonzero: Answer a non-zero exit as a result instead of the NonZeroExit error.
-        """
-        resources: OsResources = ctx.resources
-        limit = min(timeout or resources.timeout, resources.timeout)
-        return run(ctx, program, args or [], stdin, cwd, env or {}, limit, allow_nonzero)
+    Args:
+        program: The program's name in the connector's programs table.
+        args: Its arguments, passed as they are (no shell: $, ;, | and quotes mean nothing).
+        stdin: Text given on its standard input.
+        cwd: Its working directory, inside a configured root (default: the first root).
+        env: Extra environment variables, among settable_env.
+        timeout: Seconds before it is killed (capped by the connector's timeout and the deadline).
+        allow_nonzero: Answer a non-zero exit as a result instead of the NonZeroExit error.
+    """
+    resources: OsResources = ctx.resources
+    limit = min(timeout or resources.timeout, resources.timeout)
+    return run(ctx, program, args or [], stdin, cwd, env or {}, limit, allow_nonzero)
 
-    def spawn_process(ctx: Context, **parameters: Any) -> Result:
-        resources: OsResources = ctx.resources
-        limit = min(parameters.pop("timeout", None) or resources.spawn_timeout, resources.spawn_timeout)
-        return run(ctx, timeout=limit, **_defaults(parameters))
 
-    # the same parameters as RunCommand, written once; it always runs as a job
-    connector.command(
-        "SpawnProcess",
-        asynchronous=True,
-        parameters=connector.commands["RunCommand"].parameters,
-        description="Start a long-running program: answered 202 at once, its result (as RunCommand's)"
-        " PUT to the callback URL; timeout capped by spawn_timeout and the job's deadline.",
-    )(spawn_process)
+def spawn_process(ctx: Context, **parameters: Any) -> Result:
+    resources: OsResources = ctx.resources
+    limit = min(parameters.pop("timeout", None) or resources.spawn_timeout, resources.spawn_timeout)
+    return run(ctx, timeout=limit, **_defaults(parameters))
+
+
+# the same parameters as RunCommand, written once; it always runs as a job
+commands.command(
+    "SpawnProcess",
+    asynchronous=True,
+    parameters=commands.commands["RunCommand"].parameters,
+    description="Start a long-running program: answered 202 at once, its result (as RunCommand's)"
+    " PUT to the callback URL; timeout capped by spawn_timeout and the job's deadline.",
+)(spawn_process)
 
 
 def _defaults(parameters: dict[str, Any]) -> dict[str, Any]:

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
 from celery import Celery
 
 from connector_proxy.config import JobSettings
-from connector_proxy.executor import Executor
-from connector_proxy.jobs.delivery import CallbackSender
 from connector_proxy.jobs.model import PENDING, STATES, Job
-from connector_proxy.jobs.runs import run_job
+from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.jobs.sealing import Sealer
 
 log = logging.getLogger(__name__)
@@ -47,7 +44,8 @@ class RedisJobStore:
         self.save(job)
         return job, False
 
-    def save(self, job: Job) -> None:
+    def save(self, job: Job, delivering: bool = False) -> None:
+        """``delivering`` needs nothing here: a delivery is a task, taken by one worker at a time."""
         with self.redis.pipeline() as batch:
             batch.set(self._key(job.id), job.to_json(self.sealer), ex=self.keep if job.finished else None)
             batch.zadd(f"{PREFIX}:jobs", {job.id: job.created_at})
@@ -62,7 +60,11 @@ class RedisJobStore:
         data = self.redis.get(self._key(job_id)) if job_id else None
         return Job.from_json(cast(bytes, data), self.sealer) if data else None
 
-    def list(self, state: str | None, limit: int) -> list[Job]:
+    def recover(self) -> int:
+        """Nothing to do: the broker gives a lost worker's task to another."""
+        return 0
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
         index = f"{PREFIX}:jobs:{state}" if state else f"{PREFIX}:jobs"
         ids = [_text(raw) for raw in cast(list[bytes], self.redis.zrevrange(index, 0, limit - 1))]
         records = cast(list[bytes | None], self.redis.mget([self._key(i) for i in ids])) if ids else []
@@ -76,34 +78,15 @@ class RedisJobStore:
         return f"{PREFIX}:job:{job_id}"
 
 
-class CeleryJobQueue:
-    """The daemon's side: keep the job, send its task; the workers do the rest."""
+class CeleryDispatch:
+    """The daemon's side: a kept job is sent to the workers as a task; they do the rest."""
 
     def __init__(self, settings: JobSettings) -> None:
-        self.settings = settings
-        self.store = RedisJobStore(settings)
+        self.queue = settings.celery_queue
         self.app = celery_app(settings)
 
-    def enqueue(self, job: Job) -> tuple[Job, bool]:
-        job, joined = self.store.create_or_join(job)
-        if not joined:
-            self.app.send_task(RUN, args=[job.id], queue=self.settings.celery_queue)
-        return job, joined
-
-    def get(self, job_id: str) -> Job | None:
-        return self.store.get(job_id)
-
-    def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
-        return self.store.list(state, limit)
-
-    def recover(self) -> int:
-        return 0  # the broker redelivers what a lost worker held; the daemon holds nothing
-
-    def start(self) -> None:
-        return None
-
-    def stop(self, grace: float) -> None:
-        return None
+    def send(self, job: Job) -> None:
+        self.app.send_task(RUN, args=[job.id], queue=self.queue)
 
 
 def celery_app(settings: JobSettings) -> Celery:
@@ -122,48 +105,33 @@ def celery_app(settings: JobSettings) -> Celery:
     return app
 
 
-@dataclass
-class WorkerSide:
-    """What a worker process holds: the same executor as the daemon, the store, the sender."""
+def worker_app(store: RedisJobStore, runner: JobRunner, settings: JobSettings) -> Celery:
+    """The Celery app of ``connector-proxy worker``: its two tasks claim a job or a delivery
+    and hand it to the runner every backend shares."""
+    app = celery_app(settings)
 
-    settings: JobSettings
-    executor: Executor
-    store: RedisJobStore
-    sender: CallbackSender
-
-    def run(self, job_id: str, app: Celery) -> None:
-        job = self.store.get(job_id)
-        if job is None or job.finished:
-            return  # a redelivered task whose job is already done (or expired)
-        job.start()
-        self.store.save(job)
-        run_job(job, self.executor, self.settings)
-        self.store.save(job)
-        if job.delivery.state == PENDING:
-            self.deliver(job_id, app)
-
-    def deliver(self, job_id: str, app: Celery) -> None:
-        job = self.store.get(job_id)
-        if job is None or job.delivery.state != PENDING:
-            return
-        self.sender.deliver(job)
-        self.store.save(job)
+    def retry_later(job: Job) -> None:
         if job.delivery.state == PENDING and job.delivery.next_at is not None:
             delay = max(0.0, job.delivery.next_at - time.time())
-            app.send_task(DELIVER, args=[job_id], countdown=delay, queue=self.settings.celery_queue)
-
-
-def worker_app(side: WorkerSide) -> Celery:
-    """The Celery app with its two tasks bound to this worker's side."""
-    app = celery_app(side.settings)
+            app.send_task(DELIVER, args=[job.id], countdown=delay, queue=settings.celery_queue)
 
     @app.task(name=RUN)  # type: ignore[untyped-decorator]
     def run(job_id: str) -> None:
-        side.run(job_id, app)
+        job = store.get(job_id)
+        if job is None or job.finished:
+            return  # a redelivered task whose job is already done (or expired)
+        job.start()
+        store.save(job)
+        runner.run(job)
+        retry_later(job)
 
     @app.task(name=DELIVER)  # type: ignore[untyped-decorator]
     def deliver(job_id: str) -> None:
-        side.deliver(job_id, app)
+        job = store.get(job_id)
+        if job is None or job.delivery.state != PENDING:
+            return
+        runner.deliver(job)
+        retry_later(job)
 
     return app
 

@@ -1,0 +1,71 @@
+"""Running a started job, for every backend: run it, save it, deliver it, save it.
+
+The SQLite threads and the Celery tasks each claim a job their own way, then
+hand it here, so what protects a job is written once: a job whose process
+died under it too often is given up, a runner that fails finishes the job
+instead of dying, and an answer that cannot be stored is replaced by an error
+that can.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from connector_proxy import envelope, jsontext
+from connector_proxy.config import JobSettings
+from connector_proxy.errors import INTERNAL_ERROR, JOB_ABANDONED, unrenderable_answer
+from connector_proxy.executor import ACCEPTED, Executor
+from connector_proxy.jobs.delivery import CallbackSender
+from connector_proxy.jobs.model import PENDING, Job
+from connector_proxy.jobs.store import JobStore
+from connector_proxy.sdk.errors import CommandError
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner:
+    """The backend-neutral half of a job's life, from the moment a backend has started it."""
+
+    def __init__(self, store: JobStore, executor: Executor, settings: JobSettings) -> None:
+        self.store = store
+        self.executor = executor
+        self.settings = settings
+        self._sender: CallbackSender | None = None  # made where it sends: pools never cross a fork
+
+    def run(self, job: Job) -> None:
+        """Run a job its backend has started (and saved as running), then deliver its result."""
+        self._execute(job)
+        delivering = job.delivery.state == PENDING
+        self.store.save(job, delivering=delivering)
+        if delivering:
+            self.deliver(job)
+
+    def deliver(self, job: Job) -> None:
+        """Try the callback once and save what came of it (and when to try again)."""
+        if self._sender is None:
+            self._sender = CallbackSender(self.settings)
+        self._sender.deliver(job)
+        self.store.save(job)
+
+    def _execute(self, job: Job) -> None:
+        """The same executor path as a synchronous call, with the job's own deadline; finishes the job."""
+        if job.attempts > self.settings.max_starts:  # each earlier start ended with its process, not the job
+            _fail(job, CommandError(JOB_ABANDONED, f"started {job.attempts - 1} times and never finished"))
+            return
+        log.info("job %s: running %s (attempt %s)", job.id, job.command, job.attempts)
+        try:
+            outcome = self.executor.run(job.command, job.payload, timeout=self.settings.command_timeout)
+        except Exception:  # the executor turns a command's failures into envelopes: this one is ours
+            log.exception("job %s: the runner failed", job.id)
+            _fail(job, CommandError(INTERNAL_ERROR, "The job's runner failed; see the daemon's log"))
+            return
+        job.finish(outcome.status, dict(outcome.envelope), hand_off=outcome.status == ACCEPTED)
+        try:
+            jsontext.dumps(job.envelope)  # what is stored and delivered must be writable
+        except jsontext.Unrenderable as problem:
+            log.error("job %s: %s", job.id, problem)
+            _fail(job, unrenderable_answer(problem))
+
+
+def _fail(job: Job, error: CommandError) -> None:
+    job.finish(error.http_status, envelope.from_error(error))

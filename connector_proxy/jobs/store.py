@@ -1,0 +1,36 @@
+"""The contract of a job store, written once; both backends pass one test suite against it.
+
+A store only keeps jobs. Claiming work is each backend's own (a SQLite
+transaction, a Celery task); from a started job on, every backend hands it to
+:class:`connector_proxy.jobs.runner.JobRunner`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from connector_proxy.jobs.model import Job
+
+
+class JobStore(Protocol):
+    def create_or_join(self, job: Job) -> tuple[Job, bool]:
+        """Keep ``job``; or, if a job for the same task is queued or running,
+        return that one and True (the host called again for the same task)."""
+        ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
+        """Newest first, optionally only those in ``state``."""
+        ...
+
+    def save(self, job: Job, delivering: bool = False) -> None:
+        """Write the job as it is now. ``delivering``: the caller sends its callback next, so no
+        other process may pick the delivery up meanwhile."""
+        ...
+
+    def recover(self) -> int:
+        """At start-up, before any worker: jobs left running by a stop are queued again.
+
+        Returns how many. Jobs are run at least once: one interrupted mid-run runs again."""
+        ...

@@ -1,0 +1,45 @@
+"""What each worker process runs besides answering requests, started and stopped in one place.
+
+Processes, pipes, threads and pooled sockets must not cross a fork, so
+nothing here starts in gunicorn's master: a worker starts it once it is up
+(``post_worker_init``) and stops it on its way out (``worker_exit``), letting
+running jobs finish. ``connector-proxy worker`` does the same around Celery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from connector_proxy.isolation.pool import WorkerPool
+
+
+class Background(Protocol):
+    """Threads a job backend runs in each worker process (the SQLite backend's)."""
+
+    def start(self) -> None: ...
+
+    def stop(self, grace: float) -> None:
+        """Take no new work; let what runs finish within ``grace`` seconds."""
+        ...
+
+
+class ProcessServices:
+    """The isolated connectors' worker pools and the job backend's threads of one process."""
+
+    def __init__(self, pools: Mapping[str, WorkerPool], background: Background | None = None) -> None:
+        self.pools = pools
+        self.background = background
+
+    def start(self) -> None:
+        for pool in self.pools.values():
+            pool.start()  # an isolated connector's workers belong to this process
+        if self.background is not None:
+            self.background.start()
+
+    def stop(self, grace: float) -> None:
+        if self.background is not None:
+            self.background.stop(grace)  # jobs first: they may still call an isolated connector
+        for pool in self.pools.values():
+            pool.close()

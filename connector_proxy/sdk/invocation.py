@@ -1,0 +1,67 @@
+"""Running one command and sorting what came of it, written once.
+
+The daemon runs in-process commands through :func:`invoke`, and so does our
+worker for isolated ones; the daemon turns the value into its answer, the
+worker into a protocol message. An isolated command is thereby answered
+exactly like the same command in-process. Only the standard library is used
+here, so an isolated connector's environment needs nothing more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from connector_proxy.sdk.context import Context, Result
+from connector_proxy.sdk.errors import CommandError, OutboundRefusal
+
+if TYPE_CHECKING:
+    from connector_proxy.sdk.connector import Command
+
+
+@dataclass(frozen=True)
+class Returned:
+    """The command answered; a bare JSON value is wrapped as ``Result(body=...)``."""
+
+    result: Result
+
+
+@dataclass(frozen=True)
+class Raised:
+    """The command failed the way modelers catch: a :class:`CommandError`."""
+
+    error: CommandError
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The SDK's outbound limits refused a call the command made (``kind``: ``busy`` or ``line_timeout``)."""
+
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Crashed:
+    """An unexpected exception escaped the command; its text stays in the log."""
+
+    exception: str
+    message: str
+
+
+Invocation = Returned | Raised | Refused | Crashed
+
+
+def invoke(command: Command, context: Context, parameters: dict[str, Any]) -> Invocation:
+    """Run ``command`` with ``context`` and validated ``parameters``; never raises for the command's sake."""
+    try:
+        with context.running():
+            answer = command.function(context, **parameters)
+    except CommandError as error:
+        return Raised(error)
+    except OutboundRefusal as refusal:  # the SDK's own limit: no connector maps it
+        return Refused(refusal.kind, refusal.reason)
+    except Exception as error:  # a command's bug must become an answer, not a dead worker
+        context.log.logger.exception("%s raised %s", command.name, type(error).__name__)
+        return Crashed(type(error).__name__, str(error))
+    return Returned(answer if isinstance(answer, Result) else Result(body=answer))

@@ -1,0 +1,102 @@
+"""The same connectors in-process and isolated answer the host identically (issue 14's promise).
+
+Two real daemons, one running the sample and http connectors in-process, one
+running them in worker processes (this interpreter, the same packages); every
+call is sent to both and the status and envelope compared whole: success, a
+declared error, an undeclared one, the SDK's outbound limits (DestinationBusy,
+DestinationTimeout), a timeout the connector maps, a crash, a hand-off, and
+a call refused by validation.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from connector_proxy.sdk.testing import SilentServer
+from tests.support import TEST_CONFIG, TEST_ENV, Daemon
+
+ISOLATED = f"""
+[connectors.sample]
+python = "{sys.executable}"
+workers = 1
+
+[connectors.http]
+python = "{sys.executable}"
+workers = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def silent() -> Iterator[str]:
+    with SilentServer() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Daemon]]:
+    folder = tmp_path_factory.mktemp("equivalence")
+    started: dict[str, Daemon] = {}
+    try:
+        for mode, toml in (("in_process", TEST_CONFIG), ("isolated", ISOLATED + TEST_CONFIG)):
+            (folder / mode).mkdir()
+            config = folder / mode / "plugins.toml"
+            config.write_text(toml)
+            started[mode] = Daemon(config, TEST_ENV, folder / mode / "daemon.log").__enter__()
+        yield started
+    finally:
+        for daemon in started.values():
+            daemon.stop()
+
+
+def test_the_two_daemons_run_the_connectors_in_their_modes(daemons: dict[str, Daemon]) -> None:
+    for mode, daemon in daemons.items():
+        listed = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}
+        assert listed["sample"]["state"] == listed["http"]["state"] == "ready"
+        assert listed["sample"]["mode"] == listed["http"]["mode"] == mode
+
+
+CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
+    # (case, command, parameters, the proxy's status, error_code)
+    ("success", "sample/Greet", {"name": "Ada", "times": 2}, 200, None),
+    ("declared error", "sample/Greet", {"name": "Mallory"}, 200, "NotWelcome"),
+    ("undeclared error", "sample/Forgetful", {}, 200, "Undeclared"),
+    ("destination busy", "sample/Crowd", {"url": "{silent}", "stuck_after": 0}, 200, "DestinationBusy"),
+    ("line timeout", "sample/Crowd", {"url": "{silent}", "stuck_after": 60}, 200, "DestinationTimeout"),
+    (
+        "upstream timeout",
+        "http/GetRequest",
+        {"url": "{silent}/x", "timeout": 0.3, "attempts": 1},
+        200,
+        "Timeout",
+    ),
+    ("crash", "sample/Crash", {}, 500, "CommandCrashed"),
+    ("hand-off", "sample/HandOff", {"spiff__callback_url": "http://127.0.0.1:9/cb"}, 202, None),
+    ("invalid parameters", "sample/Greet", {"name": 7}, 400, "InvalidParameters"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "parameters", "status", "code"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_an_isolated_command_answers_exactly_as_in_process(
+    daemons: dict[str, Daemon],
+    silent: str,
+    command: str,
+    parameters: dict[str, Any],
+    status: int,
+    code: str | None,
+) -> None:
+    payload = {k: v.format(silent=silent) if isinstance(v, str) else v for k, v in parameters.items()}
+    answers = {}
+    for mode, daemon in daemons.items():
+        response = requests.post(f"{daemon.url}/v1/do/{command}", json=payload, timeout=30)
+        answers[mode] = (response.status_code, response.json())
+    assert answers["isolated"] == answers["in_process"]
+    got_status, envelope = answers["in_process"]
+    assert got_status == status, envelope
+    assert (envelope["error"] or {}).get("error_code") == code, envelope
