@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import threading
 import venv
 import zipfile
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from connector_proxy.config import Settings, load_settings
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.sdk.testing import CallbackReceiver, RunningDaemon, call, completed, succeeded
 from connector_proxy.web.app import create_app
 
+__all__ = ["CallbackReceiver", "call", "completed", "succeeded"]  # shared with connectors' own tests
 ROOT = Path(__file__).parents[1]
 SITE = Path(__file__).parent / "fixtures" / "site"
 SPIFF_SITE = Path(__file__).parent / "fixtures" / "spiff_site"  # SpiffWorkflow-shaped packages
@@ -56,27 +53,6 @@ def client_from(
     return app_from(tmp_path, toml, environ).test_client()
 
 
-def completed(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
-    """The envelope of a call that completed (HTTP 200), with or without an error."""
-    status, answer = call(client, command, parameters)
-    assert status == 200, answer
-    envelope: dict[str, Any] = answer
-    return envelope
-
-
-def succeeded(client: FlaskClient, command: str, **parameters: Any) -> Any:
-    """The body of a call that completed without an error."""
-    envelope = completed(client, command, **parameters)
-    assert envelope["error"] is None, envelope["error"]
-    return envelope["command_response"]["body"]
-
-
-def call(client: FlaskClient, command: str, payload: Any, **kwargs: Any) -> tuple[int, Any]:
-    response = client.post(f"/v1/do/{command}", json=payload, **kwargs)
-    assert response.mimetype == "application/json"
-    return response.status_code, response.get_json()
-
-
 class Daemon(RunningDaemon):
     """The real daemon with the sample connectors visible, its output kept in ``log``."""
 
@@ -94,49 +70,6 @@ class Daemon(RunningDaemon):
 
 
 CLI = [sys.executable, "-m", "connector_proxy"]
-
-
-class CallbackReceiver:
-    """A host's callback endpoint on 127.0.0.1: records every PUT; can fail the first ones with 500."""
-
-    def __init__(self, port: int = 0, fail_first: int = 0) -> None:
-        self.received: list[tuple[str, Any]] = []
-        self.attempts = 0
-        self._fail_first = fail_first
-        self._arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver._arrived:
-                    receiver.attempts += 1
-                    failing = receiver.attempts <= receiver._fail_first
-                    if not failing:
-                        receiver.received.append((self.path, json.loads(body)))
-                        receiver.headers = dict(self.headers)
-                    receiver._arrived.notify_all()
-                self.send_response(500 if failing else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                return None
-
-        self.headers: dict[str, str] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count: int, seconds: float = 20) -> list[tuple[str, Any]]:
-        """What arrived once ``count`` distinct paths have (or the time is up)."""
-        with self._arrived:
-            self._arrived.wait_for(lambda: len({path for path, _ in self.received}) >= count, seconds)
-            return list(self.received)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def wheel(folder: Path, name: str, version: str, modules: dict[str, str], entry_points: str = "") -> Path:

@@ -15,6 +15,7 @@ from connector_proxy_os import errors as os_errors
 from connector_proxy_os.settings import CONFIG_SCHEMA as OS_CONFIG_SCHEMA
 
 import connector_proxy.sdk
+import connector_proxy.sdk.testing
 from connector_proxy.config import AuthSettings, DiscoverySettings, JobSettings, LimitSettings, ServerSettings
 from connector_proxy.errors import DAEMON_ERRORS
 from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
@@ -92,6 +93,6 @@ def test_the_os_readme_shows_every_command(command: str) -> None:
     assert f"`{command}`" in OS_README
 
 
-@pytest.mark.parametrize("name", connector_proxy.sdk.__all__)
+@pytest.mark.parametrize("name", [*connector_proxy.sdk.__all__, *connector_proxy.sdk.testing.__all__])
 def test_the_guide_names_every_public_sdk_name(name: str) -> None:
     assert re.search(rf"\b{name}\b", (ROOT / "docs" / "writing-a-connector.md").read_text())

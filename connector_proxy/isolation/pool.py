@@ -30,6 +30,13 @@ class WorkerUnavailable(Exception):
 
 
 class WorkerPool:
+    """Up to ``size`` workers of one isolated connector, owned by one daemon process.
+
+    A call checks a worker out (starting one if there is room, waiting for a
+    free one until its deadline otherwise) and back in; a worker that failed
+    the call is killed and its place freed, with backoff if starts keep failing.
+    """
+
     def __init__(
         self, name: str, command: Sequence[str], config: Mapping[str, Any], size: int, cwd: Path | None = None
     ) -> None:

@@ -34,6 +34,12 @@ class WorkerTimedOut(Exception):
 
 
 class WorkerProcess:
+    """One worker program in its own process group: handshake, one call at a time, kill.
+
+    Every read waits on a deadline (select on the pipe), so a worker that
+    hangs or writes half a line costs its call, never the daemon's thread.
+    """
+
     def __init__(self, name: str, command: Sequence[str], cwd: Path | None = None) -> None:
         self.name = name
         self.process = subprocess.Popen(  # noqa: S603 - the operator's configured program, no shell

@@ -26,6 +26,8 @@ NO_CALLBACK, PENDING, DELIVERED, UNDELIVERABLE = "none", "pending", "delivered",
 
 @dataclass
 class Delivery:
+    """Where the callback of a finished job stands: its state, attempts, next try and last error."""
+
     state: str = NO_CALLBACK
     attempts: int = 0
     next_at: float | None = None
@@ -35,6 +37,12 @@ class Delivery:
 
 @dataclass
 class Job:
+    """One call run in the background, and its result: the record every backend keeps.
+
+    ``attempts`` counts starts (more than one: resumed after a stop); ``status`` and
+    ``envelope`` are what a synchronous call would have answered.
+    """
+
     command: str
     payload: dict[str, Any]
     task_id: str | None

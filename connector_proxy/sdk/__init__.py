@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from connector_proxy.sdk.auth import OAuth2, RefreshedTokens
 from connector_proxy.sdk.connector import Command, CommandGroup, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
-from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
+from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA, DestinationBlocked, DestinationPolicy
 from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal, is_transient
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke
 from connector_proxy.sdk.parameters import Schema
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 _OUTBOUND = ("DestinationBusy", "DestinationLineTimeout", "origin_of", "pool_manager", "pooled_session")
 
 __all__ = [
+    "DESTINATIONS_SCHEMA",
     "Accepted",
     "Command",
     "CommandError",

@@ -1,16 +1,22 @@
-"""Run the real daemon from a test or a benchmark, as ``connector-proxy serve`` would.
-
-Connector authors can use it for their own end-to-end tests:
+"""Test helpers for connector authors (and our own tests): the real daemon, and what it talks to.
 
     with RunningDaemon(config_path, site=my_test_site) as daemon:
         requests.post(f"{daemon.url}/v1/do/mine/DoIt", json={...})
 
-Nothing here is imported by the daemon itself.
+    client = app_client(tmp_path, "[connectors.mine.config]\ntoken = 'env:TOKEN'\n", {"TOKEN": "t"})
+    body = succeeded(client, "mine/DoIt", number=42)
+
+``RunningDaemon`` is ``connector-proxy serve`` under gunicorn in a child
+process; ``app_client`` is the same application in the test's process (no
+server), quick for checking a command's validation, answers and errors.
+``SilentServer`` is an upstream that never answers, ``CallbackReceiver`` a
+host's callback endpoint. Nothing here is imported by the daemon itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -20,11 +26,27 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
+
+__all__ = [
+    "CallbackReceiver",
+    "RunningDaemon",
+    "SilentServer",
+    "app_client",
+    "call",
+    "completed",
+    "free_port",
+    "silent_server",
+    "succeeded",
+]
 
 SERVE = [sys.executable, "-m", "connector_proxy", "serve"]
 
@@ -180,3 +202,79 @@ def silent_server(backlog: int = 512) -> Iterator[str]:
     """A SilentServer's URL, for the tests that need nothing more."""
     with SilentServer(backlog) as server:
         yield server.url
+
+
+class CallbackReceiver:
+    """A host's callback endpoint on 127.0.0.1: records every PUT; can fail the first ones with 500."""
+
+    def __init__(self, port: int = 0, fail_first: int = 0) -> None:
+        self.received: list[tuple[str, Any]] = []
+        self.attempts = 0
+        self._fail_first = fail_first
+        self._arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._arrived:
+                    receiver.attempts += 1
+                    failing = receiver.attempts <= receiver._fail_first
+                    if not failing:
+                        receiver.received.append((self.path, json.loads(body)))
+                        receiver.headers = dict(self.headers)
+                    receiver._arrived.notify_all()
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                return None
+
+        self.headers: dict[str, str] = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, seconds: float = 20) -> list[tuple[str, Any]]:
+        """What arrived once ``count`` distinct paths have (or the time is up)."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len({path for path, _ in self.received}) >= count, seconds)
+            return list(self.received)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def app_client(folder: Path, config: str, environ: Mapping[str, str] | None = None) -> FlaskClient:
+    """The daemon's application in this process, configured by ``config`` (plugins.toml text,
+    written into ``folder``) and ``environ`` (where ``env:`` references are read)."""
+    from connector_proxy.config import load_settings  # the daemon, loaded only by tests that use it
+    from connector_proxy.web.app import create_app
+
+    path = folder / "plugins.toml"
+    path.write_text(config)
+    return create_app(load_settings(path, dict(environ or {}))).test_client()
+
+
+def call(client: FlaskClient, command: str, payload: Any, **kwargs: Any) -> tuple[int, Any]:
+    """POST ``payload`` to ``/v1/do/<command>``: the proxy's status and the JSON it answered."""
+    response = client.post(f"/v1/do/{command}", json=payload, **kwargs)
+    assert response.mimetype == "application/json"
+    return response.status_code, response.get_json()
+
+
+def completed(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
+    """The envelope of a call that completed (HTTP 200), with or without an error."""
+    status, answer = call(client, command, parameters)
+    assert status == 200, answer
+    envelope: dict[str, Any] = answer
+    return envelope
+
+
+def succeeded(client: FlaskClient, command: str, **parameters: Any) -> Any:
+    """The body of a call that completed without an error."""
+    envelope = completed(client, command, **parameters)
+    assert envelope["error"] is None, envelope["error"]
+    return envelope["command_response"]["body"]

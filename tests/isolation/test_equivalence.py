@@ -46,7 +46,8 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Daem
             (folder / mode).mkdir()
             config = folder / mode / "plugins.toml"
             config.write_text(toml)
-            started[mode] = Daemon(config, TEST_ENV, folder / mode / "daemon.log").__enter__()
+            started[mode] = Daemon(config, TEST_ENV, folder / mode / "daemon.log")
+            started[mode].__enter__()
         yield started
     finally:
         for daemon in started.values():
@@ -100,3 +101,12 @@ def test_an_isolated_command_answers_exactly_as_in_process(
     got_status, envelope = answers["in_process"]
     assert got_status == status, envelope
     assert (envelope["error"] or {}).get("error_code") == code, envelope
+
+
+def test_the_one_known_difference_an_answer_too_deep_to_write(daemons: dict[str, Daemon]) -> None:
+    """In-process the daemon fails to write it (UnrenderableAnswer); isolated, the worker fails to send it."""
+    codes = {}
+    for mode, daemon in daemons.items():
+        response = requests.post(f"{daemon.url}/v1/do/sample/Nested", json={"depth": 100_000}, timeout=30)
+        codes[mode] = (response.status_code, response.json()["error"]["error_code"])
+    assert codes == {"in_process": (500, "UnrenderableAnswer"), "isolated": (200, "WorkerCrashed")}

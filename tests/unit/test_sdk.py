@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 
 import pytest
@@ -65,3 +67,16 @@ def test_a_result_defaults_to_json_and_200() -> None:
         "mimetype": "application/json",
         "http_status": 200,
     }
+
+
+def test_the_sdk_namespace_needs_only_the_standard_library() -> None:
+    """An isolated connector's environment has connector_proxy and nothing else of ours: importing the
+    SDK (and running a command through invoke) must load no third-party module until outbound is used.
+    Names starting with "_" are the interpreter's and pip's (``__main__``, editable-install finders)."""
+    probe = (
+        "import sys, connector_proxy.sdk, connector_proxy.isolation.worker;"
+        "tops = {name.split('.')[0] for name in sys.modules if not name.startswith('_')};"
+        "print(sorted(tops - set(sys.stdlib_module_names) - {'connector_proxy'}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -19,13 +19,11 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector_proxy.sdk.testing import free_port
-from tests.support import Daemon, client_from, completed, succeeded
+from connector_proxy.sdk.testing import RunningDaemon, app_client, completed, free_port, succeeded
 
 KEYS = {
     "AWS_TEST_KEY_ID": "AKIDTESTKEY",
     "AWS_TEST_SECRET": "s3cret-aws-secret-value",
-    "SAMPLE_TOKEN": "abcd",
 }
 
 
@@ -53,8 +51,6 @@ def moto() -> Iterator[str]:
 
 def aws_config(endpoint: str, allow: str = "", max_object_bytes: int = 1024 * 1024) -> str:
     return f"""
-[connectors.sample.config]
-token = "env:SAMPLE_TOKEN"
 [connectors.aws.config]
 region = "us-east-1"
 endpoint_url = "{endpoint}"
@@ -74,7 +70,7 @@ def aws(moto: str) -> Any:
 
 @pytest.fixture
 def client(tmp_path: Path, moto: str) -> FlaskClient:
-    return client_from(tmp_path, aws_config(moto), KEYS)
+    return app_client(tmp_path, aws_config(moto), KEYS)
 
 
 def do(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
@@ -146,7 +142,7 @@ def test_aws_errors_carry_aws_code_and_status(client: FlaskClient, aws: Any) -> 
 
 
 def test_too_large_and_bad_content_are_refused(tmp_path: Path, moto: str, aws: Any) -> None:
-    client = client_from(tmp_path, aws_config(moto, max_object_bytes=10), KEYS)
+    client = app_client(tmp_path, aws_config(moto, max_object_bytes=10), KEYS)
     aws("s3").create_bucket(Bucket="small")
     aws("s3").put_object(Bucket="small", Key="big", Body=b"x" * 11)
 
@@ -161,7 +157,7 @@ def test_too_large_and_bad_content_are_refused(tmp_path: Path, moto: str, aws: A
 
 def test_allowlists_refuse_everything_else(tmp_path: Path, moto: str, aws: Any) -> None:
     allow = '[connectors.aws.config.allow]\nbuckets = ["public"]\ntables = ["Movies"]\nfunctions = ["ok"]'
-    client = client_from(tmp_path, aws_config(moto, allow), KEYS)
+    client = app_client(tmp_path, aws_config(moto, allow), KEYS)
     aws("s3").create_bucket(Bucket="private")
 
     refused = do(client, "UploadObject", bucket="private", key="k", content="x")
@@ -326,7 +322,7 @@ def test_missing_credentials_have_their_own_code(
         .replace('secret_access_key = "env:AWS_TEST_SECRET"\n', "")
     )
 
-    answer = do(client_from(tmp_path, config, KEYS), "ListObjects", bucket="any")
+    answer = do(app_client(tmp_path, config, KEYS), "ListObjects", bucket="any")
 
     assert answer["error"]["error_code"] == "AwsCredentialsMissing"
 
@@ -335,7 +331,8 @@ def test_through_the_daemon_with_no_secret_in_its_log(tmp_path: Path, moto: str,
     aws("s3").create_bucket(Bucket="e2e")
     config = tmp_path / "plugins.toml"
     config.write_text(aws_config(moto))
-    daemon = Daemon(config, KEYS, tmp_path / "daemon.log")
+    log = tmp_path / "daemon.log"
+    daemon = RunningDaemon(config, KEYS, output=log.open("wb"))
     try:
         daemon.wait_ready()
         catalog = [entry["id"] for entry in requests.get(f"{daemon.url}/v1/commands", timeout=5).json()]
@@ -354,7 +351,7 @@ def test_through_the_daemon_with_no_secret_in_its_log(tmp_path: Path, moto: str,
     assert {"aws/UploadObject", "aws/AddDynamoItem", "aws/InvokeFunction"} <= set(catalog)
     assert stored["error"] is None and stored["command_response"]["body"]["size"] == 2
     assert shown["config"]["secret_access_key"] != "s3cret-aws-secret-value"
-    assert "s3cret-aws-secret-value" not in daemon.log.read_text()
+    assert "s3cret-aws-secret-value" not in log.read_text()
 
 
 def test_typeahead_suggests_buckets_and_tables_within_the_allowlists(
@@ -369,8 +366,8 @@ def test_typeahead_suggests_buckets_and_tables_within_the_allowlists(
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    open_client = client_from(tmp_path, aws_config(moto), KEYS)
-    guarded = client_from(tmp_path, aws_config(moto, allow='allow = { buckets = ["invoices-2026"] }'), KEYS)
+    open_client = app_client(tmp_path, aws_config(moto), KEYS)
+    guarded = app_client(tmp_path, aws_config(moto, allow='allow = { buckets = ["invoices-2026"] }'), KEYS)
 
     assert open_client.get("/v1/typeahead/aws/buckets?prefix=inv").get_json() == [
         {"name": "invoices-2025"},

@@ -12,16 +12,20 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector_proxy.sdk.testing import RunningDaemon
-from tests.support import TEST_ENV, CallbackReceiver, Daemon, call, client_from, completed, succeeded
+from connector_proxy.sdk.testing import (
+    CallbackReceiver,
+    RunningDaemon,
+    app_client,
+    call,
+    completed,
+    succeeded,
+)
 
-ENV = {**TEST_ENV, "DAEMON_SECRET": "must-not-leak"}
+ENV = {"DAEMON_SECRET": "must-not-leak"}  # the daemon's own environment: no child may see it
 
 
 def os_config(root: Path, extra: str = "") -> str:
     return f"""
-[connectors.sample.config]
-token = "env:SAMPLE_TOKEN"
 [jobs]
 sqlite_path = "jobs.sqlite3"
 [connectors.os.config]
@@ -52,7 +56,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(tmp_path: Path, root: Path) -> FlaskClient:
-    return client_from(tmp_path, os_config(root), ENV)
+    return app_client(tmp_path, os_config(root), ENV)
 
 
 def do(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
@@ -159,7 +163,7 @@ def test_a_flood_of_output_is_truncated_or_refused(tmp_path: Path, client: Flask
     flood = ["-c", "import sys; sys.stdout.write('x' * 5_000_000); sys.stderr.write('done')"]
 
     truncated = ok(client, "RunCommand", program="python", args=flood)
-    strict = client_from(
+    strict = app_client(
         tmp_path,
         os_config(root, "").replace("timeout = 10", 'timeout = 10\non_output_overflow = "fail"'),
         ENV,
@@ -203,16 +207,15 @@ def test_traversal_and_symlinks_cannot_leave_the_roots(
 
 
 def test_nothing_is_allowed_until_the_operator_says_so(tmp_path: Path) -> None:
-    bare = client_from(tmp_path, '[connectors.sample.config]\ntoken = "abcd"\n[connectors.os.config]\n', ENV)
+    bare = app_client(tmp_path, "[connectors.os.config]\n", ENV)
 
     assert code(bare, "RunCommand", program="echo") == "ProgramNotAllowed"
     assert code(bare, "ReadFile", path="/etc/hostname") == "PathOutsideRoots"
 
 
 def test_a_missing_program_stops_the_connector_at_start_up(tmp_path: Path) -> None:
-    config = '[connectors.sample.config]\ntoken = "abcd"\n'
-    config += '[connectors.os.config.programs.nope]\npath = "no-such-program"\n'
-    status, answer = call(client_from(tmp_path, config, ENV), "os/RunCommand", {"program": "nope"})
+    config = '[connectors.os.config.programs.nope]\npath = "no-such-program"\n'
+    status, answer = call(app_client(tmp_path, config, ENV), "os/RunCommand", {"program": "nope"})
 
     assert status == 404 and answer["error"]["error_code"] == "command_not_found"
 
@@ -221,7 +224,7 @@ def test_a_spawned_process_result_reaches_the_callback_through_the_daemon(tmp_pa
     config = tmp_path / "plugins.toml"
     config.write_text(os_config(root))
     receiver = CallbackReceiver()
-    daemon = Daemon(config, ENV, tmp_path / "daemon.log")
+    daemon = RunningDaemon(config, ENV, output=(tmp_path / "daemon.log").open("wb"))
     try:
         daemon.wait_ready()
         accepted = requests.post(

@@ -12,8 +12,15 @@ from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connector_proxy.sdk.testing import free_port, silent_server
-from tests.support import TEST_CONFIG, call, client_from
+from connector_proxy.sdk.testing import app_client, call, free_port, silent_server
+
+# the tests' upstreams live on 127.0.0.1, which the destination policy refuses by default
+CONFIG = "[connectors.http.config.destinations]\nallow_loopback = true\n"
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> FlaskClient:
+    return app_client(tmp_path, CONFIG)
 
 
 def get(client: FlaskClient, url: str, **parameters: Any) -> tuple[int, Any]:
@@ -146,7 +153,7 @@ def test_head_answers_the_headers(client: FlaskClient, httpserver: HTTPServer) -
 
 
 def test_head_of_a_large_resource_is_not_too_large(tmp_path: Path, httpserver: HTTPServer) -> None:
-    client = client_from(tmp_path, _limited_config())
+    client = app_client(tmp_path, _limited_config())
     httpserver.expect_request("/big", method="HEAD").respond_with_data("x" * 5000)
 
     _, answer = call(client, "http/HeadRequest", {"url": httpserver.url_for("/big")})
@@ -253,7 +260,7 @@ def test_an_unknown_host_is_connection_failed(client: FlaskClient) -> None:
 
 
 def test_a_response_over_the_limit_is_refused(tmp_path: Path, httpserver: HTTPServer) -> None:
-    client = client_from(tmp_path, _limited_config())
+    client = app_client(tmp_path, _limited_config())
     httpserver.expect_request("/big").respond_with_data("x" * 5000)
 
     def chunks() -> Any:
@@ -269,7 +276,7 @@ def test_a_response_over_the_limit_is_refused(tmp_path: Path, httpserver: HTTPSe
 
 
 def _limited_config() -> str:
-    return TEST_CONFIG.replace(
+    return CONFIG.replace(
         "[connectors.http.config.destinations]",
         "[connectors.http.config]\nmax_response_bytes = 1000\n\n[connectors.http.config.destinations]",
     )
@@ -277,7 +284,7 @@ def _limited_config() -> str:
 
 def test_loopback_is_refused_by_default(tmp_path: Path, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/").respond_with_json({})
-    client = client_from(tmp_path, "")
+    client = app_client(tmp_path, "")
 
     status, answer = get(client, httpserver.url_for("/"))
 
