@@ -1,4 +1,5 @@
-"""``connector-proxy serve | worker | list | call``: run the daemon, a job worker, or try a command."""
+"""``connector-proxy serve | worker | list | check | call``: run the daemon, a job worker, check the
+configuration, or try a command."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from connector_proxy import __version__, concurrency, redaction
-from connector_proxy.config import ConfigError, Settings, config_path, load_settings
+from connector_proxy.config import ConfigError, Settings, config_path, load_settings, unknown_variables
 
 if TYPE_CHECKING:  # the daemon's modules are imported once the standard library is patched
     from connector_proxy.registry import Registry
@@ -20,16 +21,24 @@ if TYPE_CHECKING:  # the daemon's modules are imported once the standard library
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    path = config_path(arguments.config, os.environ)
     try:
-        settings = load_settings(config_path(arguments.config, os.environ), os.environ)
+        settings = load_settings(path, os.environ)
     except ConfigError as error:
-        print(f"connector-proxy: configuration error: {error}", file=sys.stderr)
+        print(f"connector-proxy: configuration error in {path}: {error}", file=sys.stderr)
         return 2
     if arguments.action == "serve":
         concurrency.prepare(settings.server.worker_class)  # before anything opens a socket or a lock
-    _configure_logging(settings, quiet=arguments.action != "serve")
-    handler = {"serve": _serve, "worker": _worker, "list": _list, "call": _call}[arguments.action]
-    return handler(settings, arguments)
+    _configure_logging(settings, arguments.action)
+    for name in unknown_variables(settings.environ) if arguments.action in ("serve", "worker") else ():
+        logging.getLogger(__name__).warning("%s is not a setting and is ignored (misspelt?)", name)
+    handlers = {"serve": _serve, "worker": _worker, "list": _list, "check": _check, "call": _call}
+    handler = handlers[arguments.action]
+    try:
+        return handler(settings, arguments)
+    except ConfigError as error:  # found while starting: a missing extra, say
+        print(f"connector-proxy: configuration error: {error}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         ("serve", "run the daemon under gunicorn"),
         ("worker", "run jobs for the celery backend (jobs.backend = celery)"),
         ("list", "print the catalog as a table"),
+        ("check", "load the configuration and every connector; exit 1 naming each problem"),
         ("call", "run one command in-process and print its envelope"),
     ):
         action = actions.add_parser(name, help=text, description=text)
@@ -61,9 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(settings: Settings, quiet: bool) -> None:
-    level = logging.WARNING if quiet else settings.server.log_level.upper()
-    redaction.configure(level)
+def _configure_logging(settings: Settings, action: str) -> None:
+    """The daemon logs as configured; ``check`` prints its problems itself, the others only warn."""
+    levels = {"serve": settings.server.log_level.upper(), "check": "CRITICAL"}
+    redaction.configure(levels.get(action, "WARNING"))
 
 
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -89,16 +100,17 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
         return 2
     from connector_proxy.discovery import discover
     from connector_proxy.executor import Executor
-    from connector_proxy.jobs.celery_backend import RedisJobStore, worker_app
     from connector_proxy.jobs.delivery import warn_without_credentials
     from connector_proxy.jobs.runner import JobRunner
+    from connector_proxy.jobs.service import celery_backend
     from connector_proxy.lifecycle import ProcessServices
 
+    backend = celery_backend()
     warn_without_credentials(settings.jobs)
     discovered = discover(settings)
-    store = RedisJobStore(settings.jobs)
+    store = backend.RedisJobStore(settings.jobs)
     runner = JobRunner(store, Executor(discovered.registry, settings.limits), settings.jobs)
-    app = worker_app(store, runner, settings.jobs)
+    app = backend.worker_app(store, runner, settings.jobs)
     services = ProcessServices(discovered.pools)
     services.start()  # threads, not forks (--pool=threads): this process owns the isolated workers
     try:
@@ -128,6 +140,28 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
         print(f"\n{status.name}: {status.state} ({status.detail})", end="")
     print("\n" if left_out else "", end="")
     return 0
+
+
+def _check(settings: Settings, _arguments: argparse.Namespace) -> int:
+    """What the daemon would leave out, as errors: for a deploy pipeline, before the daemon starts."""
+    from connector_proxy.discovery import discover
+    from connector_proxy.registry import FINE
+
+    discovered = discover(settings)
+    for pool in discovered.pools.values():
+        pool.close()
+    where = settings.source or "the defaults"
+    problems = [
+        f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}"
+        for s in discovered.registry.statuses
+        if s.state not in FINE
+    ]
+    problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
+    for problem in problems:
+        print(f"connector-proxy: {problem}", file=sys.stderr)
+    ready = discovered.registry.ready
+    print(f"{where}: {len(ready)} connector(s) ready ({', '.join(ready)}), {len(problems)} problem(s)")
+    return 1 if problems else 0
 
 
 def _catalog_table(registry: Registry) -> str:

@@ -106,6 +106,7 @@ class JobSettings:
     callback_allow: tuple[str, ...] = ()
     redis_url: str = "redis://127.0.0.1:6379/0"
     celery_queue: str = "connector-proxy"
+    redis_prefix: str = "connector-proxy"  # job records' keys start with it: several deployments, one Redis
 
     @property
     def callback_header_pairs(self) -> tuple[tuple[str, str], ...]:
@@ -179,6 +180,16 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
         source=path,
         environ=MappingProxyType(dict(environ)),
     )
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """``CONNECTOR_PROXY_*`` variables that set nothing (a misspelt ``..._SERVER_WORKRS``, say)."""
+    known = {CONFIG_ENV} | {
+        f"{ENV_PREFIX}{name}_{field.name}".upper()
+        for name, cls in _SECTIONS.items()
+        for field in dataclasses.fields(cls)
+    }
+    return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -351,6 +362,8 @@ def _check_jobs(jobs: JobSettings) -> None:
         raise ConfigError("jobs.threads must be at least 1")
     if jobs.max_starts < 1:
         raise ConfigError("jobs.max_starts must be at least 1")
+    if not jobs.redis_prefix or not jobs.redis_prefix.isprintable() or " " in jobs.redis_prefix:
+        raise ConfigError("jobs.redis_prefix must be printable text without spaces")
     for key in ("command_timeout", "keep_finished", "delivery_timeout", "delivery_give_up_after"):
         if getattr(jobs, key) <= 0:
             raise ConfigError(f"jobs.{key} must be positive")

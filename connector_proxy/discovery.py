@@ -185,7 +185,7 @@ def _load(candidate: Candidate, settings: Settings) -> tuple[ConnectorStatus, Bi
         bound = _bind(connector, config, resources, in_process)
     except ConnectorRejected as rejected:
         return _status_of(candidate, rejected.state, rejected.detail), Bindings()
-    status = _status_of(candidate, READY, None, connector, connector_settings.config)
+    status = _status_of(candidate, READY, None, connector, config)  # in effect: defaults filled in
     return status, bound
 
 
@@ -215,7 +215,7 @@ def _load_isolated(
         version=connector.version,
         description=connector.description,
         config_schema=schema,
-        masked_config=mask_secrets(schema, dict(connector_settings.config)),
+        masked_config=mask_secrets(schema, dict(config)),  # in effect: defaults filled in
         runs=command,
     )
     return status, bound

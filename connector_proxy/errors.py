@@ -48,6 +48,12 @@ JOB_ABANDONED = ErrorCode(
 JOB_NOT_FOUND = ErrorCode(
     "JobNotFound", "No job has this id (never accepted, or removed after jobs.keep_finished).", status=404
 )
+NOT_READY = ErrorCode(
+    "NotReady",
+    "GET /v1/readiness: an enabled connector is not ready (left out, or no isolated worker up) or the job"
+    " store does not answer; details lists each problem.",
+    status=503,
+)
 METHOD_NOT_ALLOWED = ErrorCode(
     "MethodNotAllowed", "The endpoint exists but not for this HTTP method.", status=405
 )
@@ -140,6 +146,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     NOT_FOUND,
     JOB_NOT_FOUND,
     JOB_ABANDONED,
+    NOT_READY,
     METHOD_NOT_ALLOWED,
     REQUEST_TIMEOUT,
     PAYLOAD_TOO_LARGE,

@@ -21,6 +21,7 @@ from connector_proxy.sdk.invocation import Invocation
 from connector_proxy.sdk.parameters import JsonSchema
 
 READY = "ready"
+FINE = frozenset({READY, "disabled", "duplicate"})  # states that need no operator (a duplicate's twin serves)
 SDK = "connector_proxy.sdk"  # a package exposing a Connector through our entry-point group
 SPIFFWORKFLOW = "spiffworkflow"  # a SpiffWorkflow connector package (connector_<name>.commands)
 

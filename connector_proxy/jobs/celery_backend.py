@@ -21,7 +21,6 @@ from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.jobs.sealing import Sealer
 
 log = logging.getLogger(__name__)
-PREFIX = "connector-proxy"
 RUN, DELIVER = "connector_proxy.run_job", "connector_proxy.deliver_result"
 
 
@@ -32,10 +31,11 @@ class RedisJobStore:
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.sealer = Sealer(settings.encryption_keys)
         self.keep = int(settings.keep_finished)
+        self.prefix = settings.redis_prefix
 
     def create_or_join(self, job: Job) -> tuple[Job, bool]:
         if job.task_id is not None:
-            task_key = f"{PREFIX}:task:{job.task_id}"
+            task_key = f"{self.prefix}:task:{job.task_id}"
             if not self.redis.set(task_key, job.id, nx=True, ex=self.keep):
                 current = self.get(_text(self.redis.get(task_key)))
                 if current is not None and not current.finished:
@@ -48,24 +48,27 @@ class RedisJobStore:
         """``delivering`` needs nothing here: a delivery is a task, taken by one worker at a time."""
         with self.redis.pipeline() as batch:
             batch.set(self._key(job.id), job.to_json(self.sealer), ex=self.keep if job.finished else None)
-            batch.zadd(f"{PREFIX}:jobs", {job.id: job.created_at})
+            batch.zadd(f"{self.prefix}:jobs", {job.id: job.created_at})
             for state in STATES:
-                batch.zrem(f"{PREFIX}:jobs:{state}", job.id)
-            batch.zadd(f"{PREFIX}:jobs:{job.state}", {job.id: job.created_at})
+                batch.zrem(f"{self.prefix}:jobs:{state}", job.id)
+            batch.zadd(f"{self.prefix}:jobs:{job.state}", {job.id: job.created_at})
             if job.finished and job.task_id is not None:
-                batch.delete(f"{PREFIX}:task:{job.task_id}")  # the next call for the task starts anew
+                batch.delete(f"{self.prefix}:task:{job.task_id}")  # the next call for the task starts anew
             batch.execute()
 
     def get(self, job_id: str | None) -> Job | None:
         data = self.redis.get(self._key(job_id)) if job_id else None
         return Job.from_json(cast(bytes, data), self.sealer) if data else None
 
+    def ping(self) -> None:
+        self.redis.ping()
+
     def recover(self) -> int:
         """Nothing to do: the broker gives a lost worker's task to another."""
         return 0
 
     def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
-        index = f"{PREFIX}:jobs:{state}" if state else f"{PREFIX}:jobs"
+        index = f"{self.prefix}:jobs:{state}" if state else f"{self.prefix}:jobs"
         ids = [_text(raw) for raw in cast(list[bytes], self.redis.zrevrange(index, 0, limit - 1))]
         records = cast(list[bytes | None], self.redis.mget([self._key(i) for i in ids])) if ids else []
         expired = [job_id for job_id, data in zip(ids, records, strict=True) if data is None]
@@ -73,9 +76,8 @@ class RedisJobStore:
             self.redis.zrem(index, *expired)
         return [Job.from_json(data, self.sealer) for data in records if data is not None]
 
-    @staticmethod
-    def _key(job_id: str | None) -> str:
-        return f"{PREFIX}:job:{job_id}"
+    def _key(self, job_id: str | None) -> str:
+        return f"{self.prefix}:job:{job_id}"
 
 
 class CeleryDispatch:

@@ -5,12 +5,14 @@ Nothing outside ``jobs/`` touches a store or a backend; they ask :class:`Jobs`.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from connector_proxy import envelope
-from connector_proxy.config import Settings
+from connector_proxy.config import ConfigError, Settings
 from connector_proxy.executor import ACCEPTED, Executor, Outcome, rejected, text_or_none
 from connector_proxy.jobs.delivery import callback_policy, checked_callback_url
 from connector_proxy.jobs.model import Job
@@ -72,18 +74,33 @@ class Jobs:
         """Newest first, optionally only those in ``state``."""
         return self.store.list(state, limit)
 
+    def ping(self) -> None:
+        """Raise if the job store cannot be reached."""
+        self.store.ping()
+
     def recover(self) -> int:
         """Before any worker forks: what a stop left running runs again."""
         return self.store.recover()
+
+
+def celery_backend() -> ModuleType:
+    """The Celery backend's module, or a configuration error saying what to install."""
+    try:
+        return importlib.import_module("connector_proxy.jobs.celery_backend")
+    except ModuleNotFoundError as missing:
+        raise ConfigError(
+            f'jobs.backend = "celery" needs the celery extra ({missing.name} is not installed):'
+            " pip install 'connector-proxy[celery]'"
+        ) from None
 
 
 def create_jobs(settings: Settings, executor: Executor) -> Jobs:
     """The configured backend; Celery is imported only when chosen."""
     callbacks = callback_policy(settings.jobs)
     if settings.jobs.backend == "celery":
-        from connector_proxy.jobs.celery_backend import CeleryDispatch, RedisJobStore
-
-        return Jobs(RedisJobStore(settings.jobs), CeleryDispatch(settings.jobs).send, executor, callbacks)
+        backend = celery_backend()
+        store, dispatch = backend.RedisJobStore(settings.jobs), backend.CeleryDispatch(settings.jobs)
+        return Jobs(store, dispatch.send, executor, callbacks)
     from connector_proxy.jobs.runner import JobRunner
     from connector_proxy.jobs.sqlite import SqliteJobStore, SqliteJobThreads
 

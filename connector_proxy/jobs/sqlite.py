@@ -75,6 +75,9 @@ class SqliteJobStore:
             rows = self._db().execute(query, (state, limit))
         return [Job.from_json(row[0], self.sealer) for row in rows.fetchall()]
 
+    def ping(self) -> None:
+        self._db().execute("SELECT 1 FROM jobs LIMIT 1").fetchall()
+
     def recover(self) -> int:
         with self._write() as db:
             rows = db.execute("SELECT data FROM jobs WHERE state = ?", (RUNNING,))

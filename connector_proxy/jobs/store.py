@@ -29,6 +29,10 @@ class JobStore(Protocol):
         other process may pick the delivery up meanwhile."""
         ...
 
+    def ping(self) -> None:
+        """Raise if the store cannot be reached (readiness asks)."""
+        ...
+
     def recover(self) -> int:
         """At start-up, before any worker: jobs left running by a stop are queued again.
 

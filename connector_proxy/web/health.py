@@ -1,16 +1,60 @@
-"""Liveness: open to everyone, cheap, and JSON like everything else."""
+"""Liveness (open to everyone, cheap) and readiness (is everything this worker needs up?), in JSON."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from flask import Blueprint, Response
 
-from connector_proxy.web.responses import raw_json
+from connector_proxy.errors import NOT_READY
+from connector_proxy.registry import FINE
+from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.responses import error_response, json_response, raw_json
+from connector_proxy.web.state import ProxyState, proxy_state
 
 health = Blueprint("health", __name__)
 _OK = b'{"ok":true}'
+log = logging.getLogger(__name__)
 
 
 @health.get("/liveness")
 @health.get("/v1/liveness")
 def liveness() -> Response:
     return raw_json(_OK)
+
+
+@health.get("/v1/readiness")
+def readiness() -> Response:
+    """200 when every enabled connector is ready and the job store answers; 503 naming each problem."""
+    state = proxy_state()
+    problems = [*_connector_problems(state), *_job_store_problems(state)]
+    if problems:
+        summary = "; ".join(f"{p['component']}: {p['state']}" for p in problems)
+        return error_response(CommandError(NOT_READY, f"Not ready: {summary}", details=problems))
+    return json_response({"ready": True, "connectors": list(state.registry.ready)})
+
+
+def _connector_problems(state: ProxyState) -> list[dict[str, Any]]:
+    problems = [
+        {"component": f"connector {s.name}", "state": s.state, "detail": s.detail}
+        for s in state.registry.statuses
+        if s.state not in FINE
+    ]
+    for name, pool in state.services.pools.items():
+        workers = pool.health()
+        if workers["alive"] == 0:  # none could be started (they are started when this worker starts)
+            problems.append(
+                {"component": f"connector {name}", "state": "workers_down", "detail": workers["last_error"]}
+            )
+    return problems
+
+
+def _job_store_problems(state: ProxyState) -> list[dict[str, Any]]:
+    try:
+        state.jobs.ping()
+    except Exception as error:  # any failure to reach the store is the answer, not a 500
+        log.warning("readiness: the job store does not answer: %s", error)
+        detail = f"{type(error).__name__}: the job store ({state.settings.jobs.backend}) does not answer"
+        return [{"component": "jobs", "state": "unreachable", "detail": detail}]
+    return []

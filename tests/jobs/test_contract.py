@@ -1,7 +1,10 @@
 """One suite, both job backends: the real daemon over HTTP, a real callback receiver, a real worker.
 
-For ``celery`` the tests start ``connector-proxy worker`` against the Redis on
-127.0.0.1 (a queue and database of their own, emptied first).
+For ``celery`` the tests start ``connector-proxy worker`` against the Redis at
+``$CONNECTOR_PROXY_TEST_REDIS_URL`` (default: database 13 on 127.0.0.1). Each
+backend gets a queue and a key prefix of its own and deletes only those keys
+afterwards; nothing else in that database is touched. Without a Redis the
+celery half is skipped, except in CI (``$CI`` set), where it must run.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from cryptography.fernet import Fernet
 from connector_proxy.sdk.testing import free_port
 from tests.support import CLI, SITE, TEST_ENV, CallbackReceiver, Daemon
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 ASYNC = {"Prefer": "respond-async"}
 
 
@@ -35,13 +38,13 @@ class Backend:
         self.name = name
         self.folder = folder
         self.config = folder / "plugins.toml"
-        queue = f"cp-test-{uuid.uuid4().hex[:8]}"
+        queue = self.prefix = f"cp-test-{uuid.uuid4().hex[:8]}"
         self.config.write_text(
             "[server]\nworkers = 1\nthreads = 4\ngraceful_timeout = 10\n"
             '[connectors.sample.config]\ntoken = "env:SAMPLE_TOKEN"\n'
             "[connectors.http.config.destinations]\nallow_loopback = true\n"
             f'[jobs]\nbackend = "{name}"\nsqlite_path = "jobs.sqlite3"\nthreads = 1\nmax_starts = 2\n'
-            f'redis_url = "{REDIS_URL}"\ncelery_queue = "{queue}"\n'
+            f'redis_url = "{REDIS_URL}"\ncelery_queue = "{queue}"\nredis_prefix = "{queue}"\n'
             'callback_headers = ["Authorization: env:HOST_SERVICE_TOKEN"]\n'
             'callback_allow = ["127.0.0.1"]\n'  # the receivers' address; the token goes nowhere else
             'encryption_keys = ["env:JOBS_KEY"]\n'  # payloads and envelopes sealed at rest
@@ -73,7 +76,7 @@ class Backend:
     def stored(self, job_id: str) -> str:
         """The job's record as the backend keeps it."""
         if self.name == "celery":
-            return str(redis.Redis.from_url(REDIS_URL).get(f"connector-proxy:job:{job_id}"))
+            return str(redis.Redis.from_url(REDIS_URL).get(f"{self.prefix}:job:{job_id}"))
         with sqlite3.connect(self.folder / "jobs.sqlite3") as db:
             return str(db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
 
@@ -86,11 +89,31 @@ class Backend:
 @pytest.fixture(params=["sqlite", "celery"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "celery":
-        redis.Redis.from_url(REDIS_URL).flushdb()
+        _need_redis()
     chosen = Backend(request.param, tmp_path)
     chosen.start_worker()
     yield chosen
     chosen.stop_worker()
+    if request.param == "celery":
+        _forget(chosen.prefix)
+
+
+def _need_redis() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        if os.environ.get("CI"):
+            raise AssertionError(
+                f"CI runs the celery backend, but no Redis answers at {REDIS_URL}"
+            ) from error
+        pytest.skip(f"no Redis answers at {REDIS_URL} (set CONNECTOR_PROXY_TEST_REDIS_URL): {error}")
+
+
+def _forget(prefix: str) -> None:
+    """Delete what this backend wrote: its job records, its queue, Celery's binding for the queue."""
+    db = redis.Redis.from_url(REDIS_URL)
+    ours = [*db.scan_iter(match=f"{prefix}:*", count=1000), prefix, f"_kombu.binding.{prefix}"]
+    db.delete(*ours)
 
 
 @pytest.fixture

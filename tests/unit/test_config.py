@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,19 @@ def test_config_path_precedence() -> None:
     assert config_path("given.toml", {"CONNECTOR_PROXY_CONFIG": "env.toml"}) == Path("given.toml")
     assert config_path(None, {"CONNECTOR_PROXY_CONFIG": "env.toml"}) == Path("env.toml")
     assert config_path(None, {}) == Path("plugins.toml")
+
+
+@pytest.mark.parametrize("action", ["serve", "worker"])
+def test_the_celery_backend_without_its_extra_says_what_to_install(tmp_path: Path, action: str) -> None:
+    """The CLI as run, with the celery package made unimportable (as in an install without the extra)."""
+    config = tmp_path / "plugins.toml"
+    config.write_text('[jobs]\nbackend = "celery"\n')
+    without_celery = (
+        "import sys; sys.modules['celery'] = None; from connector_proxy.cli import main;"
+        f"sys.exit(main([{action!r}, '--config', {str(config)!r}]))"
+    )
+    ran = subprocess.run([sys.executable, "-c", without_celery], capture_output=True, text=True, timeout=60)
+
+    assert ran.returncode == 2, ran.stderr
+    assert "pip install 'connector-proxy[celery]'" in ran.stderr and "celery is not installed" in ran.stderr
+    assert "Traceback" not in ran.stderr
