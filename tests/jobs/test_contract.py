@@ -110,10 +110,12 @@ def _need_redis() -> None:
 
 
 def _forget(prefix: str) -> None:
-    """Delete what this backend wrote: its job records, its queue, Celery's binding for the queue."""
+    """Delete what this backend wrote: its job records, its queue, Celery's bindings for the queue
+    (every key naming the prefix, which is unique to this backend)."""
     db = redis.Redis.from_url(REDIS_URL)
-    ours = [*db.scan_iter(match=f"{prefix}:*", count=1000), prefix, f"_kombu.binding.{prefix}"]
-    db.delete(*ours)
+    ours = list(db.scan_iter(match=f"*{prefix}*", count=1000))
+    if ours:
+        db.delete(*ours)
 
 
 @pytest.fixture
