@@ -230,4 +230,5 @@ def test_a_bad_configuration_stops_serve_with_a_clear_message(tmp_path: Path) ->
     done = run_cli(tmp_path, "serve", config="[server]\nworkers = 0\n")
 
     assert done.returncode == 2
-    assert "configuration error: server.workers must be at least 1" in done.stderr
+    where = tmp_path / "plugins.toml"  # the message names the file, then the key and the rule
+    assert f"configuration error in {where}: server.workers must be at least 1" in done.stderr
