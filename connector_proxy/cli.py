@@ -145,16 +145,13 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
 def _check(settings: Settings, _arguments: argparse.Namespace) -> int:
     """What the daemon would leave out, as errors: for a deploy pipeline, before the daemon starts."""
     from connector_proxy.discovery import discover
-    from connector_proxy.registry import FINE
 
     discovered = discover(settings)
     for pool in discovered.pools.values():
         pool.close()
     where = settings.source or "the defaults"
     problems = [
-        f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}"
-        for s in discovered.registry.statuses
-        if s.state not in FINE
+        f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}" for s in discovered.registry.troubled
     ]
     problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
     for problem in problems:

@@ -120,5 +120,10 @@ class Registry:
         return self.commands.get(command_id)
 
     @property
+    def troubled(self) -> tuple[ConnectorStatus, ...]:
+        """Connectors an operator must look at: left out for a reason other than being disabled."""
+        return tuple(s for s in self.statuses if s.state not in FINE)
+
+    @property
     def ready(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.statuses if s.state == READY)

@@ -9,12 +9,17 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask
 from flask.testing import FlaskClient
 
 from connector_proxy.config import Settings, load_settings
-from connector_proxy.sdk.testing import CallbackReceiver, RunningDaemon, call, completed, succeeded
-from connector_proxy.web.app import create_app
+from connector_proxy.sdk.testing import (
+    CallbackReceiver,
+    RunningDaemon,
+    app_client,
+    call,
+    completed,
+    succeeded,
+)
 
 __all__ = ["CallbackReceiver", "call", "completed", "succeeded"]  # shared with connectors' own tests
 ROOT = Path(__file__).parents[1]
@@ -43,14 +48,11 @@ def settings_from(
     return load_settings(path, dict(TEST_ENV if environ is None else environ))
 
 
-def app_from(tmp_path: Path, toml: str = TEST_CONFIG, environ: Mapping[str, str] | None = None) -> Flask:
-    return create_app(settings_from(tmp_path, toml, environ))
-
-
 def client_from(
     tmp_path: Path, toml: str = TEST_CONFIG, environ: Mapping[str, str] | None = None
 ) -> FlaskClient:
-    return app_from(tmp_path, toml, environ).test_client()
+    """sdk.testing's app_client with the tests' configuration and environment by default."""
+    return app_client(tmp_path, toml, TEST_ENV if environ is None else environ)
 
 
 class Daemon(RunningDaemon):

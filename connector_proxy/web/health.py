@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, Response
 
 from connector_proxy.errors import NOT_READY
-from connector_proxy.registry import FINE
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.responses import error_response, json_response, raw_json
 from connector_proxy.web.state import ProxyState, proxy_state
@@ -38,8 +37,7 @@ def readiness() -> Response:
 def _connector_problems(state: ProxyState) -> list[dict[str, Any]]:
     problems = [
         {"component": f"connector {s.name}", "state": s.state, "detail": s.detail}
-        for s in state.registry.statuses
-        if s.state not in FINE
+        for s in state.registry.troubled
     ]
     for name, pool in state.services.pools.items():
         workers = pool.health()
