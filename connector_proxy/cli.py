@@ -9,11 +9,15 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connector_proxy import __version__, concurrency, redaction
+from connector_proxy import __version__, concurrency, logs
 from connector_proxy.config import ConfigError, Settings, config_path, load_settings, unknown_variables
+
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name (connector_proxy.metrics)
 
 if TYPE_CHECKING:  # the daemon's modules are imported once the standard library is patched
     from connector_proxy.registry import Registry
@@ -74,10 +78,11 @@ def _parser() -> argparse.ArgumentParser:
 def _configure_logging(settings: Settings, action: str) -> None:
     """The daemon logs as configured; ``check`` prints its problems itself, the others only warn."""
     levels = {"serve": settings.server.log_level.upper(), "check": "CRITICAL"}
-    redaction.configure(levels.get(action, "WARNING"))
+    logs.configure(levels.get(action, "WARNING"), settings.server.log_format)
 
 
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
+    own_metrics = _metrics_directory()  # before prometheus_client is imported: it reads the variable then
     from connector_proxy.jobs.delivery import warn_without_credentials
     from connector_proxy.server import serve  # gunicorn is only needed to serve
     from connector_proxy.web.app import create_app
@@ -90,8 +95,21 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     app = create_app(settings)
     warn_without_credentials(settings.jobs)
     proxy_state_of(app).jobs.recover()  # before any worker forks: what a stop left running runs again
-    serve(app, settings.server)
+    serve(app, settings.server, own_metrics)
     return 0
+
+
+def _metrics_directory() -> Path | None:
+    """Where every gunicorn worker writes its counts: the operator's ``PROMETHEUS_MULTIPROC_DIR``
+    (emptied: counts of an earlier run are not this one's) or, returned, one of this run's own."""
+    given = os.environ.get(MULTIPROCESS_DIRECTORY)
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    own = Path(tempfile.mkdtemp(prefix="connector-proxy-metrics-"))
+    os.environ[MULTIPROCESS_DIRECTORY] = str(own)
+    return own
 
 
 def _worker(settings: Settings, arguments: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ ENV_PREFIX = "CONNECTOR_PROXY_"
 CONFIG_ENV = "CONNECTOR_PROXY_CONFIG"
 DEFAULT_CONFIG = "plugins.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("auto", "json", "text")
 WORKER_CLASSES = ("gevent", "gthread")
 
 
@@ -41,6 +42,7 @@ class ServerSettings:
     threads: int = 8  # per gthread worker (worker_class = "gthread")
     graceful_timeout: int = 30
     log_level: str = "info"
+    log_format: str = "auto"  # json, text, or auto: JSON lines unless stderr is a terminal
     access_log: bool = False
 
 
@@ -61,6 +63,14 @@ class AuthSettings:
 
     api_keys: tuple[str, ...] = ()
     open_paths: tuple[str, ...] = ("/v1/typeahead/", "/v1/auth/")
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Who may scrape ``/metrics``."""
+
+    # a key of its own for the scraper (Authorization: Bearer <key>), plain or env:/file:; else the API keys
+    key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,7 @@ class Settings:
     discovery: DiscoverySettings = DiscoverySettings()
     jobs: JobSettings = JobSettings()
     oauth: OAuthSettings = OAuthSettings()
+    metrics: MetricsSettings = MetricsSettings()
     connectors: Mapping[str, ConnectorSettings] = field(default_factory=dict)
     source: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -154,6 +165,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "discovery": DiscoverySettings,
     "jobs": JobSettings,
     "oauth": OAuthSettings,
+    "metrics": MetricsSettings,
 }
 
 
@@ -173,6 +185,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     sections["auth"] = _resolve_api_keys(auth, environ)
     sections["jobs"] = _resolve_encryption_keys(_resolve_callback_headers(sections["jobs"], environ), environ)
     sections["oauth"] = _resolve_oauth(sections["oauth"], environ)
+    sections["metrics"] = _resolve_metrics_key(sections["metrics"], environ)
     _check(sections)
     return Settings(
         **sections,
@@ -273,6 +286,13 @@ def _resolve_api_keys(auth: AuthSettings, environ: Mapping[str, str]) -> AuthSet
     return dataclasses.replace(auth, api_keys=keys)
 
 
+def _resolve_metrics_key(metrics: MetricsSettings, environ: Mapping[str, str]) -> MetricsSettings:
+    try:
+        return dataclasses.replace(metrics, key=resolve_reference(metrics.key, environ))
+    except SecretReferenceError as error:
+        raise ConfigError(f"metrics.key: {error}") from None
+
+
 def _resolve_encryption_keys(jobs: JobSettings, environ: Mapping[str, str]) -> JobSettings:
     keys = []
     for position, key in enumerate(jobs.encryption_keys):
@@ -337,6 +357,8 @@ def _check(sections: Mapping[str, Any]) -> None:
     auth: AuthSettings = sections["auth"]
     if server.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"server.log_level must be one of {', '.join(LOG_LEVELS)}")
+    if server.log_format not in LOG_FORMATS:
+        raise ConfigError(f"server.log_format must be one of {', '.join(LOG_FORMATS)}")
     for key in ("workers", "threads", "worker_connections"):
         if getattr(server, key) < 1:
             raise ConfigError(f"server.{key} must be at least 1")

@@ -136,6 +136,19 @@ OAUTH_DENIED = ErrorCode(
 )
 TYPEAHEAD_NOT_FOUND = ErrorCode("TypeaheadNotFound", "No enabled connector offers this category.", status=404)
 
+# what a call that passed validation may still be answered with, at its own status
+CALL_FAILURES: tuple[ErrorCode, ...] = (
+    COMMAND_CRASHED,
+    UNRENDERABLE_ANSWER,
+    WORKER_CRASHED,
+    WORKER_TIMED_OUT,
+    WORKER_PROTOCOL_ERROR,
+    WORKER_UNAVAILABLE,
+    PACKAGE_ERROR,
+    PACKAGE_HTTP_ERROR,
+    PACKAGE_INVALID_ANSWER,
+)
+
 DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     BAD_REQUEST,
     INVALID_PARAMETERS,

@@ -9,15 +9,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from connector_proxy import envelope, errors
+from connector_proxy import envelope, errors, metrics
 from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
 from connector_proxy.sdk.auth import RefreshedTokens
-from connector_proxy.sdk.context import Accepted, Context, TaskLog
+from connector_proxy.sdk.context import Accepted, CallIds, Context, TaskLog, call_ids, identified
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
 from connector_proxy.validation import validate
@@ -33,6 +33,7 @@ class Outcome:
 
     status: int
     envelope: Envelope
+    kind: str = metrics.PROXY_ERROR  # ok, upstream_error (the command's own error) or proxy_error
 
 
 class Executor:
@@ -47,18 +48,22 @@ class Executor:
 
         ``timeout`` replaces ``limits.command_timeout`` (jobs have their own deadline).
         """
-        started = time.perf_counter()
-        outcome, refreshed = self._run(command_id, payload, timeout or self.limits.command_timeout)
-        error = outcome.envelope["error"]
-        log.info(
-            "%r -> %s %s in %.1f ms",
-            command_id,
-            outcome.status,
-            error["error_code"] if error else "ok",
-            (time.perf_counter() - started) * 1000,
-        )
+        bound = self.registry.find(command_id)  # labels are the registry's names, never the client's
+        timer = metrics.CallTimer(bound.connector, bound.command.name) if bound else metrics.CallTimer("", "")
+        with identified(_ids_of(payload)):
+            outcome, refreshed = self._run(command_id, payload, timeout or self.limits.command_timeout)
+            error = outcome.envelope["error"]
+            timer.done(outcome.kind, error["error_code"] if error else "")
+            log.info(
+                "%r -> %s %s in %.1f ms",
+                command_id,
+                outcome.status,
+                error["error_code"] if error else "ok",
+                (time.perf_counter() - timer.started) * 1000,
+            )
         if refreshed:  # a command renewed an OAuth token set: the host must store it
-            return Outcome(outcome.status, envelope.with_refreshed_tokens(outcome.envelope, refreshed[-1]))
+            tokens = envelope.with_refreshed_tokens(outcome.envelope, refreshed[-1])
+            return Outcome(outcome.status, tokens, outcome.kind)
         return outcome
 
     def check(self, command_id: str, payload: Any) -> BoundCommand | Outcome:
@@ -98,7 +103,21 @@ class Executor:
             task_id=task_id,
             process_instance_id=instance if isinstance(instance, int) else None,
             process_model_identifier=text_or_none(spiff.get("process_model_identifier")),
+            request_id=call_ids().request_id,
         )
+
+
+def _ids_of(payload: Any) -> CallIds:
+    """The request's id with the host's instance and task, for every line this call logs."""
+    spiff = payload if isinstance(payload, dict) else {}
+    instance = spiff.get("spiff__process_instance_id")
+    return replace(
+        call_ids(),
+        process_instance_id=instance
+        if isinstance(instance, int) and not isinstance(instance, bool)
+        else None,
+        task_id=text_or_none(spiff.get("spiff__task_id")),
+    )
 
 
 def rejected(error: CommandError) -> Outcome:
@@ -123,12 +142,13 @@ def _outcome(bound: BoundCommand, invocation: Invocation, lines: list[str]) -> O
     match invocation:
         case Returned(result):
             status = ACCEPTED if isinstance(result, Accepted) else 200  # the command calls the host back
-            return Outcome(status, envelope.from_result(result, lines))
+            return Outcome(status, envelope.from_result(result, lines), metrics.OK)
         case Raised(error):
             _check_declared(bound, error.declared)
             # the call completed; the failure travels in the envelope
-            return Outcome(200, envelope.from_error(error, lines))
+            return Outcome(200, envelope.from_error(error, lines), metrics.UPSTREAM_ERROR)
         case Refused(kind, reason):
+            metrics.OUTBOUND_REFUSALS.labels(bound.connector, kind).inc()
             return Outcome(200, envelope.from_error(errors.outbound_refusal(kind, reason), lines))
         case Crashed(exception):
             return Outcome(500, envelope.from_error(errors.command_crashed(bound.id, exception), lines))

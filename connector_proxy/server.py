@@ -9,34 +9,64 @@ once it is up and stops them, letting running jobs finish, when it exits.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import message
+from prometheus_client.multiprocess import mark_process_dead
 
-from connector_proxy import envelope, jsontext, redaction
+from connector_proxy import envelope, jsontext, logs
 from connector_proxy.config import LimitSettings, ServerSettings
 from connector_proxy.errors import http_refusal
+from connector_proxy.metrics import MULTIPROCESS_DIRECTORY
 from connector_proxy.web.bounded import BoundedChunkedReader
+from connector_proxy.web.request_ids import ENVIRON_KEY
 from connector_proxy.web.state import proxy_state_of
 
 
-class RedactingLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
-    """gunicorn's logger, its error and access lines redacted like ours (URLs to origins)."""
+class DaemonLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
+    """gunicorn's error and access lines in our format, on stderr, redacted like ours.
+
+    An access line is a record with the request's fields (``http``) and its id;
+    the path is logged without its query: sign-in callbacks carry one-time
+    codes there, typeahead what users type.
+    """
+
+    log_format = "auto"  # set by DaemonServer from server.log_format
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        redaction.redact_handlers(self.error_log, self.error_fmt, self.datefmt)
-        redaction.redact_handlers(self.access_log, self.access_fmt)
+        logs.adopt(self.error_log, self.log_format)
+        logs.adopt(self.access_log, self.log_format)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
+        if not self.access_log.handlers:
+            return
+        status = getattr(resp, "status_code", None)
+        http = {
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "status": status,
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            "remote": environ.get("REMOTE_ADDR"),
+        }
+        extra = {"http": http, "request_id": environ.get(ENVIRON_KEY)}
+        self.access_log.info("%s %s %s", http["method"], http["path"], status, extra=extra)
 
 
 class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
-    def __init__(self, app: Flask, server: ServerSettings) -> None:
+    def __init__(self, app: Flask, server: ServerSettings, metrics_directory: Path | None = None) -> None:
         self.application = app
         self.server = server
+        self.metrics_directory = metrics_directory  # ours to remove at exit
         super().__init__()
 
     def load_config(self) -> None:
@@ -52,8 +82,18 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         def worker_exiting(_server: object, _worker: object) -> None:
             state.services.stop(grace)
 
+        def worker_gone(_server: object, worker: Any) -> None:
+            if os.environ.get(MULTIPROCESS_DIRECTORY):  # its live gauges stop counting; counters stay
+                mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+        def daemon_exiting(_server: object) -> None:
+            if self.metrics_directory is not None:
+                shutil.rmtree(self.metrics_directory, ignore_errors=True)
+
         self.cfg.set("post_worker_init", worker_started)
         self.cfg.set("worker_exit", worker_exiting)
+        self.cfg.set("child_exit", worker_gone)
+        self.cfg.set("on_exit", daemon_exiting)
 
     def load(self) -> Flask:
         return self.application
@@ -73,22 +113,21 @@ def gunicorn_options(server: ServerSettings, limits: LimitSettings) -> dict[str,
         "keepalive": limits.header_timeout,
         "loglevel": server.log_level,
         "accesslog": "-" if server.access_log else None,
-        # the path without its query: sign-in callbacks carry one-time codes there, typeahead what users type
-        "access_log_format": '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss',
         "errorlog": "-",
         "proc_name": "connector-proxy",
         "preload_app": True,
-        "logger_class": RedactingLogger,  # gunicorn's own lines go through the same redaction
+        "logger_class": DaemonLogger,  # gunicorn's own lines in our format, redacted
         "control_socket_disable": True,  # one fixed path per user would clash between instances
     }
 
 
-def serve(app: Flask, server: ServerSettings) -> None:
+def serve(app: Flask, server: ServerSettings, metrics_directory: Path | None = None) -> None:
+    DaemonLogger.log_format = server.log_format
     # gunicorn answers requests it cannot parse itself, in HTML; hosts get JSON
     util.write_error = write_json_error
     BoundedChunkedReader.max_chunk = proxy_state_of(app).settings.limits.max_body_bytes
     message.ChunkedReader = BoundedChunkedReader
-    DaemonServer(app, server).run()
+    DaemonServer(app, server, metrics_directory).run()
 
 
 def write_json_error(sock: socket.socket, status: int, reason: str, _detail: str) -> None:

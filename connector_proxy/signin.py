@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -69,7 +69,7 @@ class SignIns:
 
     def finish(self, cookies: Mapping[str, str], auth_id: str, state: str | None) -> PendingSignIn:
         """The sign-in this browser started with this state, if it is still young enough."""
-        if not state or not _STATE.match(state):
+        if not well_formed(state):
             raise CommandError(
                 OAUTH_STATE_INVALID, "The provider sent the browser back without a valid state"
             )
@@ -83,6 +83,11 @@ class SignIns:
         if not hmac.compare_digest(str(fields.get("s")), state) or fields.get("a") != auth_id:
             raise CommandError(OAUTH_STATE_INVALID, "The state does not belong to this sign-in")
         return PendingSignIn(auth_id, state, str(fields["v"]), str(fields["r"]))
+
+
+def well_formed(state: str | None) -> TypeGuard[str]:
+    """A state we could have made: only then does it name a cookie (anything else cannot)."""
+    return bool(state) and _STATE.match(state or "") is not None
 
 
 def cookie_name(state: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
+from connector_proxy.metrics import ISOLATED_WORKER_EVENTS, ISOLATED_WORKERS
 from connector_proxy.sdk.retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class WorkerPool:
             self._live -= len(idle)
         for worker in idle:
             worker.close()
+        self._publish()
 
     def _same_process(self) -> None:
         if self._owner != os.getpid():
@@ -115,6 +117,7 @@ class WorkerPool:
                     if worker.alive:
                         return worker
                     self._live -= 1  # died while idle
+                    self._publish()
                     self._note("crashed", f"worker {worker.pid} exited while idle")
                 if self._live < self.size:
                     if time.monotonic() < self._start_after:
@@ -137,6 +140,8 @@ class WorkerPool:
             raise WorkerUnavailable(f"{self.name}: a worker could not start: {error}") from None
         with self._lock:
             self.stats["started"] += 1
+        ISOLATED_WORKER_EVENTS.labels(self.name, "started").inc()
+        self._publish()
         log.info("connector %s: worker %s started", self.name, worker.pid)
         return worker
 
@@ -145,6 +150,7 @@ class WorkerPool:
         with self._lock:
             self._live -= 1
             self._lock.notify()
+        self._publish()
 
     def _checkin(self, worker: WorkerProcess, succeeded: bool = False) -> None:
         with self._lock:
@@ -171,7 +177,13 @@ class WorkerPool:
             self._start_after = time.monotonic() + delay
             self._note(kind, f"{type(error).__name__}: {error}")
             self._lock.notify()
+        ISOLATED_WORKER_EVENTS.labels(self.name, kind).inc()
+        self._publish()
         log.warning("connector %s: worker lost (%s): %s", self.name, kind, error)
+
+    def _publish(self) -> None:
+        """The live worker count, for /metrics (summed over every daemon worker process)."""
+        ISOLATED_WORKERS.labels(self.name).set(self._live)
 
     def _note(self, kind: str, error: str) -> None:
         self.stats[kind] += 1

@@ -19,10 +19,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from connector_proxy import logs
 from connector_proxy.isolation.protocol import ANSWERS, MAX_LINE, VERSION, ProtocolError, decode, encode
 
 log = logging.getLogger(__name__)
 HANDSHAKE_SECONDS = 30.0
+MAX_LOGGED = 8000  # characters of one stderr line kept: a runaway print must not flood the log
 
 
 class WorkerGone(Exception):
@@ -143,6 +145,8 @@ class WorkerProcess:
         return decode(line)
 
     def _copy_stderr(self) -> None:
+        """A Python worker logs JSON records (re-logged as ours, call ids kept); any other line is text."""
         assert self.process.stderr is not None
+        connector_log = logging.getLogger(f"connector_proxy.connectors.{self.name}")
         for line in iter(self.process.stderr.readline, b""):
-            log.info("[%s worker %s] %s", self.name, self.pid, line.decode(errors="replace").rstrip()[:2000])
+            logs.relog(line.decode(errors="replace").rstrip()[:MAX_LOGGED], connector_log)

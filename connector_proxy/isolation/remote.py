@@ -88,6 +88,7 @@ def forwarding(pool: WorkerPool, command: Command) -> Callable[[Context, dict[st
             "process_model_identifier": ctx.process_model_identifier,
             "task_data": dict(ctx.task_data),
             "callback_url": ctx.callback_url,
+            "request_id": ctx.request_id,
             "seconds_left": ctx.seconds_left(),
         }
         try:

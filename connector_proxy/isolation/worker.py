@@ -17,6 +17,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import IO, Any
 
+from connector_proxy import logs
 from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, encode
 from connector_proxy.legacy.packages import find_package, load_package
 from connector_proxy.sdk.connector import Command, Connector
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # stray prints (ours, the connector's, C libraries') must not corrupt the protocol
     sys.stdout = sys.stderr
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(logging.INFO, "json")  # the daemon re-logs these records in its own format
 
     def send(message: dict[str, Any]) -> None:
         protocol_out.write(encode(message))
@@ -137,6 +138,7 @@ def _run(
         task_id=context.get("task_id"),
         process_instance_id=context.get("process_instance_id"),
         process_model_identifier=context.get("process_model_identifier"),
+        request_id=context.get("request_id"),
     )
     command: Command | None = connector.commands.get(call["command"])
     if command is None:

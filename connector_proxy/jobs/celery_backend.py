@@ -16,7 +16,7 @@ import redis
 from celery import Celery
 
 from connector_proxy.config import JobSettings
-from connector_proxy.jobs.model import PENDING, STATES, Job
+from connector_proxy.jobs.model import FINISHED, PENDING, STATES, Job
 from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.jobs.sealing import Sealer
 
@@ -31,6 +31,8 @@ class RedisJobStore:
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.sealer = Sealer(settings.encryption_keys)
         self.keep = int(settings.keep_finished)
+        # a record outlives its job's creation by at most this: run, deliver (each save renews it), keep
+        self.longest_life = settings.command_timeout + settings.delivery_give_up_after + self.keep
         self.prefix = settings.redis_prefix
 
     def create_or_join(self, job: Job) -> tuple[Job, bool]:
@@ -59,6 +61,17 @@ class RedisJobStore:
     def get(self, job_id: str | None) -> Job | None:
         data = self.redis.get(self._key(job_id)) if job_id else None
         return Job.from_json(cast(bytes, data), self.sealer) if data else None
+
+    def counts(self) -> dict[str, int]:
+        """Finished jobs' records expire by themselves: ids surely expired leave the index first."""
+        expired_before = time.time() - self.longest_life
+        with self.redis.pipeline() as batch:
+            for state in FINISHED:
+                batch.zremrangebyscore(f"{self.prefix}:jobs:{state}", "-inf", expired_before)
+            for state in STATES:
+                batch.zcard(f"{self.prefix}:jobs:{state}")
+            answers = batch.execute()[len(FINISHED) :]
+        return {state: int(count) for state, count in zip(STATES, answers, strict=True)}
 
     def ping(self) -> None:
         self.redis.ping()

@@ -20,6 +20,7 @@ from connector_proxy import jsontext
 from connector_proxy.config import JobSettings
 from connector_proxy.errors import INVALID_CALLBACK_URL
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
+from connector_proxy.metrics import CALLBACKS
 from connector_proxy.sdk.destinations import (
     DestinationBlocked,
     DestinationPolicy,
@@ -106,17 +107,20 @@ class CallbackSender:
         origin = origin_of(job.callback_url)
         if attempt.delivered:
             job.delivery.state, job.delivery.delivered_at, job.delivery.next_at = DELIVERED, time.time(), None
+            CALLBACKS.labels("delivered").inc()
             log.info("job %s: result delivered to %s", job.id, origin)
             return
         waited = time.time() - (job.finished_at or time.time())
         delay = backoff(job.delivery.attempts, FIRST_DELAY, MAX_DELAY)
         if attempt.retry and waited + delay <= self._give_up_after:
             job.delivery.state, job.delivery.next_at = PENDING, time.time() + delay
+            CALLBACKS.labels("retrying").inc()
             log.warning(
                 "job %s: delivery to %s failed (%s); retrying in %.1f s", job.id, origin, attempt.error, delay
             )
             return
         job.delivery.state, job.delivery.next_at = UNDELIVERABLE, None
+        CALLBACKS.labels("undeliverable").inc()
         log.error("job %s: result undeliverable to %s: %s", job.id, origin, attempt.error)
 
     def _send(self, url: str, body: bytes) -> Attempt:

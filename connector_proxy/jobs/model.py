@@ -56,6 +56,7 @@ class Job:
     status: int | None = None  # the HTTP status a synchronous call would have answered
     envelope: dict[str, Any] | None = None
     delivery: Delivery = field(default_factory=Delivery)
+    request_id: str | None = None  # of the request that created it: its log lines and callback carry it
 
     @property
     def finished(self) -> bool:

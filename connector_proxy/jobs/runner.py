@@ -18,6 +18,7 @@ from connector_proxy.executor import ACCEPTED, Executor
 from connector_proxy.jobs.delivery import CallbackSender
 from connector_proxy.jobs.model import PENDING, Job
 from connector_proxy.jobs.store import JobStore
+from connector_proxy.sdk.context import CallIds, identified
 from connector_proxy.sdk.errors import CommandError
 
 log = logging.getLogger(__name__)
@@ -34,17 +35,19 @@ class JobRunner:
 
     def run(self, job: Job) -> None:
         """Run a job its backend has started (and saved as running), then deliver its result."""
-        self._execute(job)
-        delivering = job.delivery.state == PENDING
-        self.store.save(job, delivering=delivering)
-        if delivering:
-            self.deliver(job)
+        with identified(CallIds(request_id=job.request_id)):  # its lines carry the accepting request's id
+            self._execute(job)
+            delivering = job.delivery.state == PENDING
+            self.store.save(job, delivering=delivering)
+            if delivering:
+                self.deliver(job)
 
     def deliver(self, job: Job) -> None:
         """Try the callback once and save what came of it (and when to try again)."""
         if self._sender is None:
             self._sender = CallbackSender(self.settings)
-        self._sender.deliver(job)
+        with identified(CallIds(job.request_id, task_id=job.task_id)):  # the PUT carries X-Request-Id
+            self._sender.deliver(job)
         self.store.save(job)
 
     def _execute(self, job: Job) -> None:

@@ -18,7 +18,7 @@ from connector_proxy.jobs.delivery import callback_policy, checked_callback_url
 from connector_proxy.jobs.model import Job
 from connector_proxy.jobs.store import JobStore
 from connector_proxy.lifecycle import Background
-from connector_proxy.sdk.context import Result
+from connector_proxy.sdk.context import Result, call_ids
 from connector_proxy.sdk.destinations import DestinationPolicy
 from connector_proxy.sdk.errors import CommandError
 
@@ -60,7 +60,13 @@ class Jobs:
         except CommandError as error:
             return rejected(error)
         task_id = text_or_none(payload.get("spiff__task_id"))
-        job = Job(command=checked.id, payload=payload, task_id=task_id, callback_url=callback_url)
+        job = Job(
+            command=checked.id,
+            payload=payload,
+            task_id=task_id,
+            callback_url=callback_url,
+            request_id=call_ids().request_id,
+        )
         job, joined = self.store.create_or_join(job)
         if not joined:
             self.dispatch(job)
@@ -73,6 +79,10 @@ class Jobs:
     def list(self, state: str | None, limit: int) -> list[Job]:
         """Newest first, optionally only those in ``state``."""
         return self.store.list(state, limit)
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state, for /metrics."""
+        return self.store.counts()
 
     def ping(self) -> None:
         """Raise if the job store cannot be reached."""

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from connector_proxy.config import JobSettings
-from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, Job
+from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, STATES, Job
 from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.jobs.sealing import Sealer
 
@@ -74,6 +74,10 @@ class SqliteJobStore:
             query = "SELECT data FROM jobs WHERE state = ? ORDER BY created_at DESC LIMIT ?"
             rows = self._db().execute(query, (state, limit))
         return [Job.from_json(row[0], self.sealer) for row in rows.fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._db().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {state: 0 for state in STATES} | {state: count for state, count in rows}
 
     def ping(self) -> None:
         self._db().execute("SELECT 1 FROM jobs LIMIT 1").fetchall()

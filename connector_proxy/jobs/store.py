@@ -29,6 +29,10 @@ class JobStore(Protocol):
         other process may pick the delivery up meanwhile."""
         ...
 
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state now (for /metrics)."""
+        ...
+
     def ping(self) -> None:
         """Raise if the store cannot be reached (readiness asks)."""
         ...

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,48 @@ from connector_proxy.sdk.auth import RefreshedTokens
 
 # the running call's deadline, for waits deep in shared code (a pool's line) that get no Context
 _RUNNING_DEADLINE: ContextVar[float | None] = ContextVar("connector_proxy_deadline", default=None)
+
+
+@dataclass(frozen=True)
+class CallIds:
+    """Whose work this is: the request, and the host's process instance and task.
+
+    Every log line written meanwhile carries them, and the SDK's outbound
+    requests send the request id on as ``X-Request-Id``, so one call can be
+    followed from the host through the proxy to the upstream and back.
+    """
+
+    request_id: str | None = None
+    process_instance_id: int | None = None
+    task_id: str | None = None
+
+
+# per greenlet or thread: set by the web layer for a request, narrowed by the executor for a call
+_CALL_IDS: ContextVar[CallIds] = ContextVar("connector_proxy_call_ids", default=CallIds())  # noqa: B039 - frozen
+
+
+def call_ids() -> CallIds:
+    """The ids of the work in progress here (all None outside a request or a job)."""
+    return _CALL_IDS.get()
+
+
+@contextmanager
+def identified(ids: CallIds) -> Iterator[CallIds]:
+    """Do some work under ``ids``; the previous ones come back after it."""
+    token = bind_call_ids(ids)
+    try:
+        yield ids
+    finally:
+        unbind_call_ids(token)
+
+
+def bind_call_ids(ids: CallIds) -> Token[CallIds]:
+    """:func:`identified` for hooks that start and end work in two places (a request's)."""
+    return _CALL_IDS.set(ids)
+
+
+def unbind_call_ids(token: Token[CallIds]) -> None:
+    _CALL_IDS.reset(token)
 
 
 class TaskLog:
@@ -66,6 +108,7 @@ class Context:
     task_id: str | None = None
     process_instance_id: int | None = None
     process_model_identifier: str | None = None
+    request_id: str | None = None  # the proxy's id of the request that started the call (X-Request-Id)
     # token sets an OAuth2 refreshed during the call; the host is told to store them
     refreshed: list[RefreshedTokens] = field(default_factory=list)
 
@@ -78,7 +121,8 @@ class Context:
         """Run a command within this context: waits in shared code end by its deadline."""
         token = _RUNNING_DEADLINE.set(self.deadline)
         try:
-            yield self
+            with identified(CallIds(self.request_id, self.process_instance_id, self.task_id)):
+                yield self
         finally:
             _RUNNING_DEADLINE.reset(token)
 

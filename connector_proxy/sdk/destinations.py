@@ -269,11 +269,14 @@ def parse_destination(url: str) -> tuple[str, str, int]:
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme not in DEFAULT_PORTS:
         raise ValueError("it is not an http or https URL")
+    if any(character <= " " or character == "\x7f" for character in url):
+        raise ValueError("it holds a space or a control character")
     try:
+        urlsplit(url)  # what the standard library cannot read (an unclosed "[") is refused too
         parts = parse_url(url)
         if parts.host:
             parts.host.encode("idna")  # an empty or over-long label fails here, not at connect time
-    except (LocationParseError, UnicodeError):
+    except (LocationParseError, UnicodeError, ValueError):
         raise ValueError("its host or port cannot be read") from None
     if not parts.host:
         raise ValueError("it names no host")

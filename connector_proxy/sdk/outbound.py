@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3 import PoolManager, Timeout
+from urllib3 import HTTPHeaderDict, PoolManager, Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
@@ -46,10 +46,11 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.connection import create_connection, is_connection_dropped
 
-from connector_proxy.sdk.context import seconds_left_in_call
+from connector_proxy.sdk.context import call_ids, seconds_left_in_call
 from connector_proxy.sdk.destinations import DestinationPolicy
 from connector_proxy.sdk.errors import OutboundRefusal
 
+REQUEST_ID_HEADER = "X-Request-Id"
 LINE_WAIT_OUTSIDE_CALL = 30.0  # seconds in line for code that runs outside any command's deadline
 KEPT_ORIGINS = 64  # pools of distinct origins kept per worker; the least used is closed first
 
@@ -92,8 +93,11 @@ def _origin_of_pool(pool: HTTPConnectionPool) -> str:
 def origin_of(url: str) -> str:
     """``scheme://host[:port]``: all a message or a log line may show of a URL
     (its path, query and credentials may hold the host's secrets)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # named in an error message: it must not become a crash of its own
+        return "(an unreadable URL)"
     return f"{parts.scheme}://{parts.hostname}{port}"
 
 
@@ -184,7 +188,15 @@ def _guarded_pool(
             return conn
 
         def _make_request(self, conn: HTTPConnection, *args: Any, **kwargs: Any) -> Any:
-            """The call's time in line comes off its read timeout: the wait is part of its deadline."""
+            """The call's time in line comes off its read timeout: the wait is part of its deadline.
+
+            The request id of the work in progress goes along (``X-Request-Id``) unless the call set one.
+            """
+            request_id = call_ids().request_id
+            if request_id is not None:
+                headers = HTTPHeaderDict(kwargs.get("headers") or {})
+                headers.setdefault(REQUEST_ID_HEADER, request_id)
+                kwargs["headers"] = headers
             waited = getattr(conn, "line_waited", 0.0)
             given = kwargs.get("timeout")
             if waited and isinstance(given, Timeout) and isinstance(given.read_timeout, (int, float)):

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from connector_proxy import jsontext, openapi
 from connector_proxy.config import Settings, config_path, load_settings
 from connector_proxy.discovery import Discovered, discover
 from connector_proxy.executor import Executor
@@ -21,7 +22,9 @@ from connector_proxy.web.do import do
 from connector_proxy.web.errors import register_error_handlers
 from connector_proxy.web.health import health
 from connector_proxy.web.jobs import jobs
+from connector_proxy.web.metrics import metrics
 from connector_proxy.web.oauth import oauth
+from connector_proxy.web.request_ids import identify_requests
 from connector_proxy.web.state import ProxyState, attach
 from connector_proxy.web.typeahead import typeahead
 
@@ -47,11 +50,14 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     executor = Executor(registry, settings.limits)
     jobs_service = create_jobs(settings, executor)
     services = ProcessServices(discovered.pools, jobs_service.background)
-    attach(app, ProxyState(settings, registry, executor, jobs_service, SignIns(settings.oauth), services))
+    identify_requests(app)  # first: a refused request has an id too
     app.before_request(require_api_key)
-    for blueprint in (health, catalog, do, jobs, oauth, typeahead):
+    for blueprint in (health, catalog, do, jobs, oauth, typeahead, metrics):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    document = jsontext.dumps(openapi.build(app, registry, settings))
+    signins = SignIns(settings.oauth)
+    attach(app, ProxyState(settings, registry, executor, jobs_service, signins, services, document))
     return app
 
 

@@ -19,7 +19,7 @@ ALWAYS_OPEN = frozenset({"/liveness", "/v1/liveness"})
 def require_api_key() -> Response | None:
     """A before-request hook: None lets the request through."""
     auth = proxy_state().settings.auth
-    if not auth.api_keys or not _guarded(request.path, auth):
+    if not auth.api_keys or not guarded(request.path, auth):
         return None
     offered = request.headers.get(HEADER)
     if offered is None:
@@ -38,7 +38,8 @@ def key_matches(offered: str, keys: tuple[str, ...]) -> bool:
     return matched
 
 
-def _guarded(path: str, auth: AuthSettings) -> bool:
+def guarded(path: str, auth: AuthSettings) -> bool:
+    """Whether ``path`` needs a key when keys are set (the OpenAPI document asks too)."""
     if path in ALWAYS_OPEN or not path.startswith("/v1/"):
         return False
     return not any(path.startswith(prefix) for prefix in auth.open_paths)

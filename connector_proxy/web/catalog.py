@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from connector_proxy.errors import command_not_found
+from connector_proxy.errors import COMMAND_NOT_FOUND, command_not_found
+from connector_proxy.openapi import LIST_OF_OBJECTS, OBJECT
+from connector_proxy.web.documented import documented
 from connector_proxy.web.responses import error_response, json_response, raw_json
 from connector_proxy.web.state import proxy_state
 
@@ -12,13 +14,16 @@ catalog = Blueprint("catalog", __name__, url_prefix="/v1")
 
 
 @catalog.get("/commands")
+@documented({200: LIST_OF_OBJECTS}, tag="catalog")
 def list_commands() -> Response:
     """The host's list shape; the host falls back to its built-ins if this fails."""
     return raw_json(proxy_state().registry.catalog_json)
 
 
 @catalog.get("/commands/<connector>/<command>")
+@documented({200: OBJECT}, errors=(COMMAND_NOT_FOUND,), tag="catalog")
 def describe_command(connector: str, command: str) -> Response:
+    """One command in full: its entry, connector, aliases and the JSON Schema calls are validated with."""
     command_id = f"{connector}/{command}"
     description = proxy_state().registry.descriptions.get(command_id)
     if description is None:
@@ -27,6 +32,7 @@ def describe_command(connector: str, command: str) -> Response:
 
 
 @catalog.get("/connectors")
+@documented({200: LIST_OF_OBJECTS}, tag="catalog")
 def list_connectors() -> Response:
     """Every installed connector with its state, including those left out.
 
@@ -42,3 +48,10 @@ def list_connectors() -> Response:
         if pool is not None:
             entry["workers"] = pool.health()
     return json_response(shown)
+
+
+@catalog.get("/openapi.json")
+@documented({200: OBJECT}, tag="catalog")
+def openapi_document() -> Response:
+    """This API as OpenAPI 3.1, each command with its own request schema; rendered at start-up."""
+    return raw_json(proxy_state().openapi_json)

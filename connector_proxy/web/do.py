@@ -8,9 +8,17 @@ from flask import Blueprint, Response, request
 
 from connector_proxy import jsontext
 from connector_proxy.concurrency import unless_client_leaves
-from connector_proxy.errors import INVALID_REQUEST_BODY
+from connector_proxy.errors import (
+    CALL_FAILURES,
+    COMMAND_NOT_FOUND,
+    INVALID_CALLBACK_URL,
+    INVALID_PARAMETERS,
+    INVALID_REQUEST_BODY,
+)
 from connector_proxy.executor import ACCEPTED
+from connector_proxy.openapi import ENVELOPE_REF
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.documented import documented
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
 
@@ -18,7 +26,24 @@ do = Blueprint("do", __name__, url_prefix="/v1")
 
 
 @do.post("/do/<connector>/<command>")
+@documented(
+    {200: {"anyOf": [ENVELOPE_REF, {"$ref": "#/components/schemas/RefreshedTokens"}]}, 202: ENVELOPE_REF},
+    errors=(
+        INVALID_PARAMETERS,
+        INVALID_REQUEST_BODY,
+        INVALID_CALLBACK_URL,
+        COMMAND_NOT_FOUND,
+        *CALL_FAILURES,
+    ),
+    tag="calls",
+    per_command=True,
+)
 def run_command(connector: str, command: str) -> Response:
+    """Run a command: 200 with its envelope (the command's own error inside), or 202 and a job.
+
+    With ``Prefer: respond-async``, or for a command declared asynchronous, the call is accepted at once
+    and runs as a job; the result goes to ``spiff__callback_url`` and ``GET /v1/jobs/<id>``.
+    """
     try:
         payload = _json_body()
     except CommandError as error:

@@ -9,21 +9,31 @@ from flask import Blueprint, Response
 
 from connector_proxy.errors import NOT_READY
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.documented import documented
 from connector_proxy.web.responses import error_response, json_response, raw_json
 from connector_proxy.web.state import ProxyState, proxy_state
 
 health = Blueprint("health", __name__)
 _OK = b'{"ok":true}'
 log = logging.getLogger(__name__)
+LIVE = {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}}}
+READY = {
+    "type": "object",
+    "required": ["ready", "connectors"],
+    "properties": {"ready": {"const": True}, "connectors": {"type": "array", "items": {"type": "string"}}},
+}
 
 
 @health.get("/liveness")
 @health.get("/v1/liveness")
+@documented({200: LIVE}, tag="operations")
 def liveness() -> Response:
+    """The process answers; open to everyone, costs nothing."""
     return raw_json(_OK)
 
 
 @health.get("/v1/readiness")
+@documented({200: READY}, errors=(NOT_READY,), tag="operations")
 def readiness() -> Response:
     """200 when every enabled connector is ready and the job store answers; 503 naming each problem."""
     state = proxy_state()

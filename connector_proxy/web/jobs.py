@@ -6,7 +6,9 @@ from flask import Blueprint, Response, request
 
 from connector_proxy.errors import BAD_REQUEST, JOB_NOT_FOUND
 from connector_proxy.jobs.model import STATES
+from connector_proxy.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
 
@@ -15,6 +17,7 @@ MAX_LIMIT = 1000
 
 
 @jobs.get("/jobs/<job_id>")
+@documented({200: OBJECT}, errors=(JOB_NOT_FOUND,), tag="jobs")
 def show_job(job_id: str) -> Response:
     """The job's state, timestamps, attempts, delivery, and once finished its envelope."""
     job = proxy_state().jobs.get(job_id)
@@ -24,6 +27,14 @@ def show_job(job_id: str) -> Response:
 
 
 @jobs.get("/jobs")
+@documented(
+    {200: {"type": "object", "required": ["jobs"], "properties": {"jobs": LIST_OF_OBJECTS}}},
+    query=(
+        Query("state", {"enum": list(STATES)}, "only jobs in this state"),
+        Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "at most this many (100)"),
+    ),
+    tag="jobs",
+)
 def list_jobs() -> Response:
     """Newest first; ``?state=queued|running|succeeded|failed`` and ``?limit=`` (at most 1000)."""
     state = request.args.get("state")

@@ -16,11 +16,18 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from connector_proxy.errors import AUTH_NOT_FOUND, OAUTH_DENIED
+from connector_proxy.errors import (
+    AUTH_NOT_FOUND,
+    OAUTH_DENIED,
+    OAUTH_STATE_INVALID,
+    REDIRECT_NOT_ALLOWED,
+)
+from connector_proxy.openapi import LIST_OF_OBJECTS
 from connector_proxy.registry import BoundAuth
-from connector_proxy.sdk.auth import CLIENT_CREDENTIALS
+from connector_proxy.sdk.auth import CLIENT_CREDENTIALS, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.signin import COOKIE_PATH, cookie_name
+from connector_proxy.signin import COOKIE_PATH, cookie_name, well_formed
+from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.responses import error_response, raw_json
 from connector_proxy.web.state import proxy_state
 
@@ -29,13 +36,21 @@ log = logging.getLogger(__name__)
 
 
 @oauth.get("/auths")
+@documented({200: LIST_OF_OBJECTS}, tag="sign-in")
 def list_auths() -> Response:
     """The host's list shape: ``{"id": "<connector>/<auth>", "parameters": [...]}``."""
     return raw_json(proxy_state().registry.auths_json)
 
 
 @oauth.get("/auth/<connector>/<auth>")
+@documented(
+    {302: None},
+    errors=(AUTH_NOT_FOUND, REDIRECT_NOT_ALLOWED, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR),
+    query=(Query("redirect_url", {"type": "string"}, "where the browser goes back with the tokens"),),
+    tag="sign-in",
+)
 def start_sign_in(connector: str, auth: str) -> Response:
+    """Start a sign-in: 302 to the provider (client credentials: straight back with the tokens)."""
     try:
         bound = _auth(connector, auth)
         pending = proxy_state().signins.start(bound.id, request.args.get("redirect_url"))
@@ -61,7 +76,18 @@ def start_sign_in(connector: str, auth: str) -> Response:
 
 
 @oauth.get("/auth/<connector>/<auth>/callback")
+@documented(
+    {302: None},
+    errors=(AUTH_NOT_FOUND, OAUTH_STATE_INVALID, OAUTH_DENIED, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR),
+    query=(
+        Query("state", {"type": "string"}, "the sign-in's state, as the provider sends it back"),
+        Query("code", {"type": "string"}, "the authorization code"),
+        Query("error", {"type": "string"}, "the provider's refusal"),
+    ),
+    tag="sign-in",
+)
 def finish_sign_in(connector: str, auth: str) -> Response:
+    """Where the provider sends the browser back: the code is exchanged, then 302 to the host."""
     state = request.args.get("state")
     try:
         bound = _auth(connector, auth)
@@ -76,7 +102,7 @@ def finish_sign_in(connector: str, auth: str) -> Response:
         response = _back_to(pending.redirect_url, tokens, bound.id)
     except CommandError as error:
         response = _no_store(error_response(error))
-    if state:
+    if well_formed(state):  # a forged state names no cookie of ours, and may not name one at all
         response.delete_cookie(cookie_name(state), path=COOKIE_PATH)  # one use only
     return response
 

@@ -26,6 +26,7 @@ class ProxyState:
     jobs: Jobs
     signins: SignIns
     services: ProcessServices  # started in each worker process after the fork
+    openapi_json: bytes = b"{}"  # rendered once the routes are registered
 
 
 def attach(app: Flask, state: ProxyState) -> None:

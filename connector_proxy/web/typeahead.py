@@ -15,6 +15,7 @@ from connector_proxy.errors import INTERNAL_ERROR, INVALID_PARAMETERS, TYPEAHEAD
 from connector_proxy.registry import BoundTypeahead
 from connector_proxy.sdk.context import Context, TaskLog
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
 
@@ -25,7 +26,17 @@ MAX_PREFIX = 256  # characters: a form field's text, not a document
 
 
 @typeahead.get("/typeahead/<path:category>")
+@documented(
+    {200: {"type": "array"}},
+    errors=(TYPEAHEAD_NOT_FOUND, INVALID_PARAMETERS, INTERNAL_ERROR),
+    query=(
+        Query("prefix", {"type": "string", "maxLength": MAX_PREFIX}, "what the user typed"),
+        Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "at most this many (100)"),
+    ),
+    tag="catalog",
+)
 def suggest(category: str) -> Response:
+    """Suggestions for a form field, from a connector's typeahead category."""
     try:
         bound = proxy_state().registry.typeaheads.get(category)
         if bound is None:

@@ -1,0 +1,111 @@
+"""What the daemon counts, and the ``/metrics`` text that reports it.
+
+Every gunicorn worker counts its own calls; with ``PROMETHEUS_MULTIPROC_DIR``
+set (``connector-proxy serve`` sets it to a directory of its own) they write
+to files there and a scrape answered by any worker sums them all. Job states
+are read from the job store at scrape time, so they are right whichever
+process ran the jobs. Labels only ever hold names from the registry, never
+what a client sent: an unknown command is counted under empty labels.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+OK, UPSTREAM_ERROR, PROXY_ERROR = "ok", "upstream_error", "proxy_error"
+# a call waits on upstreams for up to limits.command_timeout (44 s)
+SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 45.0)
+
+CALLS = Counter(
+    "connector_proxy_calls",
+    "Calls answered, by command and outcome (ok, upstream_error: the command's own error, proxy_error)",
+    ["connector", "command", "outcome", "error_code"],
+)
+CALL_SECONDS = Histogram(
+    "connector_proxy_call_duration_seconds",
+    "Time from a call's arrival at the executor to its answer",
+    ["connector", "command"],
+    buckets=SECONDS,
+)
+IN_FLIGHT = Gauge(
+    "connector_proxy_calls_in_flight", "Calls running now", ["connector"], multiprocess_mode="livesum"
+)
+OUTBOUND_REFUSALS = Counter(
+    "connector_proxy_outbound_refusals",
+    "Upstream requests the SDK's bulkhead refused (busy: origin stuck at max_concurrent; line_timeout)",
+    ["connector", "kind"],
+)
+CALLBACKS = Counter(
+    "connector_proxy_callback_deliveries",
+    "Callback attempts to the host, by result (delivered, retrying, undeliverable)",
+    ["result"],
+)
+ISOLATED_WORKERS = Gauge(
+    "connector_proxy_isolated_workers",
+    "Worker processes of isolated connectors alive now",
+    ["connector"],
+    multiprocess_mode="livesum",
+)
+ISOLATED_WORKER_EVENTS = Counter(
+    "connector_proxy_isolated_worker_events",
+    "Isolated workers started and lost (crashed, timed_out, protocol_errors, failed_to_start)",
+    ["connector", "event"],
+)
+
+
+class JobStates(Collector):
+    """``connector_proxy_jobs{state}``: jobs per state in the store, read when scraped."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "connector_proxy_jobs",
+            "Jobs in the job store by state (queued is the queue's depth)",
+            labels=["state"],
+        )
+        try:
+            counts = self._counts()
+        except Exception:  # an unreachable store is readiness's to report; the scrape still answers
+            counts = {}
+        for state, count in counts.items():
+            family.add_metric([state], count)
+        yield family
+
+
+def exposition(job_counts: Callable[[], Mapping[str, int]]) -> bytes:
+    """The Prometheus text of every worker process (or of this one), plus the job states."""
+    if os.environ.get(MULTIPROCESS_DIRECTORY):
+        registry = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        counted = generate_latest(registry)
+    else:
+        counted = generate_latest(REGISTRY)
+    jobs = CollectorRegistry(auto_describe=False)
+    jobs.register(JobStates(job_counts))
+    return counted + generate_latest(jobs)
+
+
+class CallTimer:
+    """Counts one call: in flight while it runs, then its outcome and its duration."""
+
+    def __init__(self, connector: str, command: str) -> None:
+        self.connector, self.command = connector, command
+        self.started = time.perf_counter()
+        if connector:
+            IN_FLIGHT.labels(connector).inc()
+
+    def done(self, outcome: str, error_code: str) -> None:
+        CALLS.labels(self.connector, self.command, outcome, error_code).inc()
+        if self.connector:
+            IN_FLIGHT.labels(self.connector).dec()
+            CALL_SECONDS.labels(self.connector, self.command).observe(time.perf_counter() - self.started)
