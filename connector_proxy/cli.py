@@ -20,6 +20,8 @@ from connector_proxy.config import ConfigError, Settings, config_path, load_sett
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name (connector_proxy.metrics)
 
 if TYPE_CHECKING:  # the daemon's modules are imported once the standard library is patched
+    from flask import Flask
+
     from connector_proxy.registry import Registry
 
 
@@ -88,15 +90,30 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     from connector_proxy.web.app import create_app
     from connector_proxy.web.state import proxy_state_of
 
-    if arguments.bind:
-        settings = dataclasses.replace(
-            settings, server=dataclasses.replace(settings.server, bind=arguments.bind)
-        )
-    app = create_app(settings)
+    app = create_app(_bound(settings, arguments.bind))
     warn_without_credentials(settings.jobs)
     proxy_state_of(app).jobs.recover()  # before any worker forks: what a stop left running runs again
-    serve(app, settings.server, own_metrics)
+
+    def rebuild() -> Flask:
+        """SIGHUP: the file and the environment read again, every connector discovered again."""
+        path = config_path(arguments.config, os.environ)
+        try:
+            fresh = _bound(load_settings(path, os.environ), arguments.bind)
+        except ConfigError as error:
+            raise ConfigError(f"configuration error in {path}: {error}") from None
+        rebuilt = create_app(fresh)
+        _configure_logging(fresh, "serve")
+        return rebuilt
+
+    serve(app, own_metrics, rebuild)
     return 0
+
+
+def _bound(settings: Settings, bind: str | None) -> Settings:
+    """``--bind`` wins over ``server.bind``, at start and at every reload."""
+    if not bind:
+        return settings
+    return dataclasses.replace(settings, server=dataclasses.replace(settings.server, bind=bind))
 
 
 def _metrics_directory() -> Path | None:
@@ -151,8 +168,15 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
     from connector_proxy.discovery import discover
     from connector_proxy.registry import READY
 
-    registry = discover(settings).registry
+    discovered = discover(settings)
+    for pool in discovered.pools.values():
+        pool.close()
+    registry = discovered.registry
     print(_catalog_table(registry))
+    print("\nconfiguration in effect (defaults filled, secrets masked):")
+    for status in registry.statuses:
+        if status.state == READY:
+            print(f"  {status.name}: {json.dumps(status.masked_config, sort_keys=True, default=str)}")
     left_out = [s for s in registry.statuses if s.state != READY]
     for status in left_out:
         print(f"\n{status.name}: {status.state} ({status.detail})", end="")

@@ -158,7 +158,7 @@ class Settings:
         return self.connectors.get(name)
 
 
-_SECTIONS: dict[str, type[Any]] = {
+SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,
     "limits": LimitSettings,
     "auth": AuthSettings,
@@ -177,10 +177,10 @@ def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
 def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     """Read, override and validate the configuration; raise ConfigError if unusable."""
     document = _read_toml(path) if path is not None else {}
-    unknown = set(document) - set(_SECTIONS) - {"connectors"}
+    unknown = set(document) - set(SECTIONS) - {"connectors"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
-    sections = {name: _section(name, cls, document.get(name, {}), environ) for name, cls in _SECTIONS.items()}
+    sections = {name: _section(name, cls, document.get(name, {}), environ) for name, cls in SECTIONS.items()}
     auth: AuthSettings = sections["auth"]
     sections["auth"] = _resolve_api_keys(auth, environ)
     sections["jobs"] = _resolve_encryption_keys(_resolve_callback_headers(sections["jobs"], environ), environ)
@@ -199,7 +199,7 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """``CONNECTOR_PROXY_*`` variables that set nothing (a misspelt ``..._SERVER_WORKRS``, say)."""
     known = {CONFIG_ENV} | {
         f"{ENV_PREFIX}{name}_{field.name}".upper()
-        for name, cls in _SECTIONS.items()
+        for name, cls in SECTIONS.items()
         for field in dataclasses.fields(cls)
     }
     return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)

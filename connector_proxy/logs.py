@@ -20,6 +20,7 @@ from typing import Any
 from connector_proxy.redaction import redact
 from connector_proxy.sdk.context import call_ids
 
+BASE_FIELDS = ("time", "level", "logger", "message", "exception")
 ID_FIELDS = ("request_id", "process_instance_id", "task_id")
 # what the access log adds to a line (``extra={"http": {...}}``), in this order
 HTTP_FIELDS = ("method", "path", "status", "bytes", "duration_ms", "remote")

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 OK, UPSTREAM_ERROR, PROXY_ERROR = "ok", "upstream_error", "proxy_error"
+JOBS = "connector_proxy_jobs"  # read from the job store when scraped
 # a call waits on upstreams for up to limits.command_timeout (44 s)
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 45.0)
 
@@ -109,3 +110,18 @@ class CallTimer:
         if self.connector:
             IN_FLIGHT.labels(self.connector).dec()
             CALL_SECONDS.labels(self.connector, self.command).observe(time.perf_counter() - self.started)
+
+
+def exposed_names() -> list[str]:
+    """Every metric's name as a scrape shows it (counters end in ``_total``): the README lists them."""
+    wrappers = (
+        CALLS,
+        CALL_SECONDS,
+        IN_FLIGHT,
+        OUTBOUND_REFUSALS,
+        CALLBACKS,
+        ISOLATED_WORKERS,
+        ISOLATED_WORKER_EVENTS,
+    )
+    names = [f"{w._name}_total" if isinstance(w, Counter) else w._name for w in wrappers]
+    return [*names, JOBS]

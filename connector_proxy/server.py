@@ -9,9 +9,11 @@ once it is up and stops them, letting running jobs finish, when it exits.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from connector_proxy.metrics import MULTIPROCESS_DIRECTORY
 from connector_proxy.web.bounded import BoundedChunkedReader
 from connector_proxy.web.request_ids import ENVIRON_KEY
 from connector_proxy.web.state import proxy_state_of
+
+log = logging.getLogger(__name__)
 
 
 class DaemonLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
@@ -63,18 +67,44 @@ class DaemonLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no 
 
 
 class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
-    def __init__(self, app: Flask, server: ServerSettings, metrics_directory: Path | None = None) -> None:
+    """gunicorn running our app; SIGHUP builds the app again from the configuration (``rebuild``).
+
+    The new app is built in the master, then gunicorn starts new workers with it and stops the old
+    ones gracefully: the listening socket stays open throughout, calls in flight finish. A
+    configuration that fails to load is refused and the running app goes on serving.
+    """
+
+    def __init__(
+        self,
+        app: Flask,
+        metrics_directory: Path | None = None,
+        rebuild: Callable[[], Flask] | None = None,
+    ) -> None:
         self.application = app
-        self.server = server
         self.metrics_directory = metrics_directory  # ours to remove at exit
+        self.rebuild = rebuild
         super().__init__()
+
+    def reload(self) -> None:
+        if self.rebuild is not None:
+            try:
+                app = self.rebuild()
+            except Exception as error:  # a bad file, a missing secret, an extra not installed
+                log.error("reload refused, the running configuration keeps serving: %s", error)
+            else:
+                self.application, self.callable = app, None  # preload: gunicorn forks the new one
+                log.info("configuration reloaded: new workers start, the old ones finish their calls")
+        super().reload()
 
     def load_config(self) -> None:
         state = proxy_state_of(self.application)
-        for key, value in gunicorn_options(self.server, state.settings.limits).items():
+        server, limits = state.settings.server, state.settings.limits
+        for key, value in gunicorn_options(server, limits).items():
             if key in self.cfg.settings:  # older gunicorn releases lack some settings
                 self.cfg.set(key, value)
-        grace = max(1.0, self.server.graceful_timeout - 2.0)  # finish before the master's SIGKILL
+        DaemonLogger.log_format = server.log_format
+        BoundedChunkedReader.max_chunk = limits.max_body_bytes
+        grace = max(1.0, server.graceful_timeout - 2.0)  # finish before the master's SIGKILL
 
         def worker_started(_worker: object) -> None:
             state.services.start()
@@ -121,13 +151,13 @@ def gunicorn_options(server: ServerSettings, limits: LimitSettings) -> dict[str,
     }
 
 
-def serve(app: Flask, server: ServerSettings, metrics_directory: Path | None = None) -> None:
-    DaemonLogger.log_format = server.log_format
+def serve(
+    app: Flask, metrics_directory: Path | None = None, rebuild: Callable[[], Flask] | None = None
+) -> None:
     # gunicorn answers requests it cannot parse itself, in HTML; hosts get JSON
     util.write_error = write_json_error
-    BoundedChunkedReader.max_chunk = proxy_state_of(app).settings.limits.max_body_bytes
     message.ChunkedReader = BoundedChunkedReader
-    DaemonServer(app, server, metrics_directory).run()
+    DaemonServer(app, metrics_directory, rebuild).run()
 
 
 def write_json_error(sock: socket.socket, status: int, reason: str, _detail: str) -> None:

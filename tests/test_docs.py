@@ -16,7 +16,8 @@ from connector_proxy_os.settings import CONFIG_SCHEMA as OS_CONFIG_SCHEMA
 
 import connector_proxy.sdk
 import connector_proxy.sdk.testing
-from connector_proxy.config import AuthSettings, DiscoverySettings, JobSettings, LimitSettings, ServerSettings
+from connector_proxy import logs, metrics
+from connector_proxy.config import SECTIONS, Settings
 from connector_proxy.errors import DAEMON_ERRORS
 from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
 
@@ -39,17 +40,7 @@ def test_the_http_readme_lists_its_codes(code: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    [
-        f"{section}.{field.name}"
-        for section, cls in (
-            ("server", ServerSettings),
-            ("limits", LimitSettings),
-            ("auth", AuthSettings),
-            ("discovery", DiscoverySettings),
-            ("jobs", JobSettings),
-        )
-        for field in dataclasses.fields(cls)
-    ]
+    [f"{section}.{field.name}" for section, cls in SECTIONS.items() for field in dataclasses.fields(cls)]
     + [key for key in CONFIG_SCHEMA["properties"] if key != "destinations"]
     + [f"destinations.{key}" for key in DESTINATIONS_SCHEMA["properties"]],
 )
@@ -96,3 +87,29 @@ def test_the_os_readme_shows_every_command(command: str) -> None:
 @pytest.mark.parametrize("name", [*connector_proxy.sdk.__all__, *connector_proxy.sdk.testing.__all__])
 def test_the_guide_names_every_public_sdk_name(name: str) -> None:
     assert re.search(rf"\b{name}\b", (ROOT / "docs" / "writing-a-connector.md").read_text())
+
+
+@pytest.mark.parametrize("name", metrics.exposed_names())
+def test_every_metric_is_documented(name: str) -> None:
+    assert f"| `{name}` |" in README
+
+
+@pytest.mark.parametrize("field", [*logs.BASE_FIELDS, *logs.ID_FIELDS, *logs.HTTP_FIELDS])
+def test_every_log_field_is_documented(field: str) -> None:
+    assert f"| `{field}` |" in README
+
+
+def _routes() -> list[str]:
+    from connector_proxy.web.app import create_app
+
+    app = create_app(Settings())
+    found = []
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"<\1>", rule.rule)
+        found += [f"{method} {path}" for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})]
+    return found
+
+
+@pytest.mark.parametrize("route", _routes())
+def test_every_endpoint_is_documented(route: str) -> None:
+    assert f"`{route}" in README

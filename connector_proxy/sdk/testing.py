@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import requests
 
@@ -89,17 +89,18 @@ class RunningDaemon:
     def wait_ready(self, seconds: float = 20, poll: float = 0.005) -> float:
         """Wait for ``/liveness`` to answer 200; the seconds since the process started."""
         deadline = time.monotonic() + seconds
-        with requests.Session() as session:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"the daemon exited early with status {self.process.returncode}")
-                try:
-                    if session.get(f"{self.url}/liveness", timeout=1).status_code == 200:
-                        first_answer = time.perf_counter() - self.started
-                        self._wait_for_every_worker()
-                        return first_answer
-                except requests.ConnectionError:
-                    time.sleep(poll)
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the daemon exited early with status {self.process.returncode}")
+            try:
+                # a connection of its own each time: a pooled one left from a refused attempt would hold
+                # a worker's graceful stop for limits.header_timeout
+                if requests.get(f"{self.url}/liveness", timeout=1).status_code == 200:
+                    first_answer = time.perf_counter() - self.started
+                    self._wait_for_every_worker()
+                    return first_answer
+            except requests.ConnectionError:
+                time.sleep(poll)
         raise RuntimeError(f"the daemon did not answer within {seconds} s")
 
     def _wait_for_every_worker(self, seconds: float = 5) -> None:
@@ -132,7 +133,7 @@ class RunningDaemon:
                 os.kill(pid, signal.SIGKILL)
         self.process.wait()
 
-    def __enter__(self) -> RunningDaemon:
+    def __enter__(self) -> Self:
         try:
             self.wait_ready()
         except BaseException:

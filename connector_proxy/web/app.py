@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     if discovered is None:
         discovered = discover(settings)
     registry = discovered.registry
-    app = Flask("connector_proxy")
+    app = Flask("connector_proxy", static_folder=None)  # no files to serve: no /static route
     _answer_every_path_in_json(app)
     app.request_class = BoundedRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes

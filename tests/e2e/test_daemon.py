@@ -224,6 +224,9 @@ def test_list_prints_the_catalog(tmp_path: Path) -> None:
     assert "http/GetRequestV2" in done.stdout
     assert "alias of http/GetRequest" in done.stdout
     assert "broken: import_error" in done.stdout
+    # the sample's token is masked; the http connector's schema defaults are filled in
+    assert 'sample: {"greeting": "Hello", "token": "********"}' in done.stdout
+    assert '"max_redirects": 5' in done.stdout
 
 
 def test_a_bad_configuration_stops_serve_with_a_clear_message(tmp_path: Path) -> None:

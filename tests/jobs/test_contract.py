@@ -222,6 +222,9 @@ def test_a_client_without_a_callback_polls_to_completion(daemon: Daemon) -> None
     assert body["job_id"] in [entry["id"] for entry in listed]
     unknown = requests.get(f"{daemon.url}/v1/jobs/nope", timeout=5)
     assert unknown.status_code == 404 and unknown.json()["error"]["error_code"] == "JobNotFound"
+    scrape = requests.get(f"{daemon.url}/metrics", timeout=5).text  # the store's own count, per state
+    assert 'connector_proxy_jobs{state="succeeded"} 1.0' in scrape
+    assert 'connector_proxy_jobs{state="queued"} 0.0' in scrape
 
 
 def test_a_failing_command_fails_the_job_with_its_envelope(
