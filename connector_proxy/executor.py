@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from connector_proxy import envelope, errors, metrics
@@ -111,13 +111,9 @@ def _ids_of(payload: Any) -> CallIds:
     """The request's id with the host's instance and task, for every line this call logs."""
     spiff = payload if isinstance(payload, dict) else {}
     instance = spiff.get("spiff__process_instance_id")
-    return replace(
-        call_ids(),
-        process_instance_id=instance
-        if isinstance(instance, int) and not isinstance(instance, bool)
-        else None,
-        task_id=text_or_none(spiff.get("spiff__task_id")),
-    )
+    numbered = isinstance(instance, int) and not isinstance(instance, bool)
+    task_id = text_or_none(spiff.get("spiff__task_id"))
+    return CallIds(call_ids().request_id, instance if numbered else None, task_id)
 
 
 def rejected(error: CommandError) -> Outcome:

@@ -10,6 +10,7 @@ what a client sent: an unknown command is counted under empty labels.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -103,13 +104,25 @@ class CallTimer:
         self.connector, self.command = connector, command
         self.started = time.perf_counter()
         if connector:
-            IN_FLIGHT.labels(connector).inc()
+            _series(connector, command)[0].inc()
 
     def done(self, outcome: str, error_code: str) -> None:
-        CALLS.labels(self.connector, self.command, outcome, error_code).inc()
+        _outcomes(self.connector, self.command, outcome, error_code).inc()
         if self.connector:
-            IN_FLIGHT.labels(self.connector).dec()
-            CALL_SECONDS.labels(self.connector, self.command).observe(time.perf_counter() - self.started)
+            in_flight, seconds = _series(self.connector, self.command)
+            in_flight.dec()
+            seconds.observe(time.perf_counter() - self.started)
+
+
+# a labelled series found once (labels() costs a lock and a lookup); every label is a registry name
+@functools.lru_cache(maxsize=4096)
+def _series(connector: str, command: str) -> tuple[Gauge, Histogram]:
+    return IN_FLIGHT.labels(connector), CALL_SECONDS.labels(connector, command)
+
+
+@functools.lru_cache(maxsize=4096)
+def _outcomes(connector: str, command: str, outcome: str, error_code: str) -> Counter:
+    return CALLS.labels(connector, command, outcome, error_code)
 
 
 def exposed_names() -> list[str]:

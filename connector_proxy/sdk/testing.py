@@ -16,6 +16,7 @@ host's callback endpoint. Nothing here is imported by the daemon itself.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -30,8 +31,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
-
-import requests
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
@@ -92,16 +91,25 @@ class RunningDaemon:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the daemon exited early with status {self.process.returncode}")
-            try:
-                # a connection of its own each time: a pooled one left from a refused attempt would hold
-                # a worker's graceful stop for limits.header_timeout
-                if requests.get(f"{self.url}/liveness", timeout=1).status_code == 200:
-                    first_answer = time.perf_counter() - self.started
-                    self._wait_for_every_worker()
-                    return first_answer
-            except requests.ConnectionError:
-                time.sleep(poll)
+            if self._answers():
+                first_answer = time.perf_counter() - self.started
+                self._wait_for_every_worker()
+                return first_answer
+            time.sleep(poll)
         raise RuntimeError(f"the daemon did not answer within {seconds} s")
+
+    def _answers(self) -> bool:
+        """One probe of ``/liveness``, its connection closed whatever happens: one left open by a failed
+        attempt (kept alive by its exception's traceback) would hold a worker's graceful stop for
+        ``limits.header_timeout``."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        try:
+            connection.request("GET", "/liveness")
+            return connection.getresponse().status == 200
+        except (OSError, http.client.HTTPException):  # not listening yet, or no worker up yet
+            return False
+        finally:
+            connection.close()
 
     def _wait_for_every_worker(self, seconds: float = 5) -> None:
         """The first worker answers while the master still forks the others: wait until it is done."""

@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     executor = Executor(registry, settings.limits)
     jobs_service = create_jobs(settings, executor)
     services = ProcessServices(discovered.pools, jobs_service.background)
-    identify_requests(app)  # first: a refused request has an id too
+    identify_requests(app)  # around everything: a refused request has an id too
     app.before_request(require_api_key)
     for blueprint in (health, catalog, do, jobs, oauth, typeahead, metrics):
         app.register_blueprint(blueprint)
