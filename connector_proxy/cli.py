@@ -1,5 +1,5 @@
-"""``connector-proxy serve | worker | list | check | call``: run the daemon, a job worker, check the
-configuration, or try a command."""
+"""``connector-proxy serve | worker | list | check | validate | call``: run the daemon, a job worker,
+check the configuration or BPMN models, or try a command."""
 
 from __future__ import annotations
 
@@ -38,7 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(settings, arguments.action)
     for name in unknown_variables(settings.environ) if arguments.action in ("serve", "worker") else ():
         logging.getLogger(__name__).warning("%s is not a setting and is ignored (misspelt?)", name)
-    handlers = {"serve": _serve, "worker": _worker, "list": _list, "check": _check, "call": _call}
+    handlers = {
+        "serve": _serve,
+        "worker": _worker,
+        "list": _list,
+        "check": _check,
+        "validate": _validate,
+        "call": _call,
+    }
     handler = handlers[arguments.action]
     try:
         return handler(settings, arguments)
@@ -56,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         ("worker", "run jobs for the celery backend (jobs.backend = celery)"),
         ("list", "print the catalog as a table"),
         ("check", "load the configuration and every connector; exit 1 naming each problem"),
+        ("validate", "check BPMN models against the catalog; exit 1 naming each problem"),
         ("call", "run one command in-process and print its envelope"),
     ):
         action = actions.add_parser(name, help=text, description=text)
@@ -66,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--bind", help="HOST:PORT to listen on (overrides server.bind)")
         if name == "worker":
             action.add_argument("--concurrency", type=int, default=4, help="jobs run at once (threads)")
+        if name == "validate":
+            action.add_argument("models", nargs="+", metavar="MODEL.bpmn", help="BPMN files to check")
+            action.add_argument(
+                "--url", help="a running daemon's URL, whose catalog is used (default: in-process)"
+            )
+            action.add_argument("--api-key", help="its API key: plain, env:NAME or file:/path")
         if name == "call":
             action.add_argument("command", help="<connector>/<command>, e.g. http/GetRequest")
             action.add_argument(
@@ -79,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _configure_logging(settings: Settings, action: str) -> None:
     """The daemon logs as configured; ``check`` prints its problems itself, the others only warn."""
-    levels = {"serve": settings.server.log_level.upper(), "check": "CRITICAL"}
+    levels = {"serve": settings.server.log_level.upper(), "check": "CRITICAL", "validate": "CRITICAL"}
     logs.configure(levels.get(action, "WARNING"), settings.server.log_format)
 
 
@@ -201,6 +215,59 @@ def _check(settings: Settings, _arguments: argparse.Namespace) -> int:
     ready = discovered.registry.ready
     print(f"{where}: {len(ready)} connector(s) ready ({', '.join(ready)}), {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _validate(settings: Settings, arguments: argparse.Namespace) -> int:
+    """For a model repository's CI: every finding on stdout, unreadable files on stderr, exit 1 if any."""
+    from connector_proxy.modelcheck import ERROR, Finding, MalformedModel, report, shapes_of
+
+    try:
+        shapes = shapes_of(_catalog(settings, arguments.url, arguments.api_key))
+    except (OSError, ValueError) as error:  # unreachable daemon, refused key, unresolvable reference
+        print(f"connector-proxy: the catalog could not be had: {error}", file=sys.stderr)
+        return 2
+    problems = tasks = 0
+    for index, path in enumerate(arguments.models, 1):
+        if sys.stderr.isatty():
+            print(f"[{index}/{len(arguments.models)}] {path}", file=sys.stderr)
+        try:
+            checked = report([(path, Path(path).read_bytes())], shapes)
+        except (OSError, MalformedModel) as error:
+            print(f"connector-proxy: {path}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
+            problems += 1
+            continue
+        tasks += checked["service_tasks"]
+        for found in checked["findings"]:
+            print(Finding(**found).line())
+            problems += found["severity"] == ERROR
+    print(f"{len(arguments.models)} file(s), {tasks} service task(s), {problems} problem(s)")
+    return 1 if problems else 0
+
+
+def _catalog(settings: Settings, url: str | None, api_key: str | None) -> list[dict[str, Any]]:
+    """The catalog a host sees: a running daemon's ``GET /v1/commands``, or this configuration's."""
+    if url is None:
+        from connector_proxy.discovery import discover
+
+        discovered = discover(settings)
+        for pool in discovered.pools.values():
+            pool.close()
+        catalog: list[dict[str, Any]] = json.loads(discovered.registry.catalog_json)
+        return catalog
+    import requests
+
+    from connector_proxy.secret_refs import SecretReferenceError, resolve_reference
+
+    try:
+        key = resolve_reference(api_key, settings.environ) if api_key else None
+    except SecretReferenceError as error:
+        raise ValueError(f"--api-key: {error}") from None
+    headers = {"Spiff-Connector-Proxy-Api-Key": key} if key else {}
+    answer = requests.get(f"{url.rstrip('/')}/v1/commands", headers=headers, timeout=30)
+    if answer.status_code != 200:
+        raise ValueError(f"{url} answered {answer.status_code} to GET /v1/commands")
+    listed: list[dict[str, Any]] = answer.json()
+    return listed
 
 
 def _catalog_table(registry: Registry) -> str:

@@ -134,6 +134,13 @@ OAUTH_STATE_INVALID = ErrorCode(
 OAUTH_DENIED = ErrorCode(
     "OAuthDenied", "The provider sent the browser back with an error (the user refused, say).", status=403
 )
+INVALID_MODEL = ErrorCode(
+    "InvalidModel",
+    "POST /v1/validate: a file is not well-formed XML, holds a DTD or entities (refused: no expansion,"
+    " no external reference), or is not BPMN (no definitions root), or no file was sent; the message"
+    " names the file and the cause.",
+    status=400,
+)
 TYPEAHEAD_NOT_FOUND = ErrorCode("TypeaheadNotFound", "No enabled connector offers this category.", status=404)
 
 # what a call that passed validation may still be answered with, at its own status
@@ -176,6 +183,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     OAUTH_PROVIDER_ERROR,
     TOKEN_SET_INVALID,
     TYPEAHEAD_NOT_FOUND,
+    INVALID_MODEL,
 )
 _BY_STATUS = {
     400: BAD_REQUEST,

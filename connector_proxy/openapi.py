@@ -146,7 +146,8 @@ def _operation(
         operation["parameters"] = sorted(parameters, key=lambda p: (p["in"], p["name"]))
     if method == "POST":
         schema = body_schema if body_schema is not None else OBJECT
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        content = doc.request_content or {"application/json": {"schema": schema}}
+        operation["requestBody"] = {"required": True, "content": dict(content)}
     if _guarded(rule.rule, settings):
         operation["security"] = [{"apiKey": []}]
     return operation

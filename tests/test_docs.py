@@ -16,7 +16,7 @@ from connector_proxy_os.settings import CONFIG_SCHEMA as OS_CONFIG_SCHEMA
 
 import connector_proxy.sdk
 import connector_proxy.sdk.testing
-from connector_proxy import logs, metrics
+from connector_proxy import logs, metrics, modelcheck
 from connector_proxy.config import SECTIONS, Settings
 from connector_proxy.errors import DAEMON_ERRORS
 from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
@@ -113,3 +113,8 @@ def _routes() -> list[str]:
 @pytest.mark.parametrize("route", _routes())
 def test_every_endpoint_is_documented(route: str) -> None:
     assert f"`{route}" in README
+
+
+@pytest.mark.parametrize("kind", modelcheck.KINDS)
+def test_every_model_finding_is_documented(kind: str) -> None:
+    assert f"| `{kind}` |" in README

@@ -27,6 +27,7 @@ from connector_proxy.web.oauth import oauth
 from connector_proxy.web.request_ids import identify_requests
 from connector_proxy.web.state import ProxyState, attach
 from connector_proxy.web.typeahead import typeahead
+from connector_proxy.web.validate import validate
 
 _SLASHES = re.compile("/{2,}")
 
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     services = ProcessServices(discovered.pools, jobs_service.background)
     identify_requests(app)  # around everything: a refused request has an id too
     app.before_request(require_api_key)
-    for blueprint in (health, catalog, do, jobs, oauth, typeahead, metrics):
+    for blueprint in (health, catalog, do, jobs, oauth, typeahead, metrics, validate):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     document = jsontext.dumps(openapi.build(app, registry, settings))

@@ -39,6 +39,8 @@ class RouteDoc:
     tag: str = "proxy"
     # per-command request schemas: set on the call route, expanded from the registry
     per_command: bool = False
+    # the request body's media types and schemas (POST); None: a JSON object
+    request_content: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
