@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # the daemon's modules are imported once the standard library
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    if arguments.action == "new":  # needs no configuration: it starts a package, anywhere
+        return _new(arguments)
     path = config_path(arguments.config, os.environ)
     try:
         settings = load_settings(path, os.environ)
@@ -64,12 +66,14 @@ def _parser() -> argparse.ArgumentParser:
         ("list", "print the catalog as a table"),
         ("check", "load the configuration and every connector; exit 1 naming each problem"),
         ("validate", "check BPMN models against the catalog; exit 1 naming each problem"),
+        ("new", "write a new connector package (tests, README, entry point) in the current directory"),
         ("call", "run one command in-process and print its envelope"),
     ):
         action = actions.add_parser(name, help=text, description=text)
-        action.add_argument(
-            "--config", help="plugins.toml to read (default: $CONNECTOR_PROXY_CONFIG or ./plugins.toml)"
-        )
+        if name != "new":  # the one action that reads no configuration
+            action.add_argument(
+                "--config", help="plugins.toml to read (default: $CONNECTOR_PROXY_CONFIG or ./plugins.toml)"
+            )
         if name == "serve":
             action.add_argument("--bind", help="HOST:PORT to listen on (overrides server.bind)")
         if name == "worker":
@@ -80,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
                 "--url", help="a running daemon's URL, whose catalog is used (default: in-process)"
             )
             action.add_argument("--api-key", help="its API key: plain, env:NAME or file:/path")
+        if name == "new":
+            action.add_argument("name", help="the connector's name: the first half of its command ids")
         if name == "call":
             action.add_argument("command", help="<connector>/<command>, e.g. http/GetRequest")
             action.add_argument(
@@ -268,6 +274,20 @@ def _catalog(settings: Settings, url: str | None, api_key: str | None) -> list[d
         raise ValueError(f"{url} answered {answer.status_code} to GET /v1/commands")
     listed: list[dict[str, Any]] = answer.json()
     return listed
+
+
+def _new(arguments: argparse.Namespace) -> int:
+    from connector_proxy import scaffold
+
+    try:
+        folder = scaffold.create(arguments.name, Path.cwd())
+    except ValueError as problem:
+        print(f"connector-proxy: {problem}", file=sys.stderr)
+        return 2
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        print(f"wrote {path.relative_to(Path.cwd())}")
+    print(f"next: pip install -e './{folder.name}[test]' && pytest {folder.name} && connector-proxy check")
+    return 0
 
 
 def _catalog_table(registry: Registry) -> str:
