@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from typing import Any
 
 from flask import Flask
@@ -24,6 +25,7 @@ from connector_proxy.web.health import health
 from connector_proxy.web.jobs import jobs
 from connector_proxy.web.metrics import metrics
 from connector_proxy.web.oauth import oauth
+from connector_proxy.web.page import page
 from connector_proxy.web.request_ids import identify_requests
 from connector_proxy.web.state import ProxyState, attach
 from connector_proxy.web.typeahead import typeahead
@@ -48,12 +50,16 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     app.request_class = BoundedRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
     app.config["BODY_TIMEOUT"] = settings.limits.body_timeout
+    # the catalog page's session: signed, HttpOnly, never sent by another site's page
+    app.secret_key = settings.oauth.session_secret or secrets.token_bytes(32)
+    app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    app.config["SESSION_COOKIE_NAME"] = "connector_proxy_page"
     executor = Executor(registry, settings.limits)
     jobs_service = create_jobs(settings, executor)
     services = ProcessServices(discovered.pools, jobs_service.background)
     identify_requests(app)  # around everything: a refused request has an id too
     app.before_request(require_api_key)
-    for blueprint in (health, catalog, do, jobs, oauth, typeahead, metrics, validate):
+    for blueprint in (health, catalog, do, jobs, oauth, typeahead, metrics, validate, page):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     document = jsontext.dumps(openapi.build(app, registry, settings))

@@ -1,0 +1,149 @@
+"""The catalog page at ``/``: every connector and command for BPMN authors, with a form to try one.
+
+Server-rendered (readable without JavaScript); a little script filters the
+list as you type and shows a try's envelope in place. When API keys are set
+the page asks for one once and keeps the sign-in in a session cookie (signed,
+HttpOnly, SameSite=Strict), never in a URL; a try is a POST carrying the
+session's CSRF token, run through the same executor as ``/v1/do``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from typing import Any
+
+from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+
+from connector_proxy import jsontext
+from connector_proxy.errors import INVALID_REQUEST_BODY, UNAUTHORIZED
+from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.auth import key_matches
+from connector_proxy.web.documented import documented
+from connector_proxy.web.responses import error_response, json_response
+from connector_proxy.web.state import proxy_state
+
+page = Blueprint("page", __name__)
+HTML = {200: {"type": "string"}}
+FORM = {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
+# what a placeholder of each JSON type looks like in an example call
+PLACEHOLDERS: dict[str, Any] = {
+    "string": "text",
+    "integer": 1,
+    "number": 1,
+    "boolean": False,
+    "object": {},
+    "array": [],
+}
+
+
+@page.before_request
+def _nonce() -> None:
+    g.csp_nonce = secrets.token_urlsafe(16)
+
+
+@page.after_request
+def _protected(response: Response) -> Response:
+    """Never cached (it shows configuration and answers); only our own script runs; never framed."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'nonce-{g.get('csp_nonce', '')}'; style-src 'unsafe-inline';"
+        " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@page.get("/")
+@documented(HTML, media_type="text/html", tag="page")
+def catalog_page() -> Any:
+    """The catalog page (or, when keys are set and none was given yet, the form asking for one)."""
+    if not _signed_in():
+        return render_template("signin.html", problem=None)
+    state = proxy_state()
+    query = request.args.get("q", "").strip().lower()
+    commands = [c for c in json.loads(state.registry.catalog_json) if _matches(c, query)]
+    by_connector: dict[str, list[dict[str, Any]]] = {}
+    for command in commands:
+        by_connector.setdefault(command["id"].split("/", 1)[0], []).append(command)
+    connectors = [status.describe() for status in state.registry.statuses]
+    examples = {c["id"]: json.dumps(_example(c), indent=2) for c in commands}
+    return render_template(
+        "catalog.html",
+        connectors=connectors,
+        commands=by_connector,
+        examples=examples,
+        query=query,
+        csrf=_csrf_token(),
+        csp_nonce=g.csp_nonce,
+    )
+
+
+@page.post("/page/sign-in")
+@documented({302: None, 401: {"type": "string"}}, media_type="text/html", tag="page", request_content=FORM)
+def sign_in() -> Any:
+    """Check the API key once; the session remembers it (the key itself is not kept)."""
+    offered = request.form.get("api_key", "")
+    if not key_matches(offered, proxy_state().settings.auth.api_keys):
+        return render_template("signin.html", problem="That key matches no configured key."), 401
+    session.clear()
+    session["signed_in"] = True
+    return redirect(url_for("page.catalog_page"))
+
+
+@page.post("/page/try/<connector>/<command>")
+@documented(
+    {200: {"type": "object"}}, errors=(UNAUTHORIZED, INVALID_REQUEST_BODY), tag="page", request_content=FORM
+)
+def try_command(connector: str, command: str) -> Any:
+    """Run a command from the page: the same executor, validation and envelope as ``POST /v1/do``."""
+    if not _signed_in() or not _csrf_matches(request.form.get("csrf", "")):
+        return error_response(CommandError(UNAUTHORIZED, "Sign in on the catalog page first"))
+    try:
+        payload = jsontext.loads(request.form.get("parameters", "{}").encode())
+    except jsontext.NotStrictJson as problem:
+        return error_response(CommandError(INVALID_REQUEST_BODY, f"parameters: {problem}"))
+    outcome = proxy_state().executor.run(f"{connector}/{command}", payload)
+    if request.accept_mimetypes.best == "application/json":
+        return json_response({"status": outcome.status, "envelope": outcome.envelope})
+    shown = json.dumps(outcome.envelope, indent=2, ensure_ascii=False)
+    return render_template(
+        "tried.html", command=f"{connector}/{command}", status=outcome.status, envelope=shown
+    )
+
+
+def _signed_in() -> bool:
+    return not proxy_state().settings.auth.api_keys or session.get("signed_in") is True
+
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    token: str = session["csrf"]
+    return token
+
+
+def _csrf_matches(offered: str) -> bool:
+    expected = session.get("csrf")
+    return isinstance(expected, str) and hmac.compare_digest(offered.encode(), expected.encode())
+
+
+def _matches(command: dict[str, Any], query: str) -> bool:
+    if not query:
+        return True
+    text = " ".join(
+        [command["id"], command.get("description", ""), *(p["id"] for p in command["parameters"])]
+    )
+    return query in text.lower()
+
+
+def _example(command: dict[str, Any]) -> dict[str, Any]:
+    """A body for the command: its required parameters, each its default or a placeholder of its type."""
+    example = {}
+    for parameter in command["parameters"]:
+        if parameter["required"]:
+            schema = parameter.get("schema", {})
+            kind = schema.get("type") if isinstance(schema.get("type"), str) else "string"
+            example[parameter["id"]] = schema.get("default", PLACEHOLDERS.get(kind, "text"))
+    return example

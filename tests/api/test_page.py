@@ -1,0 +1,71 @@
+"""The catalog page without a browser: what works without JavaScript, and what the session guards."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.support import TEST_CONFIG, client_from
+
+KEYED = TEST_CONFIG + '[auth]\napi_keys = ["page-key-42"]\n'
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def test_without_keys_the_page_lists_and_tries_without_javascript(tmp_path: Path) -> None:
+    client = client_from(tmp_path)
+    page = client.get("/").get_data(as_text=True)
+    tried = client.post(
+        "/page/try/sample/Greet", data={"parameters": '{"name": "Ada"}', "csrf": csrf_of(page)}
+    )
+
+    assert 'id="sample/Greet"' in page and "NotWelcome" in page
+    assert tried.status_code == 200 and tried.mimetype == "text/html"
+    assert "Hello Ada" in tried.get_data(as_text=True)
+
+
+def test_with_keys_the_page_asks_once_and_the_session_remembers(tmp_path: Path) -> None:
+    client = client_from(tmp_path, KEYED)
+    asked = client.get("/").get_data(as_text=True)
+    wrong = client.post("/page/sign-in", data={"api_key": "nope"})
+    right = client.post("/page/sign-in", data={"api_key": "page-key-42"})
+    page = client.get("/?q=greet").get_data(as_text=True)
+
+    assert 'name="api_key"' in asked and 'id="sample/Greet"' not in asked
+    assert wrong.status_code == 401 and "matches no configured key" in wrong.get_data(as_text=True)
+    assert right.status_code == 302 and "page-key-42" not in right.headers["Location"]
+    assert 'id="sample/Greet"' in page and 'id="sample/Crash"' not in page  # ?q= filters without script
+    assert "page-key-42" not in page
+
+
+def test_a_try_needs_the_session_and_its_csrf_token(tmp_path: Path) -> None:
+    client = client_from(tmp_path, KEYED)
+    stranger = client.post("/page/try/sample/Greet", data={"parameters": "{}", "csrf": "x"})
+    client.post("/page/sign-in", data={"api_key": "page-key-42"})
+    token = csrf_of(client.get("/").get_data(as_text=True))
+    forged = client.post("/page/try/sample/Greet", data={"parameters": "{}", "csrf": "forged"})
+    bad_json = client.post("/page/try/sample/Greet", data={"parameters": "{", "csrf": token})
+    invalid = client.post(
+        "/page/try/sample/Greet",
+        data={"parameters": '{"times": 9}', "csrf": token},
+        headers={"Accept": "application/json"},
+    )
+
+    assert stranger.status_code == 401 and forged.status_code == 401
+    assert bad_json.status_code == 400 and bad_json.get_json()["error"]["error_code"] == "InvalidRequestBody"
+    answer = invalid.get_json()
+    assert answer["status"] == 400 and "name" in answer["envelope"]["error"]["message"]
+
+
+def test_the_page_runs_only_its_own_script_and_is_never_cached(tmp_path: Path) -> None:
+    answer = client_from(tmp_path).get("/")
+    policy = answer.headers["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+
+    assert nonce is not None and f'<script nonce="{nonce.group(1)}">' in answer.get_data(as_text=True)
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert answer.headers["Cache-Control"] == "no-store"

@@ -1,0 +1,122 @@
+"""The catalog page at ``/`` in a real headless browser (Debian's chromium driven by Playwright),
+served by the real daemon under gunicorn: sign in with the API key, see the built-in connectors,
+try a command against a local upstream, and read the 400 that names a bad parameter."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from pytest_httpserver import HTTPServer
+
+from tests.support import TEST_ENV, Daemon
+
+CHROMIUM = Path("/usr/bin/chromium")
+# a closed network: no background connections, no component updates (see the machine's notes)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+KEY = "page-key-for-the-tests"
+CONFIG = f"""
+[auth]
+api_keys = ["{KEY}"]
+[discovery]
+enable_unlisted = false
+[connectors.aws]
+[connectors.os]
+[connectors.http.config.destinations]
+allow_loopback = true
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium: .ci/run installs it")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[HTTPServer]:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.expect_request("/hello").respond_with_json({"hi": "there"})
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def page(tmp_path: Path, browser: Browser) -> Iterator[tuple[Page, Daemon]]:
+    config = tmp_path / "plugins.toml"
+    config.write_text(CONFIG + f'[jobs]\nsqlite_path = "{tmp_path / "jobs.sqlite3"}"\n')
+    with Daemon(config, TEST_ENV, tmp_path / "daemon.log") as daemon:
+        opened = browser.new_page()
+        yield opened, daemon
+        opened.close()
+
+
+def test_signing_in_shows_the_built_in_connectors_and_their_commands(page: tuple[Page, Daemon]) -> None:
+    browser_page, daemon = page
+    browser_page.goto(f"{daemon.url}/")
+    browser_page.fill("#api_key", "not-the-key")
+    browser_page.click("text=Sign in")
+    refused = browser_page.locator("[role=alert]").inner_text()
+    browser_page.fill("#api_key", KEY)
+    browser_page.click("text=Sign in")
+    connectors = browser_page.locator("#connectors").inner_text()
+
+    assert refused == "That key matches no configured key."
+    for name in ("http", "aws", "os"):
+        assert f"{name}\tready" in connectors
+    errors = browser_page.locator('article[id="http/GetRequestV2"] table.errors').inner_text()
+    assert "Timeout\t504\tyes" in errors  # the code, its status, transient: which boundary events to draw
+    browser_page.fill("#q", "getitem")  # filtered as it is typed
+    assert browser_page.locator('article[id="http/GetRequestV2"]').is_hidden()
+    assert browser_page.locator('article[id="aws/GetItem"]').is_visible()
+
+
+def test_the_try_it_form_shows_the_envelope_and_a_400_naming_the_parameter(
+    page: tuple[Page, Daemon], upstream: HTTPServer
+) -> None:
+    browser_page, daemon = page
+    browser_page.goto(f"{daemon.url}/")
+    browser_page.fill("#api_key", KEY)
+    browser_page.click("text=Sign in")
+    command = browser_page.locator('article[id="http/GetRequestV2"]')
+    answer = command.locator(".answer")
+
+    command.locator("textarea").fill(json.dumps({"url": upstream.url_for("/hello")}))
+    command.locator("button").click()
+    answer.wait_for(state="visible")
+    ok = answer.inner_text()
+    command.locator("textarea").fill(json.dumps({"url": upstream.url_for("/hello"), "attempts": 99}))
+    command.locator("button").click()
+    browser_page.wait_for_function(
+        "document.querySelector('[id=\"http/GetRequestV2\"] .answer').textContent.startsWith('answered 400')"
+    )
+    refused = answer.inner_text()
+
+    assert ok.startswith("answered 200") and json.loads(ok.split("\n", 1)[1])["command_response"]["body"] == {
+        "hi": "there"
+    }
+    envelope = json.loads(refused.split("\n", 1)[1])
+    assert (
+        envelope["error"]["error_code"] == "InvalidParameters" and "attempts" in envelope["error"]["message"]
+    )
