@@ -51,7 +51,11 @@ class Executor:
         bound = self.registry.find(command_id)  # labels are the registry's names, never the client's
         timer = metrics.CallTimer(bound.connector, bound.command.name) if bound else metrics.CallTimer("", "")
         with identified(_ids_of(payload)):
-            outcome, refreshed = self._run(command_id, payload, timeout or self.limits.command_timeout)
+            try:
+                outcome, refreshed = self._run(command_id, payload, timeout or self.limits.command_timeout)
+            except BaseException:  # the call was ended under it (its client left): no longer in flight
+                timer.done(metrics.ABANDONED, "")
+                raise
             error = outcome.envelope["error"]
             timer.done(outcome.kind, error["error_code"] if error else "")
             log.info(

@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 OK, UPSTREAM_ERROR, PROXY_ERROR = "ok", "upstream_error", "proxy_error"
+ABANDONED = "abandoned"  # ended before it answered: its client hung up
 JOBS = "connector_proxy_jobs"  # read from the job store when scraped
 # a call waits on upstreams for up to limits.command_timeout (44 s)
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 45.0)
