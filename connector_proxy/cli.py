@@ -184,14 +184,20 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
+def _registry(settings: Settings) -> Registry:
+    """Discovery as the daemon does it, for actions that run no command: isolated workers closed."""
     from connector_proxy.discovery import discover
-    from connector_proxy.registry import READY
 
     discovered = discover(settings)
     for pool in discovered.pools.values():
         pool.close()
-    registry = discovered.registry
+    return discovered.registry
+
+
+def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
+    from connector_proxy.registry import READY
+
+    registry = _registry(settings)
     print(_catalog_table(registry))
     print("\nconfiguration in effect (defaults filled, secrets masked):")
     for status in registry.statuses:
@@ -206,19 +212,13 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
 
 def _check(settings: Settings, _arguments: argparse.Namespace) -> int:
     """What the daemon would leave out, as errors: for a deploy pipeline, before the daemon starts."""
-    from connector_proxy.discovery import discover
-
-    discovered = discover(settings)
-    for pool in discovered.pools.values():
-        pool.close()
+    registry = _registry(settings)
     where = settings.source or "the defaults"
-    problems = [
-        f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}" for s in discovered.registry.troubled
-    ]
+    problems = [f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}" for s in registry.troubled]
     problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
     for problem in problems:
         print(f"connector-proxy: {problem}", file=sys.stderr)
-    ready = discovered.registry.ready
+    ready = registry.ready
     print(f"{where}: {len(ready)} connector(s) ready ({', '.join(ready)}), {len(problems)} problem(s)")
     return 1 if problems else 0
 
@@ -253,22 +253,18 @@ def _validate(settings: Settings, arguments: argparse.Namespace) -> int:
 def _catalog(settings: Settings, url: str | None, api_key: str | None) -> list[dict[str, Any]]:
     """The catalog a host sees: a running daemon's ``GET /v1/commands``, or this configuration's."""
     if url is None:
-        from connector_proxy.discovery import discover
-
-        discovered = discover(settings)
-        for pool in discovered.pools.values():
-            pool.close()
-        catalog: list[dict[str, Any]] = json.loads(discovered.registry.catalog_json)
+        catalog: list[dict[str, Any]] = json.loads(_registry(settings).catalog_json)
         return catalog
     import requests
 
     from connector_proxy.secret_refs import SecretReferenceError, resolve_reference
+    from connector_proxy.web.auth import HEADER
 
     try:
         key = resolve_reference(api_key, settings.environ) if api_key else None
     except SecretReferenceError as error:
         raise ValueError(f"--api-key: {error}") from None
-    headers = {"Spiff-Connector-Proxy-Api-Key": key} if key else {}
+    headers = {HEADER: key} if key else {}
     answer = requests.get(f"{url.rstrip('/')}/v1/commands", headers=headers, timeout=30)
     if answer.status_code != 200:
         raise ValueError(f"{url} answered {answer.status_code} to GET /v1/commands")
