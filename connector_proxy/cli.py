@@ -113,6 +113,7 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     app = create_app(_bound(settings, arguments.bind))
     warn_without_credentials(settings.jobs)
     proxy_state_of(app).jobs.recover()  # before any worker forks: what a stop left running runs again
+    proxy_state_of(app).events.recover()
 
     def rebuild() -> Flask:
         """SIGHUP: the file and the environment read again, every connector discovered again."""
@@ -203,6 +204,10 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
     for status in registry.statuses:
         if status.state == READY:
             print(f"  {status.name}: {json.dumps(status.masked_config, sort_keys=True, default=str)}")
+    if registry.triggers:
+        print("\ntriggers (subscribe to one in [subscriptions.<name>]):")
+        for trigger_id, bound in registry.triggers.items():
+            print(f"  {trigger_id} ({bound.trigger.kind}): {bound.trigger.description}")
     left_out = [s for s in registry.statuses if s.state != READY]
     for status in left_out:
         print(f"\n{status.name}: {status.state} ({status.detail})", end="")
@@ -212,9 +217,13 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
 
 def _check(settings: Settings, _arguments: argparse.Namespace) -> int:
     """What the daemon would leave out, as errors: for a deploy pipeline, before the daemon starts."""
+    from connector_proxy.events.subscriptions import bind_subscriptions
+
     registry = _registry(settings)
     where = settings.source or "the defaults"
     problems = [f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}" for s in registry.troubled]
+    left_out = bind_subscriptions(settings, registry).problems
+    problems += [f"{where}: [subscriptions.{name}]: {detail}" for name, detail in left_out.items()]
     problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
     for problem in problems:
         print(f"connector-proxy: {problem}", file=sys.stderr)

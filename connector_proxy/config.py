@@ -8,6 +8,7 @@ overridden with ``CONNECTOR_PROXY_<SECTION>_<KEY>`` (lists comma-separated).
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,37 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class EventSettings:
+    """Inbound events: where they are delivered as BPMN messages, and how hard we try."""
+
+    # the host's API root; a message goes to <host_url>/messages/<name>, e.g. "http://127.0.0.1:7000/v1.0"
+    host_url: str = ""
+    # sent as SpiffWorkflow-Api-Key (a service account's key), plain or env:/file:
+    host_api_key: str = field(default="", repr=False)
+    execution_mode: str = "asynchronous"  # the host answers before it runs the process ("synchronous": after)
+    delivery_timeout: float = 10.0
+    give_up_after: float = 24 * 3600.0  # an event not delivered by then is dead-lettered
+    keep_delivered: float = 7 * 24 * 3600.0  # delivered and dead events stay visible this long
+    delivery_threads: int = 2  # per worker process
+    poll_timeout: float = 30.0  # a poll's deadline
+    lease_seconds: float = 60.0  # a poller's claim on its subscription, renewed each turn; > poll_timeout
+
+
+@dataclass(frozen=True)
+class SubscriptionSettings:
+    """One ``[subscriptions.<name>]`` table: a trigger, its settings, and the message it sends."""
+
+    name: str
+    trigger: str  # "<connector>/<trigger>"
+    message: str  # the BPMN message's name
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    payload: Mapping[str, str] = field(default_factory=dict)  # payload key -> JSON pointer into the event
+    template: str | None = None  # or a Jinja template rendering the payload's JSON
+    interval: float = 60.0  # polling triggers: seconds between polls
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class ConnectorSettings:
     """One ``[connectors.<name>]`` table: the daemon's keys and the connector's own."""
 
@@ -150,7 +182,9 @@ class Settings:
     jobs: JobSettings = JobSettings()
     oauth: OAuthSettings = OAuthSettings()
     metrics: MetricsSettings = MetricsSettings()
+    events: EventSettings = EventSettings()
     connectors: Mapping[str, ConnectorSettings] = field(default_factory=dict)
+    subscriptions: Mapping[str, SubscriptionSettings] = field(default_factory=dict)
     source: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -166,7 +200,9 @@ SECTIONS: dict[str, type[Any]] = {
     "jobs": JobSettings,
     "oauth": OAuthSettings,
     "metrics": MetricsSettings,
+    "events": EventSettings,
 }
+SUBSCRIPTION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
@@ -177,7 +213,7 @@ def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
 def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     """Read, override and validate the configuration; raise ConfigError if unusable."""
     document = _read_toml(path) if path is not None else {}
-    unknown = set(document) - set(SECTIONS) - {"connectors"}
+    unknown = set(document) - set(SECTIONS) - {"connectors", "subscriptions"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     sections = {name: _section(name, cls, document.get(name, {}), environ) for name, cls in SECTIONS.items()}
@@ -186,10 +222,15 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     sections["jobs"] = _resolve_encryption_keys(_resolve_callback_headers(sections["jobs"], environ), environ)
     sections["oauth"] = _resolve_oauth(sections["oauth"], environ)
     sections["metrics"] = _resolve_metrics_key(sections["metrics"], environ)
+    sections["events"] = _resolve_events(sections["events"], environ)
     _check(sections)
+    subscriptions = _subscriptions(document.get("subscriptions", {}))
+    if subscriptions and not sections["events"].host_url:
+        raise ConfigError("events.host_url must name the host's API root when subscriptions are configured")
     return Settings(
         **sections,
         connectors=MappingProxyType(_connectors(document.get("connectors", {}))),
+        subscriptions=MappingProxyType(subscriptions),
         source=path,
         environ=MappingProxyType(dict(environ)),
     )
@@ -349,6 +390,70 @@ def _resolve_oauth(oauth: OAuthSettings, environ: Mapping[str, str]) -> OAuthSet
     if oauth.state_ttl <= 0:
         raise ConfigError("oauth.state_ttl must be positive")
     return dataclasses.replace(oauth, session_secret=secret)
+
+
+def _resolve_events(events: EventSettings, environ: Mapping[str, str]) -> EventSettings:
+    try:
+        key = resolve_reference(events.host_api_key, environ)
+    except SecretReferenceError as error:
+        raise ConfigError(f"events.host_api_key: {error}") from None
+    if events.host_url:
+        scheme, _, rest = events.host_url.partition("://")
+        if scheme not in ("http", "https") or not rest or rest.startswith("/") or "?" in rest:
+            raise ConfigError(f"events.host_url: {events.host_url!r} must be an http(s) URL without a query")
+    if events.execution_mode not in ("asynchronous", "synchronous"):
+        raise ConfigError("events.execution_mode must be asynchronous or synchronous")
+    for name in ("delivery_timeout", "give_up_after", "keep_delivered", "poll_timeout", "lease_seconds"):
+        if getattr(events, name) <= 0:
+            raise ConfigError(f"events.{name} must be positive")
+    if events.delivery_threads < 1:
+        raise ConfigError("events.delivery_threads must be at least 1")
+    if events.lease_seconds <= events.poll_timeout:
+        raise ConfigError("events.lease_seconds must be longer than events.poll_timeout")
+    return dataclasses.replace(events, host_api_key=key)
+
+
+def _subscriptions(table: Any) -> dict[str, SubscriptionSettings]:
+    if not isinstance(table, dict):
+        raise ConfigError("[subscriptions] must be a table of subscription tables")
+    return {name: _subscription(name, entry) for name, entry in table.items()}
+
+
+def _subscription(name: str, entry: Any) -> SubscriptionSettings:
+    where = f"subscriptions.{name}"
+    if not SUBSCRIPTION_NAME.fullmatch(name):
+        raise ConfigError(f"[{where}]: a name is 1 to 64 letters, digits, '_', '.' or '-'")
+    if not isinstance(entry, dict):
+        raise ConfigError(f"[{where}] must be a table")
+    known = {f.name for f in dataclasses.fields(SubscriptionSettings)} - {"name"}
+    unknown = set(entry) - known
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{where}]: {', '.join(sorted(unknown))}")
+    for key in ("trigger", "message"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise ConfigError(f"{where}.{key} must be a non-empty string")
+    if entry["trigger"].count("/") != 1:
+        raise ConfigError(f"{where}.trigger must read '<connector>/<trigger>'")
+    payload = entry.get("payload", {})
+    if not isinstance(payload, dict) or not all(
+        isinstance(v, str) and (v == "" or v.startswith("/")) for v in payload.values()
+    ):
+        raise ConfigError(f"{where}.payload must map names to JSON pointers ('' or starting with '/')")
+    if "template" in entry and "payload" in entry:
+        raise ConfigError(f"{where}: give payload or template, not both")
+    settings = entry.get("settings", {})
+    if not isinstance(settings, dict):
+        raise ConfigError(f"[{where}.settings] must be a table")
+    template = entry.get("template")
+    if template is not None and not isinstance(template, str):
+        raise ConfigError(f"{where}.template must be a string")
+    interval = _typed(f"{where}.interval", entry.get("interval", 60.0), float)
+    if interval <= 0:
+        raise ConfigError(f"{where}.interval must be positive")
+    enabled = _typed(f"{where}.enabled", entry.get("enabled", True), bool)
+    return SubscriptionSettings(
+        name, entry["trigger"], entry["message"], settings, payload, template, interval, enabled
+    )
 
 
 def _check(sections: Mapping[str, Any]) -> None:

@@ -35,6 +35,7 @@ from connector_proxy.registry import (
     SPIFFWORKFLOW,
     BoundAuth,
     BoundCommand,
+    BoundTrigger,
     BoundTypeahead,
     ConnectorStatus,
     Registry,
@@ -77,12 +78,14 @@ class Bindings:
     commands: dict[str, BoundCommand] = field(default_factory=dict)
     auths: dict[str, BoundAuth] = field(default_factory=dict)
     typeaheads: dict[str, BoundTypeahead] = field(default_factory=dict)
+    triggers: dict[str, BoundTrigger] = field(default_factory=dict)
     pools: dict[str, WorkerPool] = field(default_factory=dict)
 
     def update(self, other: Bindings) -> None:
         self.commands.update(other.commands)
         self.auths.update(other.auths)
         self.typeaheads.update(other.typeaheads)
+        self.triggers.update(other.triggers)
         self.pools.update(other.pools)
 
 
@@ -243,17 +246,25 @@ def _load_entry_point(point: EntryPoint) -> Connector:
 def _configure(
     connector: Connector, connector_settings: ConnectorSettings, environ: Mapping[str, str]
 ) -> Mapping[str, Any]:
+    return configured(connector.config_schema, connector_settings.config, environ)
+
+
+def configured(
+    schema: Mapping[str, Any], table: Mapping[str, Any], environ: Mapping[str, str]
+) -> Mapping[str, Any]:
+    """A table checked against its schema, secrets resolved, top-level defaults filled in (a
+    connector's configuration, a subscription's settings); ConnectorRejected says what is wrong."""
     try:
-        Draft202012Validator.check_schema(connector.config_schema)
-        config = resolve_secrets(connector.config_schema, dict(connector_settings.config), environ)
-        error = best_match(Draft202012Validator(connector.config_schema).iter_errors(config))
+        Draft202012Validator.check_schema(schema)
+        config = resolve_secrets(schema, dict(table), environ)
+        error = best_match(Draft202012Validator(schema).iter_errors(config))
     except SchemaError as schema_error:
         raise ConnectorRejected("invalid", f"config schema: {schema_error.message}") from None
     except SecretReferenceError as reference_error:
         raise ConnectorRejected("config_error", str(reference_error)) from None
     if error is not None:
         raise ConnectorRejected("config_error", _config_problem(error))
-    return MappingProxyType({**_defaults(connector.config_schema), **config})
+    return MappingProxyType({**_defaults(schema), **config})
 
 
 def _defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,6 +331,11 @@ def _bind(
         bindings.typeaheads[category] = BoundTypeahead(
             category, connector.name, typeahead, config, resources, logger
         )
+    for trigger in connector.triggers.values():
+        trigger_id = f"{connector.name}/{trigger.name}"
+        bindings.triggers[trigger_id] = BoundTrigger(
+            trigger_id, connector.name, trigger, config, resources, logger
+        )
     return bindings
 
 
@@ -373,4 +389,5 @@ def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...]) -> Regist
         auths=MappingProxyType(auths),
         auths_json=dumps([catalog.auth_entry(bound) for bound in auths.values()]),
         typeaheads=MappingProxyType(dict(sorted(bindings.typeaheads.items()))),
+        triggers=MappingProxyType(dict(sorted(bindings.triggers.items()))),
     )

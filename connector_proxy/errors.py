@@ -9,6 +9,7 @@ from __future__ import annotations
 from connector_proxy.legacy.errors import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
 from connector_proxy.sdk.auth import OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR, TOKEN_SET_INVALID
 from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.triggers import INVALID_SIGNATURE, REQUEST_EXPIRED
 
 INVALID_PARAMETERS = ErrorCode(
     "InvalidParameters",
@@ -50,8 +51,8 @@ JOB_NOT_FOUND = ErrorCode(
 )
 NOT_READY = ErrorCode(
     "NotReady",
-    "GET /v1/readiness: an enabled connector is not ready (left out, or no isolated worker up) or the job"
-    " store does not answer; details lists each problem.",
+    "GET /v1/readiness: an enabled connector is not ready (left out, or no isolated worker up), a"
+    " subscription was left out, or the job store does not answer; details lists each problem.",
     status=503,
 )
 METHOD_NOT_ALLOWED = ErrorCode(
@@ -142,6 +143,29 @@ INVALID_MODEL = ErrorCode(
     status=400,
 )
 TYPEAHEAD_NOT_FOUND = ErrorCode("TypeaheadNotFound", "No enabled connector offers this category.", status=404)
+SUBSCRIPTION_NOT_FOUND = ErrorCode(
+    "SubscriptionNotFound",
+    "POST /v1/inbound/…: no enabled subscription of this webhook trigger has this name (or, without a"
+    " name, the trigger has not exactly one).",
+    status=404,
+)
+INVALID_EVENT = ErrorCode(
+    "InvalidEvent",
+    "POST /v1/inbound/…: the body is not the JSON the trigger declares, or lacks what the subscription's"
+    " payload mapping reads; the message names the field or the pointer. Nothing is stored.",
+    status=400,
+)
+TRIGGER_FAILED = ErrorCode(
+    "TriggerFailed",
+    "A trigger's function raised an unexpected exception or returned something other than events (a bug"
+    " in the connector); its class is named, the rest is in the daemon's log. Nothing is stored.",
+    status=500,
+)
+EVENT_NOT_FOUND = ErrorCode(
+    "EventNotFound",
+    "No event has this id (never stored, or removed after events.keep_delivered).",
+    status=404,
+)
 
 # what a call that passed validation may still be answered with, at its own status
 CALL_FAILURES: tuple[ErrorCode, ...] = (
@@ -184,6 +208,12 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     TOKEN_SET_INVALID,
     TYPEAHEAD_NOT_FOUND,
     INVALID_MODEL,
+    SUBSCRIPTION_NOT_FOUND,
+    INVALID_SIGNATURE,
+    REQUEST_EXPIRED,
+    INVALID_EVENT,
+    TRIGGER_FAILED,
+    EVENT_NOT_FOUND,
 )
 _BY_STATUS = {
     400: BAD_REQUEST,

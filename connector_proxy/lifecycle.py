@@ -8,7 +8,7 @@ running jobs finish. ``connector-proxy worker`` does the same around Celery.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class Background(Protocol):
-    """Threads a job backend runs in each worker process (the SQLite backend's)."""
+    """Threads run in each worker process: the SQLite job backend's, the inbound events' ones."""
 
     def start(self) -> None: ...
 
@@ -26,20 +26,20 @@ class Background(Protocol):
 
 
 class ProcessServices:
-    """The isolated connectors' worker pools and the job backend's threads of one process."""
+    """The isolated connectors' worker pools and the background threads of one process."""
 
-    def __init__(self, pools: Mapping[str, WorkerPool], background: Background | None = None) -> None:
+    def __init__(self, pools: Mapping[str, WorkerPool], backgrounds: Sequence[Background] = ()) -> None:
         self.pools = pools
-        self.background = background
+        self.backgrounds = backgrounds
 
     def start(self) -> None:
         for pool in self.pools.values():
             pool.start()  # an isolated connector's workers belong to this process
-        if self.background is not None:
-            self.background.start()
+        for background in self.backgrounds:
+            background.start()
 
     def stop(self, grace: float) -> None:
-        if self.background is not None:
-            self.background.stop(grace)  # jobs first: they may still call an isolated connector
+        for background in self.backgrounds:
+            background.stop(grace)  # first: jobs may still call an isolated connector
         for pool in self.pools.values():
             pool.close()

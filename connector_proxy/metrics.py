@@ -2,8 +2,8 @@
 
 Every gunicorn worker counts its own calls; with ``PROMETHEUS_MULTIPROC_DIR``
 set (``connector-proxy serve`` sets it to a directory of its own) they write
-to files there and a scrape answered by any worker sums them all. Job states
-are read from the job store at scrape time, so they are right whichever
+to files there and a scrape answered by any worker sums them all. Job and event
+states are read from their stores at scrape time, so they are right whichever
 process ran the jobs. Labels only ever hold names from the registry, never
 what a client sent: an unknown command is counted under empty labels.
 """
@@ -24,6 +24,7 @@ MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 OK, UPSTREAM_ERROR, PROXY_ERROR = "ok", "upstream_error", "proxy_error"
 ABANDONED = "abandoned"  # ended before it answered: its client hung up
 JOBS = "connector_proxy_jobs"  # read from the job store when scraped
+EVENTS = "connector_proxy_events"  # read from the event store when scraped
 # a call waits on upstreams for up to limits.command_timeout (44 s)
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 45.0)
 
@@ -57,6 +58,21 @@ ISOLATED_WORKERS = Gauge(
     ["connector"],
     multiprocess_mode="livesum",
 )
+EVENTS_RECEIVED = Counter(
+    "connector_proxy_events_received",
+    "Events from triggers, by subscription and outcome (stored, duplicate: seen before, refused)",
+    ["subscription", "outcome"],
+)
+EVENT_DELIVERIES = Counter(
+    "connector_proxy_event_deliveries",
+    "Message deliveries to the host, by subscription and result (delivered, retrying, dead)",
+    ["subscription", "result"],
+)
+POLLS = Counter(
+    "connector_proxy_polls",
+    "Polls run by polling triggers, by subscription and result (ok, failed, lease_lost)",
+    ["subscription", "result"],
+)
 ISOLATED_WORKER_EVENTS = Counter(
     "connector_proxy_isolated_worker_events",
     "Isolated workers started and lost (crashed, timed_out, protocol_errors, failed_to_start)",
@@ -64,18 +80,14 @@ ISOLATED_WORKER_EVENTS = Counter(
 )
 
 
-class JobStates(Collector):
-    """``connector_proxy_jobs{state}``: jobs per state in the store, read when scraped."""
+class StoreStates(Collector):
+    """A gauge of records per state in a store (``connector_proxy_jobs{state}``), read when scraped."""
 
-    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
-        self._counts = counts
+    def __init__(self, name: str, documentation: str, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._name, self._documentation, self._counts = name, documentation, counts
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "connector_proxy_jobs",
-            "Jobs in the job store by state (queued is the queue's depth)",
-            labels=["state"],
-        )
+        family = GaugeMetricFamily(self._name, self._documentation, labels=["state"])
         try:
             counts = self._counts()
         except Exception:  # an unreachable store is readiness's to report; the scrape still answers
@@ -85,17 +97,24 @@ class JobStates(Collector):
         yield family
 
 
-def exposition(job_counts: Callable[[], Mapping[str, int]]) -> bytes:
-    """The Prometheus text of every worker process (or of this one), plus the job states."""
+def exposition(
+    job_counts: Callable[[], Mapping[str, int]], event_counts: Callable[[], Mapping[str, int]]
+) -> bytes:
+    """The Prometheus text of every worker process (or of this one), plus the job and event states."""
     if os.environ.get(MULTIPROCESS_DIRECTORY):
         registry = CollectorRegistry(auto_describe=False)
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         counted = generate_latest(registry)
     else:
         counted = generate_latest(REGISTRY)
-    jobs = CollectorRegistry(auto_describe=False)
-    jobs.register(JobStates(job_counts))
-    return counted + generate_latest(jobs)
+    stores = CollectorRegistry(auto_describe=False)
+    stores.register(
+        StoreStates(JOBS, "Jobs in the job store by state (queued is the queue's depth)", job_counts)
+    )
+    stores.register(
+        StoreStates(EVENTS, "Inbound events in the store by state (pending: not yet delivered)", event_counts)
+    )
+    return counted + generate_latest(stores)
 
 
 class CallTimer:
@@ -136,6 +155,9 @@ def exposed_names() -> list[str]:
         CALLBACKS,
         ISOLATED_WORKERS,
         ISOLATED_WORKER_EVENTS,
+        EVENTS_RECEIVED,
+        EVENT_DELIVERIES,
+        POLLS,
     )
     names = [f"{w._name}_total" if isinstance(w, Counter) else w._name for w in wrappers]
-    return [*names, JOBS]
+    return [*names, JOBS, EVENTS]

@@ -19,6 +19,7 @@ from connector_proxy.sdk.connector import Command, Typeahead
 from connector_proxy.sdk.context import Context
 from connector_proxy.sdk.invocation import Invocation
 from connector_proxy.sdk.parameters import JsonSchema
+from connector_proxy.sdk.triggers import Trigger
 
 READY = "ready"
 FINE = frozenset({READY, "disabled", "duplicate"})  # states that need no operator (a duplicate's twin serves)
@@ -104,6 +105,18 @@ class BoundTypeahead:
 
 
 @dataclass(frozen=True)
+class BoundTrigger:
+    """A trigger joined to its connector's configuration and resources (subscriptions use it)."""
+
+    id: str
+    connector: str
+    trigger: Trigger
+    config: Mapping[str, Any]
+    resources: Any
+    logger: logging.Logger
+
+
+@dataclass(frozen=True)
 class Registry:
     """Lookups by command id (aliases included) and the pre-rendered catalog."""
 
@@ -115,6 +128,7 @@ class Registry:
     auths: Mapping[str, BoundAuth] = field(default_factory=lambda: MappingProxyType({}))
     auths_json: bytes = b"[]"
     typeaheads: Mapping[str, BoundTypeahead] = field(default_factory=lambda: MappingProxyType({}))
+    triggers: Mapping[str, BoundTrigger] = field(default_factory=lambda: MappingProxyType({}))
 
     def find(self, command_id: str) -> BoundCommand | None:
         return self.commands.get(command_id)

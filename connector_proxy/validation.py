@@ -40,15 +40,20 @@ def parameters_validator(schema: Mapping[str, Any]) -> Validator:
 
 def validate(validator: Validator, parameters: Mapping[str, Any]) -> None:
     """Raise InvalidParameters naming every bad field, or return quietly."""
-    problems = sorted(
-        {
-            (p["field"], p["problem"]): p for e in validator.iter_errors(parameters) for p in _explain(e)
-        }.values(),
-        key=lambda p: p["field"],
-    )
+    problems = problems_of(validator, parameters)
     if problems:
         listed = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
         raise CommandError(INVALID_PARAMETERS, f"Invalid parameters: {listed}", details=problems)
+
+
+def problems_of(validator: Validator, document: Any) -> list[Problem]:
+    """Every field that fails its schema and how, once each, in field order."""
+    return sorted(
+        {
+            (p["field"], p["problem"]): p for e in validator.iter_errors(document) for p in _explain(e)
+        }.values(),
+        key=lambda p: p["field"],
+    )
 
 
 def _explain(error: ValidationError) -> Iterable[Problem]:

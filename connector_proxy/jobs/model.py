@@ -96,17 +96,19 @@ class Job:
             "command": self.command,
             "state": self.state,
             "task_id": self.task_id,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "created_at": iso_time(self.created_at),
+            "started_at": iso_time(self.started_at),
+            "finished_at": iso_time(self.finished_at),
             "attempts": self.attempts,
             "status_url": f"/v1/jobs/{self.id}",
             "delivery": {
                 "state": self.delivery.state,
                 "attempts": self.delivery.attempts,
-                "next_attempt_at": _iso(self.delivery.next_at) if self.delivery.state == PENDING else None,
+                "next_attempt_at": iso_time(self.delivery.next_at)
+                if self.delivery.state == PENDING
+                else None,
                 "last_error": self.delivery.last_error,
-                "delivered_at": _iso(self.delivery.delivered_at),
+                "delivered_at": iso_time(self.delivery.delivered_at),
             },
         }
         if include_envelope:
@@ -114,7 +116,7 @@ class Job:
         return shown
 
 
-def _iso(moment: float | None) -> str | None:
+def iso_time(moment: float | None) -> str | None:
     if moment is None:
         return None
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -2,26 +2,23 @@
 
 Workers claim jobs and due deliveries with a write transaction, so several
 worker processes share the file safely; one daemon owns it (``recover`` at
-start-up requeues whatever was left running). Commits use WAL with
-``synchronous=NORMAL``: a killed process loses nothing committed (a power
-cut may lose the last transactions).
+start-up requeues whatever was left running). See :mod:`connector_proxy.sqlite_file` for
+how the file is shared and how durable a commit is.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from connector_proxy.config import JobSettings
 from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, STATES, Job
 from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
 POLL = 1.0  # seconds between looks for work another process queued (this process's own wake it at once)
@@ -49,10 +46,10 @@ class SqliteJobStore:
         self.settings = settings
         self.path = path
         self.sealer = Sealer(settings.encryption_keys)
-        self._local = threading.local()
+        self.file = SqliteFile(path, SCHEMA)
 
     def create_or_join(self, job: Job) -> tuple[Job, bool]:
-        with self._write() as db:
+        with self.file.write() as db:
             if job.task_id is not None:
                 row = db.execute(
                     "SELECT data FROM jobs WHERE task_id = ? AND state IN (?, ?) LIMIT 1",
@@ -64,26 +61,27 @@ class SqliteJobStore:
         return job, False
 
     def get(self, job_id: str) -> Job | None:
-        row = self._db().execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.file.read().execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_json(row[0], self.sealer) if row else None
 
     def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
         if state is None:
-            rows = self._db().execute("SELECT data FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
+            query = "SELECT data FROM jobs ORDER BY created_at DESC LIMIT ?"
+            rows = self.file.read().execute(query, (limit,))
         else:
             query = "SELECT data FROM jobs WHERE state = ? ORDER BY created_at DESC LIMIT ?"
-            rows = self._db().execute(query, (state, limit))
+            rows = self.file.read().execute(query, (state, limit))
         return [Job.from_json(row[0], self.sealer) for row in rows.fetchall()]
 
     def counts(self) -> dict[str, int]:
-        rows = self._db().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        rows = self.file.read().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         return {state: 0 for state in STATES} | {state: count for state, count in rows}
 
     def ping(self) -> None:
-        self._db().execute("SELECT 1 FROM jobs LIMIT 1").fetchall()
+        self.file.read().execute("SELECT 1 FROM jobs LIMIT 1").fetchall()
 
     def recover(self) -> int:
-        with self._write() as db:
+        with self.file.write() as db:
             rows = db.execute("SELECT data FROM jobs WHERE state = ?", (RUNNING,))
             left = [Job.from_json(row[0], self.sealer) for row in rows]
             for job in left:
@@ -97,9 +95,9 @@ class SqliteJobStore:
         return len(left)
 
     def claim_job(self) -> Job | None:
-        if not self._db().execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (QUEUED,)).fetchone():
+        if not self.file.read().execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (QUEUED,)).fetchone():
             return None  # a read takes no lock: idle workers cost next to nothing
-        with self._write() as db:
+        with self.file.write() as db:
             row = db.execute(
                 "SELECT data FROM jobs WHERE state = ? ORDER BY created_at LIMIT 1", (QUEUED,)
             ).fetchone()
@@ -113,9 +111,9 @@ class SqliteJobStore:
     def claim_delivery(self) -> Job | None:
         now = time.time()
         due = "SELECT 1 FROM jobs WHERE delivery_state = ? AND next_delivery_at <= ? LIMIT 1"
-        if not self._db().execute(due, (PENDING, now)).fetchone():
+        if not self.file.read().execute(due, (PENDING, now)).fetchone():
             return None
-        with self._write() as db:
+        with self.file.write() as db:
             row = db.execute(
                 "SELECT data FROM jobs WHERE delivery_state = ? AND next_delivery_at <= ?"
                 " ORDER BY next_delivery_at LIMIT 1",
@@ -134,7 +132,7 @@ class SqliteJobStore:
 
     def prune(self) -> None:
         cutoff = time.time() - self.settings.keep_finished
-        with self._write() as db:
+        with self.file.write() as db:
             gone = db.execute(
                 f"DELETE FROM jobs WHERE state IN ({', '.join('?' * len(FINISHED))})"  # noqa: S608 - placeholders
                 " AND finished_at < ? AND delivery_state != ?",
@@ -146,7 +144,7 @@ class SqliteJobStore:
     def save(self, job: Job, delivering: bool = False) -> None:
         if delivering:
             job.delivery.next_at = self._lease()  # the caller delivers it, not another process's loop
-        with self._write() as db:
+        with self.file.write() as db:
             self._update(db, job)
 
     def _insert(self, db: sqlite3.Connection, job: Job) -> None:
@@ -178,36 +176,6 @@ class SqliteJobStore:
                 job.id,
             ),
         )
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")  # take the write lock first: no two claimers see the same row
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    def _db(self) -> sqlite3.Connection:
-        """One connection per thread and process (a connection must not cross a fork)."""
-        key = os.getpid()
-        if getattr(self._local, "pid", None) != key:
-            self._local.connection = self._connect()
-            self._local.pid = key
-        connection: sqlite3.Connection = self._local.connection
-        return connection
-
-    def _connect(self) -> sqlite3.Connection:
-        if not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # payloads hold the host's secrets
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(SCHEMA)
-        return db
 
 
 class SqliteJobThreads:

@@ -7,8 +7,10 @@ parameters, returns a :class:`Result` (or any JSON value), and raises
 :class:`CommandError` with a declared :class:`ErrorCode` to fail. Commands
 may be written in modules of their own as a :class:`CommandGroup`. A
 connector may also offer OAuth sign-ins (:class:`OAuth2`) and typeahead
-categories, and call HTTP through pools that keep the operator's destination
-policy (:func:`pooled_session`, :func:`pool_manager`). Test helpers live in
+categories, declare triggers that turn outside events into BPMN messages
+(:meth:`Connector.webhook`, :meth:`Connector.poller`, :class:`Event`), and
+call HTTP through pools that keep the operator's destination policy
+(:func:`pooled_session`, :func:`pool_manager`). Test helpers live in
 ``connector_proxy.sdk.testing``.
 
 The outbound names need requests and urllib3; they are imported on first
@@ -29,6 +31,16 @@ from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal,
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke
 from connector_proxy.sdk.parameters import Schema
 from connector_proxy.sdk.retrying import backoff
+from connector_proxy.sdk.triggers import (
+    INVALID_SIGNATURE,
+    REQUEST_EXPIRED,
+    Event,
+    HmacSignature,
+    InboundRequest,
+    SharedToken,
+    Trigger,
+    Verifier,
+)
 
 if TYPE_CHECKING:
     from connector_proxy.sdk.outbound import (
@@ -43,6 +55,8 @@ _OUTBOUND = ("DestinationBusy", "DestinationLineTimeout", "origin_of", "pool_man
 
 __all__ = [
     "DESTINATIONS_SCHEMA",
+    "INVALID_SIGNATURE",
+    "REQUEST_EXPIRED",
     "Accepted",
     "Command",
     "CommandError",
@@ -55,6 +69,9 @@ __all__ = [
     "DestinationLineTimeout",
     "DestinationPolicy",
     "ErrorCode",
+    "Event",
+    "HmacSignature",
+    "InboundRequest",
     "Invocation",
     "OAuth2",
     "OutboundRefusal",
@@ -64,8 +81,11 @@ __all__ = [
     "Result",
     "Returned",
     "Schema",
+    "SharedToken",
     "TaskLog",
+    "Trigger",
     "Typeahead",
+    "Verifier",
     "backoff",
     "invoke",
     "is_transient",

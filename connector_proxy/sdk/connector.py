@@ -24,12 +24,14 @@ from typing import Any, TypeVar
 from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.errors import ErrorCode
 from connector_proxy.sdk.parameters import JsonSchema, derive_parameters, parse_docstring
+from connector_proxy.sdk.triggers import POLLER, WEBHOOK, Acknowledge, Trigger, Verifier
 
 CommandFunction = Callable[..., Any]
 F = TypeVar("F", bound=CommandFunction)
 Setup = Callable[[Mapping[str, Any]], Any]
 TypeaheadFunction = Callable[..., Sequence[Any]]
 T = TypeVar("T", bound=TypeaheadFunction)
+W = TypeVar("W", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class CommandGroup:
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
         self.typeaheads: dict[str, Typeahead] = {}
+        self.triggers: dict[str, Trigger] = {}
 
     def command(
         self,
@@ -117,6 +120,57 @@ class CommandGroup:
             return function
 
         return register
+
+    def webhook(
+        self,
+        name: str,
+        *,
+        verifier: Verifier,
+        payload: JsonSchema | None = None,
+        settings: JsonSchema | None = None,
+        description: str | None = None,
+    ) -> Callable[[W], W]:
+        """Register ``function(ctx, request) -> Event | list[Event]`` as webhook trigger ``name``.
+
+        The daemon verifies each request with ``verifier`` and checks its JSON body against
+        ``payload`` before the function sees it; ``ctx.settings`` is the subscription's settings.
+        """
+
+        def register(function: W) -> W:
+            summary = description or parse_docstring(function).summary
+            schema = settings or {"type": "object"}
+            self._add_trigger(Trigger(name, WEBHOOK, function, summary, schema, payload, verifier))
+            return function
+
+        return register
+
+    def poller(
+        self,
+        name: str,
+        *,
+        settings: JsonSchema | None = None,
+        acknowledge: Acknowledge | None = None,
+        description: str | None = None,
+    ) -> Callable[[W], W]:
+        """Register ``function(ctx, cursor) -> (events, new_cursor)`` as polling trigger ``name``.
+
+        The cursor is None at first, then what the last poll returned, kept durably; it must be
+        JSON (a timestamp, an id). ``acknowledge(ctx, events)`` runs once the events are stored.
+        """
+
+        def register(function: W) -> W:
+            summary = description or parse_docstring(function).summary
+            schema = settings or {"type": "object"}
+            trigger = Trigger(name, POLLER, function, summary, schema, acknowledge=acknowledge)
+            self._add_trigger(trigger)
+            return function
+
+        return register
+
+    def _add_trigger(self, trigger: Trigger) -> None:
+        if trigger.name in self.triggers:
+            raise ValueError(f"{self._named(trigger.name)} is a trigger twice")
+        self.triggers[trigger.name] = trigger
 
     def _add_command(self, command: Command) -> None:
         if command.name in self.commands:
@@ -166,11 +220,13 @@ class Connector(CommandGroup):
             self.include(group)
 
     def include(self, group: CommandGroup) -> None:
-        """Take in a group's commands (with this connector's errors added) and typeahead categories."""
+        """Take in a group's commands (with this connector's errors added), typeaheads and triggers."""
         for command in group.commands.values():
             self._add_command(command)
         for typeahead in group.typeaheads.values():
             self._add_typeahead(typeahead)
+        for trigger in group.triggers.values():
+            self._add_trigger(trigger)
 
     def _add_command(self, command: Command) -> None:
         super()._add_command(replace(command, errors=self.errors + command.errors))

@@ -109,6 +109,7 @@ class Context:
     process_instance_id: int | None = None
     process_model_identifier: str | None = None
     request_id: str | None = None  # the proxy's id of the request that started the call (X-Request-Id)
+    settings: Mapping[str, Any] = field(default_factory=dict)  # a trigger's subscription settings
     # token sets an OAuth2 refreshed during the call; the host is told to store them
     refreshed: list[RefreshedTokens] = field(default_factory=list)
 

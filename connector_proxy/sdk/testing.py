@@ -10,7 +10,8 @@
 process; ``app_client`` is the same application in the test's process (no
 server), quick for checking a command's validation, answers and errors.
 ``SilentServer`` is an upstream that never answers, ``CallbackReceiver`` a
-host's callback endpoint. Nothing here is imported by the daemon itself.
+host's callback endpoint, ``MessageHost`` a host's message API (inbound
+events). Nothing here is imported by the daemon itself.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallbackReceiver",
+    "Message",
+    "MessageHost",
     "RunningDaemon",
     "SilentServer",
     "app_client",
@@ -254,6 +258,107 @@ class CallbackReceiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message a MessageHost took: its name (colons as the host's URL has them), query and body."""
+
+    name: str
+    execution_mode: str | None
+    message_instance_uuid: str | None
+    payload: Any
+    api_key: str | None
+    request_id: str | None
+    arrived: float  # time.time() when it arrived
+
+
+class MessageHost:
+    """A SpiffWorkflow host's ``POST /v1.0/messages/<name>`` on 127.0.0.1, as the real route takes it.
+
+    It checks ``SpiffWorkflow-Api-Key`` (401 otherwise), honours ``message_instance_uuid`` as the
+    real host does (a uuid seen before is answered again and not taken twice), can answer 503 to
+    the first ``fail_first`` attempts, and ``refuse`` (a status) to every message.
+    """
+
+    def __init__(self, api_key: str = "", fail_first: int = 0, refuse: int | None = None) -> None:
+        self.messages: list[Message] = []  # each taken once
+        self.attempts = 0
+        self.api_key = api_key
+        self.fail_first = fail_first
+        self.refuse = refuse
+        self._arrived = threading.Condition()
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status, answer = host._take(self.path, dict(self.headers), body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: object) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_port}/v1.0"  # what events.host_url names
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _take(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        parts = urlsplit(path)
+        query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+        with self._arrived:
+            self.attempts += 1
+            if not parts.path.startswith("/v1.0/messages/"):
+                return 404, {"error_code": "not_found"}
+            if self.api_key and headers.get("SpiffWorkflow-Api-Key") != self.api_key:
+                return 401, {"error_code": "invalid_token"}
+            if self.attempts <= self.fail_first:
+                return 503, {"error_code": "unavailable"}
+            if self.refuse is not None:
+                return self.refuse, {
+                    "error_code": "message_not_accepted",
+                    "message": "no process waits for it",
+                }
+            uuid = query.get("message_instance_uuid")
+            if uuid is None or all(m.message_instance_uuid != uuid for m in self.messages):
+                message = Message(
+                    unquote(parts.path.removeprefix("/v1.0/messages/")),
+                    query.get("execution_mode"),
+                    uuid,
+                    json.loads(body) if body else None,
+                    headers.get("SpiffWorkflow-Api-Key"),
+                    headers.get("X-Request-Id"),
+                    time.time(),
+                )
+                self.messages.append(message)
+                self._arrived.notify_all()
+            return 200, {"id": len(self.messages), "status": "running"}
+
+    def wait_for(self, count: int, seconds: float = 20) -> list[Message]:
+        """The messages taken once ``count`` have been (or the time is up)."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.messages) >= count, seconds)
+            return list(self.messages)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def app_client(folder: Path, config: str, environ: Mapping[str, str] | None = None) -> FlaskClient:

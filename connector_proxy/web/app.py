@@ -12,6 +12,7 @@ from flask import Flask
 from connector_proxy import jsontext, openapi
 from connector_proxy.config import Settings, config_path, load_settings
 from connector_proxy.discovery import Discovered, discover
+from connector_proxy.events.service import create_events
 from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import create_jobs
 from connector_proxy.lifecycle import ProcessServices
@@ -22,6 +23,7 @@ from connector_proxy.web.catalog import catalog
 from connector_proxy.web.do import do
 from connector_proxy.web.errors import register_error_handlers
 from connector_proxy.web.health import health
+from connector_proxy.web.inbound import inbound
 from connector_proxy.web.jobs import jobs
 from connector_proxy.web.metrics import metrics
 from connector_proxy.web.oauth import oauth
@@ -56,15 +58,17 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     app.config["SESSION_COOKIE_NAME"] = "connector_proxy_page"
     executor = Executor(registry, settings.limits)
     jobs_service = create_jobs(settings, executor)
-    services = ProcessServices(discovered.pools, jobs_service.background)
+    events = create_events(settings, registry)
+    backgrounds = [b for b in (jobs_service.background, events.background) if b is not None]
+    services = ProcessServices(discovered.pools, backgrounds)
     identify_requests(app)  # around everything: a refused request has an id too
     app.before_request(require_api_key)
-    for blueprint in (health, catalog, do, jobs, oauth, typeahead, metrics, validate, page):
+    for blueprint in (health, catalog, do, jobs, inbound, oauth, typeahead, metrics, validate, page):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     document = jsontext.dumps(openapi.build(app, registry, settings))
     signins = SignIns(settings.oauth)
-    attach(app, ProxyState(settings, registry, executor, jobs_service, signins, services, document))
+    attach(app, ProxyState(settings, registry, executor, jobs_service, events, signins, services, document))
     return app
 
 

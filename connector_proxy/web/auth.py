@@ -14,6 +14,8 @@ from connector_proxy.web.state import proxy_state
 
 HEADER = "Spiff-Connector-Proxy-Api-Key"
 ALWAYS_OPEN = frozenset({"/liveness", "/v1/liveness"})
+# a partner's webhook cannot hold our key: its subscription's verifier checks every request instead
+VERIFIED_ELSEWHERE = "/v1/inbound/"
 
 
 def require_api_key() -> Response | None:
@@ -40,6 +42,6 @@ def key_matches(offered: str, keys: tuple[str, ...]) -> bool:
 
 def guarded(path: str, auth: AuthSettings) -> bool:
     """Whether ``path`` needs a key when keys are set (the OpenAPI document asks too)."""
-    if path in ALWAYS_OPEN or not path.startswith("/v1/"):
+    if path in ALWAYS_OPEN or not path.startswith("/v1/") or path.startswith(VERIFIED_ELSEWHERE):
         return False
     return not any(path.startswith(prefix) for prefix in auth.open_paths)

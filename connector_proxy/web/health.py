@@ -35,9 +35,10 @@ def liveness() -> Response:
 @health.get("/v1/readiness")
 @documented({200: READY}, errors=(NOT_READY,), tag="operations")
 def readiness() -> Response:
-    """200 when every enabled connector is ready and the job store answers; 503 naming each problem."""
+    """200 when every enabled connector and subscription is ready and the job store answers; 503
+    naming each problem."""
     state = proxy_state()
-    problems = [*_connector_problems(state), *_job_store_problems(state)]
+    problems = [*_connector_problems(state), *_job_store_problems(state), *_subscription_problems(state)]
     if problems:
         summary = "; ".join(f"{p['component']}: {p['state']}" for p in problems)
         return error_response(CommandError(NOT_READY, f"Not ready: {summary}", details=problems))
@@ -66,3 +67,10 @@ def _job_store_problems(state: ProxyState) -> list[dict[str, Any]]:
         detail = f"{type(error).__name__}: the job store ({state.settings.jobs.backend}) does not answer"
         return [{"component": "jobs", "state": "unreachable", "detail": detail}]
     return []
+
+
+def _subscription_problems(state: ProxyState) -> list[dict[str, Any]]:
+    return [
+        {"component": f"subscription {name}", "state": "unavailable", "detail": detail}
+        for name, detail in state.events.problems.items()
+    ]

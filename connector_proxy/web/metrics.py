@@ -20,12 +20,14 @@ metrics = Blueprint("metrics", __name__)
 @documented({200: {"type": "string"}}, errors=(UNAUTHORIZED,), media_type="text/plain", tag="operations")
 def scrape() -> Response:
     """Every worker process's counts (calls, latency, in flight, refusals, callbacks, isolated workers)
-    and the job store's states."""
+    and the job and event stores' states."""
     state = proxy_state()
     keys = (state.settings.metrics.key,) if state.settings.metrics.key else state.settings.auth.api_keys
     if keys and not _offers_one_of(keys):
         return error_response(CommandError(UNAUTHORIZED, f"/metrics needs Authorization: Bearer or {HEADER}"))
-    return Response(counted.exposition(state.jobs.counts), content_type=CONTENT_TYPE_LATEST)
+    return Response(
+        counted.exposition(state.jobs.counts, state.events.counts), content_type=CONTENT_TYPE_LATEST
+    )
 
 
 def _offers_one_of(keys: tuple[str, ...]) -> bool:

@@ -1,4 +1,4 @@
-"""What the application holds for its routes: settings, registry, executor, jobs, process services."""
+"""What the application holds for its routes: settings, registry, executor, jobs, events, process services."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from connector_proxy.config import Settings
+from connector_proxy.events.service import Events
 from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import Jobs
 from connector_proxy.lifecycle import ProcessServices
@@ -24,6 +25,7 @@ class ProxyState:
     registry: Registry
     executor: Executor
     jobs: Jobs
+    events: Events
     signins: SignIns
     services: ProcessServices  # started in each worker process after the fork
     openapi_json: bytes = b"{}"  # rendered once the routes are registered

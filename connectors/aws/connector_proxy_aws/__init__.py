@@ -6,15 +6,16 @@ The module is not named ``connector_aws``, which is SpiffWorkflow's own.
 """
 
 from connector_proxy.sdk import Connector
-from connector_proxy_aws import dynamodb, errors, messaging, s3, settings, suggest
+from connector_proxy_aws import dynamodb, errors, messaging, s3, settings, suggest, triggers
 
 connector = Connector(
     name="aws",
-    description="S3 objects, DynamoDB items, SQS messages, SNS notifications and Lambda invocations.",
+    description="S3 objects, DynamoDB items, SQS messages, SNS notifications and Lambda invocations;"
+    " S3 objects created and SQS messages received as events.",
     config_schema=settings.CONFIG_SCHEMA,
     errors=errors.ALL,
     setup=settings.setup,
-    groups=[s3.commands, dynamodb.commands, messaging.commands, suggest.commands],
+    groups=[s3.commands, dynamodb.commands, messaging.commands, suggest.commands, triggers.triggers],
 )
 
 __all__ = ["connector"]

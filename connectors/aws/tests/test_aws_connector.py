@@ -19,7 +19,14 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector_proxy.sdk.testing import RunningDaemon, app_client, completed, free_port, succeeded
+from connector_proxy.sdk.testing import (
+    MessageHost,
+    RunningDaemon,
+    app_client,
+    completed,
+    free_port,
+    succeeded,
+)
 
 KEYS = {
     "AWS_TEST_KEY_ID": "AKIDTESTKEY",
@@ -381,3 +388,54 @@ def test_typeahead_suggests_buckets_and_tables_within_the_allowlists(
         {"name": "orders"},
         {"name": "orders-archive"},
     ]
+
+
+def test_new_objects_and_queue_messages_become_messages_once_each(
+    tmp_path: Path, moto: str, aws: Any
+) -> None:
+    """The two pollers under the real daemon: S3 objects created under a prefix, SQS messages
+    received and deleted once stored; each reaches the host once."""
+    aws("s3").create_bucket(Bucket="scans")
+    queue = aws("sqs").create_queue(QueueName="orders")["QueueUrl"]
+    aws("s3").put_object(Bucket="scans", Key="inbox/a.pdf", Body=b"%PDF a")
+    aws("s3").put_object(Bucket="scans", Key="elsewhere/x.pdf", Body=b"%PDF x")  # outside the prefix
+    for number in (1, 2, 3):
+        aws("sqs").send_message(QueueUrl=queue, MessageBody=f'{{"order": {number}}}')
+    subscriptions = """
+[events]
+host_url = "HOST"
+[subscriptions.scans]
+trigger = "aws/object_created"
+message = "scan_arrived"
+interval = 0.3
+settings = { bucket = "scans", prefix = "inbox/" }
+payload = { key = "/key", size = "/size" }
+[subscriptions.orders]
+trigger = "aws/message_received"
+message = "order_placed"
+interval = 0.3
+settings = { queue = "orders", wait_seconds = 0 }
+payload = { order = "/body/order" }
+"""
+    with MessageHost() as host:
+        config = tmp_path / "plugins.toml"
+        config.write_text(aws_config(moto) + subscriptions.replace("HOST", host.url))
+        log = tmp_path / "daemon.log"
+        with RunningDaemon(config, KEYS, output=log.open("wb")):
+            host.wait_for(4)
+            aws("s3").put_object(Bucket="scans", Key="inbox/b.pdf", Body=b"%PDF bb")  # while it runs
+            host.wait_for(5)
+            time.sleep(1.5)  # a few more polls: nothing is reported twice
+            left = aws("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+
+    by_message = sorted((m.name, sorted(m.payload.items())) for m in host.messages)
+    assert by_message == [
+        ("order_placed", [("order", 1)]),
+        ("order_placed", [("order", 2)]),
+        ("order_placed", [("order", 3)]),
+        ("scan_arrived", [("key", "inbox/a.pdf"), ("size", 6)]),
+        ("scan_arrived", [("key", "inbox/b.pdf"), ("size", 7)]),
+    ]
+    assert host.attempts == 5
+    assert left["ApproximateNumberOfMessages"] == "0" and left["ApproximateNumberOfMessagesNotVisible"] == "0"
+    assert "s3cret-aws-secret-value" not in log.read_text()

@@ -5,15 +5,16 @@ configured in ``[connectors.http.config]`` (see CONFIG_SCHEMA and the README).
 """
 
 from connector_proxy.sdk import Connector
-from connector_proxy_http import commands, errors, settings
+from connector_proxy_http import commands, errors, inbound, settings
 
 connector = Connector(
     name="http",
-    description="Send HTTP requests (GET, POST, PUT, PATCH, DELETE, HEAD) to allowed destinations.",
+    description="Send HTTP requests (GET, POST, PUT, PATCH, DELETE, HEAD) to allowed destinations;"
+    " receive signed webhooks.",
     config_schema=settings.CONFIG_SCHEMA,
     errors=errors.ALL,
     setup=settings.setup,
-    groups=[commands.commands],
+    groups=[commands.commands, inbound.triggers],
 )
 
 __all__ = ["connector"]

@@ -6,7 +6,7 @@ lists programs and roots (see CONFIG_SCHEMA and the README).
 """
 
 from connector_proxy.sdk import Connector
-from connector_proxy_os import errors, files, running, settings
+from connector_proxy_os import errors, files, running, settings, watching
 
 connector = Connector(
     name="os",
@@ -14,7 +14,7 @@ connector = Connector(
     config_schema=settings.CONFIG_SCHEMA,
     errors=errors.ALL,
     setup=settings.setup,
-    groups=[running.commands, files.commands],
+    groups=[running.commands, files.commands, watching.triggers],
 )
 
 __all__ = ["connector"]

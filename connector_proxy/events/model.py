@@ -1,0 +1,91 @@
+"""A stored event: what a trigger reported, mapped to a message, and where its delivery stands.
+
+Its id is a UUID derived from the subscription and the event's key at its source, so the same
+event is one record however often it arrives, and the host, which honours
+``message_instance_uuid``, starts one process for it however often it is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from connector_proxy import jsontext
+from connector_proxy.jobs.model import iso_time
+from connector_proxy.jobs.sealing import Sealer
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+STATES = (PENDING, DELIVERED, DEAD)
+FINISHED = (DELIVERED, DEAD)
+# fixed forever: message_instance_uuid = uuid5(NAMESPACE, "<subscription>/<key>") must not change
+NAMESPACE = uuid.UUID("6f1c3a52-5d0e-4a53-9d59-2a7f0c4b8e31")
+MAX_ANSWER_CHARS = 2000
+
+
+def event_id(subscription: str, key: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{subscription}/{key}"))
+
+
+@dataclass
+class StoredEvent:
+    """One event of one subscription and its delivery; the payload is never shown."""
+
+    subscription: str
+    trigger: str
+    message: str
+    key: str
+    payload: Any
+    id: str = ""
+    state: str = PENDING
+    received_at: float = field(default_factory=time.time)
+    attempts: int = 0
+    next_at: float | None = None
+    last_error: str | None = None
+    host_status: int | None = None
+    host_answer: Any = None
+    delivered_at: float | None = None
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = event_id(self.subscription, self.key)
+        if self.state == PENDING and self.next_at is None:
+            self.next_at = self.received_at
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+    def to_json(self, sealer: Sealer) -> str:
+        data = asdict(self)
+        data["payload"] = sealer.seal(data["payload"])
+        return jsontext.dumps(data).decode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes, sealer: Sealer) -> StoredEvent:
+        data = json.loads(text)
+        data["payload"] = sealer.open(data["payload"])
+        return cls(**data)
+
+    def describe(self) -> dict[str, Any]:
+        """What GET /v1/events shows: where the event came from and where its delivery stands."""
+        return {
+            "id": self.id,
+            "message_instance_uuid": self.id,
+            "subscription": self.subscription,
+            "trigger": self.trigger,
+            "message": self.message,
+            "key": self.key,
+            "state": self.state,
+            "received_at": iso_time(self.received_at),
+            "attempts": self.attempts,
+            "next_attempt_at": iso_time(self.next_at) if self.state == PENDING else None,
+            "last_error": self.last_error,
+            "host_status": self.host_status,
+            "host_answer": self.host_answer,
+            "delivered_at": iso_time(self.delivered_at),
+            "status_url": f"/v1/events/{self.id}",
+        }

@@ -1,0 +1,155 @@
+"""The one entry point into inbound events for the web layer and the CLI: receive, look up, count.
+
+Nothing outside ``events/`` touches an event store; they ask :class:`Events`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from jsonschema.protocols import Validator
+
+from connector_proxy import jsontext
+from connector_proxy.config import Settings
+from connector_proxy.errors import INVALID_EVENT, TRIGGER_FAILED
+from connector_proxy.events.background import EventThreads, count_received
+from connector_proxy.events.model import DEAD, StoredEvent
+from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
+from connector_proxy.events.store import EventStore
+from connector_proxy.events.subscriptions import Subscription, bind_subscriptions
+from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.metrics import EVENTS_RECEIVED
+from connector_proxy.registry import Registry
+from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.triggers import POLLER, WEBHOOK, Event, InboundRequest
+from connector_proxy.sqlite_file import SqliteFile
+from connector_proxy.validation import problems_of
+
+log = logging.getLogger(__name__)
+WEBHOOK_SECONDS = 5.0  # a webhook's function only reads the request: its sender is waiting for the 202
+
+
+class Events:
+    """Webhook events verified, validated, mapped and stored before they are acknowledged."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        subscriptions: Mapping[str, Subscription],
+        problems: Mapping[str, str],
+        background: EventThreads | None,
+    ) -> None:
+        self.store = store
+        self.subscriptions = subscriptions
+        self.problems = problems  # subscriptions left out, and why (readiness shows them)
+        self.background = background
+
+    def webhook(self, trigger_id: str, name: str | None) -> Subscription | None:
+        """The webhook subscription a path names; without a name, the trigger's only subscription."""
+        matching = [
+            s
+            for s in self.subscriptions.values()
+            if s.trigger.id == trigger_id and s.trigger.trigger.kind == WEBHOOK
+        ]
+        if name is not None:
+            return next((s for s in matching if s.name == name), None)
+        return matching[0] if len(matching) == 1 else None
+
+    def receive(self, subscription: Subscription, request: InboundRequest) -> list[tuple[StoredEvent, bool]]:
+        """Verify, validate, map and store; the events with True for each one new. Raises CommandError."""
+        trigger = subscription.trigger.trigger
+        try:
+            assert trigger.verifier is not None  # the SDK requires one for a webhook
+            trigger.verifier(subscription.settings, request, time.time())
+            request = replace(request, json=_parsed(request.body, subscription.validator is not None))
+            if subscription.validator is not None:
+                _check_payload(subscription.validator, request.json)
+            records = [subscription.stored(event) for event in self._events(subscription, request)]
+        except CommandError:
+            EVENTS_RECEIVED.labels(subscription.name, "refused").inc()
+            raise
+        unmapped = next((record for record in records if record.state == DEAD), None)
+        if unmapped is not None:  # the sender can fix its event: refuse it rather than keep it dead
+            EVENTS_RECEIVED.labels(subscription.name, "refused").inc()
+            raise CommandError(INVALID_EVENT, f"subscription {subscription.name}: {unmapped.last_error}")
+        created = self.store.add(records)
+        count_received(subscription.name, created)
+        if self.background is not None and any(created):
+            self.background.wake()
+        return list(zip(records, created, strict=True))
+
+    def _events(self, subscription: Subscription, request: InboundRequest) -> list[Event]:
+        bound = subscription.trigger
+        ctx = subscription.context(WEBHOOK_SECONDS)
+        try:
+            with ctx.running():
+                answer = bound.trigger.function(ctx, request)
+        except CommandError:
+            raise
+        except Exception as error:  # a trigger is third-party code
+            bound.logger.exception("trigger %s raised %s", bound.id, type(error).__name__)
+            raise CommandError(
+                TRIGGER_FAILED,
+                f"The trigger {bound.id} failed ({type(error).__name__}); see the daemon's log",
+            ) from None
+        events = [answer] if isinstance(answer, Event) else list(answer)
+        if not all(isinstance(event, Event) and isinstance(event.key, str) and event.key for event in events):
+            raise CommandError(TRIGGER_FAILED, f"The trigger {bound.id} returned something other than events")
+        return events
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        return self.store.get(event_id)
+
+    def list(self, state: str | None, limit: int) -> list[StoredEvent]:
+        return self.store.list(state, limit)
+
+    def counts(self) -> dict[str, int]:
+        return self.store.counts()
+
+    def ping(self) -> None:
+        self.store.ping()
+
+    def recover(self) -> None:
+        """Before any worker forks: deliveries and poller leases a stop left held are free again."""
+        self.store.recover()
+
+
+def _parsed(body: bytes, required: bool) -> Any:
+    """The body's JSON (strict: no NaN, no lone surrogates); None if it is not JSON and need not be."""
+    try:
+        return jsontext.loads(body) if body.strip() else None
+    except jsontext.NotStrictJson as problem:
+        if required:
+            raise CommandError(INVALID_EVENT, str(problem)) from None
+        return None
+
+
+def _check_payload(validator: Validator, document: Any) -> None:
+    problems = problems_of(validator, document)
+    if problems:
+        listed = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        raise CommandError(
+            INVALID_EVENT, f"The event does not fit the trigger's schema: {listed}", details=problems
+        )
+
+
+def create_events(settings: Settings, registry: Registry) -> Events:
+    """The store beside the jobs' (their SQLite file, or their Redis), and the subscriptions bound."""
+    sealer = Sealer(settings.jobs.encryption_keys)
+    store: EventStore
+    if settings.jobs.backend == "celery":
+        from connector_proxy.events.redis_store import RedisEventStore
+
+        store = RedisEventStore(settings.jobs, settings.events, sealer)
+    else:
+        base = settings.source.parent if settings.source else Path.cwd()
+        store = SqliteEventStore(SqliteFile(base / settings.jobs.sqlite_path, SCHEMA), sealer)
+    bound = bind_subscriptions(settings, registry)
+    pollers: Sequence[Subscription] = [s for s in bound.ready.values() if s.trigger.trigger.kind == POLLER]
+    background = EventThreads(store, settings.events, pollers) if bound.ready else None
+    return Events(store, bound.ready, bound.problems, background)

@@ -1,0 +1,79 @@
+"""The contract of an event store, written once; both stores pass one test suite against it
+(``tests/events/test_contract.py``).
+
+Besides events, a store keeps each polling subscription's cursor and its lease: the one
+poller that may run it, across every worker process and machine sharing the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from connector_proxy.events.model import StoredEvent
+
+
+class LeaseLost(RuntimeError):
+    """A poller's lease passed to another before its events were stored: they are not kept here
+    (the new holder polls from the same cursor, so nothing is lost)."""
+
+
+@dataclass(frozen=True)
+class Poll:
+    """Who stores a poll's events (the lease's owner) and the cursor they move the subscription to."""
+
+    subscription: str
+    owner: str
+    cursor: Any
+
+
+class EventStore(Protocol):
+    def add(self, events: Sequence[StoredEvent], poll: Poll | None = None) -> list[bool]:
+        """Keep each event not kept already (same id); True for each new one, in order.
+
+        With ``poll``, in one transaction with saving its cursor, and only while its owner holds the
+        subscription's lease (else :class:`LeaseLost` and nothing is kept)."""
+        ...
+
+    def get(self, event_id: str) -> StoredEvent | None: ...
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[StoredEvent]:
+        """Newest first, optionally only those in ``state``."""
+        ...
+
+    def save(self, event: StoredEvent) -> None:
+        """Write the event as it is now (after a delivery attempt)."""
+        ...
+
+    def claim_due(self, hold: float) -> StoredEvent | None:
+        """The pending event due soonest, if due now; no other process claims it for ``hold`` seconds."""
+        ...
+
+    def cursor(self, subscription: str) -> Any:
+        """Where the subscription's last stored poll left off; None before the first."""
+        ...
+
+    def hold_lease(self, subscription: str, owner: str, seconds: float) -> bool:
+        """Take the subscription's lease, or renew it if ``owner`` holds it; False if another does."""
+        ...
+
+    def release_lease(self, subscription: str, owner: str) -> None:
+        """Give the lease up if ``owner`` holds it (a stopping worker's pollers)."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """How many events are in each state now (for /metrics)."""
+        ...
+
+    def prune(self, older_than: float) -> int:
+        """Remove delivered and dead events received before ``older_than`` (a time); how many."""
+        ...
+
+    def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+        ...
+
+    def recover(self) -> None:
+        """At start-up, before any worker: deliveries and leases held by a stopped process are freed."""
+        ...

@@ -1,0 +1,167 @@
+"""Triggers: how a connector turns the outside world's events into BPMN messages.
+
+A connector declares two kinds, next to its commands:
+
+    @connector.webhook("order_created", verifier=HmacSignature(), payload=ORDER_SCHEMA)
+    def order_created(ctx: Context, request: InboundRequest) -> Event:
+        return Event(key=request.headers["X-Shop-Delivery"], data=request.json)
+
+    @connector.poller("invoice_paid", settings=SETTINGS)
+    def invoices(ctx: Context, cursor: Any) -> tuple[list[Event], Any]:
+        paid = ctx.resources.paid_since(cursor or 0)
+        return [Event(str(i.id), i.as_json()) for i in paid], max((i.paid_at for i in paid), default=cursor)
+
+The daemon serves a webhook at ``POST /v1/inbound/<connector>/<trigger>/<subscription>``
+and runs a poller on a schedule; both only for subscriptions the operator
+configured in ``plugins.toml``. Each event's ``key`` identifies it at its
+source: an event seen twice (a replayed request, a poll repeated after a
+crash) is stored and delivered once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.parameters import JsonSchema
+
+INVALID_SIGNATURE = ErrorCode(
+    "InvalidSignature",
+    "An inbound request's signature or token is missing or wrong for its subscription's secret.",
+    status=401,
+)
+REQUEST_EXPIRED = ErrorCode(
+    "RequestExpired",
+    "An inbound request's signed timestamp is missing, unreadable, or further from now than the"
+    " subscription's tolerance: a replay, or a sender whose clock is off.",
+    status=401,
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened at the source: ``key`` names it there (a delivery id, an object's
+    key and version, a message id), ``data`` is what the subscription maps to the message's payload."""
+
+    key: str
+    data: Any
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """What a webhook's sender posted: the raw body (what signatures cover), its JSON, its headers."""
+
+    body: bytes
+    headers: Mapping[str, str]  # case-insensitive
+    json: Any = None  # the parsed body when it was JSON; it has passed the trigger's payload schema
+
+    def body_digest(self) -> str:
+        """A key for events whose sender gives no id: the same body is the same event."""
+        return hashlib.sha256(self.body).hexdigest()
+
+
+class Verifier(Protocol):
+    """Checks an inbound request came from who holds the subscription's secret; raises CommandError
+    with :data:`INVALID_SIGNATURE` or :data:`REQUEST_EXPIRED` otherwise."""
+
+    def __call__(self, settings: Mapping[str, Any], request: InboundRequest, now: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class HmacSignature:
+    """An HMAC-SHA256 of the body in a header, GitHub's ``X-Hub-Signature-256: sha256=<hex>`` by default.
+
+    With ``timestamp_header`` the signed text is ``<timestamp>.<body>`` (Stripe's and Slack's way)
+    and a timestamp further than ``tolerance`` seconds from now is refused as a replay.
+    ``secret`` names the subscription setting holding the key.
+    """
+
+    header: str = "X-Hub-Signature-256"
+    prefix: str = "sha256="
+    secret: str = "secret"  # noqa: S105 - the name of the setting holding it, not a secret
+    timestamp_header: str | None = None
+    tolerance: float = 300.0
+
+    def __call__(self, settings: Mapping[str, Any], request: InboundRequest, now: float) -> None:
+        stamp = request.headers.get(self.timestamp_header, "").strip() if self.timestamp_header else None
+        signed = request.body if stamp is None else f"{stamp}.".encode() + request.body
+        offered = request.headers.get(self.header, "").strip()
+        expected = self.prefix + hmac.new(_key(settings, self.secret), signed, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(offered.lower().encode(), expected.encode()):
+            raise CommandError(INVALID_SIGNATURE, f"{self.header} is missing or does not match the body")
+        if stamp is not None:  # signed, so the sender wrote it: is it recent?
+            drift = abs(now - _timestamp(stamp, str(self.timestamp_header)))
+            if drift > self.tolerance:
+                raise CommandError(
+                    REQUEST_EXPIRED,
+                    f"{self.timestamp_header} is {drift:.0f} s from now,"
+                    f" over the {self.tolerance:.0f} s allowed",
+                )
+
+
+@dataclass(frozen=True)
+class SharedToken:
+    """A secret the sender repeats in a header on every request (``prefix`` e.g. ``"Bearer "``)."""
+
+    header: str = "X-Webhook-Token"
+    prefix: str = ""
+    secret: str = "secret"  # noqa: S105 - the name of the setting holding it, not a secret
+
+    def __call__(self, settings: Mapping[str, Any], request: InboundRequest, now: float) -> None:
+        offered = request.headers.get(self.header, "").encode()
+        expected = self.prefix.encode() + _key(settings, self.secret)
+        if not hmac.compare_digest(offered, expected):
+            raise CommandError(INVALID_SIGNATURE, f"{self.header} is missing or holds the wrong token")
+
+
+def _key(settings: Mapping[str, Any], name: str) -> bytes:
+    secret = settings.get(name)
+    if not isinstance(secret, str) or not secret:  # the settings' schema should have required it
+        raise CommandError(INVALID_SIGNATURE, f"the subscription has no {name!r} to verify requests with")
+    return secret.encode()
+
+
+def _timestamp(raw: str, header: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise CommandError(REQUEST_EXPIRED, f"{header} is missing or not a number of seconds") from None
+
+
+WebhookFunction = Callable[..., "Event | Sequence[Event]"]
+PollFunction = Callable[..., "tuple[Sequence[Event], Any]"]
+Acknowledge = Callable[..., None]
+WEBHOOK, POLLER = "webhook", "poller"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A declared source of events: a webhook the daemon serves or a poller it runs.
+
+    ``settings`` is the JSON Schema of a subscription's ``settings`` table (``"secret": true``
+    fields take ``env:``/``file:`` references). A webhook has a ``verifier`` (always: an
+    unverified endpoint would let anyone start processes) and may have a ``payload`` schema its
+    JSON body must pass. A poller may have ``acknowledge(ctx, events)``, run once its events
+    are stored (delete SQS messages then, not before).
+    """
+
+    name: str
+    kind: str
+    function: Callable[..., Any]
+    description: str = ""
+    settings: JsonSchema = field(default_factory=lambda: {"type": "object"})
+    payload: JsonSchema | None = None
+    verifier: Verifier | None = None
+    acknowledge: Acknowledge | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "settings": self.settings,
+        }

@@ -1,0 +1,148 @@
+"""One contract, both event stores: the jobs' SQLite file and the jobs' Redis.
+
+The Redis half uses ``$CONNECTOR_PROXY_TEST_REDIS_URL`` (default: database 13 on 127.0.0.1)
+under a key prefix of its own, and deletes only those keys afterwards. Without a Redis it is
+skipped, except in CI (``$CI`` set), where it must run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from cryptography.fernet import Fernet
+
+from connector_proxy.config import EventSettings, JobSettings
+from connector_proxy.events.model import DEAD, DELIVERED, PENDING, StoredEvent, event_id
+from connector_proxy.events.redis_store import RedisEventStore
+from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
+from connector_proxy.events.store import EventStore, LeaseLost, Poll
+from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.sqlite_file import SqliteFile
+
+REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    sealer = Sealer(
+        (Fernet.generate_key().decode(),)
+    )  # payloads sealed at rest, as jobs.encryption_keys does
+    if request.param == "sqlite":
+        yield SqliteEventStore(SqliteFile(tmp_path / "jobs.sqlite3", SCHEMA), sealer)
+        return
+    prefix = f"cp-events-test-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs the Redis event store, but no Redis answers at {REDIS_URL}: {error}")
+        pytest.skip(f"no Redis answers at {REDIS_URL} (set CONNECTOR_PROXY_TEST_REDIS_URL): {error}")
+    jobs = JobSettings(redis_url=REDIS_URL, redis_prefix=prefix)
+    yield RedisEventStore(jobs, EventSettings(keep_delivered=60), sealer)
+    for key in client.scan_iter(f"{prefix}:*"):  # only what this test made
+        client.delete(key)
+
+
+def event(key: str, subscription: str = "orders", payload: object = None) -> StoredEvent:
+    return StoredEvent(subscription, "http/webhook", "order_received", key, payload or {"key": key})
+
+
+def test_an_event_is_kept_once_however_often_it_arrives(store: EventStore) -> None:
+    first, again = event("d-1"), event("d-1")
+
+    assert store.add([first]) == [True]
+    assert store.add([again, event("d-2")]) == [False, True]
+
+    kept = store.get(first.id)
+    assert kept is not None and kept.payload == {"key": "d-1"} and kept.state == PENDING
+    assert first.id == event_id("orders", "d-1") != event_id("invoices", "d-1")  # per subscription
+    assert store.counts() == {PENDING: 2, DELIVERED: 0, DEAD: 0}
+    assert [e.key for e in store.list()] == ["d-2", "d-1"]  # newest first
+
+
+def test_a_due_event_is_claimed_by_one_and_held(store: EventStore) -> None:
+    store.add([event("d-1")])
+
+    claimed = store.claim_due(hold=30)
+    assert claimed is not None and claimed.key == "d-1"
+    assert store.claim_due(hold=30) is None  # held: no other thread or process sends it meanwhile
+
+    claimed.state, claimed.attempts, claimed.delivered_at, claimed.next_at = DELIVERED, 1, time.time(), None
+    store.save(claimed)
+    assert store.claim_due(hold=30) is None
+    assert store.list(DELIVERED)[0].attempts == 1
+    assert store.list(PENDING) == []
+    assert store.counts()[DELIVERED] == 1
+
+
+def test_a_retry_waits_for_its_time(store: EventStore) -> None:
+    store.add([event("d-1")])
+    claimed = store.claim_due(hold=30)
+    assert claimed is not None
+    claimed.attempts, claimed.next_at = 1, time.time() + 0.3
+    store.save(claimed)
+
+    assert store.claim_due(hold=30) is None
+    time.sleep(0.4)
+    again = store.claim_due(hold=30)
+    assert again is not None and again.attempts == 1
+
+
+def test_one_poller_holds_a_subscription_and_its_cursor_moves_with_its_events(store: EventStore) -> None:
+    assert store.cursor("files") is None
+    assert store.hold_lease("files", "worker-a", 0.5)
+    assert store.hold_lease("files", "worker-a", 0.5)  # renewed by its holder
+    assert not store.hold_lease("files", "worker-b", 0.5)
+
+    assert store.add([event("f-1", "files")], Poll("files", "worker-a", {"after": 1})) == [True]
+    assert store.cursor("files") == {"after": 1}
+    with pytest.raises(LeaseLost):  # not the holder: nothing it polled is kept
+        store.add([event("f-2", "files")], Poll("files", "worker-b", {"after": 2}))
+    assert store.cursor("files") == {"after": 1} and store.get(event_id("files", "f-2")) is None
+
+    time.sleep(0.6)  # the holder died: its lease runs out
+    assert store.hold_lease("files", "worker-b", 5)
+    with pytest.raises(LeaseLost):  # the old holder wakes up late: its poll is dropped
+        store.add([event("f-2", "files")], Poll("files", "worker-a", {"after": 2}))
+    store.release_lease("files", "worker-a")  # not its lease any more: nothing happens
+    assert not store.hold_lease("files", "worker-a", 5)
+    store.release_lease("files", "worker-b")
+    assert store.hold_lease("files", "worker-a", 5)
+
+
+def test_a_dead_on_arrival_event_is_kept_but_never_claimed(store: EventStore) -> None:
+    unmapped = event("d-1")
+    unmapped.state, unmapped.next_at, unmapped.last_error = DEAD, None, "the event has nothing at '/id'"
+
+    assert store.add([unmapped]) == [True]
+    assert store.claim_due(hold=30) is None
+    kept = store.get(unmapped.id)
+    assert kept is not None and kept.state == DEAD and kept.last_error == "the event has nothing at '/id'"
+    assert store.counts()[DEAD] == 1
+
+
+def test_old_finished_events_are_removed(store: EventStore) -> None:
+    store.add([event("d-1"), event("d-2")])
+    claimed = store.claim_due(hold=30)
+    assert claimed is not None
+    claimed.state, claimed.next_at = DELIVERED, None
+    store.save(claimed)
+
+    if isinstance(store, RedisEventStore):  # a finished record expires by itself
+        assert 0 < store.redis.ttl(store._key(claimed.id)) <= 60
+        assert store.redis.ttl(store._key(event_id("orders", "d-2"))) == -1  # a pending one never does
+        store.redis.delete(store._key(claimed.id))  # as its expiry will: the index is tidied when read
+    else:
+        assert store.prune(time.time() - 60) == 0  # not old enough yet
+        assert store.prune(time.time() + 1) == 1
+        assert store.get(claimed.id) is None
+    store.ping()
+    assert [e.state for e in store.list()] == [PENDING]
+    assert store.counts()[PENDING] == 1
