@@ -96,6 +96,8 @@ def test_check_passes_a_good_configuration(tmp_path: Path) -> None:
 
 def test_check_names_file_table_and_reason_of_each_problem(tmp_path: Path) -> None:
     config = ONLY_LISTED + '[connectors.sample.config]\ntoken = "ab"\n'  # minLength 4
+    config += '[events]\nhost_url = "http://127.0.0.1:7000/v1.0"\n'
+    config += '[subscriptions.ghost]\ntrigger = "nowhere/webhook"\nmessage = "boo"\n'
     checked = check(tmp_path, config, {"CONNECTOR_PROXY_SERVER_WORKRS": "3"})
 
     assert checked.returncode == 1
@@ -104,6 +106,8 @@ def test_check_names_file_table_and_reason_of_each_problem(tmp_path: Path) -> No
         in (checked.stderr)
     )
     assert "environment: CONNECTOR_PROXY_SERVER_WORKRS is not a setting" in checked.stderr
+    ghost = "[subscriptions.ghost]: no ready connector offers trigger 'nowhere/webhook'"
+    assert f"{tmp_path / 'plugins.toml'}: {ghost}" in checked.stderr
     assert "Traceback" not in checked.stderr and '"ab"' not in checked.stderr
 
 

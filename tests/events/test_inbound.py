@@ -117,6 +117,8 @@ def test_signed_webhooks_become_messages_once_each(tmp_path: Path, host: Message
         assert messages["ticket_opened"].payload == {"ticket": 7, "title": "PRINTER ON FIRE"}
         assert messages["shop:order_received"].request_id == accepted.headers["X-Request-Id"]
 
+        for each in shown(daemon, "/v1/events")["events"]:  # the host answered; now each is recorded
+            _settled(daemon, each["status_url"])
         after = post(daemon, "/v1/inbound/http/webhook/orders", order, signed(order, "delivery-1"))
         assert after.json()["events"][0]["duplicate"] is True
         event = shown(daemon, stored["status_url"])
