@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from bench import load, procstats, resilience, slow
+from bench import inbound, load, procstats, resilience, slow
 from bench.sites import write_site
 from bench.upstreams import Upstream, fast_upstream
 from connector_proxy.sdk.testing import RunningDaemon
@@ -82,6 +82,8 @@ def main() -> None:
     if options.resilience:
         text += "\n" + slow.render(slow.run_large())
         text += "\n" + resilience.render(resilience.run_large())
+    if options.inbound:
+        text += "\n" + inbound.render(inbound.run(5.0, 32, 200.0), 5.0, 32)
     print(text)
     if options.write:
         options.write.write_text(_document(text, options))
@@ -95,6 +97,7 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--dummies", type=int, default=100, help="extra connector packages installed")
     parser.add_argument("--startups", type=int, default=5, help="cold starts timed")
     parser.add_argument("--resilience", action="store_true", help="also run the slow, hung and burst runs")
+    parser.add_argument("--inbound", action="store_true", help="also run the inbound events scenario")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
     parser.add_argument(
         "--no-tools", dest="tools", action="store_false", help="use the fallbacks even if wrk and nginx exist"
@@ -260,7 +263,8 @@ def _document(text: str, options: argparse.Namespace) -> str:
         "# Benchmark results\n\n"
         f"Run on {time.strftime('%Y-%m-%d')} on {machine}.\n"
         f"Command: `.venv/bin/python -m bench --rounds {options.rounds} --duration {options.duration:g}"
-        f"{' --resilience' if options.resilience else ''} --write bench/RESULTS.md`.\n"
+        f"{' --resilience' if options.resilience else ''}{' --inbound' if options.inbound else ''}"
+        " --write bench/RESULTS.md`.\n"
         "Each figure is the median of the rounds; ratios are taken within a round.\n\n" + text
     )
 

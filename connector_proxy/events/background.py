@@ -70,7 +70,9 @@ class EventThreads:
                 log.warning("could not release the lease of subscription %s", subscription.name)
 
     def _deliver(self) -> None:
-        hold = self.settings.delivery_timeout + 5
+        # a claimed event is off limits to other processes this long: a wait for a pooled
+        # connection, the connect and the answer each take up to delivery_timeout
+        hold = 3 * self.settings.delivery_timeout + 5
         while not self._stopping.is_set():
             try:
                 event = self.store.claim_due(hold)

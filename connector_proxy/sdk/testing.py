@@ -273,6 +273,11 @@ class Message:
     arrived: float  # time.time() when it arrived
 
 
+class _BusyServer(ThreadingHTTPServer):
+    request_queue_size = 128  # every daemon worker's pool may connect at once
+    daemon_threads = True
+
+
 class MessageHost:
     """A SpiffWorkflow host's ``POST /v1.0/messages/<name>`` on 127.0.0.1, as the real route takes it.
 
@@ -283,6 +288,7 @@ class MessageHost:
 
     def __init__(self, api_key: str = "", fail_first: int = 0, refuse: int | None = None) -> None:
         self.messages: list[Message] = []  # each taken once
+        self._taken: set[str] = set()  # their message_instance_uuids
         self.attempts = 0
         self.api_key = api_key
         self.fail_first = fail_first
@@ -291,7 +297,8 @@ class MessageHost:
         host = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real host's server
+            disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -306,8 +313,7 @@ class MessageHost:
             def log_message(self, *_: object) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _BusyServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}/v1.0"  # what events.host_url names
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
@@ -330,7 +336,7 @@ class MessageHost:
                     "message": "no process waits for it",
                 }
             uuid = query.get("message_instance_uuid")
-            if uuid is None or all(m.message_instance_uuid != uuid for m in self.messages):
+            if uuid is None or uuid not in self._taken:
                 message = Message(
                     unquote(parts.path.removeprefix("/v1.0/messages/")),
                     query.get("execution_mode"),
@@ -341,6 +347,7 @@ class MessageHost:
                     time.time(),
                 )
                 self.messages.append(message)
+                self._taken.add(uuid or "")
                 self._arrived.notify_all()
             return 200, {"id": len(self.messages), "status": "running"}
 
