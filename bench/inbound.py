@@ -86,13 +86,13 @@ class Figures:
     generator: str
 
 
-def run(duration: float, concurrency: int, rate: float) -> Figures:
+def run(duration: float, concurrency: int, rate: float, tools: bool = True) -> Figures:
     with tempfile.TemporaryDirectory() as folder, MessageHost() as host:
         config = Path(folder) / "plugins.toml"
         config.write_text(CONFIG.format(folder=folder, host=host.url, token=TOKEN))
         with RunningDaemon(config) as daemon:
             started = time.time()
-            burst = _burst(daemon.url, concurrency, duration)
+            burst = _burst(daemon.url, concurrency, duration, tools)
             stored = _stored(Path(folder) / "jobs.sqlite3")
             host.wait_for(stored, seconds=300)  # the backlog drains before the delay is measured
             drained = max(m.arrived for m in host.messages) - started
@@ -111,12 +111,12 @@ def run(duration: float, concurrency: int, rate: float) -> Figures:
         delay_p50_ms=_percentile(delays, 50),
         delay_p99_ms=_percentile(delays, 99),
         delivered=delivered,
-        generator=load.generator(),
+        generator=load.generator(tools),
     )
 
 
-def _burst(url: str, concurrency: int, seconds: float) -> load.Figures:
-    if not shutil.which("wrk"):
+def _burst(url: str, concurrency: int, seconds: float, tools: bool) -> load.Figures:
+    if not (tools and shutil.which("wrk")):
         return _threads(url, concurrency, seconds)
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "events.lua"
@@ -240,10 +240,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="connections posting events")
     parser.add_argument("--rate", type=float, default=200.0, help="events a second for the delay")
     parser.add_argument("--write", type=Path, help="also append the table to this Markdown file")
-    options = parser.parse_args()
-    text = render(
-        run(options.duration, options.concurrency, options.rate), options.duration, options.concurrency
+    parser.add_argument(
+        "--no-tools", dest="tools", action="store_false", help="Python threads even if wrk exists"
     )
+    options = parser.parse_args()
+    figures = run(options.duration, options.concurrency, options.rate, options.tools)
+    text = render(figures, options.duration, options.concurrency)
     print(text)
     if options.write:
         with options.write.open("a") as stream:

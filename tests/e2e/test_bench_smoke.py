@@ -39,6 +39,24 @@ def test_the_benchmark_runs_and_prints_its_table(tmp_path: Path) -> None:
     assert report.read_text().startswith("# Benchmark results")
 
 
+def test_the_inbound_benchmark_runs_and_prints_its_table() -> None:
+    smallest = ["--duration", "1", "--concurrency", "2", "--rate", "20", "--no-tools"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.inbound", *smallest],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+
+    assert done.returncode == 0, done.stderr
+    cells = [line.strip("| ").split(" | ") for line in done.stdout.splitlines() if line.startswith("| ")]
+    figures = {row[0].split(" ")[0]: row[1] for row in cells}
+    accepted, stored, failures = (int(n.replace(",", "")) for n in figures["202"].split(" / "))
+    assert accepted > 0 and stored >= accepted and failures == 0
+    assert figures["delay"].endswith("(20 delivered)")
+
+
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:8080/items
   2 threads and 8 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
