@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -9,6 +10,8 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+import redis
 from flask.testing import FlaskClient
 
 from connector_proxy.config import Settings, load_settings
@@ -103,3 +106,16 @@ def environment(folder: Path, wheels: list[Path]) -> Path:
         check=True,
     )
     return folder / "bin" / "python"
+
+
+def redis_or_skip(url: str) -> redis.Redis:
+    """A client of the tests' Redis; the test is skipped when none answers, except in CI
+    (``$CI`` set), where it must. Tests keep to key prefixes of their own."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the Redis at {url}, and none answers: {error}")
+        pytest.skip(f"no Redis answers at {url} (set CONNECTOR_PROXY_TEST_REDIS_URL): {error}")
+    return client

@@ -18,6 +18,7 @@ from connector_proxy.config import EventSettings, JobSettings
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent
 from connector_proxy.events.store import LeaseLost, Poll
 from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.redis_indexes import counts_by_state, newest
 
 # ARGV: prefix, subscription, owner ('' for a webhook's events), cursor JSON, seconds a finished record
 # is kept, then id, record, received_at, next_at, state for each event. {-1} if the lease is lost,
@@ -103,12 +104,9 @@ class RedisEventStore:
 
     def list(self, state: str | None = None, limit: int = 100) -> list[StoredEvent]:
         index = f"{self.prefix}:events:{state}" if state else f"{self.prefix}:events"
-        ids = [raw.decode() for raw in cast(list[bytes], self.redis.zrevrange(index, 0, limit - 1))]
-        records = cast(list[bytes | None], self.redis.mget([self._key(i) for i in ids])) if ids else []
-        expired = [event_id for event_id, data in zip(ids, records, strict=True) if data is None]
-        if expired:  # records expire on their own; the indexes are tidied when met
-            self.redis.zrem(index, *expired)
-        return [StoredEvent.from_json(data, self.sealer) for data in records if data is not None]
+        return [
+            StoredEvent.from_json(data, self.sealer) for data in newest(self.redis, index, self._key, limit)
+        ]
 
     def save(self, event: StoredEvent) -> None:
         with self.redis.pipeline() as batch:  # MULTI/EXEC: the record and its indexes change together
@@ -141,13 +139,7 @@ class RedisEventStore:
     def counts(self) -> dict[str, int]:
         """Finished events' records expire by themselves: ids surely expired leave the index first."""
         expired_before = time.time() - self.longest_life
-        with self.redis.pipeline() as batch:
-            for state in FINISHED:
-                batch.zremrangebyscore(f"{self.prefix}:events:{state}", "-inf", expired_before)
-            for state in STATES:
-                batch.zcard(f"{self.prefix}:events:{state}")
-            answers = batch.execute()[len(FINISHED) :]
-        return {state: int(count) for state, count in zip(STATES, answers, strict=True)}
+        return counts_by_state(self.redis, f"{self.prefix}:events", STATES, FINISHED, expired_before)
 
     def prune(self, older_than: float) -> int:
         """Nothing to do: finished records expire (``events.keep_delivered``); indexes are tidied

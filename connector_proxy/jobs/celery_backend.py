@@ -19,6 +19,7 @@ from connector_proxy.config import JobSettings
 from connector_proxy.jobs.model import FINISHED, PENDING, STATES, Job
 from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.redis_indexes import counts_by_state, newest
 
 log = logging.getLogger(__name__)
 RUN, DELIVER = "connector_proxy.run_job", "connector_proxy.deliver_result"
@@ -65,13 +66,7 @@ class RedisJobStore:
     def counts(self) -> dict[str, int]:
         """Finished jobs' records expire by themselves: ids surely expired leave the index first."""
         expired_before = time.time() - self.longest_life
-        with self.redis.pipeline() as batch:
-            for state in FINISHED:
-                batch.zremrangebyscore(f"{self.prefix}:jobs:{state}", "-inf", expired_before)
-            for state in STATES:
-                batch.zcard(f"{self.prefix}:jobs:{state}")
-            answers = batch.execute()[len(FINISHED) :]
-        return {state: int(count) for state, count in zip(STATES, answers, strict=True)}
+        return counts_by_state(self.redis, f"{self.prefix}:jobs", STATES, FINISHED, expired_before)
 
     def ping(self) -> None:
         self.redis.ping()
@@ -82,12 +77,7 @@ class RedisJobStore:
 
     def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
         index = f"{self.prefix}:jobs:{state}" if state else f"{self.prefix}:jobs"
-        ids = [_text(raw) for raw in cast(list[bytes], self.redis.zrevrange(index, 0, limit - 1))]
-        records = cast(list[bytes | None], self.redis.mget([self._key(i) for i in ids])) if ids else []
-        expired = [job_id for job_id, data in zip(ids, records, strict=True) if data is None]
-        if expired:  # records expire on their own; the indexes are tidied when met
-            self.redis.zrem(index, *expired)
-        return [Job.from_json(data, self.sealer) for data in records if data is not None]
+        return [Job.from_json(data, self.sealer) for data in newest(self.redis, index, self._key, limit)]
 
     def _key(self, job_id: str | None) -> str:
         return f"{self.prefix}:job:{job_id}"

@@ -13,7 +13,6 @@ from typing import Any, cast
 from flask import Blueprint, Response, request
 
 from connector_proxy.errors import (
-    BAD_REQUEST,
     EVENT_NOT_FOUND,
     INVALID_EVENT,
     SUBSCRIPTION_NOT_FOUND,
@@ -23,12 +22,12 @@ from connector_proxy.events.model import STATES
 from connector_proxy.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.triggers import INVALID_SIGNATURE, REQUEST_EXPIRED, InboundRequest
-from connector_proxy.web.documented import Query, documented
+from connector_proxy.web.documented import documented
+from connector_proxy.web.listing import listing_queries, listing_query
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
 
 inbound = Blueprint("inbound", __name__, url_prefix="/v1")
-MAX_LIMIT = 1000
 ANY_BODY: dict[str, Any] = {"application/json": {"schema": {}}, "application/octet-stream": {"schema": {}}}
 ACCEPTED_EVENTS = {
     "type": "object",
@@ -82,21 +81,14 @@ def show_event(event_id: str) -> Response:
 @inbound.get("/events")
 @documented(
     {200: {"type": "object", "required": ["events"], "properties": {"events": LIST_OF_OBJECTS}}},
-    query=(
-        Query("state", {"enum": list(STATES)}, "only events in this state"),
-        Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "at most this many (100)"),
-    ),
+    query=listing_queries(STATES, "events"),
     tag="events",
 )
 def list_events() -> Response:
     """Newest first; ``?state=pending|delivered|dead`` and ``?limit=`` (at most 1000)."""
-    state = request.args.get("state")
-    if state is not None and state not in STATES:
-        return error_response(CommandError(BAD_REQUEST, f"state must be one of {', '.join(STATES)}"))
-    limit_text = request.args.get("limit", "100")
-    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= MAX_LIMIT:
-        return error_response(
-            CommandError(BAD_REQUEST, f"limit must be a whole number from 1 to {MAX_LIMIT}")
-        )
-    found = proxy_state().events.list(state, int(limit_text))
+    try:
+        state, limit = listing_query(STATES)
+    except CommandError as error:
+        return error_response(error)
+    found = proxy_state().events.list(state, limit)
     return json_response({"events": [event.describe() for event in found]})

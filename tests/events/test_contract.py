@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from cryptography.fernet import Fernet
 
 from connector_proxy.config import EventSettings, JobSettings
@@ -24,6 +23,7 @@ from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
 from connector_proxy.jobs.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
+from tests.support import redis_or_skip
 
 REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -37,13 +37,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
         yield SqliteEventStore(SqliteFile(tmp_path / "jobs.sqlite3", SCHEMA), sealer)
         return
     prefix = f"cp-events-test-{uuid.uuid4().hex[:8]}"
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI runs the Redis event store, but no Redis answers at {REDIS_URL}: {error}")
-        pytest.skip(f"no Redis answers at {REDIS_URL} (set CONNECTOR_PROXY_TEST_REDIS_URL): {error}")
+    client = redis_or_skip(REDIS_URL)
     jobs = JobSettings(redis_url=REDIS_URL, redis_prefix=prefix)
     yield RedisEventStore(jobs, EventSettings(keep_delivered=60), sealer)
     for key in client.scan_iter(f"{prefix}:*"):  # only what this test made

@@ -16,7 +16,7 @@ import requests
 
 from connector_proxy.sdk.testing import MessageHost
 from tests.events.test_contract import REDIS_URL
-from tests.support import Daemon
+from tests.support import Daemon, redis_or_skip
 
 API_KEY = "proxy-api-key-0123456789"
 
@@ -97,13 +97,7 @@ def test_no_file_is_lost_or_delivered_twice_across_a_sigkill(tmp_path: Path) -> 
 @pytest.fixture
 def shared_redis() -> Iterator[str]:
     prefix = f"cp-poll-test-{uuid.uuid4().hex[:8]}"
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI runs the Redis event store, but no Redis answers at {REDIS_URL}: {error}")
-        pytest.skip(f"no Redis answers at {REDIS_URL} (set CONNECTOR_PROXY_TEST_REDIS_URL): {error}")
+    client = redis_or_skip(REDIS_URL)
     yield prefix
     for key in client.scan_iter(f"{prefix}:*"):  # only what this test made
         client.delete(key)
