@@ -161,6 +161,11 @@ TRIGGER_FAILED = ErrorCode(
     " in the connector); its class is named, the rest is in the daemon's log. Nothing is stored.",
     status=500,
 )
+EVENT_NOT_DEAD = ErrorCode(
+    "EventNotDead",
+    "POST /v1/events/<id>/retry: the event is pending or delivered; only a dead one is sent again.",
+    status=409,
+)
 EVENT_NOT_FOUND = ErrorCode(
     "EventNotFound",
     "No event has this id (never stored, or removed after events.keep_delivered).",
@@ -214,6 +219,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     INVALID_EVENT,
     TRIGGER_FAILED,
     EVENT_NOT_FOUND,
+    EVENT_NOT_DEAD,
 )
 _BY_STATUS = {
     400: BAD_REQUEST,

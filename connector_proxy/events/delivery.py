@@ -62,7 +62,8 @@ class MessageSender:
             return
         event.last_error = error  # kept after a later success: the operator sees what the retries were for
         delay = backoff(event.attempts, FIRST_DELAY, MAX_DELAY)
-        if retry and time.time() - event.received_at + delay <= self.settings.give_up_after:
+        trying_since = event.retried_at or event.received_at
+        if retry and time.time() - trying_since + delay <= self.settings.give_up_after:
             event.next_at = time.time() + delay
             EVENT_DELIVERIES.labels(event.subscription, "retrying").inc()
             log.warning("event %s (%s): %s; retrying in %.1f s", event.id, event.subscription, error, delay)

@@ -48,6 +48,7 @@ class StoredEvent:
     host_answer: Any = None
     delivered_at: float | None = None
     request_id: str | None = None
+    retried_at: float | None = None  # an operator sent it again once dead: give_up_after counts from here
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -87,5 +88,6 @@ class StoredEvent:
             "host_status": self.host_status,
             "host_answer": self.host_answer,
             "delivered_at": iso_time(self.delivered_at),
+            "retried_at": iso_time(self.retried_at),
             "status_url": f"/v1/events/{self.id}",
         }

@@ -16,9 +16,9 @@ from jsonschema.protocols import Validator
 
 from connector_proxy import jsontext
 from connector_proxy.config import Settings
-from connector_proxy.errors import INVALID_EVENT, TRIGGER_FAILED
+from connector_proxy.errors import EVENT_NOT_DEAD, INVALID_EVENT, TRIGGER_FAILED
 from connector_proxy.events.background import EventThreads, count_received
-from connector_proxy.events.model import DEAD, StoredEvent
+from connector_proxy.events.model import DEAD, PENDING, StoredEvent
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.events.store import EventStore
 from connector_proxy.events.subscriptions import Subscription, bind_subscriptions
@@ -104,6 +104,18 @@ class Events:
 
     def get(self, event_id: str) -> StoredEvent | None:
         return self.store.get(event_id)
+
+    def retry(self, event: StoredEvent) -> None:
+        """A dead event pending again, due now (its attempts and last error kept); the give-up time
+        counts from now, so a message refused until a model was deployed can go out."""
+        if event.state != DEAD:
+            raise CommandError(
+                EVENT_NOT_DEAD, f"Event {event.id} is {event.state}; only a dead one is retried"
+            )
+        event.state, event.next_at, event.retried_at = PENDING, time.time(), time.time()
+        self.store.save(event)
+        if self.background is not None:
+            self.background.wake()
 
     def list(self, state: str | None, limit: int) -> list[StoredEvent]:
         return self.store.list(state, limit)

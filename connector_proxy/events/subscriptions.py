@@ -111,7 +111,7 @@ def bind_subscriptions(settings: Settings, registry: Registry) -> Bound:
         if not table.enabled:
             continue
         try:
-            ready[name] = _bind(table, registry, settings.environ)
+            ready[name] = _bind(table, registry, settings)
         except ConnectorRejected as rejected:
             problems[name] = rejected.detail
             log.error("subscription %s left out: %s", name, rejected.detail)
@@ -120,12 +120,17 @@ def bind_subscriptions(settings: Settings, registry: Registry) -> Bound:
     return Bound(ready, problems)
 
 
-def _bind(table: SubscriptionSettings, registry: Registry, environ: Mapping[str, str]) -> Subscription:
+def _bind(table: SubscriptionSettings, registry: Registry, settings: Settings) -> Subscription:
     bound = registry.triggers.get(table.trigger)
     if bound is None:
+        connector = settings.connector(table.trigger.split("/")[0])
+        if connector is not None and connector.isolated:  # the isolation protocol carries commands only
+            raise ConnectorRejected(
+                "unavailable", f"{table.trigger!r}: an isolated connector's triggers are not run"
+            )
         raise ConnectorRejected("unavailable", f"no ready connector offers trigger {table.trigger!r}")
     try:
-        resolved = configured(bound.trigger.settings, table.settings, environ)
+        resolved = configured(bound.trigger.settings, table.settings, settings.environ)
     except ConnectorRejected as rejected:
         raise ConnectorRejected(rejected.state, f"settings: {rejected.detail}") from None
     template = None

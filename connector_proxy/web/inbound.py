@@ -13,6 +13,7 @@ from typing import Any, cast
 from flask import Blueprint, Response, request
 
 from connector_proxy.errors import (
+    EVENT_NOT_DEAD,
     EVENT_NOT_FOUND,
     INVALID_EVENT,
     SUBSCRIPTION_NOT_FOUND,
@@ -76,6 +77,21 @@ def show_event(event_id: str) -> Response:
     if event is None:
         return error_response(CommandError(EVENT_NOT_FOUND, f"No event {event_id!r}"))
     return json_response(event.describe())
+
+
+@inbound.post("/events/<event_id>/retry")
+@documented({202: OBJECT}, errors=(EVENT_NOT_FOUND, EVENT_NOT_DEAD), tag="events")
+def retry_event(event_id: str) -> Response:
+    """Send a dead event again (after the host's model was fixed, say): pending and due now."""
+    events = proxy_state().events
+    event = events.get(event_id)
+    if event is None:
+        return error_response(CommandError(EVENT_NOT_FOUND, f"No event {event_id!r}"))
+    try:
+        events.retry(event)
+    except CommandError as error:
+        return error_response(error)
+    return json_response(event.describe(), status=202)
 
 
 @inbound.get("/events")

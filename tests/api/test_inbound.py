@@ -4,6 +4,7 @@ tests/events/."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,12 @@ def test_a_subscription_or_events_setting_that_cannot_work_stops_the_daemon(
     with pytest.raises(ConfigError, match=None) as raised:
         settings_from(tmp_path, table)
     assert problem in str(raised.value)
+
+
+def test_an_isolated_connectors_trigger_is_named_as_such(tmp_path: Path) -> None:
+    isolated = f'[connectors.sample]\npython = "{sys.executable}"\nworkers = 1\n'
+    app = client_from(tmp_path, TEST_CONFIG + isolated + EVENTS + SIGNUPS, ENVIRON)
+
+    details = app.get("/v1/readiness").get_json()["error"]["details"]
+    detail = "'sample/signup': an isolated connector's triggers are not run"
+    assert {"component": "subscription signups", "state": "unavailable", "detail": detail} in details

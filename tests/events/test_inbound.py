@@ -203,11 +203,20 @@ def test_a_message_the_host_refuses_is_dead_lettered_with_its_answer(tmp_path: P
         path = config(tmp_path, refusing.url)
         order = json.dumps({"id": 3, "customer": {"email": "ada@example.com"}}).encode()
         with Daemon(path, ENVIRON, tmp_path / "daemon.log") as daemon:
-            [stored] = post(daemon, "/v1/inbound/http/webhook/orders", order, signed(order, "d-1")).json()[
-                "events"
-            ]
+            accepted = post(daemon, "/v1/inbound/http/webhook/orders", order, signed(order, "d-1"))
+            [stored] = accepted.json()["events"]
             event = _settled(daemon, stored["status_url"])
+            refusing.refuse = None  # the model that waits for the message is deployed now
+            retry = f"{daemon.url}{stored['status_url']}/retry"
+            retried = requests.post(retry, headers={"Spiff-Connector-Proxy-Api-Key": API_KEY}, timeout=5)
+            [message] = refusing.wait_for(1)
+            again = _settled(daemon, stored["status_url"], settled=("delivered",))
+            not_dead = requests.post(retry, headers={"Spiff-Connector-Proxy-Api-Key": API_KEY}, timeout=5)
 
+    assert retried.status_code == 202 and retried.json()["state"] == "pending"
+    assert message.message_instance_uuid == stored["id"] and message.payload["order_id"] == 3
+    assert again["state"] == "delivered" and again["attempts"] == 2 and again["host_status"] == 200
+    assert (not_dead.status_code, not_dead.json()["error"]["error_code"]) == (409, "EventNotDead")
     assert event["state"] == "dead" and event["attempts"] == 1 and event["host_status"] == 400
     assert event["host_answer"] == {
         "error_code": "message_not_accepted",
@@ -231,11 +240,13 @@ def test_an_unreachable_host_is_retried_until_the_give_up_time(tmp_path: Path) -
     assert event["last_error"] == "NewConnectionError: the host could not be reached"
 
 
-def _settled(daemon: Daemon, status_url: str, seconds: float = 20) -> Any:
+def _settled(
+    daemon: Daemon, status_url: str, seconds: float = 20, settled: tuple[str, ...] = ("delivered", "dead")
+) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         event = shown(daemon, status_url)
-        if event["state"] != "pending":
+        if event["state"] in settled:
             return event
         time.sleep(0.1)
     raise AssertionError(f"still pending after {seconds} s: {event}")
