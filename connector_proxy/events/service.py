@@ -97,10 +97,10 @@ class Events:
                 TRIGGER_FAILED,
                 f"The trigger {bound.id} failed ({type(error).__name__}); see the daemon's log",
             ) from None
-        events = [answer] if isinstance(answer, Event) else list(answer)
-        if not all(isinstance(event, Event) and isinstance(event.key, str) and event.key for event in events):
+        events = [answer] if isinstance(answer, Event) else answer
+        if not (isinstance(events, list | tuple) and all(_is_event(event) for event in events)):
             raise CommandError(TRIGGER_FAILED, f"The trigger {bound.id} returned something other than events")
-        return events
+        return list(events)
 
     def get(self, event_id: str) -> StoredEvent | None:
         return self.store.get(event_id)
@@ -129,6 +129,18 @@ class Events:
     def recover(self) -> None:
         """Before any worker forks: deliveries and poller leases a stop left held are free again."""
         self.store.recover()
+
+
+def _is_event(event: Any) -> bool:
+    """An Event with a key, whose data can be stored (written as the answers are: what JSON cannot
+    hold becomes text; only nesting too deep for the writer cannot be kept)."""
+    if not (isinstance(event, Event) and isinstance(event.key, str) and event.key):
+        return False
+    try:
+        jsontext.dumps(event.data)
+    except jsontext.Unrenderable:
+        return False
+    return True
 
 
 def _parsed(body: bytes, required: bool) -> Any:

@@ -65,6 +65,9 @@ def test_a_trigger_that_crashes_is_named_not_quoted(tmp_path: Path, caplog: pyte
         "message": "The trigger sample/signup failed (RuntimeError); see the daemon's log",
     }
     assert "the sample trigger failed on purpose" in caplog.text  # the log has it, the sender does not
+    status, answer = signup(client(tmp_path), {"email": "none@example.com"})  # no events at all
+    assert (status, answer["error"]["error_code"]) == (500, "TriggerFailed")
+    assert answer["error"]["message"] == "The trigger sample/signup returned something other than events"
 
 
 def test_a_template_reads_the_event_and_nothing_else(tmp_path: Path) -> None:
