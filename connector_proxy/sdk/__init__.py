@@ -40,6 +40,7 @@ from connector_proxy.sdk.triggers import (
     SharedToken,
     Trigger,
     Verifier,
+    after_cursor,
 )
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ __all__ = [
     "Trigger",
     "Typeahead",
     "Verifier",
+    "after_cursor",
     "backoff",
     "invoke",
     "is_transient",

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.parameters import JsonSchema
@@ -132,6 +132,34 @@ def _timestamp(raw: str, header: str) -> float:
         raise CommandError(REQUEST_EXPIRED, f"{header} is missing or not a number of seconds") from None
 
 
+T = TypeVar("T")
+
+
+def after_cursor(found: Iterable[tuple[Any, str, T]], cursor: Any, limit: int) -> tuple[list[T], Any]:
+    """The items a poll reports when it lists its source whole each time, and the cursor after them.
+
+    ``found`` holds ``(instant, name, item)``: when the item appeared (a change or modification
+    time; numbers, or text that sorts in time order) and a name unique at that instant. The cursor
+    is the last instant reported and the names reported at it, so items sharing an instant (whole
+    seconds, say) are neither missed nor repeated. At most ``limit`` items, oldest first; with
+    nothing new, the cursor stays as it was.
+    """
+    since, seen = (cursor["at"], set(cursor["names"])) if cursor else (None, set())
+
+    def is_new(at: Any, name: str) -> bool:
+        return since is None or at > since or (at == since and name not in seen)
+
+    newer = sorted(
+        (entry for entry in found if is_new(entry[0], entry[1])),
+        key=lambda entry: (entry[0], entry[1]),  # never the items: they need not be comparable
+    )[:limit]
+    if not newer:
+        return [], cursor
+    last = newer[-1][0]
+    names = [name for at, name, _ in newer if at == last] + (sorted(seen) if last == since else [])
+    return [item for _, _, item in newer], {"at": last, "names": names}
+
+
 WebhookFunction = Callable[..., "Event | Sequence[Event]"]
 PollFunction = Callable[..., "tuple[Sequence[Event], Any]"]
 Acknowledge = Callable[..., None]
@@ -157,11 +185,3 @@ class Trigger:
     payload: JsonSchema | None = None
     verifier: Verifier | None = None
     acknowledge: Acknowledge | None = None
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "description": self.description,
-            "settings": self.settings,
-        }

@@ -80,3 +80,19 @@ def test_the_sdk_namespace_needs_only_the_standard_library() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_after_cursor_neither_misses_nor_repeats_items_sharing_an_instant() -> None:
+    from connector_proxy.sdk import after_cursor
+
+    # dicts as items, three sharing one instant (S3's whole seconds): they are never compared
+    listed = [(at, name, {"key": name}) for at, name in [("10", "b"), ("10", "a"), ("09", "z"), ("10", "c")]]
+
+    first, cursor = after_cursor(listed, None, limit=2)
+    assert [item["key"] for item in first] == ["z", "a"] and cursor == {"at": "10", "names": ["a"]}
+    second, cursor = after_cursor(listed, cursor, limit=2)
+    assert [item["key"] for item in second] == ["b", "c"] and cursor == {"at": "10", "names": ["b", "c", "a"]}
+    later = [*listed, ("10", "d", {"key": "d"}), ("11", "e", {"key": "e"})]  # a late one at the same second
+    third, cursor = after_cursor(later, cursor, limit=10)
+    assert [item["key"] for item in third] == ["d", "e"] and cursor == {"at": "11", "names": ["e"]}
+    assert after_cursor(later, cursor, limit=10) == ([], cursor)

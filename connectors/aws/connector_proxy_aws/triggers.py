@@ -1,9 +1,9 @@
 """Polling triggers: S3 objects created in a bucket, and SQS messages received from a queue.
 
 ``object_created`` lists the bucket (under a prefix) each poll and reports objects modified
-after the cursor: the last modification time taken, and the keys taken at that instant (S3's
-times have whole seconds, so several objects share one). An object's event key is its key and
-ETag, so an overwritten object is a new event.
+after the cursor (the SDK's ``after_cursor``: the last modification time taken, and the keys
+taken at that instant; S3's times have whole seconds, so several objects share one). An
+object's event key is its key and ETag, so an overwritten object is a new event.
 
 ``message_received`` receives up to ``max_events`` messages (long-polling ``wait_seconds``) and
 deletes them only once their events are stored; a message received again after a crash has
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connector_proxy.sdk import CommandGroup, Context, Event
+from connector_proxy.sdk import CommandGroup, Context, Event, after_cursor
 from connector_proxy_aws.calling import allowed, call
 
 triggers = CommandGroup()
@@ -50,20 +50,11 @@ def object_created(ctx: Context, cursor: Any) -> tuple[list[Event], Any]:
     """Objects created (or overwritten) in a bucket under a prefix, oldest first."""
     bucket = ctx.settings["bucket"]
     allowed(ctx, "buckets", bucket)
-    since, seen = (cursor["modified"], set(cursor["keys"])) if cursor else ("", set())
-    found = sorted(
-        (modified, entry)
-        for modified, entry in _objects(ctx, bucket, ctx.settings["prefix"])
-        if modified > since or (modified == since and entry["key"] not in seen)
-    )[: ctx.settings["max_events"]]
-    if not found:
-        return [], cursor
-    last = found[-1][0]
-    keys = [entry["key"] for modified, entry in found if modified == last] + (
-        sorted(seen) if last == since else []
-    )
-    events = [Event(f"{entry['key']}@{entry['etag']}", entry) for _, entry in found]
-    return events, {"modified": last, "keys": keys}
+    listed = [
+        (modified, entry["key"], entry) for modified, entry in _objects(ctx, bucket, ctx.settings["prefix"])
+    ]
+    found, cursor = after_cursor(listed, cursor, ctx.settings["max_events"])
+    return [Event(f"{entry['key']}@{entry['etag']}", entry) for entry in found], cursor
 
 
 def _objects(ctx: Context, bucket: str, prefix: str) -> list[tuple[str, dict[str, Any]]]:

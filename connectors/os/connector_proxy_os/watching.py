@@ -2,8 +2,9 @@
 
 A file is new when its inode changed after the cursor (``st_ctime_ns``, which a rename into
 the directory sets, unlike the modification time ``mv`` keeps). Write elsewhere and rename
-in, so a file is whole when it is seen. The cursor is the last change time taken and the
-names taken at that instant, so files sharing a timestamp are neither missed nor repeated.
+in, so a file is whole when it is seen. The cursor is the SDK's ``after_cursor``: the last
+change time taken and the names taken at it, so files sharing a timestamp are neither missed
+nor repeated.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import stat
 from datetime import UTC, datetime
 from typing import Any
 
-from connector_proxy.sdk import CommandGroup, Context, Event
+from connector_proxy.sdk import CommandGroup, Context, Event, after_cursor
 from connector_proxy_os.files import inside_roots, os_errors
 
 triggers = CommandGroup()
@@ -35,18 +36,9 @@ SETTINGS_SCHEMA: dict[str, Any] = {
 def file_appeared(ctx: Context, cursor: Any) -> tuple[list[Event], Any]:
     """Regular files appearing in a directory (not its subdirectories), oldest first."""
     directory = inside_roots(ctx.resources, ctx.settings["directory"])
-    since, seen = (cursor["changed_ns"], set(cursor["names"])) if cursor else (-1, set())
-    found = sorted(
-        (changed, name, size)
-        for changed, name, size in _files(directory, ctx.settings["pattern"])
-        if changed > since or (changed == since and name not in seen)
-    )[: ctx.settings["max_events"]]
-    if not found:
-        return [], cursor
-    last = found[-1][0]
-    names = [name for changed, name, _ in found if changed == last] + (sorted(seen) if last == since else [])
-    events = [_event(directory, changed, name, size) for changed, name, size in found]
-    return events, {"changed_ns": last, "names": names}
+    listed = [(entry[0], entry[1], entry) for entry in _files(directory, ctx.settings["pattern"])]
+    found, cursor = after_cursor(listed, cursor, ctx.settings["max_events"])
+    return [_event(directory, changed, name, size) for changed, name, size in found], cursor
 
 
 def _files(directory: os.PathLike[str], pattern: str) -> list[tuple[int, str, int]]:
