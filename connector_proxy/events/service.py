@@ -48,14 +48,14 @@ class Events:
         self.subscriptions = subscriptions
         self.problems = problems  # subscriptions left out, and why (readiness shows them)
         self.background = background
+        self._webhooks: dict[str, list[Subscription]] = {}  # by trigger id: looked up on every request
+        for subscription in subscriptions.values():
+            if subscription.trigger.trigger.kind == WEBHOOK:
+                self._webhooks.setdefault(subscription.trigger.id, []).append(subscription)
 
     def webhook(self, trigger_id: str, name: str | None) -> Subscription | None:
         """The webhook subscription a path names; without a name, the trigger's only subscription."""
-        matching = [
-            s
-            for s in self.subscriptions.values()
-            if s.trigger.id == trigger_id and s.trigger.trigger.kind == WEBHOOK
-        ]
+        matching = self._webhooks.get(trigger_id, [])
         if name is not None:
             return next((s for s in matching if s.name == name), None)
         return matching[0] if len(matching) == 1 else None

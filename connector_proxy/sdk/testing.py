@@ -33,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
+from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
@@ -318,8 +319,6 @@ class MessageHost:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def _take(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
-        from urllib.parse import parse_qs, unquote, urlsplit
-
         parts = urlsplit(path)
         query = {name: values[0] for name, values in parse_qs(parts.query).items()}
         with self._arrived:
