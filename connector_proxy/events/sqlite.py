@@ -101,6 +101,10 @@ class SqliteEventStore:
 
     def hold_lease(self, subscription: str, owner: str, seconds: float) -> bool:
         now = time.time()
+        query = "SELECT owner, lease_until FROM event_pollers WHERE subscription = ?"
+        held = self.file.read().execute(query, (subscription,)).fetchone()
+        if held is not None and held[0] not in (None, owner) and held[1] >= now:
+            return False  # another's, and alive: a read takes no lock (every worker asks every second)
         with self.file.write() as db:
             db.execute(
                 "INSERT OR IGNORE INTO event_pollers (subscription, owner, lease_until) VALUES (?, NULL, 0)",

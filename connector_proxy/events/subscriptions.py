@@ -63,8 +63,9 @@ class Subscription:
 
     def stored(self, event: Event) -> StoredEvent:
         """The event as it is kept: mapped to the message's payload; dead at once if it cannot be."""
-        record = StoredEvent(self.name, self.trigger.id, self.message, event.key, None)
-        record.request_id = call_ids().request_id
+        record = StoredEvent(
+            self.name, self.trigger.id, self.message, event.key, None, request_id=call_ids().request_id
+        )
         try:
             record.payload = self.map(event.data)
         except MappingFailed as failure:
