@@ -237,8 +237,21 @@ def _supervise(
                     pending = _write(selector, key.fileobj, pending)
                 else:
                     _read(selector, key.fileobj, key.data, outcome, resources.max_output_bytes)
+        if not (outcome.overflowed and resources.fail_on_overflow):
+            _await_exit(child, outcome, deadline)
         _end(child, selector, outcome, resources.max_output_bytes)
     return outcome
+
+
+def _await_exit(child: subprocess.Popen[bytes], outcome: _Outcome, deadline: float) -> None:
+    """Its exit status is its own: a program may close its pipes and exit a moment later, so it is
+    waited for (until the deadline) before the group is killed, never killed at its pipes' end."""
+    if outcome.timed_out:
+        return
+    try:
+        child.wait(timeout=max(deadline - time.monotonic(), 0))
+    except subprocess.TimeoutExpired:
+        outcome.timed_out = True
 
 
 _POLL = 0.05  # how soon a program that exited while a descendant holds its pipes is noticed
@@ -307,7 +320,8 @@ def _end(
     outcome: _Outcome,
     limit: int,
 ) -> None:
-    """Kill the process group (what the program left behind goes with it), then take what is left
+    """Kill the process group (what the program left behind after it exited, or all of it at the
+    deadline), then take what is left
     in the pipes without waiting for an end a stray descendant may hold back."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -136,6 +137,27 @@ def test_a_non_zero_exit_is_an_error_unless_allowed(client: FlaskClient) -> None
     assert failed["error"]["error_code"] == "NonZeroExit"
     assert failed["command_response"]["body"]["exit_code"] == 1  # the output travels with the error
     assert allowed["exit_code"] == 1
+
+
+def test_a_program_that_closes_its_pipes_before_exiting_keeps_its_exit_status(client: FlaskClient) -> None:
+    early_closer = "exec >&- 2>&-; sleep 0.2"  # both pipes at their end 0.2 s before it exits 0
+
+    answers = [ok(client, "RunCommand", program="sh", args=["-c", early_closer]) for _ in range(5)]
+
+    assert [answer["exit_code"] for answer in answers] == [0] * 5
+    assert min(answer["duration_ms"] for answer in answers) >= 200  # it was waited for, not killed
+
+
+def test_hundreds_of_echoes_beside_a_cpu_hog_all_exit_zero(client: FlaskClient) -> None:
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # the pipes' end races the exit
+    try:
+        codes = [do(client, "RunCommand", program="echo", args=[str(n)]) for n in range(400)]
+    finally:
+        hog.kill()
+        hog.wait()
+
+    assert [answer["error"] for answer in codes if answer["error"]] == []
+    assert [answer["command_response"]["body"]["stdout"] for answer in codes] == [f"{n}\n" for n in range(400)]
 
 
 def test_a_hung_program_is_killed_with_its_children(client: FlaskClient, root: Path) -> None:
