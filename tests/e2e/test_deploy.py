@@ -37,6 +37,23 @@ def test_the_recipes_serve_the_daemon_and_probe_liveness() -> None:
     assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
 
 
+def test_what_the_image_copies_and_the_compose_file_mounts_exists() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    sources = re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", dockerfile, re.M)
+    copied = [word for line in sources for word in line.split()]
+    mounted = re.findall(r"^\s+- (\.{1,2}/[^:]+):", (DEPLOY / "docker-compose.yml").read_text(), re.M)
+
+    assert "constraints.txt" in copied and mounted
+    assert [name for name in copied if not (DEPLOY.parent / name).exists()] == []
+    assert [path for path in mounted if not (DEPLOY / path).exists()] == []  # relative to the compose file
+
+
+def test_the_image_installs_the_tested_versions() -> None:
+    install = re.search(r"^RUN pip install (.+)$", (DEPLOY / "Dockerfile").read_text(), re.M)
+
+    assert install is not None and "-c /src/constraints.txt" in install.group(1)
+
+
 def _engine() -> str | None:
     """Why no image can be built here, or None when a Docker engine answers."""
     if shutil.which("docker") is None:
