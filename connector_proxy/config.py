@@ -16,8 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, get_type_hints
 
-from connector_proxy.jobs.sealing import valid_key
 from connector_proxy.sdk.destinations import parse_entries
+from connector_proxy.sealing import valid_key
 from connector_proxy.secret_refs import SecretReferenceError, resolve_reference
 
 ENV_PREFIX = "CONNECTOR_PROXY_"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from connector_proxy.sdk.auth import RefreshedTokens
-from connector_proxy.sdk.context import Result
+from connector_proxy.sdk.context import RefreshedTokens, Result
 from connector_proxy.sdk.errors import CommandError
 
 Envelope = dict[str, Any]

@@ -16,8 +16,15 @@ from connector_proxy import envelope, errors, metrics
 from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
-from connector_proxy.sdk.auth import RefreshedTokens
-from connector_proxy.sdk.context import Accepted, CallIds, Context, TaskLog, call_ids, identified
+from connector_proxy.sdk.context import (
+    Accepted,
+    CallIds,
+    Context,
+    RefreshedTokens,
+    TaskLog,
+    call_ids,
+    identified,
+)
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
 from connector_proxy.validation import validate

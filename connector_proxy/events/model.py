@@ -15,7 +15,7 @@ from typing import Any
 
 from connector_proxy import jsontext
 from connector_proxy.jobs.model import iso_time
-from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.sealing import Sealer
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 STATES = (PENDING, DELIVERED, DEAD)

@@ -17,8 +17,8 @@ import redis
 from connector_proxy.config import EventSettings, JobSettings
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent
 from connector_proxy.events.store import LeaseLost, Poll
-from connector_proxy.jobs.sealing import Sealer
 from connector_proxy.redis_indexes import counts_by_state, newest
+from connector_proxy.sealing import Sealer
 
 # ARGV: prefix, subscription, owner ('' for a webhook's events), cursor JSON, seconds a finished record
 # is kept, then id, record, received_at, next_at, state for each event. {-1} if the lease is lost,

@@ -22,11 +22,11 @@ from connector_proxy.events.model import DEAD, PENDING, StoredEvent
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.events.store import EventStore
 from connector_proxy.events.subscriptions import Subscription, bind_subscriptions
-from connector_proxy.jobs.sealing import Sealer
 from connector_proxy.metrics import EVENTS_RECEIVED
 from connector_proxy.registry import Registry
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.triggers import POLLER, WEBHOOK, Event, InboundRequest
+from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
 from connector_proxy.validation import problems_of
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent
 from connector_proxy.events.store import LeaseLost, Poll
-from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
 
 SCHEMA = """

@@ -19,9 +19,8 @@ from connector_proxy.errors import WORKER_CRASHED, WORKER_PROTOCOL_ERROR, WORKER
 from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
-from connector_proxy.sdk.auth import RefreshedTokens
 from connector_proxy.sdk.connector import Command, Connector
-from connector_proxy.sdk.context import Accepted, Context, Result
+from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
 

@@ -7,5 +7,4 @@ runner.py          JobRunner: run, save, deliver, save, for both backends
 sqlite.py          the embedded backend: a SQLite (WAL) store and threads in each worker
 celery_backend.py  Celery on Redis, for several machines
 delivery.py        PUT the envelope to spiff__callback_url, with retries
-sealing.py         encryption at rest (jobs.encryption_keys)
 """

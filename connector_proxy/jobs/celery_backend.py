@@ -18,8 +18,8 @@ from celery import Celery
 from connector_proxy.config import JobSettings
 from connector_proxy.jobs.model import FINISHED, PENDING, STATES, Job
 from connector_proxy.jobs.runner import JobRunner
-from connector_proxy.jobs.sealing import Sealer
 from connector_proxy.redis_indexes import counts_by_state, newest
+from connector_proxy.sealing import Sealer
 
 log = logging.getLogger(__name__)
 RUN, DELIVER = "connector_proxy.run_job", "connector_proxy.deliver_result"

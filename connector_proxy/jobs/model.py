@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connector_proxy import jsontext
-from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.sealing import Sealer
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)

@@ -17,7 +17,7 @@ from pathlib import Path
 from connector_proxy.config import JobSettings
 from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, STATES, Job
 from connector_proxy.jobs.runner import JobRunner
-from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)

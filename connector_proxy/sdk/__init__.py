@@ -23,9 +23,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from connector_proxy.sdk.auth import OAuth2, RefreshedTokens
+from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.connector import Command, CommandGroup, Connector, Typeahead
-from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
+from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result, TaskLog
 from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA, DestinationBlocked, DestinationPolicy
 from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal, is_transient
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke

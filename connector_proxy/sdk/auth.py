@@ -30,13 +30,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
+from connector_proxy.sdk.context import Context, RefreshedTokens
 from connector_proxy.sdk.errors import CommandError, ErrorCode
-
-if TYPE_CHECKING:
-    from connector_proxy.sdk.context import Context
 
 AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"
@@ -220,14 +218,6 @@ class OAuth2:
                 OAUTH_PROVIDER_ERROR,
                 f"{self.name}: the token endpoint did not answer ({type(error).__name__})",
             ) from None
-
-
-@dataclass(frozen=True)
-class RefreshedTokens:
-    """A token set a command renewed: the host stores it in its secret named ``secret``."""
-
-    secret: str
-    token_set: Mapping[str, Any]
 
 
 def parse_token_set(token_set: Mapping[str, Any] | str) -> dict[str, Any]:

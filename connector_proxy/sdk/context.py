@@ -10,10 +10,16 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector_proxy.sdk.auth import RefreshedTokens
-
 # the running call's deadline, for waits deep in shared code (a pool's line) that get no Context
 _RUNNING_DEADLINE: ContextVar[float | None] = ContextVar("connector_proxy_deadline", default=None)
+
+
+@dataclass(frozen=True)
+class RefreshedTokens:
+    """A token set a command renewed (``ctx.refreshed``): the host stores it in its secret ``secret``."""
+
+    secret: str
+    token_set: Mapping[str, Any]
 
 
 @dataclass(frozen=True)

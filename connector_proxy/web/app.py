@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from connector_proxy import jsontext, openapi
+from connector_proxy import jsontext
 from connector_proxy.config import Settings, config_path, load_settings
 from connector_proxy.discovery import Discovered, discover
 from connector_proxy.events.service import create_events
@@ -17,6 +17,7 @@ from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import create_jobs
 from connector_proxy.lifecycle import ProcessServices
 from connector_proxy.signin import SignIns
+from connector_proxy.web import openapi
 from connector_proxy.web.auth import require_api_key
 from connector_proxy.web.bounded import BoundedRequest
 from connector_proxy.web.catalog import catalog

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from connector_proxy.errors import COMMAND_NOT_FOUND, command_not_found
-from connector_proxy.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.web.documented import documented
+from connector_proxy.web.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.web.responses import error_response, json_response, raw_json
 from connector_proxy.web.state import proxy_state
 

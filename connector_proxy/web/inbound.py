@@ -20,11 +20,11 @@ from connector_proxy.errors import (
     TRIGGER_FAILED,
 )
 from connector_proxy.events.model import STATES
-from connector_proxy.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.triggers import INVALID_SIGNATURE, REQUEST_EXPIRED, InboundRequest
 from connector_proxy.web.documented import documented
 from connector_proxy.web.listing import listing_queries, listing_query
+from connector_proxy.web.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
 

@@ -6,10 +6,10 @@ from flask import Blueprint, Response
 
 from connector_proxy.errors import JOB_NOT_FOUND
 from connector_proxy.jobs.model import STATES
-from connector_proxy.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.documented import documented
 from connector_proxy.web.listing import listing_queries, listing_query
+from connector_proxy.web.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
 

@@ -22,12 +22,12 @@ from connector_proxy.errors import (
     OAUTH_STATE_INVALID,
     REDIRECT_NOT_ALLOWED,
 )
-from connector_proxy.openapi import LIST_OF_OBJECTS
 from connector_proxy.registry import BoundAuth
 from connector_proxy.sdk.auth import CLIENT_CREDENTIALS, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.signin import COOKIE_PATH, cookie_name, well_formed
 from connector_proxy.web.documented import Query, documented
+from connector_proxy.web.openapi import LIST_OF_OBJECTS
 from connector_proxy.web.responses import error_response, raw_json
 from connector_proxy.web.state import proxy_state
 

@@ -21,7 +21,7 @@ from connector_proxy.events.model import DEAD, DELIVERED, PENDING, StoredEvent, 
 from connector_proxy.events.redis_store import RedisEventStore
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
-from connector_proxy.jobs.sealing import Sealer
+from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
 from tests.support import redis_or_skip
 
