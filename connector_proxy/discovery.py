@@ -44,7 +44,8 @@ from connector_proxy.registry import (
 from connector_proxy.sdk.connector import Command, Connector
 from connector_proxy.sdk.invocation import invoke
 from connector_proxy.secret_refs import SecretReferenceError, mask_secrets, resolve_secrets
-from connector_proxy.validation import parameters_validator
+from connector_proxy.site_paths import read_new_path_files
+from connector_proxy.validation import parameters_validator, rule_in_words
 
 GROUP = "connector_proxy.connectors"
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ class Discovered:
 def discover(
     settings: Settings, found: Iterable[EntryPoint] | None = None, packages: Iterable[Package] | None = None
 ) -> Discovered:
-    """Load every installed connector the settings enable."""
+    """Load every installed connector the settings enable, those installed since start-up included."""
+    read_new_path_files()  # a reload finds what pip install -e added after the interpreter started
     statuses: dict[str, ConnectorStatus] = {}
     bindings = Bindings()
     for name, connector_settings in settings.connectors.items():
@@ -277,7 +279,7 @@ def _config_problem(error: ValidationError) -> str:
     where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
     if error.validator in ("required", "additionalProperties"):
         return f"{where}: {error.message}"
-    return f"{where}: fails its '{error.validator}' rule"  # the value may be a secret
+    return f"{where}: {rule_in_words(error, show_pattern=False)}"  # the rule, never the value: a secret
 
 
 def _setup(connector: Connector, config: Mapping[str, Any]) -> Any:

@@ -6,7 +6,7 @@ with the host's secrets substituted in plain text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
@@ -74,9 +74,9 @@ def _explain(error: ValidationError) -> Iterable[Problem]:
                     "problem": "is not a parameter of this command",
                 }
     elif "propertyNames" in error.relative_schema_path:  # the rule is about a key, not a value
-        yield {"field": where, "problem": f"every key {_rule(error)}"}
+        yield {"field": where, "problem": f"every key {rule_in_words(error)}"}
     else:
-        yield {"field": where, "problem": _rule(error)}
+        yield {"field": where, "problem": rule_in_words(error)}
 
 
 def _field(path: Iterable[Any]) -> str:
@@ -84,9 +84,14 @@ def _field(path: Iterable[Any]) -> str:
     return ".".join(parts) if parts else "(body)"
 
 
-def _rule(error: ValidationError) -> str:
+def rule_in_words(error: ValidationError, show_pattern: bool = True) -> str:
+    """What the rule asks for, in words: never the value (it may be a secret), never a keyword alone.
+
+    A pattern is named by its schema's ``x-expected`` ("an http:// or https:// URL"); without one it
+    is quoted for a call's parameters, and not at all for a configuration (where it reads as noise).
+    """
     expected = error.validator_value
-    rules = {
+    rules: dict[str, Callable[[], str]] = {
         "type": lambda: f"must be of type {_list(expected)}",
         "enum": lambda: f"must be one of {_list(expected)}",
         "const": lambda: f"must be {expected!r}",
@@ -94,14 +99,31 @@ def _rule(error: ValidationError) -> str:
         "maximum": lambda: f"must be <= {expected}",
         "exclusiveMinimum": lambda: f"must be > {expected}",
         "exclusiveMaximum": lambda: f"must be < {expected}",
+        "multipleOf": lambda: f"must be a multiple of {expected}",
         "minLength": lambda: f"must be at least {expected} characters long",
         "maxLength": lambda: f"must be at most {expected} characters long",
-        "pattern": lambda: f"must match the pattern {expected}",
+        "pattern": lambda: _pattern(error, show_pattern),
+        "format": lambda: f"must be a valid {expected}",
         "minItems": lambda: f"must have at least {expected} items",
         "maxItems": lambda: f"must have at most {expected} items",
+        "uniqueItems": lambda: "must not repeat an item",
+        "minProperties": lambda: f"must have at least {expected} keys",
+        "maxProperties": lambda: f"must have at most {expected} keys",
+        "anyOf": lambda: "fits none of the forms its schema allows",
+        "oneOf": lambda: "must fit exactly one of the forms its schema allows",
+        "not": lambda: "is a value its schema rules out",
     }
     explain = rules.get(str(error.validator))
-    return explain() if explain else f"fails the '{error.validator}' rule"
+    return explain() if explain else f"fails its schema's {error.validator!r} rule"
+
+
+def _pattern(error: ValidationError, show_pattern: bool) -> str:
+    described = error.schema.get("x-expected") if isinstance(error.schema, Mapping) else None
+    if described:
+        return f"must be {described}"
+    if show_pattern:
+        return f"must match the pattern {error.validator_value}"
+    return "is not in the expected form"
 
 
 def _list(expected: Any) -> str:

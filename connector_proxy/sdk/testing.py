@@ -67,7 +67,8 @@ class RunningDaemon:
     """The daemon under gunicorn in a child process, on a free port of 127.0.0.1.
 
     ``site`` folders are put on ``PYTHONPATH``, so connectors described by a
-    ``*.dist-info`` there are discovered without being installed.
+    ``*.dist-info`` there are discovered without being installed; ``python``
+    is the interpreter it runs under (another virtual environment's, say).
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class RunningDaemon:
         environ: Mapping[str, str] | None = None,
         site: tuple[Path, ...] = (),
         output: IO[bytes] | int | None = subprocess.DEVNULL,
+        python: str | Path = sys.executable,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -84,7 +86,7 @@ class RunningDaemon:
             env["PYTHONPATH"] = os.pathsep.join(str(folder) for folder in site)
         self.started = time.perf_counter()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-            [*SERVE, "--config", str(config), "--bind", f"127.0.0.1:{self.port}"],
+            [str(python), *SERVE[1:], "--config", str(config), "--bind", f"127.0.0.1:{self.port}"],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

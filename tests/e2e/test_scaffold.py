@@ -3,12 +3,18 @@ tests and ``check``, and the daemon lists its command, in an environment of its 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 import venv
 from pathlib import Path
 
+import requests
+
+from connector_proxy.sdk.testing import RunningDaemon
 from tests.support import CLI
 
 
@@ -46,3 +52,40 @@ def test_a_new_connector_installs_passes_its_tests_and_check_and_is_listed(tmp_p
     assert "1 connector(s) ready (weather), 0 problem(s)" in checked.stdout
     assert "weather/Greet" in listed.stdout and 'weather: {"greeting": "Hello"}' in listed.stdout
     assert again.returncode == 2 and "exists already: nothing was written" in again.stderr
+
+
+def test_a_connector_installed_with_pip_install_e_after_start_is_served_after_sighup(tmp_path: Path) -> None:
+    run(*CLI, "new", "greet", cwd=tmp_path)
+    python = environment(tmp_path / "venv")
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        '[discovery]\nenable_unlisted = false\n[jobs]\nsqlite_path = "jobs.sqlite3"\n[connectors.greet]\n'
+    )
+    before = run(python, "-m", "connector_proxy", "check", cwd=tmp_path)
+    environ = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+    with RunningDaemon(config, environ, python=python) as daemon:
+        refused = requests.post(f"{daemon.url}/v1/do/greet/Greet", json={"name": "Ada"}, timeout=10)
+        pip = (sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "-e")
+        installed = run(*pip, tmp_path / "connector-proxy-greet", cwd=tmp_path)
+        os.kill(daemon.process.pid, signal.SIGHUP)
+        answer = _served_once_reloaded(f"{daemon.url}/v1/do/greet/Greet", {"name": "Ada"})
+        ready = requests.get(f"{daemon.url}/v1/readiness", timeout=10)
+    after = run(python, "-m", "connector_proxy", "check", cwd=tmp_path)
+
+    assert before.returncode == 1 and "[connectors.greet]: not_installed" in before.stderr, before.stderr
+    assert refused.status_code == 503 and refused.json()["error"]["error_code"] == "ConnectorUnavailable"
+    assert installed.returncode == 0, installed.stderr
+    assert answer.status_code == 200 and answer.json()["error"] is None, answer.text
+    assert ready.status_code == 200, ready.text
+    assert after.returncode == 0, after.stderr
+
+
+def _served_once_reloaded(url: str, payload: dict[str, str], seconds: float = 60) -> requests.Response:
+    """The reloaded workers take over one by one: wait for the answer the new ones give."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = requests.post(url, json=payload, timeout=10)
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.2)
