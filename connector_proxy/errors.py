@@ -39,6 +39,13 @@ COMMAND_NOT_FOUND = ErrorCode(
     "No enabled connector offers this command (the code SpiffWorkflow's proxy uses).",
     status=404,
 )
+CONNECTOR_UNAVAILABLE = ErrorCode(
+    "ConnectorUnavailable",
+    "The command's connector is configured but was left out (not installed, failed to import, invalid"
+    " configuration or setup); the message names its state. Transient: once the operator mends it, a reload"
+    " (SIGHUP) serves it.",
+    status=503,
+)
 NOT_FOUND = ErrorCode("NotFound", "No such endpoint.", status=404)
 JOB_ABANDONED = ErrorCode(
     "JobAbandoned",
@@ -192,6 +199,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     INVALID_CALLBACK_URL,
     UNAUTHORIZED,
     COMMAND_NOT_FOUND,
+    CONNECTOR_UNAVAILABLE,
     NOT_FOUND,
     JOB_NOT_FOUND,
     JOB_ABANDONED,
@@ -234,6 +242,16 @@ _BY_STATUS = {
 def command_not_found(command_id: str) -> CommandError:
     """The one answer for an id no enabled connector offers, at /do and in the catalog."""
     return CommandError(COMMAND_NOT_FOUND, f"No command {command_id!r} is available")
+
+
+def connector_unavailable(command_id: str, state: str) -> CommandError:
+    """A command whose connector the operator configured, left out: the host retries a 503. The state
+    names why; its detail (an exception's text, perhaps a secret's) stays with the operator."""
+    connector = command_id.partition("/")[0]
+    return CommandError(
+        CONNECTOR_UNAVAILABLE,
+        f"{command_id}: connector {connector!r} is left out ({state}); GET /v1/connectors says why",
+    )
 
 
 def unrenderable_answer(problem: Exception) -> CommandError:

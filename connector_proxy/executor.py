@@ -81,7 +81,7 @@ class Executor:
         """The command a call names if the call is valid for it, else the refusal to answer."""
         bound = self.registry.find(command_id)
         if bound is None:
-            return rejected(errors.command_not_found(command_id))
+            return rejected(self._missing(command_id))
         if not isinstance(payload, dict):
             return rejected(CommandError(errors.INVALID_REQUEST_BODY, "The body must be a JSON object"))
         try:
@@ -89,6 +89,13 @@ class Executor:
         except CommandError as error:
             return rejected(error)
         return bound
+
+    def _missing(self, command_id: str) -> CommandError:
+        """Why no command answers to this id: its connector is left out (503, for now), or none has it."""
+        status = self.registry.left_out(command_id.partition("/")[0])
+        if status is None:
+            return errors.command_not_found(command_id)
+        return errors.connector_unavailable(command_id, status.state)
 
     def _run(self, command_id: str, payload: Any, timeout: float) -> tuple[Outcome, list[RefreshedTokens]]:
         """The outcome, and the token sets the command renewed on the way."""

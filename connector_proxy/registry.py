@@ -138,6 +138,10 @@ class Registry:
         """Connectors an operator must look at: left out for a reason other than being disabled."""
         return tuple(s for s in self.statuses if s.state not in FINE)
 
+    def left_out(self, connector: str) -> ConnectorStatus | None:
+        """The status of a connector an operator must look at, by name; None when it is fine or unknown."""
+        return next((s for s in self.troubled if s.name == connector), None)
+
     @property
     def ready(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.statuses if s.state == READY)

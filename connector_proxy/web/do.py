@@ -11,14 +11,15 @@ from connector_proxy.concurrency import unless_client_leaves
 from connector_proxy.errors import (
     CALL_FAILURES,
     COMMAND_NOT_FOUND,
+    CONNECTOR_UNAVAILABLE,
     INVALID_CALLBACK_URL,
     INVALID_PARAMETERS,
     INVALID_REQUEST_BODY,
 )
 from connector_proxy.executor import ACCEPTED
-from connector_proxy.openapi import ENVELOPE_REF
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.documented import documented
+from connector_proxy.web.openapi import ENVELOPE_REF
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
 
@@ -33,6 +34,7 @@ do = Blueprint("do", __name__, url_prefix="/v1")
         INVALID_REQUEST_BODY,
         INVALID_CALLBACK_URL,
         COMMAND_NOT_FOUND,
+        CONNECTOR_UNAVAILABLE,
         *CALL_FAILURES,
     ),
     tag="calls",

@@ -139,11 +139,15 @@ def _matches(command: dict[str, Any], query: str) -> bool:
 
 
 def _example(command: dict[str, Any]) -> dict[str, Any]:
-    """A body for the command: its required parameters, each its default or a placeholder of its type."""
-    example = {}
-    for parameter in command["parameters"]:
-        if parameter["required"]:
-            schema = parameter.get("schema", {})
-            kind = schema.get("type") if isinstance(schema.get("type"), str) else "string"
-            example[parameter["id"]] = schema.get("default", PLACEHOLDERS.get(kind, "text"))
-    return example
+    """A body for the command: its required parameters, each a value its schema offers (its first
+    example, its default, its first allowed value) or else a placeholder of its type."""
+    return {p["id"]: example_value(p.get("schema", {})) for p in command["parameters"] if p["required"]}
+
+
+def example_value(schema: dict[str, Any]) -> Any:
+    default = [schema["default"]] if "default" in schema else None
+    for offered in (schema.get("examples"), default, schema.get("enum")):
+        if isinstance(offered, list) and offered:
+            return offered[0]
+    kind = schema.get("type")
+    return PLACEHOLDERS.get(kind if isinstance(kind, str) else "string", "text")

@@ -109,11 +109,21 @@ def test_a_body_over_the_limit_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_unknown_command_is_command_not_found(client: FlaskClient) -> None:
-    for command in ("sample/Nope", "nobody/Greet", "broken/Anything"):
+    for command in ("sample/Nope", "nobody/Greet"):
         status, answer = call(client, command, {})
         assert status == 404
         assert answer["error"]["error_code"] == "command_not_found"
         assert command in answer["error"]["message"]
+
+
+def test_a_command_of_a_connector_left_out_is_unavailable_not_unknown(client: FlaskClient) -> None:
+    """The broken connector is installed but fails to import: the host should retry, not give up."""
+    status, answer = call(client, "broken/Anything", {})
+
+    assert status == 503 and answer["error"]["error_code"] == "ConnectorUnavailable"
+    assert answer["error"]["message"] == (
+        "broken/Anything: connector 'broken' is left out (import_error); GET /v1/connectors says why"
+    )
 
 
 def test_a_command_error_completes_the_call_with_the_error_set(client: FlaskClient) -> None:

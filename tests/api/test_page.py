@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from pathlib import Path
+
+from jsonschema import Draft202012Validator
 
 from tests.support import TEST_CONFIG, client_from
 
@@ -69,3 +73,19 @@ def test_the_page_runs_only_its_own_script_and_is_never_cached(tmp_path: Path) -
     assert nonce is not None and f'<script nonce="{nonce.group(1)}">' in answer.get_data(as_text=True)
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_every_try_it_form_starts_from_parameters_that_validate(tmp_path: Path) -> None:
+    """The form is filled from each parameter's examples, default or first allowed value."""
+    client = client_from(tmp_path)
+    page = client.get("/").get_data(as_text=True)
+    forms = re.findall(r'<textarea id="parameters-([^"]+)" name="parameters">([^<]*)</textarea>', page)
+    refused = {}
+    for command, text in forms:
+        body = json.loads(html.unescape(text))
+        answer = client.get(f"/v1/commands/{command}").get_json()
+        problems = list(Draft202012Validator(answer["parameters_schema"]).iter_errors(body))
+        if problems:
+            refused[command] = [p.message for p in problems]
+
+    assert len(forms) > 20 and refused == {}

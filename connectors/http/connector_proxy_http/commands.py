@@ -18,12 +18,18 @@ COMMON: dict[str, Any] = {
     "url": {
         "type": "string",
         "pattern": "^[hH][tT][tT][pP][sS]?://[^/?#]+",
+        "x-expected": "an http:// or https:// URL",
+        "examples": ["https://example.org/"],
         "description": "The http:// or https:// URL to call.",
     },
     "headers": {
         "type": "object",
-        "propertyNames": {"pattern": HEADER_NAME},
-        "additionalProperties": {"type": "string", "pattern": HEADER_VALUE},
+        "propertyNames": {"pattern": HEADER_NAME, "x-expected": "a header name (a token)"},
+        "additionalProperties": {
+            "type": "string",
+            "pattern": HEADER_VALUE,
+            "x-expected": "Latin-1 text on one line",
+        },
         "description": "Request headers: names are tokens, values Latin-1 text (values are never logged).",
     },
     "params": {"type": "object", "description": "Query-string parameters, added to the URL."},

@@ -37,7 +37,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "max_redirects": {"type": "integer", "minimum": 0, "default": 5},
         "keep_headers_across_origins": {
             "type": "array",
-            "items": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+            "items": {
+                "type": "string",
+                "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+                "x-expected": "a header name",
+            },
             "default": [],
             "description": "Header names, beyond the built-in safe ones, still sent when a redirect"
             " leads to another origin; every other header a call sets is dropped there.",

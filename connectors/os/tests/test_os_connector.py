@@ -157,7 +157,8 @@ def test_hundreds_of_echoes_beside_a_cpu_hog_all_exit_zero(client: FlaskClient) 
         hog.wait()
 
     assert [answer["error"] for answer in codes if answer["error"]] == []
-    assert [answer["command_response"]["body"]["stdout"] for answer in codes] == [f"{n}\n" for n in range(400)]
+    outputs = [answer["command_response"]["body"]["stdout"] for answer in codes]
+    assert outputs == [f"{n}\n" for n in range(400)]
 
 
 def test_a_hung_program_is_killed_with_its_children(client: FlaskClient, root: Path) -> None:
