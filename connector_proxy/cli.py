@@ -1,5 +1,5 @@
-"""``connector-proxy serve | worker | list | check | validate | call``: run the daemon, a job worker,
-check the configuration or BPMN models, or try a command."""
+"""connector-proxy: run the daemon or a job worker, check the configuration or BPMN models against
+the catalog, start a new connector package, or try a command."""
 
 from __future__ import annotations
 

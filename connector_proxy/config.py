@@ -344,7 +344,7 @@ def _resolve_encryption_keys(jobs: JobSettings, environ: Mapping[str, str]) -> J
         if not valid_key(keys[-1]):  # never the value itself in the message
             raise ConfigError(
                 f"jobs.encryption_keys[{position}] is not a Fernet key (32 bytes, URL-safe base64);"
-                " the README says how to make one"
+                " docs/configuration.md says how to make one"
             )
     return dataclasses.replace(jobs, encryption_keys=tuple(keys))
 

@@ -1,7 +1,7 @@
 """The daemon's own error codes: the one place they are declared.
 
 Connectors declare theirs on their Connector and commands; these are the
-codes any call can meet before or around a command. The README lists them.
+codes any call can meet before or around a command. docs/http-api.md lists them.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def _outcomes(connector: str, command: str, outcome: str, error_code: str) -> Co
 
 
 def exposed_names() -> list[str]:
-    """Every metric's name as a scrape shows it (counters end in ``_total``): the README lists them."""
+    """Every metric's name as a scrape shows it (counters end in ``_total``): docs/operating.md lists them."""
     wrappers = (
         CALLS,
         CALL_SECONDS,

@@ -65,7 +65,7 @@ class Finding:
     task_name: str | None
     command: str | None
     parameter: str | None
-    kind: str  # one of KINDS, documented in the README
+    kind: str  # one of KINDS, documented in docs/spiffworkflow.md
     message: str
     severity: str = ERROR
 

@@ -1,4 +1,4 @@
-"""The README is the front door: what the code declares, it must document."""
+"""The README is the front door and docs/ the reference: what the code declares, they must document."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+CONFIGURATION = (DOCS / "configuration.md").read_text()
+HTTP_API = (DOCS / "http-api.md").read_text()
+OPERATING = (DOCS / "operating.md").read_text()
+SPIFFWORKFLOW = (DOCS / "spiffworkflow.md").read_text()
 HTTP_README = (ROOT / "connectors" / "http" / "README.md").read_text()
 AWS_README = (ROOT / "connectors" / "aws" / "README.md").read_text()
 OS_README = (ROOT / "connectors" / "os" / "README.md").read_text()
@@ -30,7 +35,7 @@ OS_README = (ROOT / "connectors" / "os" / "README.md").read_text()
 
 @pytest.mark.parametrize("code", [e.code for e in DAEMON_ERRORS + http_errors.ALL])
 def test_every_error_code_is_documented(code: str) -> None:
-    assert f"| `{code}` |" in README
+    assert f"| `{code}` |" in HTTP_API
 
 
 @pytest.mark.parametrize("code", [e.code for e in http_errors.ALL])
@@ -45,7 +50,7 @@ def test_the_http_readme_lists_its_codes(code: str) -> None:
     + [f"destinations.{key}" for key in DESTINATIONS_SCHEMA["properties"]],
 )
 def test_every_config_key_is_documented(key: str) -> None:
-    assert f"| `{key}` |" in README
+    assert f"| `{key}` |" in CONFIGURATION
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -91,12 +96,12 @@ def test_the_guide_names_every_public_sdk_name(name: str) -> None:
 
 @pytest.mark.parametrize("name", metrics.exposed_names())
 def test_every_metric_is_documented(name: str) -> None:
-    assert f"| `{name}` |" in README
+    assert f"| `{name}` |" in OPERATING
 
 
 @pytest.mark.parametrize("field", [*logs.BASE_FIELDS, *logs.ID_FIELDS, *logs.HTTP_FIELDS])
 def test_every_log_field_is_documented(field: str) -> None:
-    assert f"| `{field}` |" in README
+    assert f"| `{field}` |" in OPERATING
 
 
 def _routes() -> list[str]:
@@ -112,9 +117,49 @@ def _routes() -> list[str]:
 
 @pytest.mark.parametrize("route", _routes())
 def test_every_endpoint_is_documented(route: str) -> None:
-    assert f"`{route}" in README
+    assert f"`{route}" in HTTP_API
 
 
 @pytest.mark.parametrize("kind", modelcheck.KINDS)
 def test_every_model_finding_is_documented(kind: str) -> None:
-    assert f"| `{kind}` |" in README
+    assert f"| `{kind}` |" in SPIFFWORKFLOW
+
+
+def test_the_readme_is_a_few_screens() -> None:
+    assert len(README.splitlines()) <= 200
+
+
+PAGES = [
+    "README.md",
+    *(f"docs/{p.name}" for p in sorted(DOCS.glob("*.md"))),
+    "connectors/http/README.md",
+    "connectors/aws/README.md",
+    "connectors/os/README.md",
+]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_relative_link_leads_somewhere(page: str) -> None:
+    text = (ROOT / page).read_text()
+    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text)
+    missing = [t for t in targets if not (ROOT / page).parent.joinpath(t).exists()]
+    assert missing == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_table_is_split_by_a_blank_line(page: str) -> None:
+    """A blank line inside a table ends it: the rows after it render as a paragraph of pipes."""
+    lines = (ROOT / page).read_text().splitlines()
+    split = [
+        n + 1
+        for n in range(1, len(lines) - 1)
+        if not lines[n]
+        and lines[n - 1].startswith("| ")
+        and lines[n + 1].startswith("| ")
+        and not lines[n + 2].startswith("|---")
+    ]
+    assert split == []
+
+
+def test_the_scale_out_commands_are_the_ones_ci_runs() -> None:
+    assert "## Scale out" in README and "readme_smoke.py" in (ROOT / ".ci" / "run").read_text()

@@ -44,8 +44,8 @@ def warn_without_credentials(settings: JobSettings) -> None:
         return
     log.warning(
         "jobs.callback_headers is empty: callbacks carry no credential and a SpiffWorkflow backend refuses"
-        ' them; set e.g. jobs.callback_headers = ["SpiffWorkflow-Api-Key: env:SPIFF_API_KEY"] (README:'
-        " 'Callbacks to a SpiffWorkflow backend')"
+        ' them; set e.g. jobs.callback_headers = ["SpiffWorkflow-Api-Key: env:SPIFF_API_KEY"]'
+        " (docs/http-api.md: 'Callbacks to a SpiffWorkflow backend')"
     )
 
 

@@ -1,4 +1,4 @@
-"""The codes a SpiffWorkflow package's answers are given, declared once (the README lists them).
+"""The codes a SpiffWorkflow package's answers are given, declared once (docs/http-api.md lists them).
 
 Kept apart from the daemon's other codes so that an isolated worker, which
 has only the standard library, can load packages without the daemon's HTTP stack.
