@@ -98,12 +98,15 @@ def test_check_names_file_table_and_reason_of_each_problem(tmp_path: Path) -> No
     config = ONLY_LISTED + '[connectors.sample.config]\ntoken = "ab"\n'  # minLength 4
     config += '[events]\nhost_url = "http://127.0.0.1:7000/v1.0"\n'
     config += '[subscriptions.ghost]\ntrigger = "nowhere/webhook"\nmessage = "boo"\n'
+    config += "[connectors.broken]\n"  # installed, but it would not import
     checked = check(tmp_path, config, {"CONNECTOR_PROXY_SERVER_WORKRS": "3"})
 
     assert checked.returncode == 1
     too_short = "config_error: token: must be at least 4 characters long"
     assert f"{tmp_path / 'plugins.toml'}: [connectors.sample]: {too_short}" in checked.stderr
     assert "environment: CONNECTOR_PROXY_SERVER_WORKRS is not a setting" in checked.stderr
+    missing = "import_error: ImportError: No module named 'an_sdk_that_is_not_installed'"
+    assert f"{tmp_path / 'plugins.toml'}: [connectors.broken]: {missing}" in checked.stderr
     ghost = "[subscriptions.ghost]: no ready connector offers trigger 'nowhere/webhook'"
     assert f"{tmp_path / 'plugins.toml'}: {ghost}" in checked.stderr
     assert "Traceback" not in checked.stderr and '"ab"' not in checked.stderr
