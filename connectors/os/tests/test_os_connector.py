@@ -240,7 +240,8 @@ def test_a_missing_program_stops_the_connector_at_start_up(tmp_path: Path) -> No
     config = '[connectors.os.config.programs.nope]\npath = "no-such-program"\n'
     status, answer = call(app_client(tmp_path, config, ENV), "os/RunCommand", {"program": "nope"})
 
-    assert status == 404 and answer["error"]["error_code"] == "command_not_found"
+    assert status == 503 and answer["error"]["error_code"] == "ConnectorUnavailable"  # left out: setup_error
+    assert "(setup_error)" in answer["error"]["message"]
 
 
 def test_a_spawned_process_result_reaches_the_callback_through_the_daemon(tmp_path: Path, root: Path) -> None:
