@@ -33,7 +33,6 @@ KINDS = (
     "uncaught_code",
     "host_built_in",
 )
-# what the host runs itself when the proxy offers no such id (its fallback commands)
 # the host runs these six itself and never sends them to a proxy; their V2 forms come to us
 HOST_BUILT_IN = re.compile(r"http/(Get|Post|Put|Patch|Delete|Head)Request")
 # codes any SDK command's call may be answered with besides its own (a legacy package's entry lists its own)

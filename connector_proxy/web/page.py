@@ -141,10 +141,10 @@ def _matches(command: dict[str, Any], query: str) -> bool:
 def _example(command: dict[str, Any]) -> dict[str, Any]:
     """A body for the command: its required parameters, each a value its schema offers (its first
     example, its default, its first allowed value) or else a placeholder of its type."""
-    return {p["id"]: example_value(p.get("schema", {})) for p in command["parameters"] if p["required"]}
+    return {p["id"]: _example_value(p.get("schema", {})) for p in command["parameters"] if p["required"]}
 
 
-def example_value(schema: dict[str, Any]) -> Any:
+def _example_value(schema: dict[str, Any]) -> Any:
     default = [schema["default"]] if "default" in schema else None
     for offered in (schema.get("examples"), default, schema.get("enum")):
         if isinstance(offered, list) and offered:
