@@ -91,7 +91,7 @@ class Executor:
         return bound
 
     def _missing(self, command_id: str) -> CommandError:
-        """Why no command has this id: its connector is left out (503: the host retries), or none offers it."""
+        """Why no command has this id: its connector is left out (503, retried), or none offers it."""
         status = self.registry.left_out(command_id.partition("/")[0])
         if status is None:
             return errors.command_not_found(command_id)
