@@ -163,3 +163,15 @@ def test_no_table_is_split_by_a_blank_line(page: str) -> None:
 
 def test_the_scale_out_commands_are_the_ones_ci_runs() -> None:
     assert "## Scale out" in README and "readme_smoke.py" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted(
+        str(path.relative_to(ROOT / "connector_proxy"))
+        for path in (ROOT / "connector_proxy").rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    ),
+)
+def test_the_architecture_map_names_every_module(module: str) -> None:
+    assert re.search(rf"^ +{re.escape(Path(module).name)} ", (DOCS / "architecture.md").read_text(), re.M)
