@@ -26,6 +26,12 @@ def from_error(error: CommandError, logs: Sequence[str] = ()) -> Envelope:
     return _build(body, error.http_status, "application/json", problem, logs)
 
 
+def unauthenticated(error: CommandError) -> dict[str, Any]:
+    """A 401, in the shape the host's published protocol gives it: ``error`` is the message (a string),
+    the declared code beside it."""
+    return {"error": error.message, "error_code": error.error_code}
+
+
 def _build(
     body: Any, status: int, mimetype: str, error: dict[str, Any] | None, logs: Sequence[str]
 ) -> Envelope:

@@ -9,6 +9,7 @@ import venv
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -56,6 +57,11 @@ def client_from(
 ) -> FlaskClient:
     """sdk.testing's app_client with the tests' configuration and environment by default."""
     return app_client(tmp_path, toml, TEST_ENV if environ is None else environ)
+
+
+def error_code(status: int, answer: Any) -> str:
+    """A refusal's declared code: in the envelope, or beside ``error`` in a 401 (the host's protocol)."""
+    return str(answer["error_code"] if status == 401 else answer["error"]["error_code"])
 
 
 class Daemon(RunningDaemon):

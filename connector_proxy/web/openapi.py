@@ -33,6 +33,7 @@ from connector_proxy.registry import Registry
 from connector_proxy.sdk.errors import ErrorCode
 from connector_proxy.web.auth import HEADER, guarded
 from connector_proxy.web.documented import Query, RouteDoc, route_doc
+from connector_proxy.web.responses import UNAUTHENTICATED
 
 ANY: dict[str, Any] = {}
 ERROR = {
@@ -181,19 +182,26 @@ def _responses(doc: RouteDoc, codes: Iterable[ErrorCode]) -> dict[str, Any]:
         if code.status is not None and str(code.status) not in responses:
             by_status.setdefault(code.status, []).append(code.code)
     for status, names in sorted(by_status.items()):
-        narrowed = {"properties": {"error": {"properties": {"error_code": {"enum": names}}}}}
-        schema = {
-            "allOf": [
-                ENVELOPE_REF,
-                {"properties": {"error": {"$ref": "#/components/schemas/Error"}}},
-                narrowed,
-            ]
-        }
+        schema = _unauthenticated(names) if status == UNAUTHENTICATED else _refusal(names)
         responses[str(status)] = {
             "description": ", ".join(names),
             "content": {"application/json": {"schema": schema}},
         }
     return responses
+
+
+def _refusal(names: list[str]) -> dict[str, Any]:
+    narrowed = {"properties": {"error": {"properties": {"error_code": {"enum": names}}}}}
+    return {"allOf": [ENVELOPE_REF, {"properties": {"error": ERROR_REF}}, narrowed]}
+
+
+def _unauthenticated(names: list[str]) -> dict[str, Any]:
+    """The host's protocol: a 401 is an object whose ``error`` is a string."""
+    return {
+        "type": "object",
+        "required": ["error", "error_code"],
+        "properties": {"error": {"type": "string"}, "error_code": {"enum": names}},
+    }
 
 
 def _command_schemas(registry: Registry) -> Iterable[tuple[str, dict[str, Any]]]:

@@ -28,6 +28,11 @@ def raw_json(body: bytes, status: int = 200) -> Response:
     return Response(body, status=status, mimetype=JSON)
 
 
+UNAUTHENTICATED = 401  # the one status the host's protocol gives a shape of its own
+
+
 def error_response(error: CommandError) -> Response:
-    """The host's envelope with the error set, at the error's own status."""
+    """The host's envelope with the error set, at the error's own status (a 401 in the protocol's shape)."""
+    if error.http_status == UNAUTHENTICATED:
+        return json_response(envelope.unauthenticated(error), UNAUTHENTICATED)
     return json_response(envelope.from_error(error), error.http_status)

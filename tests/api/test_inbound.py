@@ -86,7 +86,7 @@ def test_the_wrong_token_and_unknown_subscriptions_are_refused(tmp_path: Path) -
     app = client(tmp_path)
 
     assert (
-        signup(app, {"email": "a@example.com"}, token="nope")[1]["error"]["error_code"] == "InvalidSignature"
+        signup(app, {"email": "a@example.com"}, token="nope")[1]["error_code"] == "InvalidSignature"
     )
     status, answer = signup(app, {"email": "a@example.com"}, path="other")
     assert (status, answer["error"]["error_code"]) == (404, "SubscriptionNotFound")

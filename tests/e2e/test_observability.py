@@ -79,7 +79,7 @@ def test_metrics_after_a_known_sequence_of_calls(tmp_path: Path, receiver: Callb
         scrape = requests.get(f"{daemon.url}/metrics", headers={"Authorization": f"Bearer {METRICS_KEY}"})
         workers = len(daemon.worker_pids())
 
-    assert refused.status_code == 401 and refused.json()["error"]["error_code"] == "Unauthorized"
+    assert refused.status_code == 401 and refused.json()["error_code"] == "Unauthorized"
     assert scrape.status_code == 200 and scrape.headers["Content-Type"].startswith("text/plain")
     found = samples(scrape.text)
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from connector_proxy.sdk.testing import Message, MessageHost, free_port
-from tests.support import Daemon
+from tests.support import Daemon, error_code
 
 API_KEY = "proxy-api-key-0123456789"
 HOST_KEY = "host-service-account-key-42"
@@ -162,7 +162,7 @@ def test_forged_replayed_and_malformed_requests_are_refused_and_nothing_is_store
         for case, (body, headers) in cases.items():
             answer = post(daemon, path, body, headers)
             assert answer.headers["Content-Type"] == "application/json"
-            codes[case] = (answer.status_code, answer.json()["error"]["error_code"])
+            codes[case] = (answer.status_code, error_code(answer.status_code, answer.json()))
         assert codes == {
             "forged": (401, "InvalidSignature"),
             "tampered": (401, "InvalidSignature"),
