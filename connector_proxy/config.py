@@ -67,6 +67,13 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class CorsSettings:
+    """Browser origins allowed to call /v1/ across origins; none by default (the host calls server-side)."""
+
+    origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """Who may scrape ``/metrics``."""
 
@@ -178,6 +185,7 @@ class Settings:
     server: ServerSettings = ServerSettings()
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()
+    cors: CorsSettings = CorsSettings()
     discovery: DiscoverySettings = DiscoverySettings()
     jobs: JobSettings = JobSettings()
     oauth: OAuthSettings = OAuthSettings()
@@ -196,6 +204,7 @@ SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,
     "limits": LimitSettings,
     "auth": AuthSettings,
+    "cors": CorsSettings,
     "discovery": DiscoverySettings,
     "jobs": JobSettings,
     "oauth": OAuthSettings,
@@ -223,6 +232,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     sections["oauth"] = _resolve_oauth(sections["oauth"], environ)
     sections["metrics"] = _resolve_metrics_key(sections["metrics"], environ)
     sections["events"] = _resolve_events(sections["events"], environ)
+    _check_origins(sections["cors"])
     _check(sections)
     subscriptions = _subscriptions(document.get("subscriptions", {}))
     if subscriptions and not sections["events"].host_url:
@@ -361,6 +371,18 @@ def _resolve_callback_headers(jobs: JobSettings, environ: Mapping[str, str]) -> 
             raise ConfigError(f"jobs.callback_headers: {name.strip()}: {error}") from None
     _check_callback_allow(jobs)
     return dataclasses.replace(jobs, callback_headers=tuple(resolved))
+
+
+ORIGIN = re.compile(r"https?://[^/?#*\s]+")
+
+
+def _check_origins(cors: CorsSettings) -> None:
+    """Each origin exactly as a browser sends it; no wildcard: the list is an allowlist."""
+    for origin in cors.origins:
+        if not ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"cors.origins: {origin!r} must be an origin, scheme://host[:port], with no path or '*'"
+            )
 
 
 def _check_callback_allow(jobs: JobSettings) -> None:

@@ -21,6 +21,7 @@ from connector_proxy.web import openapi
 from connector_proxy.web.auth import require_api_key
 from connector_proxy.web.bounded import BoundedRequest
 from connector_proxy.web.catalog import catalog
+from connector_proxy.web.cors import allow_listed_origins
 from connector_proxy.web.do import do
 from connector_proxy.web.errors import register_error_handlers
 from connector_proxy.web.health import health
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     backgrounds = [b for b in (jobs_service.background, events.background) if b is not None]
     services = ProcessServices(discovered.pools, backgrounds)
     identify_requests(app)  # around everything: a refused request has an id too
+    allow_listed_origins(app)  # a listed origin's preflight is answered before the key is asked for
     app.before_request(require_api_key)
     for blueprint in (health, catalog, do, jobs, inbound, oauth, typeahead, metrics, validate, page):
         app.register_blueprint(blueprint)

@@ -19,7 +19,12 @@ from connector_proxy.web.auth import HEADER
 from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon
 
 KEY = "e2e-key-4f9a0c"
-CONFIG = '[auth]\napi_keys = ["env:E2E_PROXY_KEY"]\n[server]\nworkers = 2\nthreads = 4\n' + TEST_CONFIG
+MODELER = "http://127.0.0.1:7001"  # a browser application allowed to call across origins
+CONFIG = (
+    '[auth]\napi_keys = ["env:E2E_PROXY_KEY"]\n[server]\nworkers = 2\nthreads = 4\n'
+    + f'[cors]\norigins = ["{MODELER}"]\n'
+    + TEST_CONFIG
+)
 ENV = {**TEST_ENV, "E2E_PROXY_KEY": KEY}
 
 
@@ -43,6 +48,30 @@ def host_call(
     body = {"spiff__task_id": "task-1", "spiff__task_data": {"a": 1}, "spiff__callback_url": None, **payload}
     headers = {HEADER: key} if key else {}
     return requests.post(f"{daemon.url}/v1/do/{command}", json=body, headers=headers, timeout=45)
+
+
+def test_a_listed_origins_preflight_and_call_through_gunicorn(daemon: Daemon) -> None:
+    asked = {
+        "Origin": MODELER,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": HEADER,
+    }
+    preflight = requests.options(f"{daemon.url}/v1/do/sample/Greet", headers=asked, timeout=5)
+    called = host_call_from(daemon, MODELER)
+    stranger = requests.options(
+        f"{daemon.url}/v1/do/sample/Greet", headers={**asked, "Origin": "http://x"}, timeout=5
+    )
+
+    assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == MODELER
+    assert called.status_code == 200 and called.headers["Access-Control-Allow-Origin"] == MODELER
+    assert stranger.status_code == 401 and "Access-Control-Allow-Origin" not in stranger.headers
+
+
+def host_call_from(daemon: Daemon, origin: str) -> requests.Response:
+    headers = {HEADER: KEY, "Origin": origin}
+    return requests.post(
+        f"{daemon.url}/v1/do/sample/Greet", json={"name": "Ada"}, headers=headers, timeout=10
+    )
 
 
 def test_liveness_is_open(daemon: Daemon) -> None:
