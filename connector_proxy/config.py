@@ -140,7 +140,9 @@ class EventSettings:
     host_url: str = ""
     # sent as SpiffWorkflow-Api-Key (a service account's key), plain or env:/file:
     host_api_key: str = field(default="", repr=False)
-    execution_mode: str = "asynchronous"  # the host answers before it runs the process ("synchronous": after)
+    # the host's execution_mode, sent only when set: "asynchronous" needs the host's Celery
+    execution_mode: str = ""
+    time_to_live_in_seconds: int = 0  # > 0: the host buffers a message no receiver waits for yet
     delivery_timeout: float = 10.0
     give_up_after: float = 24 * 3600.0  # an event not delivered by then is dead-lettered
     keep_delivered: float = 7 * 24 * 3600.0  # delivered and dead events stay visible this long
@@ -423,8 +425,10 @@ def _resolve_events(events: EventSettings, environ: Mapping[str, str]) -> EventS
         scheme, _, rest = events.host_url.partition("://")
         if scheme not in ("http", "https") or not rest or rest.startswith("/") or "?" in rest:
             raise ConfigError(f"events.host_url: {events.host_url!r} must be an http(s) URL without a query")
-    if events.execution_mode not in ("asynchronous", "synchronous"):
-        raise ConfigError("events.execution_mode must be asynchronous or synchronous")
+    if events.execution_mode not in ("", "asynchronous", "synchronous"):
+        raise ConfigError("events.execution_mode must be asynchronous, synchronous or empty (not sent)")
+    if events.time_to_live_in_seconds < 0:
+        raise ConfigError("events.time_to_live_in_seconds must be 0 (not sent) or more")
     for name in ("delivery_timeout", "give_up_after", "keep_delivered", "poll_timeout", "lease_seconds"):
         if getattr(events, name) <= 0:
             raise ConfigError(f"events.{name} must be positive")

@@ -1,11 +1,13 @@
 """Sending a stored event to the host as a BPMN message, retried until it is taken or given up.
 
-``POST <events.host_url>/messages/<name, slashes as colons>?execution_mode=…&message_instance_uuid=<id>``
-with the payload as JSON and the service account's ``SpiffWorkflow-Api-Key``. The id is derived
-from the event, so a message sent twice (a crash between the host's answer and our record of it)
-is one message to the host. Connection errors, timeouts, 408, 429 and 5xx are retried with
-backoff until ``events.give_up_after`` since the event arrived; any other refusal is final.
-Either way the event ends ``dead``, with the host's answer kept for the operator.
+``POST <events.host_url>/messages/<name, slashes as colons>?message_instance_uuid=<uuid>`` (with
+``execution_mode`` and ``time_to_live_in_seconds`` when configured) with the payload as JSON and the
+service account's ``SpiffWorkflow-Api-Key``. The uuid is derived from the event, so a message sent
+twice (a crash between the host's answer and our record of it) is one message to the host.
+Connection errors, timeouts, 408, 429 and 5xx are retried with backoff until
+``events.give_up_after`` since the event arrived; any other refusal is final, and so is a 2xx
+whose message instance failed or was not accepted. Either way the event ends ``dead``, with the
+host's answer kept for the operator.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 HOST_KEY_HEADER = "SpiffWorkflow-Api-Key"
 FIRST_DELAY = 1.0  # then 2, 4 … up to 5 minutes, each with up to half taken off at random
 MAX_DELAY = 300.0
+REFUSED = ("failed", "not_accepted", "cancelled")  # a message instance's states that ran nothing
 
 
 class MessageSender:
@@ -48,8 +51,12 @@ class MessageSender:
 
     def url(self, event: StoredEvent) -> str:
         name = quote(event.message.replace("/", ":"), safe=":")
-        query = urlencode({"execution_mode": self.settings.execution_mode, "message_instance_uuid": event.id})
-        return f"{self._root}/messages/{name}?{query}"
+        query = {"message_instance_uuid": event.message_instance_uuid}
+        if self.settings.execution_mode:  # unset by default: a host without Celery refuses asynchronous
+            query["execution_mode"] = self.settings.execution_mode
+        if self.settings.time_to_live_in_seconds:
+            query["time_to_live_in_seconds"] = str(self.settings.time_to_live_in_seconds)
+        return f"{self._root}/messages/{name}?{urlencode(query)}"
 
     def deliver(self, event: StoredEvent) -> None:
         """Send once; record the outcome (and when to try again) on the event."""
@@ -91,9 +98,17 @@ class MessageSender:
             return True, f"{type(error).__name__}: the host could not be reached"
         event.host_status, event.host_answer = response.status, _answer(response)
         if response.status < 300:
-            return False, None
+            refused = _refused_status(event.host_answer)
+            return False, f"the host answered {response.status}, its message {refused}" if refused else None
         retry = is_transient(response.status) or response.status == 408
         return retry, f"the host answered {response.status}"
+
+
+def _refused_status(answer: object) -> str | None:
+    """A 2xx can carry a message the host did not take (a replayed answer, say): its status, if so."""
+    instance = answer.get("message_instance") if isinstance(answer, dict) else None
+    status = instance.get("status") if isinstance(instance, dict) else None
+    return status if status in REFUSED else None
 
 
 def _answer(response: BaseHTTPResponse) -> object:

@@ -49,12 +49,22 @@ class StoredEvent:
     delivered_at: float | None = None
     request_id: str | None = None
     retried_at: float | None = None  # an operator sent it again once dead: give_up_after counts from here
+    retries: int = 0  # how often an operator sent it again: each is a new message to the host
 
     def __post_init__(self) -> None:
         if not self.id:
             self.id = event_id(self.subscription, self.key)
         if self.state == PENDING and self.next_at is None:
             self.next_at = self.received_at
+
+    @property
+    def message_instance_uuid(self) -> str:
+        """The host keeps its answer per uuid and replays it: a resend of an unanswered attempt keeps
+        the event's id (one message however often it goes), an operator's retry of a refused one
+        gets a uuid of its own, derived from the id and the retry (sent once too)."""
+        if not self.retries:
+            return self.id
+        return str(uuid.uuid5(NAMESPACE, f"{self.id}/retry/{self.retries}"))
 
     @property
     def finished(self) -> bool:
@@ -75,7 +85,7 @@ class StoredEvent:
         """What GET /v1/events shows: where the event came from and where its delivery stands."""
         return {
             "id": self.id,
-            "message_instance_uuid": self.id,
+            "message_instance_uuid": self.message_instance_uuid,
             "subscription": self.subscription,
             "trigger": self.trigger,
             "message": self.message,
@@ -89,5 +99,6 @@ class StoredEvent:
             "host_answer": self.host_answer,
             "delivered_at": iso_time(self.delivered_at),
             "retried_at": iso_time(self.retried_at),
+            "retries": self.retries,
             "status_url": f"/v1/events/{self.id}",
         }

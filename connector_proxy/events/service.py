@@ -113,6 +113,7 @@ class Events:
                 EVENT_NOT_DEAD, f"Event {event.id} is {event.state}; only a dead one is retried"
             )
         event.state, event.next_at, event.retried_at = PENDING, time.time(), time.time()
+        event.retries += 1  # a new message_instance_uuid: the host would replay its refusal of the old
         self.store.save(event)
         if self.background is not None:
             self.background.wake()

@@ -276,26 +276,35 @@ class Message:
     arrived: float  # time.time() when it arrived
 
 
+ASYNC_REFUSAL = "async_mode_called_without_celery"  # a host without Celery, asked for asynchronous
+
+
 class _BusyServer(ThreadingHTTPServer):
     request_queue_size = 128  # every daemon worker's pool may connect at once
     daemon_threads = True
 
 
 class MessageHost:
-    """A SpiffWorkflow host's ``POST /v1.0/messages/<name>`` on 127.0.0.1, as the real route takes it.
+    """A SpiffWorkflow host's ``POST /v1.0/messages/<name>`` on 127.0.0.1, as the real route answers.
 
-    It checks ``SpiffWorkflow-Api-Key`` (401 otherwise), honours ``message_instance_uuid`` as the
-    real host does (a uuid seen before is answered again and not taken twice), can answer 503 to
-    the first ``fail_first`` attempts, and ``refuse`` (a status) to every message.
+    As measured on spiff-arena's backend: it checks ``SpiffWorkflow-Api-Key`` (401 otherwise); it
+    keeps its answer per ``message_instance_uuid`` and replays it (a message taken is not taken
+    twice, one refused is refused again); without ``celery`` it refuses ``execution_mode=
+    asynchronous`` with 400 ``async_mode_called_without_celery`` and replays that uuid as a 202
+    whose message instance ``failed``. It can answer 503 to the first ``fail_first`` attempts (not
+    kept: the host was down) and ``refuse`` (a status, kept) to every message.
     """
 
-    def __init__(self, api_key: str = "", fail_first: int = 0, refuse: int | None = None) -> None:
+    def __init__(
+        self, api_key: str = "", fail_first: int = 0, refuse: int | None = None, celery: bool = False
+    ) -> None:
         self.messages: list[Message] = []  # each taken once
-        self._taken: set[str] = set()  # their message_instance_uuids
+        self._answers: dict[str, tuple[int, Any]] = {}  # by message_instance_uuid, replayed
         self.attempts = 0
         self.api_key = api_key
         self.fail_first = fail_first
         self.refuse = refuse
+        self.celery = celery
         self._arrived = threading.Condition()
         host = self
 
@@ -331,26 +340,34 @@ class MessageHost:
                 return 401, {"error_code": "invalid_token"}
             if self.attempts <= self.fail_first:
                 return 503, {"error_code": "unavailable"}
-            if self.refuse is not None:
-                return self.refuse, {
-                    "error_code": "message_not_accepted",
-                    "message": "no process waits for it",
-                }
-            uuid = query.get("message_instance_uuid")
-            if uuid is None or uuid not in self._taken:
-                message = Message(
-                    unquote(parts.path.removeprefix("/v1.0/messages/")),
-                    query.get("execution_mode"),
-                    uuid,
-                    json.loads(body) if body else None,
-                    headers.get("SpiffWorkflow-Api-Key"),
-                    headers.get("X-Request-Id"),
-                    time.time(),
-                )
-                self.messages.append(message)
-                self._taken.add(uuid or "")
-                self._arrived.notify_all()
-            return 200, {"id": len(self.messages), "status": "running"}
+            uuid = query.get("message_instance_uuid") or f"none-{self.attempts}"
+            if uuid in self._answers:
+                return self._answers[uuid]
+            message = Message(
+                unquote(parts.path.removeprefix("/v1.0/messages/")),
+                query.get("execution_mode"),
+                query.get("message_instance_uuid"),
+                json.loads(body) if body else None,
+                headers.get("SpiffWorkflow-Api-Key"),
+                headers.get("X-Request-Id"),
+                time.time(),
+            )
+            status, answer = self._answer(message)
+            # replayed as the host keeps it: its async-mode refusal stays as a failed message instance
+            refused_async = answer.get("error_code") == ASYNC_REFUSAL
+            self._answers[uuid] = (202, _instance(message, "failed")) if refused_async else (status, answer)
+            return status, answer
+
+    def _answer(self, message: Message) -> tuple[int, Any]:
+        """The first answer to a uuid: refused, or taken (a process started or advanced)."""
+        if message.execution_mode == "asynchronous" and not self.celery:
+            return 400, {"error_code": ASYNC_REFUSAL, "message": "no celery here"}
+        if self.refuse is not None:
+            return self.refuse, {"error_code": "message_not_accepted", "message": "no process waits for it"}
+        self.messages.append(message)
+        self._arrived.notify_all()
+        process = {"id": len(self.messages), "status": "complete"}
+        return 200, {"task_data": message.payload, "process_instance": process}
 
     def wait_for(self, count: int, seconds: float = 20) -> list[Message]:
         """The messages taken once ``count`` have been (or the time is up)."""
@@ -367,6 +384,17 @@ class MessageHost:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _instance(message: Message, status: str) -> dict[str, Any]:
+    """The host's answer for a message instance it keeps without running anything."""
+    return {
+        "message_instance": {
+            "name": message.name,
+            "status": status,
+            "message_instance_uuid": message.message_instance_uuid,
+        }
+    }
 
 
 def app_client(folder: Path, config: str, environ: Mapping[str, str] | None = None) -> FlaskClient:

@@ -107,7 +107,7 @@ def test_signed_webhooks_become_messages_once_each(tmp_path: Path, host: Message
         assert set(messages) == {"shop:order_received", "ticket_opened"}  # slashes as colons
         assert messages["shop:order_received"] == Message(
             "shop:order_received",
-            "asynchronous",
+            None,  # no execution_mode unless the operator sets one: a host without Celery refuses it
             stored["id"],
             {"order_id": 1042, "email": "ada@example.com"},
             HOST_KEY,
@@ -211,10 +211,19 @@ def test_a_message_the_host_refuses_is_dead_lettered_with_its_answer(tmp_path: P
             retried = requests.post(retry, headers={"Spiff-Connector-Proxy-Api-Key": API_KEY}, timeout=5)
             [message] = refusing.wait_for(1)
             again = _settled(daemon, stored["status_url"], settled=("delivered",))
+            replayed = requests.post(
+                f"{refusing.url}/messages/shop:order_received?message_instance_uuid={stored['id']}",
+                json={},
+                headers={"SpiffWorkflow-Api-Key": HOST_KEY},
+                timeout=5,
+            )
             not_dead = requests.post(retry, headers={"Spiff-Connector-Proxy-Api-Key": API_KEY}, timeout=5)
 
     assert retried.status_code == 202 and retried.json()["state"] == "pending"
-    assert message.message_instance_uuid == stored["id"] and message.payload["order_id"] == 3
+    # the host replays its refusal of the first uuid, so the retry is a new message, sent once
+    assert replayed.status_code == 400
+    assert message.message_instance_uuid == again["message_instance_uuid"] != stored["id"]
+    assert message.payload["order_id"] == 3 and again["retries"] == 1
     assert again["state"] == "delivered" and again["attempts"] == 2 and again["host_status"] == 200
     assert (not_dead.status_code, not_dead.json()["error"]["error_code"]) == (409, "EventNotDead")
     assert event["state"] == "dead" and event["attempts"] == 1 and event["host_status"] == 400
