@@ -81,7 +81,12 @@ class Events:
         count_received(subscription.name, created)
         if self.background is not None and any(created):
             self.background.wake()
-        return list(zip(records, created, strict=True))
+        # a duplicate is answered as it is stored (delivered, say), not as the copy just made of it
+        answered = [
+            record if new else self.store.get(record.id) or record
+            for record, new in zip(records, created, strict=True)
+        ]
+        return list(zip(answered, created, strict=True))
 
     def _events(self, subscription: Subscription, request: InboundRequest) -> list[Event]:
         bound = subscription.trigger
