@@ -204,6 +204,10 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
     for status in registry.statuses:
         if status.state == READY:
             print(f"  {status.name}: {json.dumps(status.masked_config, sort_keys=True, default=str)}")
+    if registry.typeahead_names:
+        print("\ntypeahead categories (GET /v1/typeahead/<name>, the name a form's category gives):")
+        for public, category in registry.typeahead_names.items():
+            print(f"  {public}: {category}")
     if registry.triggers:
         print("\ntriggers (subscribe to one in [subscriptions.<name>]):")
         for trigger_id, bound in registry.triggers.items():
@@ -224,6 +228,7 @@ def _check(settings: Settings, _arguments: argparse.Namespace) -> int:
     problems = [f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}" for s in registry.troubled]
     left_out = bind_subscriptions(settings, registry).problems
     problems += [f"{where}: [subscriptions.{name}]: {detail}" for name, detail in left_out.items()]
+    problems += [f"{where}: {problem}" for problem in registry.typeahead_problems]
     problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
     for problem in problems:
         print(f"connector-proxy: {problem}", file=sys.stderr)

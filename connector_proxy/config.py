@@ -174,6 +174,8 @@ class ConnectorSettings:
     python: str | None = None  # run isolated, under this interpreter (another virtual environment's)
     program: tuple[str, ...] = ()  # run isolated, as this program speaking the isolation protocol
     workers: int = 2  # isolated worker processes per daemon worker
+    # the connector's typeahead categories by the one-segment names hosts ask for ({"buckets": "s3-buckets"})
+    typeahead: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def isolated(self) -> bool:
@@ -529,7 +531,7 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
     for name, entry in table.items():
         if not isinstance(entry, dict):
             raise ConfigError(f"[connectors.{name}] must be a table")
-        unknown = set(entry) - {"enabled", "config", "python", "program", "workers"}
+        unknown = set(entry) - {"enabled", "config", "python", "program", "workers", "typeahead"}
         if unknown:
             raise ConfigError(
                 f"unknown key(s) in [connectors.{name}]: {', '.join(sorted(unknown))}"
@@ -539,8 +541,26 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
         config = entry.get("config", {})
         if not isinstance(config, dict):
             raise ConfigError(f"[connectors.{name}.config] must be a table")
-        connectors[name] = ConnectorSettings(enabled=enabled, config=config, **_isolation(name, entry))
+        typeahead = _typeahead_names(name, entry.get("typeahead", {}))
+        connectors[name] = ConnectorSettings(
+            enabled=enabled, config=config, typeahead=typeahead, **_isolation(name, entry)
+        )
     return connectors
+
+
+CATEGORY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # one path segment, as a host's typeahead route takes it
+
+
+def _typeahead_names(name: str, table: Any) -> Mapping[str, str]:
+    where = f"[connectors.{name}.typeahead]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table: the connector's category = the name hosts ask for")
+    for category, public in table.items():
+        if not isinstance(public, str) or not CATEGORY_NAME.fullmatch(public):
+            raise ConfigError(
+                f"{where} {category}: 1 to 64 letters, digits, '_', '.' or '-' (one path segment)"
+            )
+    return MappingProxyType(dict(table))
 
 
 def _isolation(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:

@@ -126,7 +126,7 @@ def discover(
             statuses[name] = ConnectorStatus(name, "not_installed", "configured but no package provides it")
     for status in statuses.values():
         _report(status)
-    return Discovered(_freeze(bindings, tuple(statuses.values())), MappingProxyType(bindings.pools))
+    return Discovered(_freeze(bindings, tuple(statuses.values()), settings), MappingProxyType(bindings.pools))
 
 
 def _candidates(
@@ -374,7 +374,34 @@ def _report(status: ConnectorStatus) -> None:
         log.error("connector %s left out (%s): %s", status.name, status.state, status.detail)
 
 
-def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...]) -> Registry:
+def _typeahead_names(
+    typeaheads: Mapping[str, BoundTypeahead], settings: Settings
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Each category's one-segment name: the operator's, else ``<connector>.<name>``. A name two
+    categories want goes to neither; a name configured for no category is reported too."""
+    wanted: dict[str, list[str]] = {}
+    problems = []
+    for category, bound in typeaheads.items():
+        own = bound.typeahead.name
+        configured = settings.connector(bound.connector)
+        public = (configured.typeahead if configured else {}).get(own, f"{bound.connector}.{own}")
+        wanted.setdefault(public, []).append(category)
+    for name, configured in settings.connectors.items():
+        for own in set(configured.typeahead) - {
+            t.typeahead.name for t in typeaheads.values() if t.connector == name
+        }:
+            problems.append(f"[connectors.{name}.typeahead] {own}: the connector offers no such category")
+    for public, categories in wanted.items():
+        if len(categories) > 1:
+            problems.append(
+                f"typeahead name {public!r} is wanted by {' and '.join(categories)}: neither has it"
+            )
+    for problem in problems:
+        log.warning("%s", problem)
+    return {public: c[0] for public, c in wanted.items() if len(c) == 1}, tuple(problems)
+
+
+def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...], settings: Settings) -> Registry:
     ordered = dict(sorted(bindings.commands.items()))
     entries = [catalog.command_entry(command_id, bound) for command_id, bound in ordered.items()]
     descriptions = {
@@ -382,6 +409,8 @@ def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...]) -> Regist
         for command_id, bound in ordered.items()
     }
     auths = dict(sorted(bindings.auths.items()))
+    typeaheads = dict(sorted(bindings.typeaheads.items()))
+    names, problems = _typeahead_names(typeaheads, settings)
     return Registry(
         commands=MappingProxyType(ordered),
         statuses=statuses,
@@ -390,6 +419,8 @@ def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...]) -> Regist
         descriptions=MappingProxyType(descriptions),
         auths=MappingProxyType(auths),
         auths_json=dumps([catalog.auth_entry(bound) for bound in auths.values()]),
-        typeaheads=MappingProxyType(dict(sorted(bindings.typeaheads.items()))),
+        typeaheads=MappingProxyType(typeaheads),
+        typeahead_names=MappingProxyType(names),
+        typeahead_problems=problems,
         triggers=MappingProxyType(dict(sorted(bindings.triggers.items()))),
     )

@@ -128,10 +128,17 @@ class Registry:
     auths: Mapping[str, BoundAuth] = field(default_factory=lambda: MappingProxyType({}))
     auths_json: bytes = b"[]"
     typeaheads: Mapping[str, BoundTypeahead] = field(default_factory=lambda: MappingProxyType({}))
+    # one-segment names (what a SpiffWorkflow form can ask for) -> categories, and why any was refused
+    typeahead_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    typeahead_problems: tuple[str, ...] = ()
     triggers: Mapping[str, BoundTrigger] = field(default_factory=lambda: MappingProxyType({}))
 
     def find(self, command_id: str) -> BoundCommand | None:
         return self.commands.get(command_id)
+
+    def typeahead(self, category: str) -> BoundTypeahead | None:
+        """A category by its ``<connector>/<name>`` or by its one-segment name."""
+        return self.typeaheads.get(category) or self.typeaheads.get(self.typeahead_names.get(category, ""))
 
     @property
     def troubled(self) -> tuple[ConnectorStatus, ...]:

@@ -1,8 +1,10 @@
 """``GET /v1/typeahead/<category>?prefix=&limit=``: suggestions for form fields as the user types.
 
 The host sends no API key here (``auth.open_paths`` keeps the route open by
-default). Categories are ``<connector>/<name>``, declared with
-``@connector.typeahead``; the answer is a JSON list of at most ``limit`` items.
+default). Categories are declared with ``@connector.typeahead`` and asked for
+by ``<connector>/<name>`` or by a one-segment name (``<connector>.<name>``, or
+the operator's), the only form a SpiffWorkflow backend's relay passes on; the
+answer is a JSON list of at most ``limit`` items.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ MAX_PREFIX = 256  # characters: a form field's text, not a document
 def suggest(category: str) -> Response:
     """Suggestions for a form field, from a connector's typeahead category."""
     try:
-        bound = proxy_state().registry.typeaheads.get(category)
+        bound = proxy_state().registry.typeahead(category)
         if bound is None:
             raise CommandError(TYPEAHEAD_NOT_FOUND, f"No typeahead category {category!r} is available")
         prefix, limit = _arguments()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
+from connector_proxy.web.state import proxy_state_of
 from tests.support import TEST_CONFIG, client_from
 
 
@@ -47,3 +48,36 @@ def test_typeahead_is_open_while_everything_else_needs_the_key(tmp_path: Path) -
 
     assert client.get("/v1/typeahead/sample/colours?prefix=a").get_json() == ["amber", "azure"]
     assert client.get("/v1/commands").status_code == 401
+
+
+def test_a_category_answers_to_one_path_segment_as_a_spiffworkflow_form_asks(client: FlaskClient) -> None:
+    """The backend's relay passes one segment on: <connector>.<name> by default."""
+    one_segment = client.get("/v1/typeahead/sample.colours?prefix=b&limit=2")
+    two_segments = client.get("/v1/typeahead/sample/colours?prefix=b&limit=2")
+
+    assert one_segment.status_code == 200 and one_segment.get_json() == ["beige", "black"]
+    assert two_segments.get_json() == one_segment.get_json()
+
+
+def test_the_operator_names_a_category_and_a_clash_is_refused(tmp_path: Path) -> None:
+    toml = TEST_CONFIG + '[connectors.sample.typeahead]\ncolours = "paints"\nflavours = "ices"\n'
+    client = client_from(tmp_path, toml)
+    registry = proxy_state_of(client.application).registry
+
+    assert client.get("/v1/typeahead/paints?prefix=az").get_json() == ["azure"]
+    assert client.get("/v1/typeahead/sample.colours").status_code == 404  # renamed: the default is gone
+    assert client.get("/v1/typeahead/sample/colours?prefix=az").get_json() == ["azure"]
+    assert registry.typeahead_problems == (
+        "[connectors.sample.typeahead] flavours: the connector offers no such category",
+    )
+
+
+def test_two_categories_wanting_one_name_get_neither(tmp_path: Path) -> None:
+    toml = TEST_CONFIG + '[connectors.sample.typeahead]\ncolours = "shared"\nbroken = "shared"\n'
+    client = client_from(tmp_path, toml)
+    registry = proxy_state_of(client.application).registry
+
+    assert client.get("/v1/typeahead/shared").status_code == 404
+    assert registry.typeahead_problems == (
+        "typeahead name 'shared' is wanted by sample/broken and sample/colours: neither has it",
+    )

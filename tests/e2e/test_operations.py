@@ -99,6 +99,7 @@ def test_check_names_file_table_and_reason_of_each_problem(tmp_path: Path) -> No
     config += '[events]\nhost_url = "http://127.0.0.1:7000/v1.0"\n'
     config += '[subscriptions.ghost]\ntrigger = "nowhere/webhook"\nmessage = "boo"\n'
     config += "[connectors.broken]\n"  # installed, but it would not import
+    config += '[connectors.sample.typeahead]\nflavours = "ices"\n'  # a category it does not have
     checked = check(tmp_path, config, {"CONNECTOR_PROXY_SERVER_WORKRS": "3"})
 
     assert checked.returncode == 1
@@ -107,6 +108,8 @@ def test_check_names_file_table_and_reason_of_each_problem(tmp_path: Path) -> No
     assert "environment: CONNECTOR_PROXY_SERVER_WORKRS is not a setting" in checked.stderr
     missing = "import_error: ImportError: No module named 'an_sdk_that_is_not_installed'"
     assert f"{tmp_path / 'plugins.toml'}: [connectors.broken]: {missing}" in checked.stderr
+    no_such = "[connectors.sample.typeahead] flavours: the connector offers no such category"
+    assert f"{tmp_path / 'plugins.toml'}: {no_such}" in checked.stderr
     ghost = "[subscriptions.ghost]: no ready connector offers trigger 'nowhere/webhook'"
     assert f"{tmp_path / 'plugins.toml'}: {ghost}" in checked.stderr
     assert "Traceback" not in checked.stderr and '"ab"' not in checked.stderr

@@ -54,6 +54,13 @@ def run_command(
     return run(ctx, program, args or [], stdin, cwd, env or {}, limit, allow_nonzero)
 
 
+@commands.typeahead("programs")
+def programs(ctx: Context, prefix: str, limit: int) -> list[dict[str, str]]:
+    """The programs table's names starting with the prefix: what RunCommand's program may be."""
+    resources: OsResources = ctx.resources
+    return [{"name": name} for name in sorted(resources.programs) if name.startswith(prefix)][:limit]
+
+
 def spawn_process(ctx: Context, **parameters: Any) -> Result:
     resources: OsResources = ctx.resources
     limit = min(parameters.pop("timeout", None) or resources.spawn_timeout, resources.spawn_timeout)

@@ -284,3 +284,12 @@ def test_delete_file_on_a_symlink_deletes_the_link_not_its_target(root: Path, tm
     assert answer["error"] is None
     assert not (root / "link").is_symlink()
     assert (root / "kept.txt").read_text() == "keep me"
+
+
+def test_the_programs_category_lists_the_allowed_programs_offline(client: FlaskClient) -> None:
+    """A typeahead that works on a fresh install: the default configuration allows echo."""
+    starting_with_p = client.get("/v1/typeahead/os.programs?prefix=p").get_json()
+    at_most_two = client.get("/v1/typeahead/os/programs?limit=2").get_json()
+
+    assert starting_with_p == [{"name": "printenv"}, {"name": "python"}]
+    assert at_most_two == [{"name": "echo"}, {"name": "false"}]
