@@ -52,6 +52,12 @@ CALLBACKS = Counter(
     "Callback attempts to the host, by result (delivered, retrying, undeliverable)",
     ["result"],
 )
+CALLBACK_OUTCOMES = Counter(
+    "connector_proxy_callback_outcomes",
+    "What the host made of a callback: completed, retry_scheduled (its own retry), taken (a 2xx with"
+    " neither word), refused (final 4xx), credentials_refused (401/403)",
+    ["outcome"],
+)
 ISOLATED_WORKERS = Gauge(
     "connector_proxy_isolated_workers",
     "Worker processes of isolated connectors alive now",
@@ -153,6 +159,7 @@ def exposed_names() -> list[str]:
         IN_FLIGHT,
         OUTBOUND_REFUSALS,
         CALLBACKS,
+        CALLBACK_OUTCOMES,
         ISOLATED_WORKERS,
         ISOLATED_WORKER_EVENTS,
         EVENTS_RECEIVED,

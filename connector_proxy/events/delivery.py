@@ -12,17 +12,17 @@ host's answer kept for the operator.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from urllib.parse import quote, urlencode
 
-from urllib3 import BaseHTTPResponse, Timeout
+from urllib3 import Timeout
 from urllib3.exceptions import HTTPError
 
 from connector_proxy import jsontext
 from connector_proxy.config import EventSettings
-from connector_proxy.events.model import DEAD, DELIVERED, MAX_ANSWER_CHARS, StoredEvent
+from connector_proxy.events.model import DEAD, DELIVERED, StoredEvent
+from connector_proxy.host_answers import read_answer
 from connector_proxy.metrics import EVENT_DELIVERIES
 from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
 from connector_proxy.sdk.errors import is_transient
@@ -96,7 +96,7 @@ class MessageSender:
             return False, f"the host's address is refused: {blocked}"
         except (HTTPError, OSError) as error:
             return True, f"{type(error).__name__}: the host could not be reached"
-        event.host_status, event.host_answer = response.status, _answer(response)
+        event.host_status, event.host_answer = response.status, read_answer(response)
         if response.status < 300:
             refused = _refused_status(event.host_answer)
             return False, f"the host answered {response.status}, its message {refused}" if refused else None
@@ -109,12 +109,3 @@ def _refused_status(answer: object) -> str | None:
     instance = answer.get("message_instance") if isinstance(answer, dict) else None
     status = instance.get("status") if isinstance(instance, dict) else None
     return status if status in REFUSED else None
-
-
-def _answer(response: BaseHTTPResponse) -> object:
-    """What the host said, for GET /v1/events: its JSON, or the start of its text."""
-    text = response.data[: MAX_ANSWER_CHARS * 4].decode("utf-8", "replace")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text[:MAX_ANSWER_CHARS] or None

@@ -22,7 +22,6 @@ STATES = (PENDING, DELIVERED, DEAD)
 FINISHED = (DELIVERED, DEAD)
 # fixed forever: message_instance_uuid = uuid5(NAMESPACE, "<subscription>/<key>") must not change
 NAMESPACE = uuid.UUID("6f1c3a52-5d0e-4a53-9d59-2a7f0c4b8e31")
-MAX_ANSWER_CHARS = 2000
 
 
 def event_id(subscription: str, key: str) -> str:

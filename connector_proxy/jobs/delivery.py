@@ -19,8 +19,9 @@ from urllib3.exceptions import HTTPError
 from connector_proxy import jsontext
 from connector_proxy.config import JobSettings
 from connector_proxy.errors import INVALID_CALLBACK_URL
+from connector_proxy.host_answers import read_answer
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
-from connector_proxy.metrics import CALLBACKS
+from connector_proxy.metrics import CALLBACK_OUTCOMES, CALLBACKS
 from connector_proxy.sdk.destinations import (
     DestinationBlocked,
     DestinationPolicy,
@@ -54,6 +55,18 @@ class Attempt:
     delivered: bool
     retry: bool
     error: str | None
+    status: int | None = None  # the host's answer, when it gave one
+    answer: object = None
+
+    @property
+    def outcome(self) -> str | None:
+        """What the host made of it, in its own words where it gave them (None: no final word yet)."""
+        if self.status in (401, 403):
+            return CREDENTIALS_REFUSED
+        if self.delivered:
+            word = self.answer.get("status") if isinstance(self.answer, dict) else None
+            return word if word in HOST_WORDS else TAKEN
+        return REFUSED if self.status is not None and not self.retry else None
 
 
 def callback_policy(settings: JobSettings) -> DestinationPolicy:
@@ -88,6 +101,13 @@ def _refused(problem: str) -> CommandError:
     return CommandError(INVALID_CALLBACK_URL, f"spiff__callback_url {problem}")
 
 
+# a SpiffWorkflow host answers a callback 200 {"ok": true, "status": "completed" | "retry_scheduled"}
+HOST_WORDS = ("completed", "retry_scheduled")
+TAKEN = "taken"  # a 2xx without one of those words: another host, or an older one
+REFUSED = "refused"  # 4xx: the task no longer waits or the body is bad; final, as the host says
+CREDENTIALS_REFUSED = "credentials_refused"  # 401/403: jobs.callback_headers are wrong or expired
+
+
 class CallbackSender:
     """One pool per process, the configured headers, and the callback destination policy."""
 
@@ -104,12 +124,18 @@ class CallbackSender:
         attempt = self._send(job.callback_url, jsontext.dumps(job.envelope))
         job.delivery.attempts += 1
         job.delivery.last_error = attempt.error
+        job.delivery.host_status, job.delivery.host_answer = attempt.status, attempt.answer
+        job.delivery.outcome = attempt.outcome
+        if attempt.outcome is not None:
+            CALLBACK_OUTCOMES.labels(attempt.outcome).inc()
         origin = origin_of(job.callback_url)
         if attempt.delivered:
             job.delivery.state, job.delivery.delivered_at, job.delivery.next_at = DELIVERED, time.time(), None
             CALLBACKS.labels("delivered").inc()
-            log.info("job %s: result delivered to %s", job.id, origin)
+            log.info("job %s: result delivered to %s (%s)", job.id, origin, attempt.outcome)
             return
+        if attempt.outcome == CREDENTIALS_REFUSED:
+            log.error("job %s: %s refused the callback's credentials (jobs.callback_headers)", job.id, origin)
         waited = time.time() - (job.finished_at or time.time())
         delay = backoff(job.delivery.attempts, FIRST_DELAY, MAX_DELAY)
         if attempt.retry and waited + delay <= self._give_up_after:
@@ -138,6 +164,8 @@ class CallbackSender:
             return Attempt(False, False, f"the callback destination is refused: {blocked}")
         except (HTTPError, OSError) as error:
             return Attempt(False, True, f"{type(error).__name__}: the host could not be reached")
+        answer = read_answer(response)
         if response.status < 300:
-            return Attempt(True, False, None)
-        return Attempt(False, is_transient(response.status), f"the host answered {response.status}")
+            return Attempt(True, False, None, response.status, answer)
+        refused = f"the host answered {response.status}"
+        return Attempt(False, is_transient(response.status), refused, response.status, answer)

@@ -33,6 +33,9 @@ class Delivery:
     next_at: float | None = None
     last_error: str | None = None
     delivered_at: float | None = None
+    outcome: str | None = None  # the host's word: completed, retry_scheduled; or refused, credentials_refused
+    host_status: int | None = None
+    host_answer: Any = None  # what the host said last, for the operator
 
 
 @dataclass
@@ -109,6 +112,9 @@ class Job:
                 else None,
                 "last_error": self.delivery.last_error,
                 "delivered_at": iso_time(self.delivery.delivered_at),
+                "outcome": self.delivery.outcome,
+                "host_status": self.delivery.host_status,
+                "host_answer": self.delivery.host_answer,
             },
         }
         if include_envelope:

@@ -221,11 +221,18 @@ def silent_server(backlog: int = 512) -> Iterator[str]:
 
 
 class CallbackReceiver:
-    """A host's callback endpoint on 127.0.0.1: records every PUT; can fail the first ones with 500."""
+    """A host's callback endpoint on 127.0.0.1, answering as spiff-arena's backend does: 200
+    ``{"ok": true, "status": word}`` (``completed``, or ``retry_scheduled``). It records every PUT
+    it takes; it can fail the first ``fail_first`` with 500, or ``refuse`` every one with a status
+    (400: the task no longer waits; 401: the credentials are wrong)."""
 
-    def __init__(self, port: int = 0, fail_first: int = 0) -> None:
+    def __init__(
+        self, port: int = 0, fail_first: int = 0, word: str = "completed", refuse: int | None = None
+    ) -> None:
         self.received: list[tuple[str, Any]] = []
         self.attempts = 0
+        self.word = word
+        self.refuse = refuse
         self._fail_first = fail_first
         self._arrived = threading.Condition()
         receiver = self
@@ -235,14 +242,17 @@ class CallbackReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._arrived:
                     receiver.attempts += 1
-                    failing = receiver.attempts <= receiver._fail_first
-                    if not failing:
+                    status, answer = receiver._answer()
+                    if status == 200:
                         receiver.received.append((self.path, json.loads(body)))
                         receiver.headers = dict(self.headers)
                     receiver._arrived.notify_all()
-                self.send_response(500 if failing else 200)
-                self.send_header("Content-Length", "0")
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *_: object) -> None:
                 return None
@@ -251,6 +261,15 @@ class CallbackReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _answer(self) -> tuple[int, Any]:
+        if self.attempts <= self._fail_first:
+            return 500, {"error_code": "internal_server_error"}
+        if self.refuse == 400:
+            return 400, {"error_code": "not_waiting_for_callback", "message": "the task is not waiting"}
+        if self.refuse is not None:
+            return self.refuse, {"error": "invalid api key", "error_code": "unauthorized"}
+        return 200, {"ok": True, "status": self.word}
 
     def wait_for(self, count: int, seconds: float = 20) -> list[tuple[str, Any]]:
         """What arrived once ``count`` distinct paths have (or the time is up)."""
