@@ -248,6 +248,30 @@ def test_the_host_calling_again_for_the_same_task_joins_the_running_job(daemon: 
     assert (first["joined"], second["joined"]) == (False, True)
 
 
+def test_a_task_the_host_dispatches_again_after_its_retry_delay_runs_afresh(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    """The host answered the first callback retry_scheduled; later it sends the same task again."""
+    receiver.word = "retry_scheduled"
+    payload = host_call(receiver, "/callback/retried", name="Ada")
+    first = call(daemon, "sample/Greet", payload).json()["command_response"]["body"]
+    receiver.wait_for(1)
+    receiver.word = "completed"
+    second = call(daemon, "sample/Greet", payload).json()["command_response"]["body"]
+    deliveries = _delivered_twice(receiver)
+
+    assert second["job_id"] != first["job_id"] and second["joined"] is False
+    greetings = [envelope["command_response"]["body"]["greeting"] for _, envelope in deliveries]
+    assert greetings == ["Hello Ada"] * 2
+
+
+def _delivered_twice(receiver: CallbackReceiver, seconds: float = 20) -> list[tuple[str, Any]]:
+    deadline = time.monotonic() + seconds
+    while len(receiver.received) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return list(receiver.received)
+
+
 def test_a_call_refused_up_front_is_answered_now_with_the_error(daemon: Daemon) -> None:
     response = call(daemon, "sample/Sleep", host_call(None, "", seconds="long"))
 
