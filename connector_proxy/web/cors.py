@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
+from connector_proxy.config import CorsSettings
 from connector_proxy.web.auth import HEADER
 from connector_proxy.web.request_ids import HEADER as REQUEST_ID
 from connector_proxy.web.state import proxy_state
@@ -20,8 +21,11 @@ ALLOWED_METHODS = "GET, POST, PUT"
 ALLOWED_HEADERS = f"Content-Type, {HEADER}, {REQUEST_ID}, Prefer"
 
 
-def allow_listed_origins(app: Flask) -> None:
-    """Before everything else (the key check included): preflights; after: the response's headers."""
+def allow_listed_origins(app: Flask, cors: CorsSettings) -> None:
+    """Before everything else (the key check included): preflights; after: the response's headers.
+    Without origins nothing is registered: no call pays for a feature that is off."""
+    if not cors.origins:
+        return
     app.before_request(_answer_preflight)
     app.after_request(_mark_allowed)
 
