@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     backgrounds = [b for b in (jobs_service.background, events.background) if b is not None]
     services = ProcessServices(discovered.pools, backgrounds)
     identify_requests(app)  # around everything: a refused request has an id too
-    allow_listed_origins(app, settings.cors)  # a listed origin's preflight is answered before the key is asked for
+    allow_listed_origins(app, settings.cors)  # a listed origin's preflight goes before the key check
     app.before_request(require_api_key)
     for blueprint in (health, catalog, do, jobs, inbound, oauth, typeahead, metrics, validate, page):
         app.register_blueprint(blueprint)
