@@ -220,6 +220,17 @@ def silent_server(backlog: int = 512) -> Iterator[str]:
         yield server.url
 
 
+def _whole_body(handler: BaseHTTPRequestHandler) -> bytes | None:
+    """The request's body, or None when the client went away before sending all of it (killed
+    mid-request): a real host's server never hands such a request to its route, so neither do we."""
+    expected = int(handler.headers.get("Content-Length", "0"))
+    body = handler.rfile.read(expected)
+    if len(body) < expected:
+        handler.close_connection = True
+        return None
+    return body
+
+
 class CallbackReceiver:
     """A host's callback endpoint on 127.0.0.1, answering as spiff-arena's backend does: 200
     ``{"ok": true, "status": word}`` (``completed``, or ``retry_scheduled``). It records every PUT
@@ -239,7 +250,9 @@ class CallbackReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_PUT(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = _whole_body(self)
+                if body is None:
+                    return
                 with receiver._arrived:
                     receiver.attempts += 1
                     status, answer = receiver._answer()
@@ -332,7 +345,9 @@ class MessageHost:
             disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = _whole_body(self)
+                if body is None:
+                    return
                 status, answer = host._take(self.path, dict(self.headers), body)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
