@@ -215,7 +215,8 @@ SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "events": EventSettings,
 }
-SUBSCRIPTION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# a subscription's or a typeahead category's name: one path segment of the URL that reaches it
+SEGMENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
@@ -449,7 +450,7 @@ def _subscriptions(table: Any) -> dict[str, SubscriptionSettings]:
 
 def _subscription(name: str, entry: Any) -> SubscriptionSettings:
     where = f"subscriptions.{name}"
-    if not SUBSCRIPTION_NAME.fullmatch(name):
+    if not SEGMENT_NAME.fullmatch(name):
         raise ConfigError(f"[{where}]: a name is 1 to 64 letters, digits, '_', '.' or '-'")
     if not isinstance(entry, dict):
         raise ConfigError(f"[{where}] must be a table")
@@ -548,15 +549,12 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
     return connectors
 
 
-CATEGORY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # one path segment, as a host's typeahead route takes it
-
-
 def _typeahead_names(name: str, table: Any) -> Mapping[str, str]:
     where = f"[connectors.{name}.typeahead]"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table: the connector's category = the name hosts ask for")
     for category, public in table.items():
-        if not isinstance(public, str) or not CATEGORY_NAME.fullmatch(public):
+        if not isinstance(public, str) or not SEGMENT_NAME.fullmatch(public):
             raise ConfigError(
                 f"{where} {category}: 1 to 64 letters, digits, '_', '.' or '-' (one path segment)"
             )
