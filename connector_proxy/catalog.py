@@ -12,8 +12,10 @@ _HOST_TYPES = {"string": "str", "integer": "int", "boolean": "bool"}
 
 
 def host_type(schema: JsonSchema) -> str:
-    """The host editor knows only str, int, bool and any."""
-    return _HOST_TYPES.get(str(schema.get("type")), "any")
+    """The host editor knows only str, int, bool and any; of several types, the first is shown."""
+    declared = schema.get("type")
+    first = declared[0] if isinstance(declared, list) and declared else declared
+    return _HOST_TYPES.get(str(first), "any")
 
 
 def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:

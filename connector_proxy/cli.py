@@ -165,7 +165,8 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     warn_without_credentials(settings.jobs)
     discovered = discover(settings)
     store = backend.RedisJobStore(settings.jobs)
-    runner = JobRunner(store, Executor(discovered.registry, settings.limits), settings.jobs)
+    executor = Executor(discovered.registry, settings.limits)
+    runner = JobRunner(store, executor, settings.jobs)
     app = backend.worker_app(store, runner, settings.jobs)
     services = ProcessServices(discovered.pools)
     services.start()  # threads, not forks (--pool=threads): this process owns the isolated workers
@@ -230,11 +231,24 @@ def _check(settings: Settings, _arguments: argparse.Namespace) -> int:
     problems += [f"{where}: [subscriptions.{name}]: {detail}" for name, detail in left_out.items()]
     problems += [f"{where}: {problem}" for problem in registry.typeahead_problems]
     problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
+    problems += _callback_problems(settings)
     for problem in problems:
         print(f"connector-proxy: {problem}", file=sys.stderr)
     ready = registry.ready
     print(f"{where}: {len(ready)} connector(s) ready ({', '.join(ready)}), {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _callback_problems(settings: Settings) -> list[str]:
+    """Hosts whose last answer to a callback refused jobs.callback_headers, as the job store has it."""
+    from connector_proxy.jobs.service import refused_credentials
+
+    try:
+        refused = refused_credentials(settings)
+    except Exception as error:  # a store not up yet is the daemon's readiness to report, not check's
+        print(f"connector-proxy: note: the job store was not read ({type(error).__name__})", file=sys.stderr)
+        return []
+    return [f"callbacks to {origin}: {detail}" for origin, detail in refused.items()]
 
 
 def _validate(settings: Settings, arguments: argparse.Namespace) -> int:

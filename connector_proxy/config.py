@@ -125,6 +125,9 @@ class JobSettings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     celery_queue: str = "connector-proxy"
     redis_prefix: str = "connector-proxy"  # job records' keys start with it: several deployments, one Redis
+    # the daemon's URL as a command that PUTs its own result back reaches it (a SpiffWorkflow package's
+    # execute_async); empty: http://127.0.0.1:<the port of server.bind>
+    relay_url: str = ""
 
     @property
     def callback_header_pairs(self) -> tuple[tuple[str, str], ...]:
@@ -424,10 +427,8 @@ def _resolve_events(events: EventSettings, environ: Mapping[str, str]) -> EventS
         key = resolve_reference(events.host_api_key, environ)
     except SecretReferenceError as error:
         raise ConfigError(f"events.host_api_key: {error}") from None
-    if events.host_url:
-        scheme, _, rest = events.host_url.partition("://")
-        if scheme not in ("http", "https") or not rest or rest.startswith("/") or "?" in rest:
-            raise ConfigError(f"events.host_url: {events.host_url!r} must be an http(s) URL without a query")
+    if events.host_url and not _plain_url(events.host_url):
+        raise ConfigError(f"events.host_url: {events.host_url!r} must be an http(s) URL without a query")
     if events.execution_mode not in ("", "asynchronous", "synchronous"):
         raise ConfigError("events.execution_mode must be asynchronous, synchronous or empty (not sent)")
     if events.time_to_live_in_seconds < 0:
@@ -523,6 +524,14 @@ def _check_jobs(jobs: JobSettings) -> None:
     for key in ("command_timeout", "keep_finished", "delivery_timeout", "delivery_give_up_after"):
         if getattr(jobs, key) <= 0:
             raise ConfigError(f"jobs.{key} must be positive")
+    if jobs.relay_url and not _plain_url(jobs.relay_url):
+        raise ConfigError(f"jobs.relay_url: {jobs.relay_url!r} must be an http(s) URL without a query")
+
+
+def _plain_url(url: str) -> bool:
+    """An http(s) URL with a host and no query: a base other paths are added to."""
+    scheme, _, rest = url.partition("://")
+    return scheme in ("http", "https") and bool(rest) and not rest.startswith("/") and "?" not in rest
 
 
 def _connectors(table: Any) -> dict[str, ConnectorSettings]:

@@ -25,14 +25,13 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from connector_proxy import catalog
 from connector_proxy.config import ConnectorSettings, Settings
+from connector_proxy.interfaces import SDK, SPIFFWORKFLOW
 from connector_proxy.isolation.pool import WorkerPool
 from connector_proxy.isolation.remote import forwarding, isolated_connector, worker_command
 from connector_proxy.jsontext import dumps
 from connector_proxy.legacy.packages import Package, find_packages, load_package
 from connector_proxy.registry import (
     READY,
-    SDK,
-    SPIFFWORKFLOW,
     BoundAuth,
     BoundCommand,
     BoundTrigger,
@@ -202,7 +201,7 @@ def _load_isolated(
         return ConnectorStatus(name, "disabled", "enabled = false", runs=command), Bindings()
     cwd = settings.source.parent if settings.source else None
     try:
-        connector = isolated_connector(name, command, connector_settings.workers, cwd)
+        connector, interface = isolated_connector(name, command, connector_settings.workers, cwd)
     except Exception as error:  # the program is missing, exits, or does not speak the protocol
         detail = f"{type(error).__name__}: {error}"
         return ConnectorStatus(name, "worker_error", detail, runs=command), Bindings()
@@ -222,6 +221,7 @@ def _load_isolated(
         config_schema=schema,
         masked_config=mask_secrets(schema, dict(config)),  # in effect: defaults filled in
         runs=command,
+        interface=interface,
     )
     return status, bound
 

@@ -56,6 +56,17 @@ JOB_ABANDONED = ErrorCode(
 JOB_NOT_FOUND = ErrorCode(
     "JobNotFound", "No job has this id (never accepted, or removed after jobs.keep_finished).", status=404
 )
+RELAY_NOT_FOUND = ErrorCode(
+    "RelayNotFound",
+    "PUT /v1/relay/<job>: no job of this id waits for a result, or the URL's key is not its key.",
+    status=404,
+)
+RELAY_TIMED_OUT = ErrorCode(
+    "RelayTimedOut",
+    "The command handed its result off to PUT it back itself (a SpiffWorkflow package's execute_async)"
+    " and had not by jobs.command_timeout: the job fails, and the host is told.",
+    status=504,
+)
 NOT_READY = ErrorCode(
     "NotReady",
     "GET /v1/readiness: an enabled connector is not ready (left out, or no isolated worker up), a"
@@ -203,6 +214,8 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     NOT_FOUND,
     JOB_NOT_FOUND,
     JOB_ABANDONED,
+    RELAY_NOT_FOUND,
+    RELAY_TIMED_OUT,
     NOT_READY,
     METHOD_NOT_ALLOWED,
     REQUEST_TIMEOUT,

@@ -14,6 +14,7 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
+from connector_proxy.interfaces import SDK
 from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.connector import Command, Typeahead
 from connector_proxy.sdk.context import Context
@@ -23,8 +24,6 @@ from connector_proxy.sdk.triggers import Trigger
 
 READY = "ready"
 FINE = frozenset({READY, "disabled", "duplicate"})  # states that need no operator (a duplicate's twin serves)
-SDK = "connector_proxy.sdk"  # a package exposing a Connector through our entry-point group
-SPIFFWORKFLOW = "spiffworkflow"  # a SpiffWorkflow connector package (connector_<name>.commands)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connector_proxy.errors import WORKER_CRASHED, WORKER_PROTOCOL_ERROR, WORKER_TIMED_OUT, WORKER_UNAVAILABLE
+from connector_proxy.interfaces import SDK
 from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
@@ -34,8 +35,11 @@ def worker_command(name: str, python: str | None, program: tuple[str, ...]) -> t
     return (python or sys.executable, "-m", "connector_proxy.isolation.worker", name)
 
 
-def isolated_connector(name: str, command: tuple[str, ...], workers: int, cwd: Path | None) -> Connector:
-    """Describe the connector by asking a worker; raises if it cannot (the caller reports it)."""
+def isolated_connector(
+    name: str, command: tuple[str, ...], workers: int, cwd: Path | None
+) -> tuple[Connector, str]:
+    """Describe the connector by asking a worker, and the interface it was written to; raises if it
+    cannot (the caller reports it)."""
     probe = WorkerProcess(name, command, cwd=cwd)
     try:
         description = probe.handshake(None)
@@ -72,8 +76,9 @@ def isolated_connector(name: str, command: tuple[str, ...], workers: int, cwd: P
             errors=declared + WORKER_ERRORS,
             aliases=tuple(entry.get("aliases", ())),
             asynchronous=bool(entry.get("asynchronous", False)),
+            calls_back=bool(entry.get("calls_back", False)),
         )
-    return connector
+    return connector, str(description.get("interface") or SDK)
 
 
 def forwarding(pool: WorkerPool, command: Command) -> Callable[[Context, dict[str, Any]], Invocation]:
@@ -125,10 +130,13 @@ def invocation_of(answer: dict[str, Any], by_code: Mapping[str, ErrorCode]) -> I
         return Returned(made(body, status, str(answer.get("mimetype", "application/json"))))
     if kind == "error":
         given = answer.get("http_status")
+        concrete = str(answer.get("error_code"))
         declared = by_code.get(str(answer.get("declared")))
-        code = declared or ErrorCode(str(answer.get("error_code")), "", given)
+        code = declared or ErrorCode(concrete, "", given)
         message = str(answer.get("message", ""))
-        return Raised(CommandError(code, message, http_status=given, body=answer.get("body")))
+        # a family's member (<PackageErrorCode>, <AwsErrorCode>) is the code the worker answered
+        error = CommandError(code, message, http_status=given, body=answer.get("body"), concrete=concrete)
+        return Raised(error)
     if kind == "refused":
         return Refused(str(answer.get("kind", "busy")), str(answer.get("message", "")))
     return Crashed(str(answer.get("exception", "Exception")), str(answer.get("message", "")))

@@ -18,6 +18,7 @@ from importlib.metadata import entry_points
 from typing import IO, Any
 
 from connector_proxy import logs
+from connector_proxy.interfaces import SDK, SPIFFWORKFLOW
 from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, encode
 from connector_proxy.legacy.packages import find_package, load_package
 from connector_proxy.sdk.connector import Command, Connector
@@ -41,26 +42,28 @@ def main(argv: list[str] | None = None) -> int:
     if len(arguments) != 1:
         send({"type": "failed", "message": "usage: python -m connector_proxy.isolation.worker NAME"})
         return 2
-    connector = _find(arguments[0])
-    if isinstance(connector, str):
-        send({"type": "failed", "message": connector})
+    found = _find(arguments[0])
+    if isinstance(found, str):
+        send({"type": "failed", "message": found})
         return 3
-    send({"type": "hello", "protocol": VERSION, "connector": describe(connector)})
+    connector, interface = found
+    send({"type": "hello", "protocol": VERSION, "connector": describe(connector, interface)})
     return _serve(connector, sys.stdin.buffer, send)
 
 
-def _find(name: str) -> Connector | str:
+def _find(name: str) -> tuple[Connector, str] | str:
+    """The connector and the interface it was found by, or why not."""
     for point in entry_points(group=GROUP):
         if point.name == name:
             try:
                 loaded = point.load()
             except Exception as error:  # reported to the daemon, which leaves the connector out
                 return f"import_error: {type(error).__name__}: {error}"
-            return loaded if isinstance(loaded, Connector) else f"{point.value} is not a Connector"
+            return (loaded, SDK) if isinstance(loaded, Connector) else f"{point.value} is not a Connector"
     package = find_package(name)
     if package is not None:
         try:
-            return load_package(package)
+            return load_package(package), SPIFFWORKFLOW
         except Exception as error:  # reported to the daemon, which leaves the connector out
             return f"import_error: {type(error).__name__}: {error}"
     return (
@@ -69,10 +72,11 @@ def _find(name: str) -> Connector | str:
     )
 
 
-def describe(connector: Connector) -> dict[str, Any]:
+def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
     """The handshake's description: everything the daemon needs to list and validate."""
     return {
         "name": connector.name,
+        "interface": interface,
         "description": connector.description,
         "version": connector.version,
         "config_schema": connector.config_schema,
@@ -86,6 +90,7 @@ def describe(connector: Connector) -> dict[str, Any]:
                 ],
                 "aliases": list(command.aliases),
                 "asynchronous": command.asynchronous,
+                "calls_back": command.calls_back,
             }
             for command in connector.commands.values()
         ],

@@ -8,6 +8,7 @@ mid-run has its job run again by another (at least once).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, cast
@@ -16,13 +17,17 @@ import redis
 from celery import Celery
 
 from connector_proxy.config import JobSettings
-from connector_proxy.jobs.model import FINISHED, PENDING, STATES, Job
+from connector_proxy.jobs.model import FINISHED, PENDING, STATES, WAITING, Job, refusal
 from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.redis_indexes import counts_by_state, newest
 from connector_proxy.sealing import Sealer
 
 log = logging.getLogger(__name__)
-RUN, DELIVER = "connector_proxy.run_job", "connector_proxy.deliver_result"
+RUN, DELIVER, EXPIRE = (
+    "connector_proxy.run_job",
+    "connector_proxy.deliver_result",
+    "connector_proxy.expire_job",
+)
 
 
 class RedisJobStore:
@@ -59,6 +64,24 @@ class RedisJobStore:
                 batch.delete(f"{self.prefix}:task:{job.task_id}")  # the next call for the task starts anew
             batch.execute()
 
+    def settle(self, job: Job) -> bool:
+        """The first to mark the job settled writes it: a relayed PUT, the command's answer, the expiry."""
+        if not self.redis.set(f"{self.prefix}:settled:{job.id}", 1, nx=True, ex=int(self.longest_life)):
+            return False
+        self.save(job)
+        return True
+
+    def record_credentials(self, origin: str, refused_with: int | None) -> None:
+        key = f"{self.prefix}:refused_credentials"
+        if refused_with is None:
+            self.redis.hdel(key, origin)
+        else:
+            self.redis.hset(key, origin, json.dumps([refused_with, time.time()]))
+
+    def refused_credentials(self) -> dict[str, str]:
+        stored = cast(dict[bytes, bytes], self.redis.hgetall(f"{self.prefix}:refused_credentials"))
+        return {origin.decode(): refusal(*json.loads(value)) for origin, value in stored.items()}
+
     def get(self, job_id: str | None) -> Job | None:
         data = self.redis.get(self._key(job_id)) if job_id else None
         return Job.from_json(cast(bytes, data), self.sealer) if data else None
@@ -90,8 +113,14 @@ class CeleryDispatch:
         self.queue = settings.celery_queue
         self.app = celery_app(settings)
 
-    def send(self, job: Job) -> None:
+    def run(self, job: Job) -> None:
         self.app.send_task(RUN, args=[job.id], queue=self.queue)
+
+    def deliver(self, job: Job) -> None:
+        self.app.send_task(DELIVER, args=[job.id], queue=self.queue)
+
+    def expire_later(self, job: Job, seconds: float) -> None:
+        self.app.send_task(EXPIRE, args=[job.id], countdown=seconds, queue=self.queue)
 
 
 def celery_app(settings: JobSettings) -> Celery:
@@ -128,6 +157,10 @@ def worker_app(store: RedisJobStore, runner: JobRunner, settings: JobSettings) -
         job.start()
         store.save(job)
         runner.run(job)
+        if job.state == WAITING:  # its command PUTs the result back through the relay
+            app.send_task(
+                EXPIRE, args=[job.id], countdown=settings.command_timeout, queue=settings.celery_queue
+            )
         retry_later(job)
 
     @app.task(name=DELIVER)  # type: ignore[untyped-decorator]
@@ -136,6 +169,14 @@ def worker_app(store: RedisJobStore, runner: JobRunner, settings: JobSettings) -
         if job is None or job.delivery.state != PENDING:
             return
         runner.deliver(job)
+        retry_later(job)
+
+    @app.task(name=EXPIRE)  # type: ignore[untyped-decorator]
+    def expire(job_id: str) -> None:
+        job = store.get(job_id)
+        if job is None or job.state != WAITING:
+            return  # its result came back in time
+        runner.expire(job)
         retry_later(job)
 
     return app

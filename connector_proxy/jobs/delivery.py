@@ -1,9 +1,10 @@
 """Sending a finished job's envelope to the host: ``PUT spiff__callback_url``, retried.
 
-Connection errors, timeouts, 429 and 5xx are retried with exponential
-backoff and jitter until ``jobs.delivery_give_up_after`` has passed since
-the job finished; any other answer >= 300 (the host refusing the body) is
-final. Neither the URL's path nor the configured headers reach a log line.
+Connection errors, timeouts, 429, 5xx, and 401/403 (credentials an operator
+will mend) are retried with exponential backoff and jitter until
+``jobs.delivery_give_up_after`` has passed since the job finished; any other
+answer >= 300 (the host refusing the body) is final. Neither the URL's path
+nor the configured headers reach a log line.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Attempt:
     @property
     def outcome(self) -> str | None:
         """What the host made of it, in its own words where it gave them (None: no final word yet)."""
-        if self.status in (401, 403):
+        if self.status in CREDENTIAL_STATUSES:
             return CREDENTIALS_REFUSED
         if self.delivered:
             word = self.answer.get("status") if isinstance(self.answer, dict) else None
@@ -106,6 +107,7 @@ HOST_WORDS = ("completed", "retry_scheduled")
 TAKEN = "taken"  # a 2xx without one of those words: another host, or an older one
 REFUSED = "refused"  # 4xx: the task no longer waits or the body is bad; final, as the host says
 CREDENTIALS_REFUSED = "credentials_refused"  # 401/403: jobs.callback_headers are wrong or expired
+CREDENTIAL_STATUSES = (401, 403)
 
 
 class CallbackSender:
@@ -168,4 +170,6 @@ class CallbackSender:
         if response.status < 300:
             return Attempt(True, False, None, response.status, answer)
         refused = f"the host answered {response.status}"
-        return Attempt(False, is_transient(response.status), refused, response.status, answer)
+        # refused credentials are retried too: the operator mends them, and the result must not be lost
+        retry = is_transient(response.status) or response.status in CREDENTIAL_STATUSES
+        return Attempt(False, retry, refused, response.status, answer)

@@ -18,8 +18,10 @@ from connector_proxy import jsontext
 from connector_proxy.sealing import Sealer
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
+WAITING = "waiting"  # the command handed its result off and PUTs it back through the relay
+STATES = (QUEUED, RUNNING, WAITING, SUCCEEDED, FAILED)
 FINISHED = (SUCCEEDED, FAILED)
+UNFINISHED = (QUEUED, RUNNING, WAITING)
 # delivery of the result to spiff__callback_url
 NO_CALLBACK, PENDING, DELIVERED, UNDELIVERABLE = "none", "pending", "delivered", "undeliverable"
 
@@ -60,6 +62,9 @@ class Job:
     envelope: dict[str, Any] | None = None
     delivery: Delivery = field(default_factory=Delivery)
     request_id: str | None = None  # of the request that created it: its log lines and callback carry it
+    # a command that PUTs its own result back: the accepting daemon's relay, and the key's SHA-256
+    relay_base: str | None = None
+    relay_key_digest: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -126,3 +131,8 @@ def iso_time(moment: float | None) -> str | None:
     if moment is None:
         return None
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def refusal(status: int, at: float) -> str:
+    """How a host's refusal of the callback credentials is shown to the operator."""
+    return f"answered {status} at {iso_time(at)}: jobs.callback_headers are wrong or expired"

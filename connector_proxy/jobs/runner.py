@@ -15,11 +15,13 @@ from connector_proxy import envelope, jsontext
 from connector_proxy.config import JobSettings
 from connector_proxy.errors import INTERNAL_ERROR, JOB_ABANDONED, unrenderable_answer
 from connector_proxy.executor import ACCEPTED, Executor
-from connector_proxy.jobs.delivery import CallbackSender
-from connector_proxy.jobs.model import PENDING, Job
+from connector_proxy.jobs import relay
+from connector_proxy.jobs.delivery import CREDENTIALS_REFUSED, CallbackSender
+from connector_proxy.jobs.model import DELIVERED, PENDING, WAITING, Job
 from connector_proxy.jobs.store import JobStore
 from connector_proxy.sdk.context import CallIds, identified
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.outbound import origin_of
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,31 @@ class JobRunner:
     def run(self, job: Job) -> None:
         """Run a job its backend has started (and saved as running), then deliver its result."""
         with identified(CallIds(request_id=job.request_id)):  # its lines carry the accepting request's id
-            self._execute(job)
+            relay_url = self._open_relay(job)
+            self._execute(job, relay_url)
+            if job.state == WAITING:
+                return  # its command PUTs the result back through the relay; the job settles then
+            if relay_url is not None and not self.store.settle(job):
+                return  # the result came back through the relay first: that one stands
             delivering = job.delivery.state == PENDING
             self.store.save(job, delivering=delivering)
             if delivering:
                 self.deliver(job)
+
+    def expire(self, job: Job) -> None:
+        """Fail a job whose command never PUT its result back, and tell the host."""
+        relay.expire(job)
+        if self.store.settle(job):
+            self.deliver(job)
+
+    def _open_relay(self, job: Job) -> str | None:
+        """For a command that PUTs its own result back: the relay URL to hand it (on the daemon that
+        accepted the job), the job saved as waiting first (the PUT may come before the command returns)."""
+        if job.relay_base is None or not job.callback_url:
+            return None
+        url = relay.open_relay(job, job.relay_base)
+        self.store.save(job)
+        return url
 
     def deliver(self, job: Job) -> None:
         """Try the callback once and save what came of it (and when to try again)."""
@@ -49,19 +71,28 @@ class JobRunner:
         with identified(CallIds(job.request_id, task_id=job.task_id)):  # the PUT carries X-Request-Id
             self._sender.deliver(job)
         self.store.save(job)
+        if job.callback_url and (
+            job.delivery.outcome == CREDENTIALS_REFUSED or job.delivery.state == DELIVERED
+        ):
+            refused = job.delivery.host_status if job.delivery.outcome == CREDENTIALS_REFUSED else None
+            self.store.record_credentials(origin_of(job.callback_url), refused)
 
-    def _execute(self, job: Job) -> None:
-        """The same executor path as a synchronous call, with the job's own deadline; finishes the job."""
+    def _execute(self, job: Job, relay_url: str | None) -> None:
+        """The same executor path as a synchronous call, with the job's own deadline; finishes the job
+        (or, handed a relay URL and answered 202, leaves it waiting)."""
         if job.attempts > self.settings.max_starts:  # each earlier start ended with its process, not the job
             _fail(job, CommandError(JOB_ABANDONED, f"started {job.attempts - 1} times and never finished"))
             return
         log.info("job %s: running %s (attempt %s)", job.id, job.command, job.attempts)
+        payload = job.payload if relay_url is None else {**job.payload, "spiff__callback_url": relay_url}
         try:
-            outcome = self.executor.run(job.command, job.payload, timeout=self.settings.command_timeout)
+            outcome = self.executor.run(job.command, payload, timeout=self.settings.command_timeout)
         except Exception:  # the executor turns a command's failures into envelopes: this one is ours
             log.exception("job %s: the runner failed", job.id)
             _fail(job, CommandError(INTERNAL_ERROR, "The job's runner failed; see the daemon's log"))
             return
+        if relay_url is not None and outcome.status == ACCEPTED:
+            return  # waiting for the PUT back
         job.finish(outcome.status, dict(outcome.envelope), hand_off=outcome.status == ACCEPTED)
         try:
             jsontext.dumps(job.envelope)  # what is stored and delivered must be writable

@@ -6,42 +6,58 @@ Nothing outside ``jobs/`` touches a store or a backend; they ask :class:`Jobs`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from connector_proxy import envelope
 from connector_proxy.config import ConfigError, Settings
+from connector_proxy.errors import RELAY_NOT_FOUND
 from connector_proxy.executor import ACCEPTED, Executor, Outcome, rejected, text_or_none
+from connector_proxy.jobs import relay
 from connector_proxy.jobs.delivery import callback_policy, checked_callback_url
-from connector_proxy.jobs.model import Job
+from connector_proxy.jobs.model import WAITING, Job
 from connector_proxy.jobs.store import JobStore
 from connector_proxy.lifecycle import Background
 from connector_proxy.sdk.context import Result, call_ids
-from connector_proxy.sdk.destinations import DestinationPolicy
 from connector_proxy.sdk.errors import CommandError
+
+
+class Dispatch(Protocol):
+    """How a backend is told about work: a thread woken, a Celery task sent."""
+
+    def run(self, job: Job) -> None:
+        """A job was kept: have it run."""
+
+    def deliver(self, job: Job) -> None:
+        """A job was settled by its relayed result: have its callback sent."""
+
+    def expire_later(self, job: Job, seconds: float) -> None:
+        """A job waits for its relayed result: fail it if none came within ``seconds``."""
 
 
 class Jobs:
     """Validates up front (a call refused now is answered now), then keeps the job and has it run.
 
-    ``dispatch`` tells the backend a job was kept (wakes a thread, sends a task); ``background`` is
-    what each worker process runs for this backend, if anything (see :mod:`connector_proxy.lifecycle`).
+    ``dispatch`` tells the backend about work; ``background`` is what each worker process runs for
+    this backend, if anything (see :mod:`connector_proxy.lifecycle`). ``relay_base`` is where a command
+    that PUTs its own result back reaches the daemon (:mod:`connector_proxy.jobs.relay`).
     """
 
     def __init__(
         self,
         store: JobStore,
-        dispatch: Callable[[Job], None],
+        dispatch: Dispatch,
         executor: Executor,
-        callbacks: DestinationPolicy,
+        settings: Settings,
         background: Background | None = None,
     ) -> None:
         self.store = store
         self.dispatch = dispatch
         self.executor = executor
-        self.callbacks = callbacks
+        self.callbacks = callback_policy(settings.jobs)
+        self.relay_base = relay.relay_base(settings)
+        self.timeout = settings.jobs.command_timeout
         self.background = background
 
     def wanted(self, command_id: str, prefer: str | None) -> bool:
@@ -66,12 +82,56 @@ class Jobs:
             task_id=task_id,
             callback_url=callback_url,
             request_id=call_ids().request_id,
+            relay_base=self.relay_base if checked.command.calls_back else None,
         )
         job, joined = self.store.create_or_join(job)
         if not joined:
-            self.dispatch(job)
-        body = {"job_id": job.id, "state": job.state, "status_url": f"/v1/jobs/{job.id}", "joined": joined}
-        return Outcome(ACCEPTED, envelope.from_result(Result(body, http_status=ACCEPTED)))
+            self.dispatch.run(job)
+        return _accepted(job, joined)
+
+    def relays(self, command_id: str, payload: Any) -> bool:
+        """Whether the call hands its command a relay URL: the command PUTs its result back itself
+        (declared ``calls_back``) and the host gave a callback URL to relay it to."""
+        bound = self.executor.registry.find(command_id)
+        calls_back = bound is not None and bound.command.calls_back and self.relay_base is not None
+        return calls_back and isinstance(payload, dict) and bool(payload.get("spiff__callback_url"))
+
+    def relay(self, command_id: str, payload: dict[str, Any]) -> Outcome:
+        """Run the call now with a relay URL in place of the host's; a job waits for the PUT back.
+        A command that answers at once (no 202) ends the job: the host has its answer."""
+        checked = self.executor.check(command_id, payload)
+        if isinstance(checked, Outcome):
+            return checked
+        try:
+            callback_url = checked_callback_url(self.callbacks, payload.get("spiff__callback_url"))
+        except CommandError as error:
+            return rejected(error)
+        job = Job(checked.id, {}, text_or_none(payload.get("spiff__task_id")), callback_url)
+        job.request_id = call_ids().request_id
+        job.start()  # it runs now, in this request
+        url = relay.open_relay(job, self.relay_base or "")
+        job, joined = self.store.create_or_join(job)
+        if joined:  # the host called again for a task whose command is still at work
+            return _accepted(job, joined)
+        self.dispatch.expire_later(job, self.timeout)
+        outcome = self.executor.run(command_id, {**payload, "spiff__callback_url": url})
+        if outcome.status != ACCEPTED:
+            job.finish(outcome.status, dict(outcome.envelope), hand_off=True)
+            self.store.settle(job)
+        return outcome
+
+    def take_relayed(self, job_id: str, key: str, raw: bytes) -> Job:
+        """A command's result PUT back through its relay URL: the job settles and its callback is
+        sent. A second PUT changes nothing; a wrong id or key is RelayNotFound."""
+        job = self.store.get(job_id)
+        if job is None or not relay.key_fits(job, key):
+            raise CommandError(RELAY_NOT_FOUND, f"No job waits for a result at /v1/relay/{job_id}")
+        if job.state != WAITING:
+            return job
+        relay.settle(job, raw)
+        if self.store.settle(job):
+            self.dispatch.deliver(job)
+        return job
 
     def get(self, job_id: str) -> Job | None:
         return self.store.get(job_id)
@@ -84,6 +144,10 @@ class Jobs:
         """Jobs per state, for /metrics."""
         return self.store.counts()
 
+    def refused_credentials(self) -> dict[str, str]:
+        """Host origins whose last answer to a callback refused jobs.callback_headers."""
+        return self.store.refused_credentials()
+
     def ping(self) -> None:
         """Raise if the job store cannot be reached."""
         self.store.ping()
@@ -91,6 +155,11 @@ class Jobs:
     def recover(self) -> int:
         """Before any worker forks: what a stop left running runs again."""
         return self.store.recover()
+
+
+def _accepted(job: Job, joined: bool) -> Outcome:
+    body = {"job_id": job.id, "state": job.state, "status_url": f"/v1/jobs/{job.id}", "joined": joined}
+    return Outcome(ACCEPTED, envelope.from_result(Result(body, http_status=ACCEPTED)))
 
 
 def celery_backend() -> ModuleType:
@@ -106,15 +175,31 @@ def celery_backend() -> ModuleType:
 
 def create_jobs(settings: Settings, executor: Executor) -> Jobs:
     """The configured backend; Celery is imported only when chosen."""
-    callbacks = callback_policy(settings.jobs)
     if settings.jobs.backend == "celery":
         backend = celery_backend()
         store, dispatch = backend.RedisJobStore(settings.jobs), backend.CeleryDispatch(settings.jobs)
-        return Jobs(store, dispatch.send, executor, callbacks)
+        return Jobs(store, dispatch, executor, settings)
     from connector_proxy.jobs.runner import JobRunner
     from connector_proxy.jobs.sqlite import SqliteJobStore, SqliteJobThreads
 
+    store = SqliteJobStore(settings.jobs, sqlite_path(settings))
+    runner = JobRunner(store, executor, settings.jobs)
+    threads = SqliteJobThreads(store, runner, settings.jobs.threads)
+    return Jobs(store, threads, executor, settings, background=threads)
+
+
+def sqlite_path(settings: Settings) -> Path:
+    """The embedded backend's file: ``jobs.sqlite_path``, beside the configuration file when relative."""
     base = settings.source.parent if settings.source else Path.cwd()
-    store = SqliteJobStore(settings.jobs, base / settings.jobs.sqlite_path)
-    threads = SqliteJobThreads(store, JobRunner(store, executor, settings.jobs), settings.jobs.threads)
-    return Jobs(store, threads.wake, executor, callbacks, background=threads)
+    return base / settings.jobs.sqlite_path
+
+
+def refused_credentials(settings: Settings) -> dict[str, str]:
+    """What the configured job store recorded of hosts refusing the callback credentials, read
+    without creating anything (``check`` runs before the daemon); raises if the store is unreachable."""
+    if settings.jobs.backend == "celery":
+        return dict(celery_backend().RedisJobStore(settings.jobs).refused_credentials())
+    from connector_proxy.jobs.sqlite import SqliteJobStore
+
+    path = sqlite_path(settings)
+    return SqliteJobStore(settings.jobs, path).refused_credentials() if path.exists() else {}

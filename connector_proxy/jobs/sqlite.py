@@ -8,6 +8,7 @@ how the file is shared and how durable a commit is.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import sqlite3
 import threading
@@ -15,7 +16,17 @@ import time
 from pathlib import Path
 
 from connector_proxy.config import JobSettings
-from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, STATES, Job
+from connector_proxy.jobs.model import (
+    FINISHED,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    STATES,
+    UNFINISHED,
+    WAITING,
+    Job,
+    refusal,
+)
 from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
@@ -36,6 +47,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_task ON jobs (task_id, state);
 CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs (delivery_state, next_delivery_at);
+CREATE TABLE IF NOT EXISTS refused_credentials (origin TEXT PRIMARY KEY, status INTEGER, at REAL);
 """
 
 
@@ -52,8 +64,8 @@ class SqliteJobStore:
         with self.file.write() as db:
             if job.task_id is not None:
                 row = db.execute(
-                    "SELECT data FROM jobs WHERE task_id = ? AND state IN (?, ?) LIMIT 1",
-                    (job.task_id, QUEUED, RUNNING),
+                    "SELECT data FROM jobs WHERE task_id = ? AND state IN (?, ?, ?) LIMIT 1",
+                    (job.task_id, *UNFINISHED),
                 ).fetchone()
                 if row:
                     return Job.from_json(row[0], self.sealer), True
@@ -126,6 +138,33 @@ class SqliteJobStore:
             db.execute("UPDATE jobs SET next_delivery_at = ? WHERE id = ?", (self._lease(), job.id))
             return job
 
+    def settle(self, job: Job) -> bool:
+        with self.file.write() as db:
+            return self._update(db, job, only_if=WAITING) == 1
+
+    def overdue(self, started_before: float) -> builtins.list[Job]:
+        """Jobs still waiting for a relayed result they were promised before then."""
+        query = "SELECT data FROM jobs WHERE state = ? AND created_at < ?"
+        rows = self.file.read().execute(query, (WAITING, started_before)).fetchall()
+        return [Job.from_json(row[0], self.sealer) for row in rows]
+
+    def record_credentials(self, origin: str, refused_with: int | None) -> None:
+        if refused_with is None:
+            if origin not in self.refused_credentials():  # a read: the usual case writes nothing
+                return
+            with self.file.write() as db:
+                db.execute("DELETE FROM refused_credentials WHERE origin = ?", (origin,))
+            return
+        with self.file.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO refused_credentials (origin, status, at) VALUES (?, ?, ?)",
+                (origin, refused_with, time.time()),
+            )
+
+    def refused_credentials(self) -> dict[str, str]:
+        rows = self.file.read().execute("SELECT origin, status, at FROM refused_credentials").fetchall()
+        return {origin: refusal(status, at) for origin, status, at in rows}
+
     def _lease(self) -> float:
         """Until when a delivery being sent is off limits to every other process's claim."""
         return time.time() + self.settings.delivery_timeout + 5
@@ -163,19 +202,23 @@ class SqliteJobStore:
             ),
         )
 
-    def _update(self, db: sqlite3.Connection, job: Job) -> None:
-        db.execute(
-            "UPDATE jobs SET state = ?, finished_at = ?, delivery_state = ?, next_delivery_at = ?,"
-            " data = ? WHERE id = ?",
-            (
-                job.state,
-                job.finished_at,
-                job.delivery.state,
-                job.delivery.next_at,
-                job.to_json(self.sealer),
-                job.id,
-            ),
+    def _update(self, db: sqlite3.Connection, job: Job, only_if: str | None = None) -> int:
+        """Write the job; with ``only_if``, only while its stored state is that one. How many rows."""
+        columns = (
+            job.state,
+            job.finished_at,
+            job.delivery.state,
+            job.delivery.next_at,
+            job.to_json(self.sealer),
+            job.id,
         )
+        update = (
+            "UPDATE jobs SET state = ?, finished_at = ?, delivery_state = ?, next_delivery_at = ?,"
+            " data = ? WHERE id = ?"
+        )
+        if only_if is None:
+            return db.execute(update, columns).rowcount
+        return db.execute(f"{update} AND state = ?", (*columns, only_if)).rowcount
 
 
 class SqliteJobThreads:
@@ -191,9 +234,15 @@ class SqliteJobThreads:
         self._stopping = threading.Event()
         self._running: list[threading.Thread] = []
 
-    def wake(self, _job: Job) -> None:
+    def run(self, _job: Job) -> None:
         """A job was queued in this process: a thread takes it now (other processes poll)."""
         self._wake.set()
+
+    def deliver(self, _job: Job) -> None:
+        """Nothing to do: the delivery loop takes a due callback within a second."""
+
+    def expire_later(self, _job: Job, _seconds: float) -> None:
+        """Nothing to do: the delivery loop fails overdue waiting jobs each turn."""
 
     def start(self) -> None:
         self._stopping.clear()
@@ -231,6 +280,8 @@ class SqliteJobThreads:
         last_prune = 0.0
         while not self._stopping.wait(POLL):
             try:
+                for overdue in self.store.overdue(time.time() - self.runner.settings.command_timeout):
+                    self.runner.expire(overdue)  # an indexed read each turn: usually finds none
                 while (job := self.store.claim_delivery()) is not None:
                     self.runner.deliver(job)
                 if time.monotonic() - last_prune > 60:

@@ -14,8 +14,8 @@ from connector_proxy.jobs.model import Job
 
 class JobStore(Protocol):
     def create_or_join(self, job: Job) -> tuple[Job, bool]:
-        """Keep ``job``; or, if a job for the same task is queued or running,
-        return that one and True (the host called again for the same task)."""
+        """Keep ``job``; or, if a job for the same task is not finished (queued, running or
+        waiting), return that one and True (the host called again for the same task)."""
         ...
 
     def get(self, job_id: str) -> Job | None: ...
@@ -27,6 +27,20 @@ class JobStore(Protocol):
     def save(self, job: Job, delivering: bool = False) -> None:
         """Write the job as it is now. ``delivering``: the caller sends its callback next, so no
         other process may pick the delivery up meanwhile."""
+        ...
+
+    def settle(self, job: Job) -> bool:
+        """Write the outcome of a job that was waiting for its relayed result, if it still was:
+        of a relayed PUT, the command's own answer and the expiry, the first to settle wins."""
+        ...
+
+    def record_credentials(self, origin: str, refused_with: int | None) -> None:
+        """After a callback to ``origin``: the 401/403 it refused jobs.callback_headers with, or None
+        when it took them (which clears an earlier refusal). Readiness and ``check`` read these."""
+        ...
+
+    def refused_credentials(self) -> dict[str, str]:
+        """Each host origin whose last answer refused the callback credentials: when, and how."""
         ...
 
     def counts(self) -> dict[str, int]:

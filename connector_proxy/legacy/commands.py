@@ -3,9 +3,12 @@
 The class's constructor parameters are the command's parameters, typed the
 way the old proxy typed them (``str``, ``int``, ``bool``, else ``any``) and
 given a JSON Schema, so a bad call is a 400 naming the field instead of the
-old proxy's 500 ``TypeError``. ``execute(config, task_data)`` runs it; a class
-with ``execute_async`` is handed the host's callback URL instead and answers
-202, as the old proxy did: the package calls the host back itself.
+old proxy's 500 ``TypeError``. An ``int`` also takes a numeric string, as the
+old proxy passed one on (models in the wild send ``"587"``); the package gets
+the number. ``execute(config, task_data)`` runs it; a class with
+``execute_async`` is handed a callback URL instead and answers 202, as the old
+proxy did: the package calls back itself, and the daemon, which gave it a URL
+of its own, relays the result to the host with the callback credentials.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ def command_of(connector: str, name: str, cls: type) -> Command:
     schema, absent_means_none = parameters_of(cls)
     return Command(
         name=name,
-        function=_runner(f"{connector}/{name}", cls, absent_means_none),
+        function=_runner(f"{connector}/{name}", cls, absent_means_none, _numeric(schema)),
         parameters=schema,
         description=_own_docstring(cls),
         errors=errors.ALL,
+        calls_back=callable(getattr(cls, "execute_async", None)),
     )
 
 
@@ -78,7 +82,20 @@ def _schema(annotation: Any) -> tuple[JsonSchema, bool]:
     """The SDK's schema for the hint (so ``str``, ``int``, ``bool`` reach the host as such, else ``any``),
     and whether it admits None (then the parameter is optional, as the old proxy had it)."""
     nullable = get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
-    return schema_for(annotation), nullable
+    schema = schema_for(annotation)
+    if schema.get("type") == "integer":  # the host's editor still shows int: the first type is the host's
+        schema = {**schema, "type": ["integer", "string"], "pattern": NUMERIC_STRING, "x-expected": DIGITS}
+    return schema, nullable
+
+
+NUMERIC_STRING = r"^\s*[+-]?[0-9]+\s*$"
+DIGITS = "an integer, or its digits as a string"
+
+
+def _numeric(schema: JsonSchema) -> frozenset[str]:
+    """The parameters that take an integer or its numeric string."""
+    properties: dict[str, JsonSchema] = schema["properties"]
+    return frozenset(name for name, entry in properties.items() if entry.get("pattern") == NUMERIC_STRING)
 
 
 def _own_docstring(cls: type) -> str:
@@ -88,9 +105,14 @@ def _own_docstring(cls: type) -> str:
     return parse_docstring(cls).summary
 
 
-def _runner(where: str, cls: type, absent_means_none: frozenset[str]) -> CommandFunction:
+def _runner(
+    where: str, cls: type, absent_means_none: frozenset[str], numeric: frozenset[str]
+) -> CommandFunction:
     def run(ctx: Context, **parameters: Any) -> Result:
         arguments = {name: None for name in absent_means_none} | parameters
+        for name in numeric & arguments.keys():
+            if isinstance(arguments[name], str):  # validated: a numeric string, as the old proxy took it
+                arguments[name] = int(arguments[name])
         instance = cls(**arguments)
         config, task_data = dict(ctx.config), dict(ctx.task_data)
         handing_off = ctx.callback_url is not None and callable(getattr(instance, "execute_async", None))

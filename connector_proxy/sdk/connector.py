@@ -45,6 +45,9 @@ class Command:
     errors: tuple[ErrorCode, ...] = ()
     aliases: tuple[str, ...] = ()
     asynchronous: bool = False  # always run as a job: answered 202 at once, result by callback
+    # it answers 202 and PUTs its result to the callback URL itself (a SpiffWorkflow package's
+    # execute_async): the daemon hands it a URL of its own and relays the result to the host
+    calls_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,17 @@ class CommandGroup:
         parameters: JsonSchema | None = None,
         description: str | None = None,
         asynchronous: bool = False,
+        calls_back: bool = False,
     ) -> Callable[[F], F]:
         """Register a function as a command.
 
         Parameters are derived from the type hints after ``ctx`` unless
         ``parameters`` gives the object schema explicitly. An ``asynchronous``
         command always runs as a job (any command does when the caller sends
-        ``Prefer: respond-async``).
+        ``Prefer: respond-async``). A command that ``calls_back`` returns
+        ``Accepted`` and has ``ctx.callback_url`` PUT to later (by a thread, or
+        a remote system it hands the URL to): that URL is the daemon's relay,
+        which passes the result on to the host with the callback credentials.
         """
 
         def register(function: F) -> F:
@@ -105,6 +112,7 @@ class CommandGroup:
                     errors=tuple(errors),
                     aliases=tuple(aliases),
                     asynchronous=asynchronous,
+                    calls_back=calls_back,
                 )
             )
             return function

@@ -235,15 +235,22 @@ class CallbackReceiver:
     """A host's callback endpoint on 127.0.0.1, answering as spiff-arena's backend does: 200
     ``{"ok": true, "status": word}`` (``completed``, or ``retry_scheduled``). It records every PUT
     it takes; it can fail the first ``fail_first`` with 500, or ``refuse`` every one with a status
-    (400: the task no longer waits; 401: the credentials are wrong)."""
+    (400: the task no longer waits; 401: the credentials are wrong), or ask for ``api_key`` in the
+    ``SpiffWorkflow-Api-Key`` or ``Authorization`` header as the host asks for a service account's."""
 
     def __init__(
-        self, port: int = 0, fail_first: int = 0, word: str = "completed", refuse: int | None = None
+        self,
+        port: int = 0,
+        fail_first: int = 0,
+        word: str = "completed",
+        refuse: int | None = None,
+        api_key: str = "",
     ) -> None:
         self.received: list[tuple[str, Any]] = []
         self.attempts = 0
         self.word = word
         self.refuse = refuse
+        self.api_key = api_key  # when set, a PUT whose credential does not carry it is refused 401
         self._fail_first = fail_first
         self._arrived = threading.Condition()
         receiver = self
@@ -255,7 +262,7 @@ class CallbackReceiver:
                     return
                 with receiver._arrived:
                     receiver.attempts += 1
-                    status, answer = receiver._answer()
+                    status, answer = receiver._answer(dict(self.headers))
                     if status == 200:
                         receiver.received.append((self.path, json.loads(body)))
                         receiver.headers = dict(self.headers)
@@ -275,7 +282,10 @@ class CallbackReceiver:
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
-    def _answer(self) -> tuple[int, Any]:
+    def _answer(self, headers: dict[str, str]) -> tuple[int, Any]:
+        offered = " ".join(headers.get(name, "") for name in ("Authorization", "SpiffWorkflow-Api-Key"))
+        if self.api_key and self.api_key not in offered:
+            return 401, {"error": "invalid api key", "error_code": "unauthorized"}
         if self.attempts <= self._fail_first:
             return 500, {"error_code": "internal_server_error"}
         if self.refuse == 400:

@@ -30,6 +30,7 @@ from connector_proxy.web.jobs import jobs
 from connector_proxy.web.metrics import metrics
 from connector_proxy.web.oauth import oauth
 from connector_proxy.web.page import page
+from connector_proxy.web.relay import relay
 from connector_proxy.web.request_ids import identify_requests
 from connector_proxy.web.state import ProxyState, attach
 from connector_proxy.web.typeahead import typeahead
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     identify_requests(app)  # around everything: a refused request has an id too
     allow_listed_origins(app, settings.cors)  # a listed origin's preflight goes before the key check
     app.before_request(require_api_key)
-    for blueprint in (health, catalog, do, jobs, inbound, oauth, typeahead, metrics, validate, page):
+    for blueprint in (health, catalog, do, jobs, relay, inbound, oauth, typeahead, metrics, validate, page):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     document = jsontext.dumps(openapi.build(app, registry, settings))

@@ -14,8 +14,9 @@ from connector_proxy.web.state import proxy_state
 
 HEADER = "Spiff-Connector-Proxy-Api-Key"
 ALWAYS_OPEN = frozenset({"/liveness", "/v1/liveness"})
-# a partner's webhook cannot hold our key: its subscription's verifier checks every request instead
-VERIFIED_ELSEWHERE = "/v1/inbound/"
+# a partner's webhook cannot hold our key: its subscription's verifier checks every request instead;
+# a command calling back through its relay URL cannot either: the URL's key is checked instead
+VERIFIED_ELSEWHERE = ("/v1/inbound/", "/v1/relay/")
 
 
 def require_api_key() -> Response | None:

@@ -59,7 +59,10 @@ def run_command(connector: str, command: str) -> Response:
             response.headers["Preference-Applied"] = "respond-async"
         return response
     client = request.environ.get("gunicorn.socket")  # a call whose client hung up is ended, not finished
-    outcome = unless_client_leaves(client, lambda: state.executor.run(command_id, payload))
+    if state.jobs.relays(command_id, payload):  # the command PUTs its result back: through the daemon
+        outcome = unless_client_leaves(client, lambda: state.jobs.relay(command_id, payload))
+    else:
+        outcome = unless_client_leaves(client, lambda: state.executor.run(command_id, payload))
     return json_response(outcome.envelope, outcome.status)
 
 

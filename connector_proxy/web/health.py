@@ -35,8 +35,8 @@ def liveness() -> Response:
 @health.get("/v1/readiness")
 @documented({200: READY}, errors=(NOT_READY,), tag="operations")
 def readiness() -> Response:
-    """200 when every enabled connector and subscription is ready and the job store answers; 503
-    naming each problem."""
+    """200 when every enabled connector and subscription is ready, the job store answers and no host
+    refused the callback credentials at its last callback; 503 naming each problem."""
     state = proxy_state()
     problems = [*_connector_problems(state), *_job_store_problems(state), *_subscription_problems(state)]
     if problems:
@@ -66,7 +66,10 @@ def _job_store_problems(state: ProxyState) -> list[dict[str, Any]]:
         log.warning("readiness: the job store does not answer: %s", error)
         detail = f"{type(error).__name__}: the job store ({state.settings.jobs.backend}) does not answer"
         return [{"component": "jobs", "state": "unreachable", "detail": detail}]
-    return []
+    return [
+        {"component": f"callbacks to {origin}", "state": "credentials_refused", "detail": detail}
+        for origin, detail in state.jobs.refused_credentials().items()
+    ]
 
 
 def _subscription_problems(state: ProxyState) -> list[dict[str, Any]]:

@@ -145,7 +145,7 @@ def _operation(
     ]
     if parameters:
         operation["parameters"] = sorted(parameters, key=lambda p: (p["in"], p["name"]))
-    if method == "POST":
+    if method in ("POST", "PUT"):
         schema = body_schema if body_schema is not None else OBJECT
         content = doc.request_content or {"application/json": {"schema": schema}}
         operation["requestBody"] = {"required": True, "content": dict(content)}
@@ -159,7 +159,7 @@ def _errors(rule: Rule, doc: RouteDoc, method: str, settings: Settings) -> list[
     codes = [*doc.errors, BAD_REQUEST, INTERNAL_ERROR]
     if rule.arguments:
         codes.append(NOT_FOUND)  # a parameter that holds an encoded "/" no longer matches the route
-    if method == "POST":
+    if method in ("POST", "PUT"):
         codes += [PAYLOAD_TOO_LARGE, REQUEST_TIMEOUT]
     if _guarded(rule.rule, settings):
         codes.append(UNAUTHORIZED)

@@ -5,7 +5,9 @@ running them in worker processes (this interpreter, the same packages); every
 call is sent to both and the status and envelope compared whole: success, a
 declared error, an undeclared one, the SDK's outbound limits (DestinationBusy,
 DestinationTimeout), a timeout the connector maps, a crash, a hand-off, and
-a call refused by validation.
+a call refused by validation. A SpiffWorkflow package (``connector_example``)
+is compared the same way: its own error codes, its v1 answers, its crash, its
+``execute_async`` through the relay, and the old proxy's numeric strings.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 import requests
 
 from connector_proxy.sdk.testing import SilentServer
-from tests.support import TEST_CONFIG, TEST_ENV, Daemon
+from tests.support import SPIFF_SITE, TEST_CONFIG, TEST_ENV, Daemon
 
 ISOLATED = f"""
 [connectors.sample]
@@ -28,6 +30,14 @@ workers = 1
 [connectors.http]
 python = "{sys.executable}"
 workers = 1
+
+[connectors.example]
+python = "{sys.executable}"
+workers = 1
+"""
+PACKAGE_CONFIG = """
+[connectors.example.config]
+greeting = "hi"
 """
 
 
@@ -45,8 +55,8 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Daem
         for mode, toml in (("in_process", TEST_CONFIG), ("isolated", ISOLATED + TEST_CONFIG)):
             (folder / mode).mkdir()
             config = folder / mode / "plugins.toml"
-            config.write_text(toml)
-            started[mode] = Daemon(config, TEST_ENV, folder / mode / "daemon.log")
+            config.write_text(toml + PACKAGE_CONFIG)
+            started[mode] = Daemon(config, TEST_ENV, folder / mode / "daemon.log", site=(SPIFF_SITE,))
             started[mode].__enter__()
         yield started
     finally:
@@ -56,9 +66,11 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Daem
 
 def test_the_two_daemons_run_the_connectors_in_their_modes(daemons: dict[str, Daemon]) -> None:
     for mode, daemon in daemons.items():
-        listed = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}
-        assert listed["sample"]["state"] == listed["http"]["state"] == "ready"
-        assert listed["sample"]["mode"] == listed["http"]["mode"] == mode
+        shown = requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()
+        listed = {c["name"]: c for c in shown if c["state"] != "duplicate"}  # SpiffWorkflow's connector_http
+        assert listed["sample"]["state"] == listed["http"]["state"] == listed["example"]["state"] == "ready"
+        assert listed["sample"]["mode"] == listed["http"]["mode"] == listed["example"]["mode"] == mode
+        assert listed["example"]["interface"] == "spiffworkflow"
 
 
 CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
@@ -78,6 +90,26 @@ CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
     ("crash", "sample/Crash", {}, 500, "CommandCrashed"),
     ("hand-off", "sample/HandOff", {"spiff__callback_url": "http://127.0.0.1:9/cb"}, 202, None),
     ("invalid parameters", "sample/Greet", {"name": 7}, 400, "InvalidParameters"),
+    ("package success", "example/CombineStrings", {"arg1": "a", "arg2": "b", "times": "2"}, 200, None),
+    ("package v1 text", "example/RawText", {"text": "plain"}, 200, None),
+    ("package error", "example/ReportedError", {"reason": "busy"}, 200, "RecordLocked"),
+    ("package status", "example/NotThere", {}, 200, "HttpError404"),
+    ("package nonsense", "example/Nonsense", {}, 200, "PackageAnswerInvalid"),
+    ("package crash", "example/Explode", {}, 500, "CommandCrashed"),
+    (
+        "package hand-off",
+        "example/NotifyLater",
+        {"message": "m", "spiff__callback_url": "http://127.0.0.1:9/cb"},
+        202,
+        None,
+    ),
+    (
+        "package bad call",
+        "example/CombineStrings",
+        {"arg1": "a", "arg2": "b", "times": 2.5},
+        400,
+        "InvalidParameters",
+    ),
 ]
 
 

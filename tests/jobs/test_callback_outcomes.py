@@ -30,8 +30,8 @@ def finished_job(url: str) -> Job:
         (CallbackReceiver(), DELIVERED, "completed"),
         (CallbackReceiver(word="retry_scheduled"), DELIVERED, "retry_scheduled"),
         (CallbackReceiver(refuse=400), UNDELIVERABLE, "refused"),
-        (CallbackReceiver(refuse=401), UNDELIVERABLE, "credentials_refused"),
-        (CallbackReceiver(refuse=403), UNDELIVERABLE, "credentials_refused"),
+        (CallbackReceiver(refuse=401), PENDING, "credentials_refused"),  # retried: the operator mends them
+        (CallbackReceiver(refuse=403), PENDING, "credentials_refused"),
     ],
     ids=["completed", "retry scheduled", "refused", "401", "403"],
 )

@@ -407,3 +407,119 @@ def test_sigterm_lets_a_running_job_finish_and_deliver(backend: Backend, receive
 
     assert daemon.stop() == 0
     assert [path for path, _ in receiver.wait_for(1, seconds=15)] == ["/callback/last"]
+
+
+def _only_job(daemon: Daemon, state: str | None = None, seconds: float = 20) -> dict[str, Any]:
+    """The one job the daemon keeps, once it is in ``state`` (any state when None)."""
+    deadline = time.monotonic() + seconds
+    shown: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        shown = requests.get(f"{daemon.url}/v1/jobs", timeout=5).json()["jobs"]
+        settled = len(shown) == 1 and shown[0]["delivery"]["state"] != "pending"
+        if settled and (state is None or shown[0]["state"] == state):
+            job: dict[str, Any] = requests.get(f"{daemon.url}/v1/jobs/{shown[0]['id']}", timeout=5).json()
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"no single {state} job settled: {shown}")
+
+
+def test_a_command_that_puts_its_own_result_back_reaches_the_host_with_the_callback_credentials(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    """A SpiffWorkflow package's execute_async PUTs to the URL it is handed, with no credentials;
+    the daemon hands it a relay URL and passes the result on as a job's, with jobs.callback_headers."""
+    receiver.api_key = "service-account-s3cret"  # as the real host: no credential, 401
+    response = call(daemon, "sample/CallsBack", host_call(receiver, "/callback/relayed", message="hi"), False)
+    [(path, delivered)] = receiver.wait_for(1)
+    job = _only_job(daemon, "succeeded")
+
+    assert response.status_code == 202
+    assert response.json()["command_response"]["body"] == {"started": True, "relayed": True}
+    assert path == "/callback/relayed"
+    assert delivered["command_response"]["body"] == {"message": "hi"} and delivered["error"] is None
+    assert delivered["spiff__logs"] == ["put back by the command"]
+    assert (job["command"], job["delivery"]["outcome"]) == ("sample/CallsBack", "completed")
+    assert receiver.attempts == 1  # the command's own PUT never reached the host
+
+
+def test_a_relayed_failure_fails_the_task_and_a_job_relays_too(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    failing = host_call(receiver, "/callback/failed", message="boom", fail=True)
+    call(daemon, "sample/CallsBack", failing, asynchronously=False)
+    queued = call(daemon, "sample/CallsBack", host_call(receiver, "/callback/as-a-job", message="job"))
+    arrived = dict(receiver.wait_for(2))
+
+    assert arrived["/callback/failed"]["error"]["error_code"] == "RemoteFailed"
+    assert arrived["/callback/failed"]["command_response"]["http_status"] == 500  # no status below 400
+    assert queued.status_code == 202 and "job_id" in queued.json()["command_response"]["body"]
+    assert arrived["/callback/as-a-job"]["command_response"]["body"] == {"message": "job"}
+
+
+def test_the_relay_url_takes_one_good_put_and_refuses_strangers(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    payload = host_call(receiver, "/callback/once", message="never", delay=3600, reveal=True)
+    url = call(daemon, "sample/CallsBack", payload, False).json()["command_response"]["body"]["url"]
+    base, _, key = url.partition("?key=")
+    good = {"command_response": {"body": {"by": "hand"}}, "error": None, "command_response_version": 2}
+
+    wrong_key = requests.put(f"{base}?key={'x' * len(key)}", json=good, timeout=5)
+    no_key = requests.put(base, json=good, timeout=5)
+    not_json = requests.put(url, data=b"{nope", timeout=5)
+    waiting = _only_job(daemon)["state"]
+    first = requests.put(url, json=good, timeout=5)
+    again = requests.put(url, json={**good, "command_response": {"body": {"by": "someone else"}}}, timeout=5)
+    [(_, delivered)] = receiver.wait_for(1)
+
+    assert [r.status_code for r in (wrong_key, no_key, not_json)] == [404, 404, 400]
+    assert wrong_key.json()["error"]["error_code"] == "RelayNotFound"
+    assert not_json.json()["error"]["error_code"] == "InvalidRequestBody" and waiting == "waiting"
+    assert (first.status_code, first.json()["state"]) == (200, "succeeded")
+    assert again.status_code == 200 and delivered["command_response"]["body"] == {"by": "hand"}
+    assert key not in Path(daemon.log).read_text()  # the key is a credential: never logged
+
+
+def test_a_result_never_put_back_fails_the_task_by_the_jobs_deadline(
+    backend: Backend, receiver: CallbackReceiver
+) -> None:
+    backend.config.write_text(
+        backend.config.read_text().replace("max_starts = 2\n", "max_starts = 2\ncommand_timeout = 2\n")
+    )
+    daemon = backend.daemon()
+    try:
+        payload = host_call(receiver, "/callback/late", message="too late", delay=3600)
+        call(daemon, "sample/CallsBack", payload, asynchronously=False)
+        [(_, delivered)] = receiver.wait_for(1)
+        job = _only_job(daemon, "failed")
+    finally:
+        daemon.stop()
+
+    assert delivered["error"]["error_code"] == "RelayTimedOut"
+    assert delivered["command_response"]["http_status"] == 504
+    assert job["delivery"]["state"] == "delivered"
+
+
+def test_credentials_the_host_refused_flip_readiness_and_show_in_check_until_it_takes_them(
+    backend: Backend, daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    receiver.refuse = 401
+    refused_id = call(daemon, "sample/Greet", host_call(receiver, "/cb/refused", name="Ada")).json()
+    poll(daemon, refused_id["command_response"]["body"]["job_id"], until_delivery_attempts=1)
+    not_ready = requests.get(f"{daemon.url}/v1/readiness", timeout=5)
+    env = {**os.environ, **backend.environ, "PYTHONPATH": str(SITE)}
+    checked = subprocess.run(
+        [*CLI, "check", "--config", str(backend.config)], env=env, capture_output=True, text=True, timeout=60
+    )
+    receiver.refuse = None
+    taken_id = call(daemon, "sample/Greet", host_call(receiver, "/cb/taken", name="Bob")).json()
+    poll(daemon, taken_id["command_response"]["body"]["job_id"])
+    ready = requests.get(f"{daemon.url}/v1/readiness", timeout=5)
+
+    assert not_ready.status_code == 503
+    [problem] = [p for p in not_ready.json()["error"]["details"] if p["state"] == "credentials_refused"]
+    assert problem["component"] == f"callbacks to {receiver.url}"
+    assert "answered 401" in problem["detail"] and "jobs.callback_headers" in problem["detail"]
+    assert checked.returncode == 1 and f"callbacks to {receiver.url}: answered 401" in checked.stderr
+    still = ready.json()["error"]["details"] if ready.status_code == 503 else []  # the fixtures' broken ones
+    assert [p for p in still if p["state"] == "credentials_refused"] == []

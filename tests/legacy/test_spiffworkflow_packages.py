@@ -134,8 +134,19 @@ def test_bad_calls_get_400_naming_the_field_where_the_old_proxy_raised_typeerror
     assert missing[0] == unknown[0] == wrong[0] == 400
     assert "arg2: is required" in missing[1]["error"]["message"]
     assert "colour" in unknown[1]["error"]["message"]
-    assert "times: must be of type integer" in wrong[1]["error"]["message"]
+    assert "times: must be an integer, or its digits as a string" in wrong[1]["error"]["message"]
     assert missing[1]["error"]["error_code"] == "InvalidParameters"
+
+
+def test_an_int_parameter_takes_a_numeric_string_as_the_old_proxy_did(client: FlaskClient) -> None:
+    """Models written for the old proxy send "587" for an int; the package gets the number."""
+    as_text = succeeded(client, "example/CombineStrings", arg1="a", arg2="b", times=" 2 ")
+    fraction = call(client, "example/CombineStrings", {"arg1": "a", "arg2": "b", "times": 2.5})
+    entry = {e["id"]: e for e in client.get("/v1/commands").get_json()}["example/CombineStrings"]
+
+    assert as_text["combined"] == "abab"  # a str would have failed: ["a", "b"] * "2"
+    assert fraction[0] == 400
+    assert {p["id"]: p["type"] for p in entry["parameters"]}["times"] == "int"  # the host's editor: int
 
 
 def test_untyped_and_optional_parameters_are_passed_as_the_old_proxy_did(client: FlaskClient) -> None:
@@ -178,28 +189,53 @@ def test_failures_become_the_usual_error_envelopes(client: FlaskClient) -> None:
     assert nonsense["command_response"]["http_status"] == 502
 
 
-def test_execute_async_hands_the_callback_url_to_the_package(client: FlaskClient) -> None:
-    receiver = CallbackReceiver()
+def test_execute_async_is_relayed_to_the_host_with_the_callback_credentials(tmp_path: Path) -> None:
+    """The package PUTs to the URL it is handed, with no credentials, which the real host refuses
+    (401): it is handed the daemon's relay, and the daemon delivers with jobs.callback_headers."""
+    config = tmp_path / "plugins.toml"
+    jobs = '[jobs]\ncallback_headers = ["SpiffWorkflow-Api-Key: env:HOST_KEY"]\n'
+    jobs += 'callback_allow = ["127.0.0.1"]\n'
+    config.write_text(CONFIG + jobs)
+    receiver = CallbackReceiver(api_key="service-account-key")
+    daemon = Daemon(
+        config, {**ENV, "HOST_KEY": "service-account-key"}, tmp_path / "d.log", site=(SPIFF_SITE,)
+    )
     try:
-        started = call(
-            client, "example/NotifyLater", {"message": "hello", "spiff__callback_url": f"{receiver.url}/cb/1"}
+        daemon.wait_ready()
+        started = _post_raw(
+            daemon, "example/NotifyLater", message="hello", spiff__callback_url=f"{receiver.url}/cb/1"
         )
         arrived = receiver.wait_for(1)
-        plain = succeeded(client, "example/NotifyLater", message="now")
-        refused = completed(
-            client, "example/RejectedStart", upstream_status=503, spiff__callback_url=f"{receiver.url}/cb/2"
+        plain = _post(daemon, "example/NotifyLater", {"message": "now"})
+        refused = _post(
+            daemon,
+            "example/RejectedStart",
+            {"upstream_status": 503, "spiff__callback_url": f"{receiver.url}/cb/2"},
         )
+        jobs = requests.get(f"{daemon.url}/v1/jobs", timeout=5).json()["jobs"]
     finally:
+        daemon.stop()
         receiver.close()
 
-    assert started[0] == 202
-    assert started[1]["error"] is None and started[1]["command_response"]["body"] == {"started": True}
-    assert started[1]["spiff__logs"] == ["handed over"]
-    assert arrived[0][0] == "/cb/1"
+    assert started.status_code == 202
+    assert started.json()["error"] is None and started.json()["command_response"]["body"] == {"started": True}
+    assert started.json()["spiff__logs"] == ["handed over"]
+    assert arrived[0][0] == "/cb/1" and receiver.attempts == 1  # the package's own PUT never reached it
     assert arrived[0][1]["command_response"]["body"] == {"message": "hello", "how": "by callback"}
-    assert plain == {"message": "now", "how": "synchronously"}  # no callback URL: execute()
+    assert plain["command_response"]["body"] == {
+        "message": "now",
+        "how": "synchronously",
+    }  # no URL: execute()
     assert refused["error"]["error_code"] == "AsyncStartRejected"  # the host fails the task, no waiting
     assert refused["command_response"]["http_status"] == 503
+    assert sorted((j["state"], j["delivery"]["state"]) for j in jobs) == [
+        ("failed", "none"),  # the rejected start: answered at once, nothing to deliver
+        ("succeeded", "delivered"),
+    ]
+
+
+def _post_raw(daemon: Daemon, command: str, **payload: Any) -> requests.Response:
+    return requests.post(f"{daemon.url}/v1/do/{command}", json=payload, timeout=10)
 
 
 def test_the_clash_rule_and_the_switch_are_configurable(
