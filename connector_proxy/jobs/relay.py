@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from typing import Any
 
@@ -24,6 +25,7 @@ from connector_proxy.jobs.model import WAITING, Job
 from connector_proxy.legacy.answers import logs_of, result_of
 from connector_proxy.sdk.errors import CommandError
 
+log = logging.getLogger(__name__)
 WILDCARDS = ("", "0.0.0.0", "::", "[::]")  # noqa: S104 - bind addresses read, not bound
 
 
@@ -34,6 +36,12 @@ def relay_base(settings: Settings) -> str | None:
         return settings.jobs.relay_url.rstrip("/")
     host, _, port = settings.server.bind.rpartition(":")
     if not port.isdigit() or host.startswith("unix"):
+        log.warning(
+            "server.bind %r names no port and jobs.relay_url is empty: a command that PUTs its result"
+            " back itself (a SpiffWorkflow package's execute_async) is handed the host's URL, without"
+            " credentials; set jobs.relay_url",
+            settings.server.bind,
+        )
         return None
     return f"http://{'127.0.0.1' if host in WILDCARDS else host}:{port}"
 
