@@ -65,7 +65,8 @@ function request()
   counter = counter + 1
   local headers = {{["Content-Type"] = "application/json", ["X-Webhook-Token"] = "{token}",
     ["X-Webhook-Id"] = prefix .. "-" .. tid .. "-" .. counter}}
-  return wrk.format("POST", "{path}", headers, '{{"n": ' .. counter .. ', "sent": 0}}')
+  local id = prefix .. "-" .. tid .. "-" .. counter
+  return wrk.format("POST", "{path}", headers, '{{"n": ' .. counter .. ', "sent": 0, "id": "' .. id .. '"}}')
 end
 """
 
@@ -189,8 +190,9 @@ def _connection(url: str) -> http.client.HTTPConnection:
 
 
 def _post(connection: http.client.HTTPConnection, key: str, body: dict[str, float]) -> int:
+    """An event is its body (the webhook's key is the body's hash): the key goes in it."""
     headers = {"Content-Type": "application/json", "X-Webhook-Token": TOKEN, "X-Webhook-Id": key}
-    connection.request("POST", PATH, json.dumps(body), headers)
+    connection.request("POST", PATH, json.dumps({**body, "id": key}), headers)
     answer = connection.getresponse()
     answer.read()
     return answer.status

@@ -56,6 +56,8 @@ class LimitSettings:
     # a request's line and headers (and an idle keep-alive connection) get this long, then it is closed
     header_timeout: int = 5  # whole seconds: gunicorn counts them so
     body_timeout: float = 30.0  # the whole body, from the end of the headers: a trickling client is cut
+    typeahead_timeout: float = 5.0  # a suggestion's deadline: the user is typing
+    typeahead_cache_seconds: float = 30.0  # the same category, prefix and limit are answered from memory
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class AuthSettings:
     """API keys (several, for rotation) and the /v1 paths open without one."""
 
     api_keys: tuple[str, ...] = ()
-    open_paths: tuple[str, ...] = ("/v1/typeahead/", "/v1/auth/")
+    open_paths: tuple[str, ...] = ("/v1/auth/",)
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,13 @@ class EventSettings:
     delivery_threads: int = 2  # per worker process
     poll_timeout: float = 30.0  # a poll's deadline
     lease_seconds: float = 60.0  # a poller's claim on its subscription, renewed each turn; > poll_timeout
+    # a webhook's body: refused on its Content-Length before a byte is read or hashed
+    max_body_bytes: int = 1024 * 1024
+    # webhooks being read and verified at once per worker process; more are answered 503 at once, so
+    # forged requests cannot crowd out authenticated calls
+    max_unverified: int = 4
+    # webhook body bytes a worker process reads and verifies per second (bursts up to max_body_bytes)
+    unverified_bytes_per_second: int = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -177,7 +186,8 @@ class ConnectorSettings:
     python: str | None = None  # run isolated, under this interpreter (another virtual environment's)
     program: tuple[str, ...] = ()  # run isolated, as this program speaking the isolation protocol
     workers: int = 2  # isolated worker processes per daemon worker
-    # the connector's typeahead categories by the one-segment names hosts ask for ({"buckets": "s3-buckets"})
+    # typeahead categories opened to keyless requests (a SpiffWorkflow backend sends no key there), by
+    # the one-segment names hosts ask for ({"buckets": "s3-buckets"}); the others need the API key
     typeahead: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -433,6 +443,12 @@ def _resolve_events(events: EventSettings, environ: Mapping[str, str]) -> EventS
         raise ConfigError("events.execution_mode must be asynchronous, synchronous or empty (not sent)")
     if events.time_to_live_in_seconds < 0:
         raise ConfigError("events.time_to_live_in_seconds must be 0 (not sent) or more")
+    if events.max_body_bytes < 1024:
+        raise ConfigError("events.max_body_bytes must be at least 1024")
+    if events.max_unverified < 1:
+        raise ConfigError("events.max_unverified must be at least 1")
+    if events.unverified_bytes_per_second < events.max_body_bytes:
+        raise ConfigError("events.unverified_bytes_per_second must be at least events.max_body_bytes")
     for name in ("delivery_timeout", "give_up_after", "keep_delivered", "poll_timeout", "lease_seconds"):
         if getattr(events, name) <= 0:
             raise ConfigError(f"events.{name} must be positive")
@@ -501,9 +517,11 @@ def _check(sections: Mapping[str, Any]) -> None:
         raise ConfigError(f"server.worker_class must be one of {', '.join(WORKER_CLASSES)}")
     if limits.max_body_bytes < 1024:
         raise ConfigError("limits.max_body_bytes must be at least 1024")
-    for key in ("command_timeout", "header_timeout", "body_timeout"):
+    for key in ("command_timeout", "header_timeout", "body_timeout", "typeahead_timeout"):
         if getattr(limits, key) <= 0:
             raise ConfigError(f"limits.{key} must be positive")
+    if limits.typeahead_cache_seconds < 0:
+        raise ConfigError("limits.typeahead_cache_seconds must be 0 (no cache) or more")
     for path in auth.open_paths:
         if not path.startswith("/v1/"):
             raise ConfigError(f"auth.open_paths: {path!r} must start with /v1/")

@@ -376,15 +376,20 @@ def _report(status: ConnectorStatus) -> None:
 
 def _typeahead_names(
     typeaheads: Mapping[str, BoundTypeahead], settings: Settings
-) -> tuple[dict[str, str], tuple[str, ...]]:
-    """Each category's one-segment name: the operator's, else ``<connector>.<name>``. A name two
-    categories want goes to neither; a name configured for no category is reported too."""
+) -> tuple[dict[str, str], frozenset[str], tuple[str, ...]]:
+    """Each category's one-segment name: the operator's, else ``<connector>.<name>``; the categories
+    the operator opened (named in ``[connectors.<name>.typeahead]``: served without the API key). A name
+    two categories want goes to neither; a name configured for no category is reported too."""
     wanted: dict[str, list[str]] = {}
+    opened = set()
     problems = []
     for category, bound in typeaheads.items():
         own = bound.typeahead.name
         configured = settings.connector(bound.connector)
-        public = (configured.typeahead if configured else {}).get(own, f"{bound.connector}.{own}")
+        table = configured.typeahead if configured else {}
+        public = table.get(own, f"{bound.connector}.{own}")
+        if own in table:
+            opened.add(category)
         wanted.setdefault(public, []).append(category)
     for name, configured in settings.connectors.items():
         for own in set(configured.typeahead) - {
@@ -398,7 +403,8 @@ def _typeahead_names(
             )
     for problem in problems:
         log.warning("%s", problem)
-    return {public: c[0] for public, c in wanted.items() if len(c) == 1}, tuple(problems)
+    names = {public: c[0] for public, c in wanted.items() if len(c) == 1}
+    return names, frozenset(opened & set(names.values())), tuple(problems)
 
 
 def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...], settings: Settings) -> Registry:
@@ -410,7 +416,7 @@ def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...], settings:
     }
     auths = dict(sorted(bindings.auths.items()))
     typeaheads = dict(sorted(bindings.typeaheads.items()))
-    names, problems = _typeahead_names(typeaheads, settings)
+    names, opened, problems = _typeahead_names(typeaheads, settings)
     return Registry(
         commands=MappingProxyType(ordered),
         statuses=statuses,
@@ -418,9 +424,10 @@ def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...], settings:
         connectors_json=dumps([status.describe() for status in statuses]),
         descriptions=MappingProxyType(descriptions),
         auths=MappingProxyType(auths),
-        auths_json=dumps([catalog.auth_entry(bound) for bound in auths.values()]),
+        auths_json=dumps([catalog.auth_entry(bound) for bound in auths.values() if bound.auth.interactive]),
         typeaheads=MappingProxyType(typeaheads),
         typeahead_names=MappingProxyType(names),
+        typeahead_open=opened,
         typeahead_problems=problems,
         triggers=MappingProxyType(dict(sorted(bindings.triggers.items()))),
     )

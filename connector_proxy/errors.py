@@ -19,8 +19,9 @@ INVALID_PARAMETERS = ErrorCode(
 BAD_REQUEST = ErrorCode("BadRequest", "The request is malformed at the HTTP level.", status=400)
 INVALID_REQUEST_BODY = ErrorCode(
     "InvalidRequestBody",
-    "The request body is not a strict JSON object: not UTF-8, not JSON, nested over ~900 levels, or"
-    " holding NaN, Infinity, a number beyond a double's range or a lone surrogate (\\ud800).",
+    "The request body is not a strict JSON object: not UTF-8 (or with a byte order mark), not JSON, nested"
+    " over ~900 levels, or holding NaN, Infinity, a number beyond a double's range, a lone surrogate"
+    " (\\ud800) or a key twice in one object.",
     status=400,
 )
 INVALID_CALLBACK_URL = ErrorCode(
@@ -47,6 +48,12 @@ CONNECTOR_UNAVAILABLE = ErrorCode(
     status=503,
 )
 NOT_FOUND = ErrorCode("NotFound", "No such endpoint.", status=404)
+INBOUND_BUSY = ErrorCode(
+    "InboundBusy",
+    "This worker is already reading and verifying events.max_unverified webhook requests: retry later."
+    " Transient; it keeps unverified senders from crowding out authenticated calls.",
+    status=503,
+)
 JOB_ABANDONED = ErrorCode(
     "JobAbandoned",
     "The job was started more than jobs.max_starts times and never finished (its process died under"
@@ -82,7 +89,9 @@ REQUEST_TIMEOUT = ErrorCode(
     status=408,
 )
 PAYLOAD_TOO_LARGE = ErrorCode(
-    "PayloadTooLarge", "The request body is over limits.max_body_bytes.", status=413
+    "PayloadTooLarge",
+    "The request body is over limits.max_body_bytes (a webhook's: events.max_body_bytes).",
+    status=413,
 )
 HTTP_REFUSAL = ErrorCode(
     "Http<status>",
@@ -140,6 +149,12 @@ WORKER_UNAVAILABLE = ErrorCode(
 )
 
 AUTH_NOT_FOUND = ErrorCode("AuthNotFound", "No enabled connector offers this auth.", status=404)
+SIGN_IN_NOT_OFFERED = ErrorCode(
+    "SignInNotOffered",
+    "The auth is a client-credentials grant: its token is the daemon's own machine identity, used by"
+    " commands, and never leaves the daemon; no browser signs in to it.",
+    status=403,
+)
 REDIRECT_NOT_ALLOWED = ErrorCode(
     "RedirectNotAllowed",
     "redirect_url is missing or matches none of oauth.redirect_urls: the browser is not sent there.",
@@ -226,6 +241,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     DESTINATION_BUSY,
     DESTINATION_TIMEOUT,
     AUTH_NOT_FOUND,
+    SIGN_IN_NOT_OFFERED,
     REDIRECT_NOT_ALLOWED,
     OAUTH_STATE_INVALID,
     OAUTH_DENIED,
@@ -235,6 +251,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     TYPEAHEAD_NOT_FOUND,
     INVALID_MODEL,
     SUBSCRIPTION_NOT_FOUND,
+    INBOUND_BUSY,
     INVALID_SIGNATURE,
     REQUEST_EXPIRED,
     INVALID_EVENT,

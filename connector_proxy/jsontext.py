@@ -27,9 +27,19 @@ class Unrenderable(ValueError):
 
 
 def loads(raw: bytes | str) -> Any:
-    """Parse strict JSON: no NaN or Infinity, no number beyond a double, no lone surrogate."""
+    """Parse strict JSON: UTF-8 without a byte order mark (RFC 8259), no NaN or Infinity, no number
+    beyond a double, no lone surrogate, no key twice in one object (which value would be meant?)."""
     try:
-        document = json.loads(raw, parse_constant=_refuse_constant, parse_int=_int, parse_float=_float)
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw  # not json's guess of UTF-16/32
+        if text.startswith("\ufeff"):
+            raise NotStrictJson("The body starts with a byte order mark: JSON is UTF-8 without one")
+        document = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_int=_int,
+            parse_float=_float,
+            object_pairs_hook=_object,
+        )
         if _may_hold_surrogates(raw):
             _refuse_surrogates(document, "(body)")
     except UnicodeDecodeError:
@@ -70,6 +80,15 @@ def _finite(value: Any) -> Any:
 
 
 _TOO_LONG = "The body holds a number with too many digits"
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise NotStrictJson(f"The body names the key {twice[:64]!r} twice in one object")
+    return document
 
 
 def _refuse_constant(name: str) -> Any:

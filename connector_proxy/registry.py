@@ -129,6 +129,7 @@ class Registry:
     typeaheads: Mapping[str, BoundTypeahead] = field(default_factory=lambda: MappingProxyType({}))
     # one-segment names (what a SpiffWorkflow form can ask for) -> categories, and why any was refused
     typeahead_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    typeahead_open: frozenset[str] = frozenset()  # categories served without the API key
     typeahead_problems: tuple[str, ...] = ()
     triggers: Mapping[str, BoundTrigger] = field(default_factory=lambda: MappingProxyType({}))
 

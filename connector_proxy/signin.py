@@ -2,8 +2,10 @@
 
 A sign-in's state and PKCE verifier live in a signed, expiring cookie named
 after the state, set on the browser that started it: a callback is accepted
-only from that browser, once, within ``oauth.state_ttl``. Any daemon process
-(or instance sharing ``oauth.session_secret``) can finish what another began.
+only from that browser, within ``oauth.state_ttl``, and once: the state is
+spent server-side (:mod:`connector_proxy.spent`), so a replayed callback with
+the same cookie is refused too. Any daemon process (or instance sharing
+``oauth.session_secret``) can finish what another began.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from connector_proxy.config import OAuthSettings
 from connector_proxy.errors import OAUTH_STATE_INVALID, REDIRECT_NOT_ALLOWED
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.spent import Spent
 
 COOKIE_PREFIX = "connector_proxy_signin_"
 COOKIE_PATH = "/v1/auth/"
@@ -43,8 +46,9 @@ class PendingSignIn:
 class SignIns:
     """Starts and finishes sign-ins for the configured redirect allowlist."""
 
-    def __init__(self, settings: OAuthSettings) -> None:
+    def __init__(self, settings: OAuthSettings, spent: Spent) -> None:
         self.settings = settings
+        self.spent = spent
         key = settings.session_secret or secrets.token_urlsafe(32)
         self._signer = URLSafeTimedSerializer(key, salt="connector-proxy-oauth-sign-in")
 
@@ -82,6 +86,8 @@ class SignIns:
             raise CommandError(OAUTH_STATE_INVALID, "The sign-in expired or was not started here") from None
         if not hmac.compare_digest(str(fields.get("s")), state) or fields.get("a") != auth_id:
             raise CommandError(OAUTH_STATE_INVALID, "The state does not belong to this sign-in")
+        if not self.spent.spend(state, self.settings.state_ttl):
+            raise CommandError(OAUTH_STATE_INVALID, "This sign-in was already finished: a state is used once")
         return PendingSignIn(auth_id, state, str(fields["v"]), str(fields["r"]))
 
 

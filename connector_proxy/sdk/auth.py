@@ -152,6 +152,12 @@ class OAuth2:
             form["code_verifier"] = verifier
         return self.request_tokens(config, form, TOKEN_TIMEOUT)
 
+    @property
+    def interactive(self) -> bool:
+        """Whether a browser signs in to it (the authorization code flow); a client-credentials
+        token is the daemon's own and never handed out."""
+        return self.flow == AUTHORIZATION_CODE
+
     def client_token_set(self, config: Mapping[str, Any], timeout: float = TOKEN_TIMEOUT) -> dict[str, Any]:
         """A token set from the client credentials grant (no browser, no user)."""
         form = {"grant_type": CLIENT_CREDENTIALS}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -127,9 +128,12 @@ def _key(settings: Mapping[str, Any], name: str) -> bytes:
 
 def _timestamp(raw: str, header: str) -> float:
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
-        raise CommandError(REQUEST_EXPIRED, f"{header} is missing or not a number of seconds") from None
+        seconds = math.nan
+    if not math.isfinite(seconds):  # "nan" would never be stale, "inf" never fresh
+        raise CommandError(REQUEST_EXPIRED, f"{header} is missing or not a number of seconds")
+    return seconds
 
 
 T = TypeVar("T")

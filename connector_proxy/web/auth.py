@@ -15,8 +15,9 @@ from connector_proxy.web.state import proxy_state
 HEADER = "Spiff-Connector-Proxy-Api-Key"
 ALWAYS_OPEN = frozenset({"/liveness", "/v1/liveness"})
 # a partner's webhook cannot hold our key: its subscription's verifier checks every request instead;
-# a command calling back through its relay URL cannot either: the URL's key is checked instead
-VERIFIED_ELSEWHERE = ("/v1/inbound/", "/v1/relay/")
+# a command calling back through its relay URL cannot either: the URL's key is checked instead; a
+# SpiffWorkflow backend sends none for typeahead: the route serves opened categories without it
+VERIFIED_ELSEWHERE = ("/v1/inbound/", "/v1/relay/", "/v1/typeahead/")
 
 
 def require_api_key() -> Response | None:

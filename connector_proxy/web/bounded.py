@@ -53,10 +53,10 @@ class BoundedRequest(Request):
             # werkzeug reports any failed read as a disconnect; the deadline's shows as its context
             if not isinstance(error, TimeoutError) and not isinstance(error.__context__, TimeoutError):
                 raise
-            _stop_reading(client)
+            stop_reading(client)
             raise RequestTimeout(f"The body did not arrive within {self.body_timeout:g} s") from None
         except ParseException as error:  # the server's chunked decoding refused it
-            _stop_reading(client)
+            stop_reading(client)
             if isinstance(error, ChunkTooLarge):
                 raise RequestEntityTooLarge() from None
             raise BadRequest("The body's chunked transfer encoding is malformed") from None
@@ -65,7 +65,7 @@ class BoundedRequest(Request):
         data = super().get_data(*args, **kwargs)
         limit = self.max_content_length
         if self.content_length is None and limit is not None and len(data) >= limit and self._more():
-            _stop_reading(self.environ.get("gunicorn.socket"))
+            stop_reading(self.environ.get("gunicorn.socket"))
             raise RequestEntityTooLarge()
         return data
 
@@ -76,7 +76,7 @@ class BoundedRequest(Request):
             return False  # the client is gone: nothing more will come
 
 
-def _stop_reading(client: socket.socket | None) -> None:
+def stop_reading(client: socket.socket | None) -> None:
     """The rest of this body will not be read: the answer goes out, then the connection closes
     (the server would otherwise drain the unread body, as slowly as the client sends it)."""
     if client is not None:

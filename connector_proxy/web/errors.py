@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from connector_proxy import errors
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.bounded import stop_reading
 from connector_proxy.web.responses import error_response
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ def _http_exception(exception: HTTPException) -> Response:
     allowed = getattr(exception, "valid_methods", None)  # a 405 says what the path does answer
     if allowed:
         response.headers["Allow"] = ", ".join(allowed)
+    if status == 413:  # refused on its Content-Length: the body is not read, drained or waited for
+        stop_reading(request.environ.get("gunicorn.socket"))
     return response
 
 

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector_proxy.errors import (
     EVENT_NOT_DEAD,
     EVENT_NOT_FOUND,
+    INBOUND_BUSY,
     INVALID_EVENT,
     SUBSCRIPTION_NOT_FOUND,
     TRIGGER_FAILED,
@@ -22,6 +24,7 @@ from connector_proxy.errors import (
 from connector_proxy.events.model import STATES
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.triggers import INVALID_SIGNATURE, REQUEST_EXPIRED, InboundRequest
+from connector_proxy.web.bounded import stop_reading
 from connector_proxy.web.documented import documented
 from connector_proxy.web.listing import listing_queries, listing_query
 from connector_proxy.web.openapi import LIST_OF_OBJECTS, OBJECT
@@ -41,32 +44,64 @@ ACCEPTED_EVENTS = {
 @inbound.post("/inbound/<connector>/<trigger>/<subscription>")
 @documented(
     {202: ACCEPTED_EVENTS},
-    errors=(SUBSCRIPTION_NOT_FOUND, INVALID_SIGNATURE, REQUEST_EXPIRED, INVALID_EVENT, TRIGGER_FAILED),
+    errors=(
+        SUBSCRIPTION_NOT_FOUND,
+        INBOUND_BUSY,
+        INVALID_SIGNATURE,
+        REQUEST_EXPIRED,
+        INVALID_EVENT,
+        TRIGGER_FAILED,
+    ),
     tag="events",
     request_content=ANY_BODY,
 )
 def receive(connector: str, trigger: str, subscription: str | None = None) -> Response:
     """A webhook's request: verified, validated, mapped to a message and stored, then answered 202.
 
+    No key guards it, so its cost is bounded before the signature is checked: a body over
+    ``events.max_body_bytes`` is refused on its Content-Length (413) unread, and a worker reads and
+    verifies at most ``events.max_unverified`` such requests at once and
+    ``events.unverified_bytes_per_second`` of their bodies (503 ``InboundBusy`` beyond, unread).
+
     Each event is listed with ``duplicate: true`` when it was stored before (a replay): it is not
     stored or delivered again.
     """
-    events = proxy_state().events
+    state = proxy_state()
+    events = state.events
     found = events.webhook(f"{connector}/{trigger}", subscription)
     if found is None:
         named = f"{connector}/{trigger}" + (f" subscription {subscription!r}" if subscription else "")
         return error_response(CommandError(SUBSCRIPTION_NOT_FOUND, f"No webhook subscription for {named}"))
-    try:
-        received = events.receive(
-            found, InboundRequest(request.get_data(), cast(Mapping[str, str], request.headers))
+    limits = state.settings.events
+    request.max_content_length = limits.max_body_bytes  # 413 on Content-Length, unread
+    if (request.content_length or 0) > limits.max_body_bytes:
+        raise RequestEntityTooLarge()  # before it spends any of the budget below
+    size = request.content_length or limits.max_body_bytes
+    if not state.unverified_bytes.take(size):
+        return _busy(
+            f"over the {limits.unverified_bytes_per_second} unverified bytes a second of this worker"
         )
+    if not state.unverified.acquire(blocking=False):
+        return _busy(f"{limits.max_unverified} webhook requests are being verified here")
+    try:
+        headers = cast(Mapping[str, str], request.headers)
+        received = events.receive(found, InboundRequest(request.get_data(), headers))
     except CommandError as error:
         return error_response(error)
+    finally:
+        state.unverified.release()
     answer = [
         {"id": event.id, "state": event.state, "duplicate": not new, "status_url": f"/v1/events/{event.id}"}
         for event, new in received
     ]
     return json_response({"events": answer}, status=202)
+
+
+def _busy(why: str) -> Response:
+    """Refused before a byte of the body is read: the connection closes, nothing is drained."""
+    response = error_response(CommandError(INBOUND_BUSY, f"Busy: {why}; retry later"))
+    stop_reading(request.environ.get("gunicorn.socket"))  # gunicorn then closes the connection
+    return response
 
 
 @inbound.get("/events/<event_id>")

@@ -21,6 +21,7 @@ from connector_proxy.errors import (
     OAUTH_DENIED,
     OAUTH_STATE_INVALID,
     REDIRECT_NOT_ALLOWED,
+    SIGN_IN_NOT_OFFERED,
 )
 from connector_proxy.registry import BoundAuth
 from connector_proxy.sdk.auth import CLIENT_CREDENTIALS, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR
@@ -38,24 +39,32 @@ log = logging.getLogger(__name__)
 @oauth.get("/auths")
 @documented({200: LIST_OF_OBJECTS}, tag="sign-in")
 def list_auths() -> Response:
-    """The host's list shape: ``{"id": "<connector>/<auth>", "parameters": [...]}``."""
+    """The host's list shape: ``{"id": "<connector>/<auth>", "parameters": [...]}``: the sign-ins a
+    user can start (client-credentials auths are the daemon's own, not listed)."""
     return raw_json(proxy_state().registry.auths_json)
 
 
 @oauth.get("/auth/<connector>/<auth>")
 @documented(
     {302: None},
-    errors=(AUTH_NOT_FOUND, REDIRECT_NOT_ALLOWED, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR),
+    errors=(
+        AUTH_NOT_FOUND,
+        SIGN_IN_NOT_OFFERED,
+        REDIRECT_NOT_ALLOWED,
+        OAUTH_NOT_CONFIGURED,
+        OAUTH_PROVIDER_ERROR,
+    ),
     query=(Query("redirect_url", {"type": "string"}, "where the browser goes back with the tokens"),),
     tag="sign-in",
 )
 def start_sign_in(connector: str, auth: str) -> Response:
-    """Start a sign-in: 302 to the provider (client credentials: straight back with the tokens)."""
+    """Start a sign-in: 302 to the provider. A client-credentials auth offers none (its token is the
+    daemon's own and never leaves it)."""
     try:
         bound = _auth(connector, auth)
+        if bound.auth.flow == CLIENT_CREDENTIALS:  # the daemon's machine identity: it never leaves
+            raise CommandError(SIGN_IN_NOT_OFFERED, f"{bound.id} is a client-credentials grant: no sign-in")
         pending = proxy_state().signins.start(bound.id, request.args.get("redirect_url"))
-        if bound.auth.flow == CLIENT_CREDENTIALS:  # no consent to ask for: straight back with the tokens
-            return _back_to(pending.redirect_url, bound.auth.client_token_set(bound.config), bound.id)
         location = bound.auth.authorize_url(
             bound.config, _callback_uri(bound), pending.state, pending.verifier
         )

@@ -52,6 +52,7 @@ def _protected(response: Response) -> Response:
         " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors, for browsers that predate it
     return response
 
 

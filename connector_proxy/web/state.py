@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
+from connector_proxy.budget import Budget
 from connector_proxy.config import Settings
 from connector_proxy.events.service import Events
 from connector_proxy.executor import Executor
@@ -13,6 +15,7 @@ from connector_proxy.jobs.service import Jobs
 from connector_proxy.lifecycle import ProcessServices
 from connector_proxy.registry import Registry
 from connector_proxy.signin import SignIns
+from connector_proxy.ttl_cache import TtlCache
 
 EXTENSION = "connector_proxy"
 
@@ -29,6 +32,12 @@ class ProxyState:
     signins: SignIns
     services: ProcessServices  # started in each worker process after the fork
     openapi_json: bytes = b"{}"  # rendered once the routes are registered
+    # webhook requests read and verified at once in this process (events.max_unverified)
+    unverified: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(4))
+    # webhook body bytes read and verified per second in this process (events.unverified_bytes_per_second)
+    unverified_bytes: Budget = field(default_factory=lambda: Budget(4 * 1024 * 1024, 4 * 1024 * 1024))
+    # typeahead answers kept limits.typeahead_cache_seconds in this process
+    suggestions: TtlCache[list[object]] = field(default_factory=lambda: TtlCache(30.0))
 
 
 def attach(app: Flask, state: ProxyState) -> None:

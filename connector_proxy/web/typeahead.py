@@ -1,10 +1,14 @@
 """``GET /v1/typeahead/<category>?prefix=&limit=``: suggestions for form fields as the user types.
 
-The host sends no API key here (``auth.open_paths`` keeps the route open by
-default). Categories are declared with ``@connector.typeahead`` and asked for
-by ``<connector>/<name>`` or by a one-segment name (``<connector>.<name>``, or
-the operator's), the only form a SpiffWorkflow backend's relay passes on; the
-answer is a JSON list of at most ``limit`` items.
+A SpiffWorkflow backend sends no API key here, so the route checks it itself:
+with a valid key every category is served; without one, only those the
+operator opened by naming them in ``[connectors.<name>.typeahead]`` (any other
+is a 404, as if it did not exist). Categories are declared with
+``@connector.typeahead`` and asked for by ``<connector>/<name>`` or by a
+one-segment name (``<connector>.<name>``, or the operator's), the only form a
+SpiffWorkflow backend's relay passes on; the answer is a JSON list of at most
+``limit`` items. Each runs within ``limits.typeahead_timeout`` and its answer is
+kept ``limits.typeahead_cache_seconds`` per worker process.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import time
 
 from flask import Blueprint, Response, request
 
+from connector_proxy.config import AuthSettings
 from connector_proxy.errors import INTERNAL_ERROR, INVALID_PARAMETERS, TYPEAHEAD_NOT_FOUND
 from connector_proxy.registry import BoundTypeahead
 from connector_proxy.sdk.context import Context, TaskLog
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web.auth import HEADER, key_matches
 from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
@@ -39,15 +45,22 @@ MAX_PREFIX = 256  # characters: a form field's text, not a document
 )
 def suggest(category: str) -> Response:
     """Suggestions for a form field, from a connector's typeahead category."""
+    state = proxy_state()
     try:
-        bound = proxy_state().registry.typeahead(category)
-        if bound is None:
+        bound = state.registry.typeahead(category)
+        if bound is None or not (bound.id in state.registry.typeahead_open or _keyed(state.settings.auth)):
             raise CommandError(TYPEAHEAD_NOT_FOUND, f"No typeahead category {category!r} is available")
         prefix, limit = _arguments()
-        matches = _run(bound, prefix, limit)
+        matches = state.suggestions.get_or_make((bound.id, prefix, limit), lambda: _run(bound, prefix, limit))
     except CommandError as error:
         return error_response(error)
     return json_response(matches)
+
+
+def _keyed(auth: AuthSettings) -> bool:
+    """A valid API key came with the request (none is valid when no key is configured)."""
+    offered = request.headers.get(HEADER)
+    return bool(auth.api_keys) and offered is not None and key_matches(offered, auth.api_keys)
 
 
 def _arguments() -> tuple[str, int]:
@@ -70,7 +83,7 @@ def _run(bound: BoundTypeahead, prefix: str, limit: int) -> list[object]:
         config=bound.config,
         resources=bound.resources,
         log=TaskLog(bound.logger),
-        deadline=time.monotonic() + proxy_state().settings.limits.command_timeout,
+        deadline=time.monotonic() + proxy_state().settings.limits.typeahead_timeout,
     )
     try:
         matches = bound.typeahead.function(ctx, prefix, limit)

@@ -85,9 +85,7 @@ def test_a_template_reads_the_event_and_nothing_else(tmp_path: Path) -> None:
 def test_the_wrong_token_and_unknown_subscriptions_are_refused(tmp_path: Path) -> None:
     app = client(tmp_path)
 
-    assert (
-        signup(app, {"email": "a@example.com"}, token="nope")[1]["error_code"] == "InvalidSignature"
-    )
+    assert signup(app, {"email": "a@example.com"}, token="nope")[1]["error_code"] == "InvalidSignature"
     status, answer = signup(app, {"email": "a@example.com"}, path="other")
     assert (status, answer["error"]["error_code"]) == (404, "SubscriptionNotFound")
     assert app.get("/v1/events/no-such-event").status_code == 404

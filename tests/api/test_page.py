@@ -72,6 +72,7 @@ def test_the_page_runs_only_its_own_script_and_is_never_cached(tmp_path: Path) -
 
     assert nonce is not None and f'<script nonce="{nonce.group(1)}">' in answer.get_data(as_text=True)
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert answer.headers["X-Frame-Options"] == "DENY"
     assert answer.headers["Cache-Control"] == "no-store"
 
 

@@ -1,13 +1,23 @@
-"""GET /v1/typeahead/<category>: as the host calls it, with no API key."""
+"""GET /v1/typeahead/<category>: as the host calls it, with no API key, for the categories the operator
+opened; every category for a caller holding the key."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 
 from connector_proxy.web.state import proxy_state_of
 from tests.support import TEST_CONFIG, client_from
+
+OPENED = TEST_CONFIG + '[connectors.sample.typeahead]\ncolours = "sample.colours"\nbroken = "sample.broken"\n'
+KEYED = '[auth]\napi_keys = ["k-123456"]\n'
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> FlaskClient:
+    return client_from(tmp_path, OPENED)
 
 
 def test_suggestions_match_the_prefix_up_to_the_limit(client: FlaskClient) -> None:
@@ -43,11 +53,22 @@ def test_a_failing_category_answers_an_envelope_not_a_traceback(client: FlaskCli
     assert "on purpose" not in answer.get_data(as_text=True)  # the exception's text stays in the log
 
 
-def test_typeahead_is_open_while_everything_else_needs_the_key(tmp_path: Path) -> None:
-    client = client_from(tmp_path, TEST_CONFIG + '[auth]\napi_keys = ["k-123456"]\n')
+def test_only_opened_categories_are_served_without_the_key(tmp_path: Path) -> None:
+    (tmp_path / "opened").mkdir()
+    (tmp_path / "closed").mkdir()
+    opened = client_from(tmp_path / "opened", OPENED + KEYED)
+    closed = client_from(tmp_path / "closed", TEST_CONFIG + KEYED)
+    key = {"Spiff-Connector-Proxy-Api-Key": "k-123456"}
 
-    assert client.get("/v1/typeahead/sample/colours?prefix=a").get_json() == ["amber", "azure"]
-    assert client.get("/v1/commands").status_code == 401
+    assert opened.get("/v1/typeahead/sample/colours?prefix=a").get_json() == ["amber", "azure"]
+    assert opened.get("/v1/commands").status_code == 401  # everything else needs the key
+    refused = closed.get("/v1/typeahead/sample/colours?prefix=a")
+    assert refused.status_code == 404 and refused.get_json()["error"]["error_code"] == "TypeaheadNotFound"
+    assert closed.get("/v1/typeahead/sample.colours?prefix=a", headers=key).get_json() == ["amber", "azure"]
+    wrong_key = closed.get(
+        "/v1/typeahead/sample/colours?prefix=a", headers={**key, "Spiff-Connector-Proxy-Api-Key": "no"}
+    )
+    assert wrong_key.status_code == 404
 
 
 def test_a_category_answers_to_one_path_segment_as_a_spiffworkflow_form_asks(client: FlaskClient) -> None:

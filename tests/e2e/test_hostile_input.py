@@ -390,3 +390,28 @@ def test_slow_clients_do_not_starve_liveness(daemon: RunningDaemon) -> None:
 
 def _not_json(name: str) -> Any:
     raise AssertionError(f"{name} is not JSON")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"\xef\xbb\xbf" + obj(U).encode(), "byte order mark"),
+        (obj(U).encode("utf-16"), "not UTF-8"),
+        (obj(U).encode("utf-16-le"), "not valid JSON"),
+        (obj(U, '"timeout": 1', '"timeout": 2').encode(), "'timeout' twice"),
+        (obj(U, '"params": {"q": "a", "q": "b"}').encode(), "'q' twice"),
+    ],
+    ids=["bom", "utf-16", "utf-16-le", "duplicate key", "nested duplicate key"],
+)
+def test_a_body_rfc_8259_does_not_allow_is_refused(daemon: RunningDaemon, body: bytes, words: str) -> None:
+    """JSON is UTF-8 without a byte order mark; a key named twice is ambiguous: which value is meant?"""
+    answer = requests.post(
+        f"{daemon.url}/v1/do/http/GetRequest",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=20,
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["error_code"] == "InvalidRequestBody"
+    assert words in answer.json()["error"]["message"]

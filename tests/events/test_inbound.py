@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,7 +124,7 @@ def test_signed_webhooks_become_messages_once_each(tmp_path: Path, host: Message
         assert after.json()["events"][0] == {**stored, "duplicate": True, "state": "delivered"}  # as stored
         event = shown(daemon, stored["status_url"])
         assert event["state"] == "delivered" and event["host_status"] == 200
-        assert event["subscription"] == "orders" and event["key"] == "delivery-1"
+        assert event["subscription"] == "orders" and event["key"] == hashlib.sha256(order).hexdigest()
         assert event["message_instance_uuid"] == stored["id"] and "payload" not in event
         attempts = sum(e["attempts"] for e in shown(daemon, "/v1/events")["events"])
         assert attempts == 4 and host.attempts == 4  # two refused with 503, then one each
@@ -144,6 +145,26 @@ def test_signed_webhooks_become_messages_once_each(tmp_path: Path, host: Message
         assert metric(daemon, 'connector_proxy_events{state="delivered"}') == 2
 
 
+def test_a_captured_request_replayed_under_fresh_delivery_ids_is_one_event(
+    tmp_path: Path, host: MessageHost
+) -> None:
+    """The delivery id is not signed: the event's identity is the signed body's hash."""
+    order = json.dumps({"id": 77, "customer": {"email": "eve@example.com"}}).encode()
+    captured = signed(order, "delivery-original")
+    with Daemon(config(tmp_path, host.url), ENVIRON, tmp_path / "daemon.log") as daemon:
+        path = "/v1/inbound/http/webhook/orders"
+        answers = [
+            post(daemon, path, order, {**captured, "X-Shop-Delivery": f"fresh-{n}"}) for n in range(20)
+        ]
+        host.wait_for(1)
+        time.sleep(0.5)  # room for any second message to arrive
+        events = shown(daemon, "/v1/events")["events"]
+
+    assert [a.status_code for a in answers] == [202] * 20
+    assert sum(a.json()["events"][0]["duplicate"] for a in answers) == 19
+    assert len(events) == 1 and len(host.messages) == 1
+
+
 def test_forged_replayed_and_malformed_requests_are_refused_and_nothing_is_stored(
     tmp_path: Path, host: MessageHost
 ) -> None:
@@ -157,6 +178,8 @@ def test_forged_replayed_and_malformed_requests_are_refused_and_nothing_is_store
             "replayed an hour later": (order, signed(order, "d-4", at=time.time() - 3600)),
             "stamp changed": (order, {**signed(order, "d-5"), "X-Shop-Timestamp": str(int(time.time()) + 1)}),
             "stamp unreadable": (order, signed(order, "d-6", stamp="soon")),
+            "stamp nan": (order, signed(order, "d-6", stamp="nan")),
+            "stamp inf": (order, signed(order, "d-6", stamp="inf")),
         }
         codes = {}
         for case, (body, headers) in cases.items():
@@ -170,6 +193,8 @@ def test_forged_replayed_and_malformed_requests_are_refused_and_nothing_is_store
             "replayed an hour later": (401, "RequestExpired"),
             "stamp changed": (401, "InvalidSignature"),  # it is signed too
             "stamp unreadable": (401, "RequestExpired"),
+            "stamp nan": (401, "RequestExpired"),  # would never be stale
+            "stamp inf": (401, "RequestExpired"),
         }
 
         no_email = json.dumps({"id": 2}).encode()
@@ -191,7 +216,7 @@ def test_forged_replayed_and_malformed_requests_are_refused_and_nothing_is_store
         assert shown(daemon, "/v1/events")["events"] == []
         assert requests.get(f"{daemon.url}/v1/events", timeout=5).status_code == 401  # the list needs the key
         refused = 'connector_proxy_events_received_total{outcome="refused",subscription="orders"}'
-        assert metric(daemon, refused) == 7
+        assert metric(daemon, refused) == 9  # the eight cases above and the unmapped event
         time.sleep(1)
         assert host.attempts == 0
         log = (tmp_path / "daemon.log").read_text()
@@ -259,3 +284,48 @@ def _settled(
             return event
         time.sleep(0.1)
     raise AssertionError(f"still pending after {seconds} s: {event}")
+
+
+def _one_worker(folder: Path, host_url: str, events: str) -> Path:
+    path = config(folder, host_url, events)
+    path.write_text(path.read_text().replace("workers = 2", "workers = 1"))  # one worker's limits
+    return path
+
+
+def _raw(daemon: Daemon, head: str, body: bytes = b"") -> socket.socket:
+    port = int(daemon.url.rsplit(":", 1)[1])
+    connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+    connection.sendall(head.encode() + body)
+    return connection
+
+
+def _status_of(connection: socket.socket) -> int:
+    return int(connection.recv(4096).split(b" ", 2)[1])
+
+
+def test_forged_bodies_cost_little_before_the_signature_is_checked(tmp_path: Path, host: MessageHost) -> None:
+    """Big bodies are refused on their Content-Length unread; a worker verifies a bounded number of
+    requests at once and a bounded number of bytes a second; beyond, 503 InboundBusy, unread."""
+    limits = "max_body_bytes = 65536\nmax_unverified = 1\nunverified_bytes_per_second = 65536\n"
+    path = "/v1/inbound/http/webhook/orders"
+    head = "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+    head += "X-Hub-Signature-256: sha256=00\r\n\r\n"
+    with Daemon(_one_worker(tmp_path, host.url, limits), ENVIRON, tmp_path / "daemon.log") as daemon:
+        huge = _raw(daemon, head.format(path=path, length=50_000_000))  # headers only: no body is sent
+        started = time.monotonic()
+        huge_status, answered_in = _status_of(huge), time.monotonic() - started
+        slow = _raw(daemon, head.format(path=path, length=1000), b"{")  # holds the one slot, unfinished
+        time.sleep(0.3)
+        crowded = post(daemon, path, b"{}", {"X-Hub-Signature-256": "sha256=00"})
+        slow.close()
+        time.sleep(0.3)
+        forged = b"x" * 40_000
+        first = post(daemon, path, forged, {"X-Hub-Signature-256": "sha256=00"})
+        over_budget = post(daemon, path, forged, {"X-Hub-Signature-256": "sha256=00"})
+        time.sleep(1.0)  # the budget refills
+        later = post(daemon, path, forged, {"X-Hub-Signature-256": "sha256=00"})
+
+    assert huge_status == 413 and answered_in < 2
+    assert (crowded.status_code, crowded.json()["error"]["error_code"]) == (503, "InboundBusy")
+    assert first.status_code == 401 and later.status_code == 401
+    assert (over_budget.status_code, over_budget.json()["error"]["error_code"]) == (503, "InboundBusy")

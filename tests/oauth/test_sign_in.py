@@ -77,10 +77,9 @@ def token_set_of(location: str) -> dict[str, Any]:
 def test_auths_are_listed_in_the_hosts_shape(client: FlaskClient) -> None:
     listed = {entry["id"]: entry for entry in client.get("/v1/auths").get_json()}
 
-    assert set(listed) == {"sample/Provider", "sample/Machine"}
+    assert set(listed) == {"sample/Provider"}  # sample/Machine's token is the daemon's own: no sign-in
     assert listed["sample/Provider"]["parameters"] == []
     assert listed["sample/Provider"]["flow"] == "authorization_code"
-    assert listed["sample/Machine"]["flow"] == "client_credentials"
 
 
 def test_the_authorization_code_dance_with_pkce_ends_at_the_host(
@@ -123,17 +122,18 @@ def test_a_command_uses_the_tokens_and_refreshes_them_when_expired(
     assert provider.tokens[tokens["access_token"]].revoked  # the provider rotated: the old set is dead
 
 
-def test_client_credentials_go_straight_back_and_are_kept_between_calls(
+def test_a_client_credentials_token_never_leaves_the_daemon_and_is_kept_between_calls(
     client: FlaskClient, provider: OAuthProvider
 ) -> None:
-    signed = client.get(f"/v1/auth/sample/Machine?redirect_url={HOST}?tab=secrets")
+    refused = client.get(f"/v1/auth/sample/Machine?redirect_url={HOST}?tab=secrets")
     first = completed(client, "sample/AsMachine")
     second = completed(client, "sample/AsMachine")
 
-    assert token_set_of(signed.headers["Location"])["access_token"] in provider.tokens
+    assert refused.status_code == 403 and "Location" not in refused.headers
+    assert refused.get_json()["error"]["error_code"] == "SignInNotOffered"
     assert first["error"] is None and first["command_response"]["body"]["scope"] == "read"
     grants = [r["grant_type"] for r in provider.token_requests]
-    assert grants.count("client_credentials") == 2  # one for the sign-in, one kept for both calls
+    assert grants.count("client_credentials") == 1  # one token, kept for both calls, never handed out
     assert second["error"] is None
 
 
@@ -155,13 +155,18 @@ def test_a_callback_from_another_browser_or_twice_is_refused(client: FlaskClient
     callback = f"{parts.path}?{parts.query}"
     other_browser = client.application.test_client()
 
+    name, _, value = started.headers["Set-Cookie"].split(";")[0].partition("=")
+
     stranger = other_browser.get(callback)
     first = client.get(callback)
     replay = client.get(callback)
+    client.set_cookie(name, value, path="/v1/auth/")  # the cookie kept (captured) and sent again
+    with_cookie = client.get(callback)
 
     assert stranger.status_code == 400 and stranger.get_json()["error"]["error_code"] == "OAuthStateInvalid"
     assert first.status_code == 302
     assert replay.status_code == 400 and replay.get_json()["error"]["error_code"] == "OAuthStateInvalid"
+    assert with_cookie.status_code == 400 and "used once" in with_cookie.get_json()["error"]["message"]
 
 
 def test_an_expired_sign_in_and_a_refusal(tmp_path: Path, provider: OAuthProvider) -> None:

@@ -8,6 +8,7 @@ from connector_proxy.sdk import CommandGroup, Context
 from connector_proxy_aws.calling import call, resources
 
 commands = CommandGroup()
+MAX_PAGES = 3  # ListTables pages of 100 names read for one suggestion request
 
 
 @commands.typeahead("buckets")
@@ -19,14 +20,17 @@ def buckets(ctx: Context, prefix: str, limit: int) -> list[dict[str, Any]]:
 
 @commands.typeahead("tables")
 def tables(ctx: Context, prefix: str, limit: int) -> list[dict[str, Any]]:
-    """DynamoDB tables whose name starts with the prefix (only those on allow.tables, if set)."""
+    """DynamoDB tables whose name starts with the prefix (only those on allow.tables, if set), from at
+    most three ListTables pages (300 names) per request."""
     found: list[str] = []
     start: dict[str, Any] = {}
-    while len(found) < limit:
+    for _ in range(MAX_PAGES):  # a keystroke costs a few calls at most, however many tables there are
         page = call(ctx, "dynamodb", "list_tables", Limit=100, **start)
-        found += _matching(ctx, "tables", page.get("TableNames", []), prefix)
-        if "LastEvaluatedTableName" not in page:
-            break
+        names = page.get("TableNames", [])
+        found += _matching(ctx, "tables", names, prefix)
+        past_prefix = bool(names) and names[-1] > prefix and not names[-1].startswith(prefix)
+        if len(found) >= limit or past_prefix or "LastEvaluatedTableName" not in page:
+            break  # names come in order: past the prefix, no later page matches
         start = {"ExclusiveStartTableName": page["LastEvaluatedTableName"]}
     return [{"name": name} for name in found[:limit]]
 

@@ -353,7 +353,8 @@ def test_through_the_daemon_with_no_secret_in_its_log(tmp_path: Path, moto: str,
     finally:
         daemon.stop()
 
-    assert suggested.status_code == 200 and suggested.json() == [{"name": "e2e"}]
+    assert suggested.status_code == 404  # no category is served without the key until it is opened
+    assert suggested.json()["error"]["error_code"] == "TypeaheadNotFound"
 
     assert {"aws/UploadObject", "aws/AddDynamoItem", "aws/InvokeFunction"} <= set(catalog)
     assert stored["error"] is None and stored["command_response"]["body"]["size"] == 2
@@ -373,8 +374,10 @@ def test_typeahead_suggests_buckets_and_tables_within_the_allowlists(
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    open_client = app_client(tmp_path, aws_config(moto), KEYS)
-    guarded = app_client(tmp_path, aws_config(moto, allow='allow = { buckets = ["invoices-2026"] }'), KEYS)
+    opened = '\n[connectors.aws.typeahead]\nbuckets = "aws.buckets"\ntables = "aws.tables"\n'
+    open_client = app_client(tmp_path, aws_config(moto) + opened, KEYS)
+    allow = 'allow = { buckets = ["invoices-2026"] }'
+    guarded = app_client(tmp_path, aws_config(moto, allow=allow) + opened, KEYS)
 
     assert open_client.get("/v1/typeahead/aws/buckets?prefix=inv").get_json() == [
         {"name": "invoices-2025"},

@@ -6,9 +6,10 @@
     settings = { secret = "env:SHOP_WEBHOOK_SECRET", id_header = "X-Shop-Delivery" }
     payload = { order_id = "/body/id", customer = "/body/customer/email" }
 
-The event is ``{"id": …, "body": …}``: the body as JSON (as text if it is not JSON). Its key is
-the sender's delivery id (``id_header``), else the body's SHA-256, so a replayed request is
-stored and delivered once.
+The event is ``{"id": …, "delivery_id": …, "body": …}``: the body as JSON (as text if it is not
+JSON). Its key (``id``) is the body's SHA-256, what the signature covers: a replayed request is
+stored and delivered once, even with a fresh delivery id, which no signature covers
+(``id_header``'s value is passed on as ``delivery_id``, for the record only).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "id_header": {
             "type": "string",
             "default": "X-Webhook-Id",
-            "description": "the sender's delivery id (GitHub: X-GitHub-Delivery); else the body's SHA-256",
+            "description": "the sender's delivery id (GitHub: X-GitHub-Delivery), passed on as delivery_id;"
+            " unsigned, so the event's identity is the body's SHA-256",
         },
     },
 }
@@ -65,6 +67,7 @@ def verify(settings: Mapping[str, Any], request: InboundRequest, now: float) -> 
 @triggers.webhook("webhook", verifier=verify, settings=SETTINGS_SCHEMA)
 def webhook(ctx: Context, request: InboundRequest) -> Event:
     """A signed (or token-bearing) POST from any sender; the event holds its body."""
-    key = request.headers.get(ctx.settings["id_header"]) or request.body_digest()
+    key = request.body_digest()  # signed: a replay under a fresh, unsigned delivery id is the same event
+    delivery_id = request.headers.get(ctx.settings["id_header"])
     body = request.json if request.json is not None else request.body.decode("utf-8", "replace")
-    return Event(key=key, data={"id": key, "body": body})
+    return Event(key=key, data={"id": key, "delivery_id": delivery_id, "body": body})

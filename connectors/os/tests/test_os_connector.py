@@ -286,8 +286,11 @@ def test_delete_file_on_a_symlink_deletes_the_link_not_its_target(root: Path, tm
     assert (root / "kept.txt").read_text() == "keep me"
 
 
-def test_the_programs_category_lists_the_allowed_programs_offline(client: FlaskClient) -> None:
-    """A typeahead that works on a fresh install: the default configuration allows echo."""
+def test_the_programs_category_lists_the_allowed_programs_offline(tmp_path: Path, root: Path) -> None:
+    """A typeahead that works on a fresh install: the shipped plugins.toml opens it."""
+    client = app_client(
+        tmp_path, os_config(root) + '\n[connectors.os.typeahead]\nprograms = "os.programs"\n', ENV
+    )
     starting_with_p = client.get("/v1/typeahead/os.programs?prefix=p").get_json()
     at_most_two = client.get("/v1/typeahead/os/programs?limit=2").get_json()
 
