@@ -218,6 +218,16 @@ CALL_FAILURES: tuple[ErrorCode, ...] = (
     PACKAGE_INVALID_ANSWER,
 )
 
+# what a webhook's request may be answered with instead of 202
+WEBHOOK_REFUSALS: tuple[ErrorCode, ...] = (
+    SUBSCRIPTION_NOT_FOUND,
+    INBOUND_BUSY,
+    INVALID_SIGNATURE,
+    REQUEST_EXPIRED,
+    INVALID_EVENT,
+    TRIGGER_FAILED,
+)
+
 DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     BAD_REQUEST,
     INVALID_PARAMETERS,
@@ -250,12 +260,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     TOKEN_SET_INVALID,
     TYPEAHEAD_NOT_FOUND,
     INVALID_MODEL,
-    SUBSCRIPTION_NOT_FOUND,
-    INBOUND_BUSY,
-    INVALID_SIGNATURE,
-    REQUEST_EXPIRED,
-    INVALID_EVENT,
-    TRIGGER_FAILED,
+    *WEBHOOK_REFUSALS,
     EVENT_NOT_FOUND,
     EVENT_NOT_DEAD,
 )

@@ -17,13 +17,12 @@ from connector_proxy.errors import (
     EVENT_NOT_DEAD,
     EVENT_NOT_FOUND,
     INBOUND_BUSY,
-    INVALID_EVENT,
     SUBSCRIPTION_NOT_FOUND,
-    TRIGGER_FAILED,
+    WEBHOOK_REFUSALS,
 )
 from connector_proxy.events.model import STATES
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.sdk.triggers import INVALID_SIGNATURE, REQUEST_EXPIRED, InboundRequest
+from connector_proxy.sdk.triggers import InboundRequest
 from connector_proxy.web.bounded import stop_reading
 from connector_proxy.web.documented import documented
 from connector_proxy.web.listing import listing_queries, listing_query
@@ -44,14 +43,7 @@ ACCEPTED_EVENTS = {
 @inbound.post("/inbound/<connector>/<trigger>/<subscription>")
 @documented(
     {202: ACCEPTED_EVENTS},
-    errors=(
-        SUBSCRIPTION_NOT_FOUND,
-        INBOUND_BUSY,
-        INVALID_SIGNATURE,
-        REQUEST_EXPIRED,
-        INVALID_EVENT,
-        TRIGGER_FAILED,
-    ),
+    errors=WEBHOOK_REFUSALS,
     tag="events",
     request_content=ANY_BODY,
 )
