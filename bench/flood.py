@@ -1,15 +1,14 @@
 """Forged webhook floods against authenticated calls: the share of the calls' rate that survives.
 
-    .venv/bin/python -m bench.flood [--duration 5] [--senders 16] [--body-mib 10] [--tree OLD ...]
+    .venv/bin/python -m bench.flood [--duration 5] [--senders 16] [--body-mib 10]
 
 The daemon runs as shipped (4 gevent workers) with one HMAC-signed ``http/webhook``
 subscription. Authenticated calls (``POST /v1/do/http/GetRequestV2`` to a fast upstream on
 127.0.0.1, 8 clients on keep-alive connections) are counted for ``--duration`` seconds alone,
 then beside ``--senders`` threads posting bodies of ``--body-mib`` MiB with a wrong signature as
 fast as they can, then beside the same senders posting bodies just under the webhook limit
-(``events.max_body_bytes``). Each ``--tree`` (another checkout, e.g. a ``git worktree`` of the
-commit before a change) is measured in the same run, its daemon importing ``connector_proxy``
-from there: compare commits in one run, never across days.
+(``events.max_body_bytes``). Each phase's share is taken against the "alone" figure of the same
+run, never of another day.
 """
 
 from __future__ import annotations
@@ -70,12 +69,11 @@ class Figures:
     flood_answers: dict[str, int]
 
 
-def measure(tree: str | None, duration: float, senders: int, body_mib: float, upstream: str) -> Figures:
+def measure(duration: float, senders: int, body_mib: float, upstream: str) -> Figures:
     with tempfile.TemporaryDirectory() as folder, MessageHost() as host:
         config = Path(folder) / "plugins.toml"
         config.write_text(CONFIG.format(key=API_KEY, folder=folder, host=host.url, secret=SECRET))
-        site = (Path(tree),) if tree else ()
-        with RunningDaemon(config, site=site) as daemon:
+        with RunningDaemon(config) as daemon:
             alone = _calls(daemon.url, upstream, duration)
             answers: dict[str, int] = {}
             with _flood(daemon.url, senders, int(body_mib * 1024 * 1024), answers):
@@ -83,7 +81,7 @@ def measure(tree: str | None, duration: float, senders: int, body_mib: float, up
                 big = _calls(daemon.url, upstream, duration)
             with _flood(daemon.url, senders, 1024 * 1024 - 4096, answers):
                 near = _calls(daemon.url, upstream, duration)
-    return Figures(tree or "this tree", alone, big, near, liveness, answers)
+    return Figures("this tree", alone, big, near, liveness, answers)
 
 
 def _calls(url: str, upstream: str, seconds: float) -> float:
@@ -211,13 +209,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--body-mib", type=float, default=10.0)
-    parser.add_argument("--tree", action="append", default=[], help="another checkout to measure too")
     arguments = parser.parse_args()
     with fast_upstream() as upstream:
-        rows = [
-            measure(tree, arguments.duration, arguments.senders, arguments.body_mib, upstream.url)
-            for tree in (*arguments.tree, None)
-        ]
+        rows = [measure(arguments.duration, arguments.senders, arguments.body_mib, upstream.url)]
     print(report(rows, arguments))
 
 
