@@ -66,6 +66,7 @@ class AuthSettings:
 
     api_keys: tuple[str, ...] = ()
     open_paths: tuple[str, ...] = ("/v1/auth/",)
+    page_session_seconds: float = 8 * 3600.0  # a catalog page sign-in lasts a working day at most
 
 
 @dataclass(frozen=True)
@@ -522,6 +523,8 @@ def _check(sections: Mapping[str, Any]) -> None:
             raise ConfigError(f"limits.{key} must be positive")
     if limits.typeahead_cache_seconds < 0:
         raise ConfigError("limits.typeahead_cache_seconds must be 0 (no cache) or more")
+    if auth.page_session_seconds <= 0:
+        raise ConfigError("auth.page_session_seconds must be positive")
     for path in auth.open_paths:
         if not path.startswith("/v1/"):
             raise ConfigError(f"auth.open_paths: {path!r} must start with /v1/")

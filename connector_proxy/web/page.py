@@ -4,17 +4,22 @@ Server-rendered (readable without JavaScript); a little script filters the
 list as you type and shows a try's envelope in place. When API keys are set
 the page asks for one once and keeps the sign-in in a session cookie (signed,
 HttpOnly, SameSite=Strict), never in a URL; a try is a POST carrying the
-session's CSRF token, run through the same executor as ``/v1/do``.
+session's CSRF token, run through the same executor as ``/v1/do``. A session
+holds a keyed fingerprint of the key it was opened with (never the key): it
+ends when that key is no longer configured (a rotation and SIGHUP), after
+``auth.page_session_seconds``, or at ``POST /page/sign-out``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import secrets
+import time
 from typing import Any
 
-from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 
 from connector_proxy import jsontext
 from connector_proxy.errors import INVALID_REQUEST_BODY, UNAUTHORIZED
@@ -78,6 +83,7 @@ def catalog_page() -> Any:
         query=query,
         csrf=_csrf_token(),
         csp_nonce=g.csp_nonce,
+        signed_in=bool(state.settings.auth.api_keys),
     )
 
 
@@ -89,7 +95,18 @@ def sign_in() -> Any:
     if not key_matches(offered, proxy_state().settings.auth.api_keys):
         return render_template("signin.html", problem="That key matches no configured key."), 401
     session.clear()
-    session["signed_in"] = True
+    session["key"] = _fingerprint(offered)
+    session["since"] = time.time()
+    return redirect(url_for("page.catalog_page"))
+
+
+@page.post("/page/sign-out")
+@documented({302: None}, errors=(UNAUTHORIZED,), media_type="text/html", tag="page", request_content=FORM)
+def sign_out() -> Any:
+    """End the page's session (its CSRF token is asked, so another site cannot sign you out)."""
+    if not _csrf_matches(request.form.get("csrf", "")):
+        return error_response(CommandError(UNAUTHORIZED, "Sign out from the catalog page"))
+    session.clear()
     return redirect(url_for("page.catalog_page"))
 
 
@@ -115,7 +132,23 @@ def try_command(connector: str, command: str) -> Any:
 
 
 def _signed_in() -> bool:
-    return not proxy_state().settings.auth.api_keys or session.get("signed_in") is True
+    """No keys configured; or a session opened with a key still configured, young enough."""
+    auth = proxy_state().settings.auth
+    if not auth.api_keys:
+        return True
+    opened, since = session.get("key"), session.get("since")
+    if not isinstance(opened, str) or not isinstance(since, int | float):
+        return False
+    if time.time() - since > auth.page_session_seconds:
+        return False
+    return key_matches(opened, tuple(_fingerprint(key) for key in auth.api_keys))
+
+
+def _fingerprint(key: str) -> str:
+    """A key as a session may hold it: keyed with the app's secret, so the cookie reveals nothing."""
+    secret = current_app.secret_key
+    secret_bytes = secret.encode() if isinstance(secret, str) else bytes(secret or b"")
+    return hmac.new(secret_bytes, key.encode(), hashlib.sha256).hexdigest()
 
 
 def _csrf_token() -> str:
