@@ -74,6 +74,13 @@ RELAY_TIMED_OUT = ErrorCode(
     " and had not by jobs.command_timeout: the job fails, and the host is told.",
     status=504,
 )
+STORE_UNAVAILABLE = ErrorCode(
+    "StoreUnavailable",
+    "The store of jobs and events could not write (its disk is full, it is read-only, or Redis refused):"
+    " nothing was kept, nothing half-written. Transient: retry once the operator has made room;"
+    " GET /v1/readiness says so meanwhile.",
+    status=503,
+)
 NOT_READY = ErrorCode(
     "NotReady",
     "GET /v1/readiness: an enabled connector is not ready (left out, or no isolated worker up), a"
@@ -241,6 +248,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     JOB_ABANDONED,
     RELAY_NOT_FOUND,
     RELAY_TIMED_OUT,
+    STORE_UNAVAILABLE,
     NOT_READY,
     METHOD_NOT_ALLOWED,
     REQUEST_TIMEOUT,

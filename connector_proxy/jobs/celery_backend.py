@@ -92,7 +92,8 @@ class RedisJobStore:
         return counts_by_state(self.redis, f"{self.prefix}:jobs", STATES, FINISHED, expired_before)
 
     def ping(self) -> None:
-        self.redis.ping()
+        """A write, not a PING: a Redis at its maxmemory still answers PING but refuses writes."""
+        self.redis.set(f"{self.prefix}:probe", time.time(), ex=60)
 
     def recover(self) -> int:
         """Nothing to do: the broker gives a lost worker's task to another."""

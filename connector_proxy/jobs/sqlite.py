@@ -48,6 +48,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_task ON jobs (task_id, state);
 CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs (delivery_state, next_delivery_at);
 CREATE TABLE IF NOT EXISTS refused_credentials (origin TEXT PRIMARY KEY, status INTEGER, at REAL);
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL);
 """
 
 
@@ -90,7 +91,9 @@ class SqliteJobStore:
         return {state: 0 for state in STATES} | {state: count for state, count in rows}
 
     def ping(self) -> None:
-        self.file.read().execute("SELECT 1 FROM jobs LIMIT 1").fetchall()
+        """A write, not a read: a full disk still reads (readiness must see that it cannot write)."""
+        with self.file.write() as db:
+            db.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (time.time(),))
 
     def recover(self) -> int:
         with self.file.write() as db:

@@ -48,7 +48,7 @@ class JobStore(Protocol):
         ...
 
     def ping(self) -> None:
-        """Raise if the store cannot be reached (readiness asks)."""
+        """Raise if the store cannot be reached or cannot write (readiness asks)."""
         ...
 
     def recover(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 
 from flask import Flask, Response, request
@@ -18,7 +19,26 @@ log = logging.getLogger(__name__)
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_exception)
+    for failure in _store_failures():
+        app.register_error_handler(failure, _store_failed)
     app.register_error_handler(Exception, _unexpected)
+
+
+def _store_failures() -> tuple[type[Exception], ...]:
+    """What a store raises when it cannot write: SQLite's errors, and Redis' when it is installed."""
+    try:
+        from redis import RedisError
+    except ModuleNotFoundError:  # the celery extra is not installed: no Redis store either
+        return (sqlite3.Error,)
+    return (sqlite3.Error, RedisError)
+
+
+def _store_failed(failure: Exception) -> Response:
+    """A full disk or a refusing Redis is a transient 503 with a declared code, never a 500."""
+    log.error("the store could not write: %s: %s", type(failure).__name__, failure)
+    reason = f"{type(failure).__name__}: {str(failure)[:120]}"  # SQLite and Redis name no secret here
+    message = f"The store of jobs and events could not write ({reason}); nothing was kept, retry later"
+    return error_response(CommandError(errors.STORE_UNAVAILABLE, message))
 
 
 def _http_exception(exception: HTTPException) -> Response:

@@ -64,8 +64,9 @@ def _job_store_problems(state: ProxyState) -> list[dict[str, Any]]:
         state.jobs.ping()
     except Exception as error:  # any failure to reach the store is the answer, not a 500
         log.warning("readiness: the job store does not answer: %s", error)
-        detail = f"{type(error).__name__}: the job store ({state.settings.jobs.backend}) does not answer"
-        return [{"component": "jobs", "state": "unreachable", "detail": detail}]
+        store = state.settings.jobs.backend
+        detail = f"{type(error).__name__}: the job store ({store}) does not answer or cannot write: {error}"
+        return [{"component": "jobs", "state": "unreachable", "detail": detail[:300]}]
     return [
         {"component": f"callbacks to {origin}", "state": "credentials_refused", "detail": detail}
         for origin, detail in state.jobs.refused_credentials().items()
