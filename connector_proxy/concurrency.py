@@ -52,6 +52,17 @@ def is_green() -> bool:
     return bool(monkey.is_module_patched("socket"))
 
 
+def off_the_loop(work: Callable[[], T]) -> T:
+    """Run CPU-bound ``work`` (a big model's parse) where it does not stop the worker's other calls:
+    under gevent in the hub's pool of real threads, which the interpreter switches away from every
+    few milliseconds, so the event loop keeps answering; under threads it already is in one."""
+    if not is_green():
+        return work()
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(work)  # type: ignore[no-any-return]
+
+
 def unless_client_leaves(client: socket.socket | None, work: Callable[[], T]) -> T:
     """Run ``work``, stopping it if the client hangs up first: its answer has nowhere to go.
 

@@ -56,6 +56,7 @@ class LimitSettings:
     # a request's line and headers (and an idle keep-alive connection) get this long, then it is closed
     header_timeout: int = 5  # whole seconds: gunicorn counts them so
     body_timeout: float = 30.0  # the whole body, from the end of the headers: a trickling client is cut
+    max_model_bytes: int = 2 * 1024 * 1024  # POST /v1/validate: BPMN models, all files together
     typeahead_timeout: float = 5.0  # a suggestion's deadline: the user is typing
     typeahead_cache_seconds: float = 30.0  # the same category, prefix and limit are answered from memory
 
@@ -518,6 +519,8 @@ def _check(sections: Mapping[str, Any]) -> None:
         raise ConfigError(f"server.worker_class must be one of {', '.join(WORKER_CLASSES)}")
     if limits.max_body_bytes < 1024:
         raise ConfigError("limits.max_body_bytes must be at least 1024")
+    if limits.max_model_bytes < 1024:
+        raise ConfigError("limits.max_model_bytes must be at least 1024")
     for key in ("command_timeout", "header_timeout", "body_timeout", "typeahead_timeout"):
         if getattr(limits, key) <= 0:
             raise ConfigError(f"limits.{key} must be positive")

@@ -9,6 +9,7 @@ import json
 
 from flask import Blueprint, Response, request
 
+from connector_proxy.concurrency import off_the_loop
 from connector_proxy.errors import INVALID_MODEL
 from connector_proxy.modelcheck import MalformedModel, report, shapes_of
 from connector_proxy.sdk.errors import CommandError
@@ -45,13 +46,17 @@ def validate_models() -> Response:
     """Check BPMN models against the catalog: one as the XML body, or several as multipart files.
 
     Answers every finding (file, task, parameter, kind, message) and ``ok`` when none is an error;
-    a file that is not safe, well-formed BPMN is a 400 ``InvalidModel`` naming it.
+    a file that is not safe, well-formed BPMN is a 400 ``InvalidModel`` naming it. The whole request
+    is held to ``limits.max_model_bytes``; the parse runs off the event loop, so a big model does not
+    hold up the worker's other calls.
     """
+    request.max_content_length = proxy_state().settings.limits.max_model_bytes  # 413 on Content-Length
     try:
         models = _models()
         if not models:
             raise CommandError(INVALID_MODEL, "No model was sent: an XML body, or files in a multipart form")
-        return json_response(report(models, shapes_of(json.loads(proxy_state().registry.catalog_json))))
+        shapes = shapes_of(json.loads(proxy_state().registry.catalog_json))
+        return json_response(off_the_loop(lambda: report(models, shapes)))
     except MalformedModel as problem:
         return error_response(CommandError(INVALID_MODEL, str(problem)))
     except CommandError as error:
@@ -63,5 +68,5 @@ def _models() -> list[tuple[str, bytes]]:
         return [
             (upload.filename or field, upload.read()) for field, upload in request.files.items(multi=True)
         ]
-    body = request.get_data(cache=False)  # over limits.max_body_bytes raises 413
+    body = request.get_data(cache=False)  # over limits.max_model_bytes raises 413
     return [("request body", body)] if body else []

@@ -11,7 +11,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from tests.support import CLI, SITE, TEST_ENV, Daemon, client_from
+from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon, client_from
 
 MODELS = Path(__file__).parents[1] / "fixtures" / "models"
 # the sample connector only: the http/* ids are the host's own built-ins here
@@ -139,3 +139,23 @@ def test_the_command_line_checks_against_a_running_daemon(tmp_path: Path) -> Non
     assert done.stdout.splitlines()[-1] == "1 file(s), 1 service task(s), 0 problem(s)"
     assert refused.returncode == 2 and "answered 401 to GET /v1/commands" in refused.stderr
     assert through.status_code == 400 and through.json()["error"]["error_code"] == "InvalidModel"
+
+
+def test_a_model_over_the_limit_is_refused_unread_by_the_daemon(tmp_path: Path) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text("[limits]\nmax_model_bytes = 65536\n" + TEST_CONFIG)
+    clean = (MODELS / "clean.bpmn").read_bytes()
+    with Daemon(config, TEST_ENV, tmp_path / "daemon.log") as daemon:
+        fits = requests.post(
+            f"{daemon.url}/v1/validate", data=clean, headers={"Content-Type": "application/xml"}, timeout=30
+        )
+        big = requests.post(
+            f"{daemon.url}/v1/validate",
+            data=clean + b" " * 70_000,
+            headers={"Content-Type": "application/xml"},
+            timeout=30,
+        )
+
+    assert fits.status_code == 200 and fits.json()["ok"] is True
+    assert big.status_code == 413 and big.json()["error"]["error_code"] == "PayloadTooLarge"
+    assert "65536 bytes" in big.json()["error"]["message"]
