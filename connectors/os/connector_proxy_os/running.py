@@ -1,7 +1,9 @@
 """RunCommand and SpawnProcess: one allowlisted program, its argument list, never a shell.
 
 The child gets a clean environment, its own process group (killed whole at
-the timeout), capped output, and, where set, CPU and memory limits.
+the timeout), capped output, and, where set, CPU and memory limits. On Linux
+it runs under a shepherd that is its subreaper: nothing it starts, not even a
+descendant that left the group, outlives the call.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 import selectors
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,7 +109,7 @@ def run(
     timeout = min(timeout, ctx.seconds_left())
     started = time.monotonic()
     child = subprocess.Popen(  # noqa: S603 - an allowlisted absolute path, an argument list, no shell
-        [program.path, *args],
+        _shepherded([program.path, *args], resources),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -115,7 +118,8 @@ def run(
         start_new_session=True,  # its own process group: the timeout kills its children too
         close_fds=True,
     )
-    _limit(child.pid, resources)
+    if not resources.contain_descendants:
+        _limit(child.pid, resources)
     ctx.log.info("started %s (pid %s)", name, child.pid)
     outcome = _supervise(child, given, started + timeout, resources)
     duration = round((time.monotonic() - started) * 1000)
@@ -203,8 +207,20 @@ def _environment(resources: OsResources, extra: dict[str, str]) -> dict[str, str
     return {**resources.passthrough, **extra}
 
 
+SHEPHERD = str(Path(__file__).with_name("shepherd.py"))
+
+
+def _shepherded(command: list[str], resources: OsResources) -> list[str]:
+    """The program under its shepherd (:mod:`connector_proxy_os.shepherd`), which sets its CPU and
+    memory limits before it starts and kills all it leaves behind, escaped descendants included."""
+    if not resources.contain_descendants:
+        return command
+    limits = [str(resources.cpu_seconds or 0), str(resources.memory_bytes or 0)]
+    return [sys.executable, "-I", "-S", SHEPHERD, *limits, *command]
+
+
 def _limit(pid: int, resources: OsResources) -> None:
-    """CPU and memory limits, set on the child as it starts (Linux's prlimit)."""
+    """Without a shepherd: CPU and memory limits set on the child as it starts (Linux's prlimit)."""
     import resource
 
     with contextlib.suppress(ProcessLookupError, OSError, AttributeError):
@@ -246,7 +262,7 @@ def _supervise(
                     _read(selector, key.fileobj, key.data, outcome, resources.max_output_bytes)
         if not (outcome.overflowed and resources.fail_on_overflow):
             _await_exit(child, outcome, deadline)
-        _end(child, selector, outcome, resources.max_output_bytes)
+        _end(child, selector, outcome, resources)
     return outcome
 
 
@@ -261,6 +277,7 @@ def _await_exit(child: subprocess.Popen[bytes], outcome: _Outcome, deadline: flo
         outcome.timed_out = True
 
 
+_SHEPHERD_GRACE = 2.0  # seconds the shepherd gets to kill all and exit before its group is killed
 _POLL = 0.05  # how soon a program that exited while a descendant holds its pipes is noticed
 _DRAIN_READS = 16  # a pipe holds at most 1 MiB (16 reads): what the program wrote before it ended
 
@@ -325,18 +342,23 @@ def _end(
     child: subprocess.Popen[bytes],
     selector: selectors.BaseSelector,
     outcome: _Outcome,
-    limit: int,
+    resources: OsResources,
 ) -> None:
-    """Kill the process group (what the program left behind after it exited, or all of it at the
-    deadline), then take what is left
-    in the pipes without waiting for an end a stray descendant may hold back."""
+    """End all the program started (its shepherd kills even escaped descendants; then the process
+    group is killed), then take what is left in the pipes without waiting for an end a stray
+    descendant may hold back."""
+    if resources.contain_descendants and child.poll() is None:  # the shepherd kills all, then exits
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=_SHEPHERD_GRACE)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGKILL)
+        os.killpg(child.pid, signal.SIGKILL)  # what is left of the group, if the shepherd could not
     child.wait()
     for key in list(selector.get_map().values()):
         if key.data != "stdin":
             for _ in range(_DRAIN_READS):  # bounded: a stray descendant may write for ever
-                if not _read(selector, key.fileobj, key.data, outcome, limit):
+                if not _read(selector, key.fileobj, key.data, outcome, resources.max_output_bytes):
                     break
     for stream in (child.stdin, child.stdout, child.stderr):
         with contextlib.suppress(OSError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "spawn_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600},
         "max_output_bytes": {"type": "integer", "minimum": 1, "default": 1024 * 1024},
         "on_output_overflow": {"enum": ["truncate", "fail"], "default": "truncate"},
+        "contain_descendants": {
+            "type": "boolean",
+            "default": True,
+            "description": "Run each program under a subreaper shepherd (Linux), so that nothing it starts,"
+            " not even a descendant that left its process group, outlives the call; about 15 ms a call.",
+        },
         "max_file_bytes": {"type": "integer", "minimum": 1, "default": 10 * 1024 * 1024},
         "cpu_seconds": {
             "type": "integer",
@@ -131,6 +138,7 @@ class OsResources:
     spawn_timeout: float
     max_output_bytes: int
     fail_on_overflow: bool
+    contain_descendants: bool
     max_file_bytes: int
     cpu_seconds: int | None
     memory_bytes: int | None
@@ -150,6 +158,7 @@ def setup(config: Mapping[str, Any]) -> OsResources:
         spawn_timeout=float(config["spawn_timeout"]),
         max_output_bytes=config["max_output_bytes"],
         fail_on_overflow=config["on_output_overflow"] == "fail",
+        contain_descendants=bool(config["contain_descendants"]) and sys.platform == "linux",
         max_file_bytes=config["max_file_bytes"],
         cpu_seconds=config.get("cpu_seconds"),
         memory_bytes=config.get("memory_bytes"),

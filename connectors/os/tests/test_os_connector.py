@@ -296,3 +296,45 @@ def test_the_programs_category_lists_the_allowed_programs_offline(tmp_path: Path
 
     assert starting_with_p == [{"name": "printenv"}, {"name": "python"}]
     assert at_most_two == [{"name": "echo"}, {"name": "false"}]
+
+
+ESCAPE = """
+import os, sys, time
+first = os.fork()
+if first == 0:
+    os.setsid()  # a session, and a process group, of its own: the program's group no longer holds it
+    if os.fork() == 0:
+        with open(sys.argv[1], "w") as out:
+            out.write(str(os.getpid()))
+        time.sleep(60)
+    os._exit(0)
+os.waitpid(first, 0)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the shepherd is a Linux subreaper")
+def test_a_descendant_that_left_the_group_does_not_outlive_the_call(tmp_path: Path, root: Path) -> None:
+    """A daemonizing double fork with setsid: found through the shepherd, killed when the program
+    exits and when its deadline kills it, through the real daemon."""
+    config = tmp_path / "plugins.toml"
+    config.write_text(os_config(root))
+    with RunningDaemon(config, ENV, output=(tmp_path / "daemon.log").open("wb")) as daemon:
+        finished = requests.post(
+            f"{daemon.url}/v1/do/os/RunCommand",
+            json={"program": "python", "args": ["-c", ESCAPE, f"{root}/a", "0.1"]},
+            timeout=30,
+        ).json()
+        timed_out = requests.post(
+            f"{daemon.url}/v1/do/os/RunCommand",
+            json={"program": "python", "args": ["-c", ESCAPE, f"{root}/b", "60"], "timeout": 1},
+            timeout=30,
+        ).json()
+        time.sleep(0.3)
+        escaped = [int((root / name).read_text()) for name in ("a", "b")]
+
+    assert finished["error"] is None and finished["command_response"]["body"]["exit_code"] == 0
+    assert timed_out["error"]["error_code"] == "Timeout"
+    assert [running(pid) for pid in escaped] == [False, False]
