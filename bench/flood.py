@@ -1,14 +1,14 @@
 """Forged webhook floods against authenticated calls: the share of the calls' rate that survives.
 
-    .venv/bin/python -m bench.flood [--duration 5] [--senders 16] [--body-mib 10]
+    .venv/bin/python -m bench.flood [--duration 5] [--senders 16] [--body-mib 10] [--rounds 3]
 
 The daemon runs as shipped (4 gevent workers) with one HMAC-signed ``http/webhook``
 subscription. Authenticated calls (``POST /v1/do/http/GetRequestV2`` to a fast upstream on
 127.0.0.1, 8 clients on keep-alive connections) are counted for ``--duration`` seconds alone,
 then beside ``--senders`` threads posting bodies of ``--body-mib`` MiB with a wrong signature as
 fast as they can, then beside the same senders posting bodies just under the webhook limit
-(``events.max_body_bytes``). Each phase's share is taken against the "alone" figure of the same
-run, never of another day.
+(``events.max_body_bytes``). Each flood phase follows a quiet one, ``--rounds`` times, and its
+share is the median of those pairs' ratios: drift between phases cannot reach it.
 """
 
 from __future__ import annotations
@@ -69,19 +69,32 @@ class Figures:
     flood_answers: dict[str, int]
 
 
-def measure(duration: float, senders: int, body_mib: float, upstream: str) -> Figures:
+def measure(duration: float, senders: int, body_mib: float, upstream: str, rounds: int) -> Figures:
+    """Each flood phase beside an "alone" phase just before it, ``rounds`` times: the share is the
+    median of those pairs' ratios, so the machine's drift between phases cannot reach it."""
     with tempfile.TemporaryDirectory() as folder, MessageHost() as host:
         config = Path(folder) / "plugins.toml"
         config.write_text(CONFIG.format(key=API_KEY, folder=folder, host=host.url, secret=SECRET))
+        answers: dict[str, int] = {}
+        pairs: dict[str, list[tuple[float, float]]] = {"big": [], "near": []}
+        liveness = 0.0
         with RunningDaemon(config) as daemon:
-            alone = _calls(daemon.url, upstream, duration)
-            answers: dict[str, int] = {}
-            with _flood(daemon.url, senders, int(body_mib * 1024 * 1024), answers):
-                liveness = _liveness(daemon.url, duration / 2)
-                big = _calls(daemon.url, upstream, duration)
-            with _flood(daemon.url, senders, 1024 * 1024 - 4096, answers):
-                near = _calls(daemon.url, upstream, duration)
-    return Figures("this tree", alone, big, near, liveness, answers)
+            for _ in range(rounds):
+                for phase, size in (("big", int(body_mib * 1024 * 1024)), ("near", 1024 * 1024 - 4096)):
+                    alone = _calls(daemon.url, upstream, duration)
+                    with _flood(daemon.url, senders, size, answers):
+                        if phase == "big":
+                            liveness = max(liveness, _liveness(daemon.url, duration / 2))
+                        pairs[phase].append((alone, _calls(daemon.url, upstream, duration)))
+    alone_rate = statistics.median(a for a, _ in pairs["big"] + pairs["near"])
+    return Figures(
+        "this tree",
+        alone_rate,
+        statistics.median(f / a for a, f in pairs["big"]) * alone_rate,
+        statistics.median(f / a for a, f in pairs["near"]) * alone_rate,
+        liveness,
+        answers,
+    )
 
 
 def _calls(url: str, upstream: str, seconds: float) -> float:
@@ -184,6 +197,7 @@ def _connection(url: str) -> http.client.HTTPConnection:
 def report(rows: list[Figures], arguments: argparse.Namespace) -> str:
     lines = [
         f"Forged-webhook flood: {arguments.senders} senders, {arguments.duration:g} s per phase, "
+        f"{arguments.rounds} rounds (share: the median of each flood phase over the quiet one before it), "
         f"{CALLERS} authenticated callers (`python -m bench.flood`)",
         "",
         f"| daemon | calls/s alone | with {arguments.body_mib:g} MiB forgeries | share "
@@ -209,9 +223,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--body-mib", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
     arguments = parser.parse_args()
     with fast_upstream() as upstream:
-        rows = [measure(arguments.duration, arguments.senders, arguments.body_mib, upstream.url)]
+        rows = [
+            measure(arguments.duration, arguments.senders, arguments.body_mib, upstream.url, arguments.rounds)
+        ]
     print(report(rows, arguments))
 
 

@@ -199,7 +199,7 @@ def test_an_unknown_auth_and_a_provider_that_refuses_the_client(
     assert "not-the-secret" not in json.dumps(finished.get_json())
 
 
-def test_the_dance_through_the_daemon_with_a_legacy_auth_and_no_secret_logged(
+def test_the_dance_through_the_daemon_with_a_legacy_auth_and_no_secret_logged_nor_replayed(
     tmp_path: Path, provider: OAuthProvider
 ) -> None:
     path = tmp_path / "plugins.toml"
@@ -218,9 +218,22 @@ def test_the_dance_through_the_daemon_with_a_legacy_auth_and_no_secret_logged(
         )  # the browser sends no API key: the sign-in routes are open
         back = browser.get(started.headers["Location"], allow_redirects=False, timeout=5).headers["Location"]
         code = parse_qs(urlsplit(back).query)["code"][0]
+        kept = browser.cookies.get_dict()  # an attacker who captured the cookie too
         finished = browser.get(back, allow_redirects=False, timeout=10)
+        for name, value in kept.items():
+            browser.cookies.set(name, value, path="/v1/auth/")
+        replayed = browser.get(back, allow_redirects=False, timeout=10)
+        machine = browser.get(
+            f"{daemon.url}/v1/auth/sample/Machine?redirect_url={HOST}", allow_redirects=False
+        )
+        page = requests.get(f"{daemon.url}/", timeout=5)
     finally:
         daemon.stop()
+
+    assert replayed.status_code == 400 and "used once" in replayed.json()["error"]["message"]
+    assert machine.status_code == 403 and "Location" not in machine.headers  # the token never leaves
+    assert machine.json()["error"]["error_code"] == "SignInNotOffered"
+    assert page.headers["X-Frame-Options"] == "DENY"
 
     assert "example/OAuth" in [entry["id"] for entry in listed.json()]
     assert parse_qs(urlsplit(started.headers["Location"]).query)["scope"] == ["offline_access profile"]
@@ -229,6 +242,7 @@ def test_the_dance_through_the_daemon_with_a_legacy_auth_and_no_secret_logged(
     logged = daemon.log.read_text()
     assert "sign-in example/OAuth finished" in logged
     access = [json.loads(line) for line in logged.splitlines() if '"gunicorn.access"' in line]
-    assert {"path": "/v1/auth/example/OAuth/callback", "status": 302}.items() <= access[-1].items()
+    callbacks = [line for line in access if line["path"] == "/v1/auth/example/OAuth/callback"]
+    assert [line["status"] for line in callbacks] == [302, 400]  # the replay refused
     for secret in (code, tokens["access_token"], tokens["refresh_token"], provider.client.client_secret):
         assert secret not in logged
