@@ -3,13 +3,15 @@ opened; every category for a caller holding the key."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from connector_proxy.web.state import proxy_state_of
-from tests.support import TEST_CONFIG, client_from
+from tests.support import TEST_CONFIG, TEST_ENV, Daemon, client_from
 
 OPENED = TEST_CONFIG + '[connectors.sample.typeahead]\ncolours = "sample.colours"\nbroken = "sample.broken"\n'
 KEYED = '[auth]\napi_keys = ["k-123456"]\n'
@@ -102,3 +104,27 @@ def test_two_categories_wanting_one_name_get_neither(tmp_path: Path) -> None:
     assert registry.typeahead_problems == (
         "typeahead name 'shared' is wanted by sample/broken and sample/colours: neither has it",
     )
+
+
+def test_answers_are_kept_for_the_configured_time_through_the_daemon(tmp_path: Path) -> None:
+    """One worker: the same category, prefix and limit within limits.typeahead_cache_seconds cost the
+    connector nothing; another prefix, or the same after the time, asks it again."""
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        "[server]\nworkers = 1\n[limits]\ntypeahead_cache_seconds = 1.0\n"
+        + TEST_CONFIG
+        + '[connectors.sample.typeahead]\nasked = "asked"\n'
+    )
+    with Daemon(config, TEST_ENV, tmp_path / "daemon.log") as daemon:
+
+        def ask(prefix: str) -> list[str]:
+            answer: list[str] = requests.get(
+                f"{daemon.url}/v1/typeahead/asked?prefix={prefix}", timeout=5
+            ).json()
+            return answer
+
+        first, again, other = ask("a"), ask("a"), ask("b")
+        time.sleep(1.2)
+        later = ask("a")
+
+    assert (first, again, other, later) == (["a1"], ["a1"], ["b2"], ["a3"])
