@@ -71,10 +71,28 @@ class WorkerPool:
     def call(
         self, command: str, parameters: Mapping[str, Any], context: Mapping[str, Any], deadline: float
     ) -> dict[str, Any]:
+        """Run a command in a worker; its answer message."""
+        request = {
+            "type": "call",
+            "command": command,
+            "parameters": dict(parameters),
+            "context": dict(context),
+        }
+        return self.ask(request, deadline)
+
+    def suggest(
+        self, category: str, prefix: str, limit: int, context: Mapping[str, Any], deadline: float
+    ) -> dict[str, Any]:
+        """Ask a worker for a typeahead category's suggestions; its answer message."""
+        request = {"type": "suggest", "category": category, "prefix": prefix, "limit": limit}
+        return self.ask({**request, "context": dict(context)}, deadline)
+
+    def ask(self, request: Mapping[str, Any], deadline: float) -> dict[str, Any]:
+        """One request in one worker: checked out, asked, checked back in (or replaced if it failed)."""
         self._same_process()
         worker = self._checkout(deadline)
         try:
-            answer = worker.call(command, parameters, context, deadline)
+            answer = worker.ask(request, deadline)
         except (WorkerGone, WorkerTimedOut, ProtocolError) as error:
             worker.kill()
             self._lost(error)

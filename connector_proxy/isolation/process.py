@@ -76,22 +76,13 @@ class WorkerProcess:
         if ready["type"] != "ready":
             raise ProtocolError(str(ready.get("message", f"expected ready, got {ready['type']!r}")))
 
-    def call(
-        self, command: str, parameters: Mapping[str, Any], context: Mapping[str, Any], deadline: float
-    ) -> dict[str, Any]:
+    def ask(self, request: Mapping[str, Any], deadline: float) -> dict[str, Any]:
+        """Send one request (a ``call``, a ``suggest``), numbered, and read its one answer."""
         self._next_id += 1
-        self._write(
-            {
-                "type": "call",
-                "id": self._next_id,
-                "command": command,
-                "parameters": dict(parameters),
-                "context": dict(context),
-            }
-        )
+        self._write({**request, "id": self._next_id})
         answer = self._read(deadline)
         if answer.get("id") != self._next_id or answer["type"] not in ANSWERS:
-            raise ProtocolError(f"expected the answer to call {self._next_id}, got {answer['type']!r}")
+            raise ProtocolError(f"expected the answer to request {self._next_id}, got {answer['type']!r}")
         return answer
 
     @property

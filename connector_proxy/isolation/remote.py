@@ -15,12 +15,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from connector_proxy.errors import WORKER_CRASHED, WORKER_PROTOCOL_ERROR, WORKER_TIMED_OUT, WORKER_UNAVAILABLE
+from connector_proxy.errors import (
+    WORKER_CRASHED,
+    WORKER_PROTOCOL_ERROR,
+    WORKER_TIMED_OUT,
+    WORKER_UNAVAILABLE,
+    outbound_refusal,
+)
 from connector_proxy.interfaces import SDK
 from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
-from connector_proxy.sdk.connector import Command, Connector
+from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
@@ -78,7 +84,44 @@ def isolated_connector(
             asynchronous=bool(entry.get("asynchronous", False)),
             calls_back=bool(entry.get("calls_back", False)),
         )
+    for entry in description.get("typeaheads", []):  # optional: older workers describe none
+        name = str(entry["name"])
+        connector.typeaheads[name] = Typeahead(name, suggesting(name), str(entry.get("description", "")))
     return connector, str(description.get("interface") or SDK)
+
+
+class TypeaheadCrashed(Exception):
+    """An isolated typeahead raised: the daemon answers as for one in-process, naming the exception."""
+
+    def __init__(self, exception: str) -> None:
+        super().__init__(exception)
+        self.exception_name = exception
+
+
+def suggesting(category: str) -> Callable[[Context, str, int], list[Any]]:
+    """An isolated category's function: asks one of the pool's workers (the bound resources)."""
+
+    def suggest(ctx: Context, prefix: str, limit: int) -> list[Any]:
+        pool: WorkerPool = ctx.resources
+        context = {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id}
+        try:
+            answer = pool.suggest(category, prefix, limit, context, ctx.deadline)
+        except (WorkerTimedOut, WorkerGone, ProtocolError, WorkerUnavailable) as trouble:
+            raise _worker_error(f"{pool.name} typeahead {category}", trouble) from None
+        match invocation_of(answer, {}):
+            case Returned(result) if isinstance(result.body, list):
+                return result.body
+            case Returned(_):
+                raise _worker_error(pool.name, ProtocolError("suggestions must be a JSON list"))
+            case Raised(error):
+                raise error
+            case Refused(kind, reason):
+                raise outbound_refusal(kind, reason)
+            case Crashed(exception, _message):
+                raise TypeaheadCrashed(exception)
+        raise AssertionError("unreachable")
+
+    return suggest
 
 
 def forwarding(pool: WorkerPool, command: Command) -> Callable[[Context, dict[str, Any]], Invocation]:

@@ -21,9 +21,9 @@ from connector_proxy import logs
 from connector_proxy.interfaces import SDK, SPIFFWORKFLOW
 from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, encode
 from connector_proxy.legacy.packages import find_package, load_package
-from connector_proxy.sdk.connector import Command, Connector
-from connector_proxy.sdk.context import Accepted, Context, TaskLog
-from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.connector import Command, Connector, Typeahead
+from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
+from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke
 
 GROUP = "connector_proxy.connectors"
@@ -94,6 +94,10 @@ def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
             }
             for command in connector.commands.values()
         ],
+        "typeaheads": [
+            {"name": typeahead.name, "description": typeahead.description}
+            for typeahead in connector.typeaheads.values()
+        ],
     }
 
 
@@ -111,9 +115,12 @@ def _serve(connector: Connector, incoming: IO[bytes], send: Callable[[dict[str, 
     logger = logging.getLogger(f"connector_proxy.connectors.{connector.name}")
     for line in iter(incoming.readline, b""):
         message = decode(line)
-        if message["type"] != "call":
-            continue
-        answer = _run(connector, config, resources, logger, message)
+        if message["type"] == "call":
+            answer = _run(connector, config, resources, logger, message)
+        elif message["type"] == "suggest":
+            answer = _suggest(connector, config, resources, logger, message)
+        else:
+            continue  # a later version's message: ignored, as the protocol asks
         try:
             send(answer)
         except (TypeError, ValueError) as error:  # a body JSON cannot carry
@@ -157,6 +164,45 @@ def _run(
         "logs": ctx.log.lines,
         "refreshed": [{"secret": r.secret, "token_set": dict(r.token_set)} for r in ctx.refreshed],
     }
+
+
+def _suggest(
+    connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
+) -> dict[str, Any]:
+    """A typeahead category's suggestions, answered as a call's result (or its error or crash)."""
+    context = request.get("context") or {}
+    ctx = Context(
+        config=config,
+        resources=resources,
+        log=TaskLog(logger),
+        deadline=time.monotonic() + float(context.get("seconds_left", 5)),
+        request_id=context.get("request_id"),
+    )
+    typeahead = connector.typeaheads.get(str(request.get("category")))
+    invocation: Invocation
+    if typeahead is None:
+        unknown = CommandError(
+            ErrorCode("UnknownCategory", "", 404), f"no category {request.get('category')!r}"
+        )
+        invocation = Raised(unknown)
+    else:
+        invocation = _suggestions(
+            typeahead, ctx, str(request.get("prefix", "")), int(request.get("limit", 100))
+        )
+    return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
+
+
+def _suggestions(typeahead: Typeahead, ctx: Context, prefix: str, limit: int) -> Invocation:
+    try:
+        found = list(typeahead.function(ctx, prefix, limit))[:limit]
+    except CommandError as error:
+        return Raised(error)
+    except OutboundRefusal as refusal:
+        return Refused(refusal.kind, refusal.reason)
+    except Exception as error:  # the connector's bug: the daemon answers as for one in-process
+        logging.getLogger(__name__).exception("typeahead %s raised %s", typeahead.name, type(error).__name__)
+        return Crashed(type(error).__name__, "see the worker's log")
+    return Returned(Result(found))
 
 
 def message_of(invocation: Invocation) -> dict[str, Any]:

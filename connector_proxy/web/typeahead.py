@@ -90,8 +90,9 @@ def _run(bound: BoundTypeahead, prefix: str, limit: int) -> list[object]:
     except CommandError:
         raise
     except Exception as error:  # a connector's bug: the host gets an envelope, the log the traceback
-        bound.logger.exception("typeahead %s raised %s", bound.id, type(error).__name__)
+        raised = getattr(error, "exception_name", type(error).__name__)  # an isolated one names its own
+        bound.logger.exception("typeahead %s raised %s", bound.id, raised)
         raise CommandError(
-            INTERNAL_ERROR, f"The typeahead {bound.id} failed ({type(error).__name__}); see the daemon's log"
+            INTERNAL_ERROR, f"The typeahead {bound.id} failed ({raised}); see the daemon's log"
         ) from None
     return list(matches)[:limit]

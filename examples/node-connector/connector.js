@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// A connector written in JavaScript: the isolation protocol, version 1, and nothing else.
+// A connector written in JavaScript: the isolation protocol, version 1, and nothing else:
+// two commands and a typeahead category.
 // See docs/isolation-protocol.md; no npm package is needed.
 "use strict";
 
@@ -39,6 +40,18 @@ const commands = {
   },
 };
 
+// typeahead categories: suggestions for a form field, as the user types
+const typeaheads = {
+  languages: {
+    description: "Programming languages starting with the prefix.",
+    suggest: (prefix, limit) =>
+      ["go", "java", "javascript", "kotlin", "python", "rust", "typescript"]
+        .filter((name) => name.startsWith(prefix))
+        .slice(0, limit)
+        .map((name) => ({ name })),
+  },
+};
+
 const send = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 let prefix = "";
 
@@ -62,6 +75,7 @@ send({
       aliases: [],
       asynchronous: false,
     })),
+    typeaheads: Object.entries(typeaheads).map(([name, t]) => ({ name, description: t.description })),
   },
 });
 
@@ -70,6 +84,9 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   if (message.type === "configure") {
     prefix = (message.config && message.config.prefix) || "";
     send({ type: "ready", pid: process.pid });
+  } else if (message.type === "suggest") {
+    const body = typeaheads[message.category].suggest(message.prefix, message.limit);
+    send({ type: "result", id: message.id, body, http_status: 200, mimetype: "application/json", logs: [] });
   } else if (message.type === "call") {
     const command = commands[message.command];
     try {

@@ -38,6 +38,10 @@ workers = 1
 PACKAGE_CONFIG = """
 [connectors.example.config]
 greeting = "hi"
+
+[connectors.sample.typeahead]
+colours = "sample.colours"
+broken = "sample.broken"
 """
 
 
@@ -142,3 +146,28 @@ def test_the_one_known_difference_an_answer_too_deep_to_write(daemons: dict[str,
         response = requests.post(f"{daemon.url}/v1/do/sample/Nested", json={"depth": 100_000}, timeout=30)
         codes[mode] = (response.status_code, response.json()["error"]["error_code"])
     assert codes == {"in_process": (500, "UnrenderableAnswer"), "isolated": (200, "WorkerCrashed")}
+
+
+TYPEAHEAD_CASES = [
+    # (case, path and query, the proxy's status)
+    ("suggestions", "sample.colours?prefix=b", 200),
+    ("the limit", "sample/colours?prefix=b&limit=2", 200),
+    ("none match", "sample.colours?prefix=zz", 200),
+    ("a crash", "sample.broken?prefix=a", 500),
+    ("a bad limit", "sample.colours?limit=0", 400),
+    ("not opened", "sample.asked?prefix=a", 404),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "status"), [c[1:] for c in TYPEAHEAD_CASES], ids=[c[0] for c in TYPEAHEAD_CASES]
+)
+def test_an_isolated_typeahead_answers_exactly_as_in_process(
+    daemons: dict[str, Daemon], query: str, status: int
+) -> None:
+    answers = {}
+    for mode, daemon in daemons.items():
+        response = requests.get(f"{daemon.url}/v1/typeahead/{query}", timeout=30)
+        answers[mode] = (response.status_code, response.json())
+    assert answers["isolated"] == answers["in_process"]
+    assert answers["in_process"][0] == status, answers

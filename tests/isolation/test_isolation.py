@@ -92,6 +92,8 @@ workers = 1
 program = ["node", "examples/node-connector/connector.js", "textkit"]
 [connectors.textkit.config]
 prefix = "bpmn-"
+[connectors.textkit.typeahead]
+languages = "textkit.languages"
 [connectors.ghost]
 program = ["/nonexistent/program"]
 """
@@ -182,6 +184,8 @@ def test_a_connector_written_in_javascript(daemon: Daemon) -> None:
     assert slug["spiff__logs"][0].startswith("[INFO] Slugify answered by node")
     assert nothing["error"]["error_code"] == "NothingLeft"
     assert nothing["command_response"]["http_status"] == 422
+    suggested = requests.get(f"{daemon.url}/v1/typeahead/textkit.languages?prefix=j&limit=5", timeout=10)
+    assert suggested.json() == [{"name": "java"}, {"name": "javascript"}]
 
 
 def test_isolated_commands_run_as_jobs_too(daemon: Daemon) -> None:
