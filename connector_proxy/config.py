@@ -180,6 +180,19 @@ class SubscriptionSettings:
 
 
 @dataclass(frozen=True)
+class WorkerLimits:
+    """What one isolated worker process may use; at a limit the call in flight answers
+    WorkerLimitExceeded and the worker is replaced, the others keep serving."""
+
+    memory_bytes: int | None = None  # its address space (RLIMIT_AS)
+    cpu_seconds: int | None = None  # CPU time of one call (RLIMIT_CPU, moved on before each call)
+    max_calls: int | None = None  # calls a worker answers before it is replaced, between calls
+
+
+NO_LIMITS = WorkerLimits()
+
+
+@dataclass(frozen=True)
 class ConnectorSettings:
     """One ``[connectors.<name>]`` table: the daemon's keys and the connector's own."""
 
@@ -188,6 +201,7 @@ class ConnectorSettings:
     python: str | None = None  # run isolated, under this interpreter (another virtual environment's)
     program: tuple[str, ...] = ()  # run isolated, as this program speaking the isolation protocol
     workers: int = 2  # isolated worker processes per daemon worker
+    limits: WorkerLimits = NO_LIMITS  # on each isolated worker process
     # typeahead categories opened to keyless requests (a SpiffWorkflow backend sends no key there), by
     # the one-segment names hosts ask for ({"buckets": "s3-buckets"}); the others need the API key
     typeahead: Mapping[str, str] = field(default_factory=dict)
@@ -565,7 +579,7 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
     for name, entry in table.items():
         if not isinstance(entry, dict):
             raise ConfigError(f"[connectors.{name}] must be a table")
-        unknown = set(entry) - {"enabled", "config", "python", "program", "workers", "typeahead"}
+        unknown = set(entry) - {"enabled", "config", "python", "program", "workers", "typeahead", *LIMIT_KEYS}
         if unknown:
             raise ConfigError(
                 f"unknown key(s) in [connectors.{name}]: {', '.join(sorted(unknown))}"
@@ -607,4 +621,16 @@ def _isolation(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     workers = _typed(f"{where}.workers", entry.get("workers", 2), int)
     if workers < 1:
         raise ConfigError(f"{where}.workers must be at least 1")
-    return {"python": python, "program": tuple(program), "workers": workers}
+    limits = {key: _typed(f"{where}.{key}", entry[key], int) for key in LIMIT_KEYS if key in entry}
+    for key, value in limits.items():
+        if value < LIMIT_MINIMUMS[key]:
+            raise ConfigError(f"{where}.{key} must be at least {LIMIT_MINIMUMS[key]}")
+    if limits and python is None and not program:
+        raise ConfigError(
+            f"{where}: {', '.join(sorted(limits))} apply to isolated workers: give python or program"
+        )
+    return {"python": python, "program": tuple(program), "workers": workers, "limits": WorkerLimits(**limits)}
+
+
+LIMIT_KEYS = ("memory_bytes", "cpu_seconds", "max_calls")
+LIMIT_MINIMUMS = {"memory_bytes": 64 * 1024 * 1024, "cpu_seconds": 1, "max_calls": 1}

@@ -201,7 +201,9 @@ def _load_isolated(
         return ConnectorStatus(name, "disabled", "enabled = false", runs=command), Bindings()
     cwd = settings.source.parent if settings.source else None
     try:
-        connector, interface = isolated_connector(name, command, connector_settings.workers, cwd)
+        connector, interface = isolated_connector(
+            name, command, connector_settings.workers, cwd, connector_settings.limits
+        )
     except Exception as error:  # the program is missing, exits, or does not speak the protocol
         detail = f"{type(error).__name__}: {error}"
         return ConnectorStatus(name, "worker_error", detail, runs=command), Bindings()

@@ -148,6 +148,12 @@ WORKER_PROTOCOL_ERROR = ErrorCode(
     "An isolated connector's worker wrote something that is not the protocol; it was killed and is replaced.",
     status=502,
 )
+WORKER_LIMIT_EXCEEDED = ErrorCode(
+    "WorkerLimitExceeded",
+    "An isolated connector's worker reached its memory_bytes or cpu_seconds during the call: the call"
+    " is answered so, the worker replaced; the connector's other workers keep serving. Transient.",
+    status=503,
+)
 WORKER_UNAVAILABLE = ErrorCode(
     "WorkerUnavailable",
     "No worker of the isolated connector could be had: they fail to start (retried with backoff) or"
@@ -220,6 +226,7 @@ CALL_FAILURES: tuple[ErrorCode, ...] = (
     WORKER_TIMED_OUT,
     WORKER_PROTOCOL_ERROR,
     WORKER_UNAVAILABLE,
+    WORKER_LIMIT_EXCEEDED,
     PACKAGE_ERROR,
     PACKAGE_HTTP_ERROR,
     PACKAGE_INVALID_ANSWER,

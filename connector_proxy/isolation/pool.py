@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
+from connector_proxy.config import NO_LIMITS, WorkerLimits
+from connector_proxy.isolation.process import WorkerGone, WorkerOverLimit, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
 from connector_proxy.metrics import ISOLATED_WORKER_EVENTS, ISOLATED_WORKERS
 from connector_proxy.sdk.retrying import backoff
@@ -39,13 +40,20 @@ class WorkerPool:
     """
 
     def __init__(
-        self, name: str, command: Sequence[str], config: Mapping[str, Any], size: int, cwd: Path | None = None
+        self,
+        name: str,
+        command: Sequence[str],
+        config: Mapping[str, Any],
+        size: int,
+        cwd: Path | None = None,
+        limits: WorkerLimits = NO_LIMITS,
     ) -> None:
         self.name = name
         self.command = tuple(command)
         self.config = dict(config)
         self.size = size
         self.cwd = cwd
+        self.limits = limits
         self._reset()
 
     def _reset(self) -> None:
@@ -55,7 +63,15 @@ class WorkerPool:
         self._live = 0
         self._failures = 0  # in a row; a successful call resets it
         self._start_after = 0.0
-        self.stats = {"started": 0, "crashed": 0, "timed_out": 0, "protocol_errors": 0, "failed_to_start": 0}
+        self.stats = {
+            "started": 0,
+            "crashed": 0,
+            "timed_out": 0,
+            "protocol_errors": 0,
+            "failed_to_start": 0,
+            "over_limit": 0,
+            "recycled": 0,
+        }
         self.last_error: str | None = None
 
     def start(self) -> None:
@@ -113,6 +129,11 @@ class WorkerPool:
                 "pids": sorted(worker.pid for worker in self._idle),
                 **self.stats,
                 "last_error": self.last_error,
+                "limits": {
+                    "memory_bytes": self.limits.memory_bytes,
+                    "cpu_seconds": self.limits.cpu_seconds,
+                    "max_calls": self.limits.max_calls,
+                },
             }
 
     def close(self) -> None:
@@ -149,7 +170,7 @@ class WorkerPool:
     def _spawn(self) -> WorkerProcess:
         worker: WorkerProcess | None = None
         try:
-            worker = WorkerProcess(self.name, self.command, cwd=self.cwd)
+            worker = WorkerProcess(self.name, self.command, cwd=self.cwd, limits=self.limits)
             worker.handshake(self.config)
         except Exception as error:  # a program that is missing, exits, or speaks another protocol
             if worker is not None:
@@ -171,16 +192,31 @@ class WorkerPool:
         self._publish()
 
     def _checkin(self, worker: WorkerProcess, succeeded: bool = False) -> None:
+        if self.limits.max_calls and worker.calls >= self.limits.max_calls:
+            self._recycle(worker)
+            return
         with self._lock:
             if succeeded:
                 self._failures = 0
             self._idle.append(worker)
             self._lock.notify()
 
+    def _recycle(self, worker: WorkerProcess) -> None:
+        """A worker that answered its max_calls leaves (in the background: no call waits on its exit)
+        and its place is free for a fresh one."""
+        threading.Thread(target=worker.close, daemon=True, name=f"{self.name}-recycle").start()
+        with self._lock:
+            self._failures = 0
+            self.stats["recycled"] += 1
+        ISOLATED_WORKER_EVENTS.labels(self.name, "recycled").inc()
+        self._discard()
+
     def _lost(self, error: BaseException, starting: bool = False) -> None:
         kind = (
             "failed_to_start"
             if starting
+            else "over_limit"
+            if isinstance(error, WorkerOverLimit)
             else "timed_out"
             if isinstance(error, WorkerTimedOut)
             else "protocol_errors"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import select
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from connector_proxy import logs
+from connector_proxy.config import NO_LIMITS, WorkerLimits
 from connector_proxy.isolation.protocol import ANSWERS, MAX_LINE, VERSION, ProtocolError, decode, encode
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ class WorkerTimedOut(Exception):
     """No answer before the deadline; the worker has been killed."""
 
 
+class WorkerOverLimit(WorkerGone):
+    """The worker reached its memory or CPU limit during the call; it has been (or is) ended."""
+
+
 class WorkerProcess:
     """One worker program in its own process group: handshake, one call at a time, kill.
 
@@ -42,8 +48,16 @@ class WorkerProcess:
     hangs or writes half a line costs its call, never the daemon's thread.
     """
 
-    def __init__(self, name: str, command: Sequence[str], cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        cwd: Path | None = None,
+        limits: WorkerLimits = NO_LIMITS,
+    ) -> None:
         self.name = name
+        self.limits = limits
+        self.calls = 0
         self.process = subprocess.Popen(  # noqa: S603 - the operator's configured program, no shell
             list(command),
             stdin=subprocess.PIPE,
@@ -53,6 +67,8 @@ class WorkerProcess:
             cwd=cwd,
         )
         self.pid = self.process.pid
+        if limits.memory_bytes:
+            _limit(self.pid, "RLIMIT_AS", limits.memory_bytes)
         self._buffer = b""
         self._next_id = 0
         threading.Thread(target=self._copy_stderr, daemon=True, name=f"{name}-stderr").start()
@@ -79,11 +95,33 @@ class WorkerProcess:
     def ask(self, request: Mapping[str, Any], deadline: float) -> dict[str, Any]:
         """Send one request (a ``call``, a ``suggest``), numbered, and read its one answer."""
         self._next_id += 1
+        self.calls += 1
+        if self.limits.cpu_seconds:  # this call's CPU: from what the worker has used so far
+            _limit(self.pid, "RLIMIT_CPU", math.ceil(_cpu_used(self.pid)) + self.limits.cpu_seconds)
         self._write({**request, "id": self._next_id})
-        answer = self._read(deadline)
+        try:
+            answer = self._read(deadline)
+        except WorkerGone:
+            if self._ended_by() == -signal.SIGXCPU:
+                raise WorkerOverLimit(
+                    f"the call used more than its {self.limits.cpu_seconds} s of CPU"
+                ) from None
+            raise
+        if (
+            answer["type"] == "crash"
+            and answer.get("exception") == "MemoryError"
+            and self.limits.memory_bytes
+        ):
+            raise WorkerOverLimit(f"the call needed more than the worker's {self.limits.memory_bytes} bytes")
         if answer.get("id") != self._next_id or answer["type"] not in ANSWERS:
             raise ProtocolError(f"expected the answer to request {self._next_id}, got {answer['type']!r}")
         return answer
+
+    def _ended_by(self) -> int | None:
+        """Its exit status once its output closed (a moment for the kernel to finish it)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self.process.wait(timeout=1)
+        return None
 
     @property
     def alive(self) -> bool:
@@ -141,3 +179,21 @@ class WorkerProcess:
         connector_log = logging.getLogger(f"connector_proxy.connectors.{self.name}")
         for line in iter(self.process.stderr.readline, b""):
             logs.relog(line.decode(errors="replace").rstrip()[:MAX_LOGGED], connector_log)
+
+
+def _limit(pid: int, name: str, value: int) -> None:
+    """A resource limit on a running worker (Linux's prlimit); elsewhere, none."""
+    import resource
+
+    with contextlib.suppress(ProcessLookupError, OSError, AttributeError):
+        soft_and_hard = (value, value + 1) if name == "RLIMIT_CPU" else (value, value)  # SIGXCPU, not KILL
+        resource.prlimit(pid, getattr(resource, name), soft_and_hard)
+
+
+def _cpu_used(pid: int) -> float:
+    """Seconds of CPU the process has used (user and system), from /proc; 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime

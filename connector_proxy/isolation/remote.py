@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from connector_proxy.config import NO_LIMITS, WorkerLimits
 from connector_proxy.errors import (
     WORKER_CRASHED,
+    WORKER_LIMIT_EXCEEDED,
     WORKER_PROTOCOL_ERROR,
     WORKER_TIMED_OUT,
     WORKER_UNAVAILABLE,
@@ -24,14 +26,20 @@ from connector_proxy.errors import (
 )
 from connector_proxy.interfaces import SDK
 from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
-from connector_proxy.isolation.process import WorkerGone, WorkerProcess, WorkerTimedOut
+from connector_proxy.isolation.process import WorkerGone, WorkerOverLimit, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
 from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
 
-WORKER_ERRORS = (WORKER_CRASHED, WORKER_TIMED_OUT, WORKER_PROTOCOL_ERROR, WORKER_UNAVAILABLE)
+WORKER_ERRORS = (
+    WORKER_CRASHED,
+    WORKER_TIMED_OUT,
+    WORKER_PROTOCOL_ERROR,
+    WORKER_UNAVAILABLE,
+    WORKER_LIMIT_EXCEEDED,
+)
 
 
 def worker_command(name: str, python: str | None, program: tuple[str, ...]) -> tuple[str, ...]:
@@ -42,7 +50,7 @@ def worker_command(name: str, python: str | None, program: tuple[str, ...]) -> t
 
 
 def isolated_connector(
-    name: str, command: tuple[str, ...], workers: int, cwd: Path | None
+    name: str, command: tuple[str, ...], workers: int, cwd: Path | None, limits: WorkerLimits = NO_LIMITS
 ) -> tuple[Connector, str]:
     """Describe the connector by asking a worker, and the interface it was written to; raises if it
     cannot (the caller reports it)."""
@@ -61,7 +69,7 @@ def isolated_connector(
             probe.configure(config)
         finally:
             probe.close()
-        return WorkerPool(name, command, config, workers, cwd)
+        return WorkerPool(name, command, config, workers, cwd, limits)
 
     connector = Connector(
         name=name,
@@ -153,6 +161,8 @@ def forwarding(pool: WorkerPool, command: Command) -> Callable[[Context, dict[st
 
 
 def _worker_error(where: str, trouble: Exception) -> CommandError:
+    if isinstance(trouble, WorkerOverLimit):
+        return CommandError(WORKER_LIMIT_EXCEEDED, f"{where}: {trouble}; the worker was replaced")
     if isinstance(trouble, WorkerTimedOut):
         return CommandError(
             WORKER_TIMED_OUT, f"{where} gave no answer by its deadline; its worker was replaced"
