@@ -97,10 +97,10 @@ class Events:
         except CommandError:
             raise
         except Exception as error:  # a trigger is third-party code
-            bound.logger.exception("trigger %s raised %s", bound.id, type(error).__name__)
+            raised = getattr(error, "exception_name", type(error).__name__)  # an isolated one names its own
+            bound.logger.exception("trigger %s raised %s", bound.id, raised)
             raise CommandError(
-                TRIGGER_FAILED,
-                f"The trigger {bound.id} failed ({type(error).__name__}); see the daemon's log",
+                TRIGGER_FAILED, f"The trigger {bound.id} failed ({raised}); see the daemon's log"
             ) from None
         events = [answer] if isinstance(answer, Event) else answer
         if not (isinstance(events, list | tuple) and all(_is_event(event) for event in events)):

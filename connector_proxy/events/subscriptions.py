@@ -125,9 +125,10 @@ def _bind(table: SubscriptionSettings, registry: Registry, settings: Settings) -
     bound = registry.triggers.get(table.trigger)
     if bound is None:
         connector = settings.connector(table.trigger.split("/")[0])
-        if connector is not None and connector.isolated:  # the isolation protocol carries commands only
+        if connector is not None and connector.isolated:  # the protocol carries webhooks, not pollers yet
             raise ConnectorRejected(
-                "unavailable", f"{table.trigger!r}: an isolated connector's triggers are not run"
+                "unavailable",
+                f"{table.trigger!r}: an isolated connector's pollers are not run (webhooks are)",
             )
         raise ConnectorRejected("unavailable", f"no ready connector offers trigger {table.trigger!r}")
     try:

@@ -10,7 +10,9 @@ start-up), then hands each daemon process a pool.
 
 from __future__ import annotations
 
+import base64
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,9 @@ from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
+from connector_proxy.sdk.triggers import WEBHOOK, Event, InboundRequest, Trigger, Verifier
 
+WEBHOOK_SECONDS = 5.0  # a verification's deadline: the sender waits for the 202
 WORKER_ERRORS = (
     WORKER_CRASHED,
     WORKER_TIMED_OUT,
@@ -64,12 +68,15 @@ def isolated_connector(
         probe.kill()
         raise ProtocolError(f"the worker describes connector {description.get('name')!r}, not {name!r}")
 
+    pools: dict[str, WorkerPool] = {}  # the pool, once set up: an isolated verifier asks it
+
     def setup(config: Mapping[str, Any]) -> WorkerPool:
         try:
             probe.configure(config)
         finally:
             probe.close()
-        return WorkerPool(name, command, config, workers, cwd, limits)
+        pools["pool"] = WorkerPool(name, command, config, workers, cwd, limits)
+        return pools["pool"]
 
     connector = Connector(
         name=name,
@@ -93,13 +100,87 @@ def isolated_connector(
             calls_back=bool(entry.get("calls_back", False)),
         )
     for entry in description.get("typeaheads", []):  # optional: older workers describe none
-        name = str(entry["name"])
-        connector.typeaheads[name] = Typeahead(name, suggesting(name), str(entry.get("description", "")))
+        category = str(entry["name"])
+        connector.typeaheads[category] = Typeahead(
+            category, suggesting(category), str(entry.get("description", ""))
+        )
+    for entry in description.get("triggers", []):
+        if entry.get("kind") == WEBHOOK:
+            connector.triggers[str(entry["name"])] = _webhook_trigger(entry, pools)
     return connector, str(description.get("interface") or SDK)
 
 
-class TypeaheadCrashed(Exception):
-    """An isolated typeahead raised: the daemon answers as for one in-process, naming the exception."""
+def _webhook_trigger(entry: Mapping[str, Any], pools: dict[str, WorkerPool]) -> Trigger:
+    """An isolated webhook: its verifier and function run in a worker; the daemon keeps the order
+    (verify, check the payload, extract), storage and delivery."""
+    name = str(entry["name"])
+    return Trigger(
+        name,
+        WEBHOOK,
+        receiving(name),
+        str(entry.get("description", "")),
+        settings=entry.get("settings") or {"type": "object"},
+        payload=entry.get("payload"),
+        verifier=verifying(name, pools),
+    )
+
+
+def verifying(trigger: str, pools: dict[str, WorkerPool]) -> Verifier:
+    """An isolated trigger's verifier: asks a worker of the connector's pool (known once set up)."""
+
+    def verify(settings: Mapping[str, Any], request: InboundRequest, now: float) -> None:
+        pool = pools["pool"]
+        message = {"type": "verify", **_webhook_request(trigger, settings, request), "now": now}
+        _answered(pool, f"{pool.name} trigger {trigger}", message, time.monotonic() + WEBHOOK_SECONDS)
+
+    return verify
+
+
+def receiving(trigger: str) -> Callable[[Context, InboundRequest], list[Event] | None]:
+    """An isolated trigger's function: the worker turns the request into events."""
+
+    def receive(ctx: Context, request: InboundRequest) -> list[Event] | None:
+        pool: WorkerPool = ctx.resources
+        message = {
+            "type": "receive",
+            **_webhook_request(trigger, ctx.settings, request),
+            "json": request.json,
+            "context": {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id},
+        }
+        found = _answered(pool, f"{pool.name} trigger {trigger}", message, ctx.deadline)
+        if not isinstance(found, list):
+            return None  # the daemon says the trigger returned no events, as for one in-process
+        return [Event(str(event.get("key")), event.get("data")) for event in found if isinstance(event, dict)]
+
+    return receive
+
+
+def _webhook_request(trigger: str, settings: Mapping[str, Any], request: InboundRequest) -> dict[str, Any]:
+    body = base64.b64encode(request.body).decode()
+    return {"trigger": trigger, "settings": dict(settings), "body": body, "headers": dict(request.headers)}
+
+
+def _answered(pool: WorkerPool, where: str, message: dict[str, Any], deadline: float) -> Any:
+    """The body a worker answered, or what it raised, raised here as it would be in-process."""
+    try:
+        answer = pool.ask(message, deadline)
+    except (WorkerTimedOut, WorkerGone, ProtocolError, WorkerUnavailable) as trouble:
+        raise _worker_error(where, trouble) from None
+    match invocation_of(answer, {}):
+        case Returned(result):
+            return result.body
+        case Raised(error):
+            raise error
+        case Refused(kind, reason):
+            raise outbound_refusal(kind, reason)
+        case Crashed(exception, _message):
+            raise WorkerRaised(exception)
+    raise AssertionError("unreachable")
+
+
+class WorkerRaised(Exception):
+    """An isolated connector's typeahead, verifier or trigger raised: the daemon answers as for one
+    in-process, naming the exception."""
 
     def __init__(self, exception: str) -> None:
         super().__init__(exception)
@@ -126,7 +207,7 @@ def suggesting(category: str) -> Callable[[Context, str, int], list[Any]]:
             case Refused(kind, reason):
                 raise outbound_refusal(kind, reason)
             case Crashed(exception, _message):
-                raise TypeaheadCrashed(exception)
+                raise WorkerRaised(exception)
         raise AssertionError("unreachable")
 
     return suggest

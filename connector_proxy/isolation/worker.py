@@ -9,6 +9,7 @@ connector prints goes to stderr, which the daemon copies to its log.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import sys
@@ -25,6 +26,7 @@ from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke
+from connector_proxy.sdk.triggers import WEBHOOK, Event, InboundRequest
 
 GROUP = "connector_proxy.connectors"
 
@@ -98,6 +100,17 @@ def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
             {"name": typeahead.name, "description": typeahead.description}
             for typeahead in connector.typeaheads.values()
         ],
+        "triggers": [
+            {
+                "name": trigger.name,
+                "kind": trigger.kind,
+                "description": trigger.description,
+                "settings": trigger.settings,
+                "payload": trigger.payload,
+            }
+            for trigger in connector.triggers.values()
+            if trigger.kind == WEBHOOK  # a poller runs in-process for now
+        ],
     }
 
 
@@ -119,6 +132,8 @@ def _serve(connector: Connector, incoming: IO[bytes], send: Callable[[dict[str, 
             answer = _run(connector, config, resources, logger, message)
         elif message["type"] == "suggest":
             answer = _suggest(connector, config, resources, logger, message)
+        elif message["type"] in ("verify", "receive"):
+            answer = _webhook(connector, config, resources, logger, message)
         else:
             continue  # a later version's message: ignored, as the protocol asks
         try:
@@ -203,6 +218,77 @@ def _suggestions(typeahead: Typeahead, ctx: Context, prefix: str, limit: int) ->
         logging.getLogger(__name__).exception("typeahead %s raised %s", typeahead.name, type(error).__name__)
         return Crashed(type(error).__name__, "see the worker's log")
     return Returned(Result(found))
+
+
+def _webhook(
+    connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
+) -> dict[str, Any]:
+    """A webhook's request, verified (``verify``) or turned into events (``receive``), by the trigger's
+    own verifier and function; the daemon keeps the order, the payload check, storage and delivery."""
+    trigger = connector.triggers.get(str(request.get("trigger")))
+    context = request.get("context") or {}
+    settings = request.get("settings") or {}
+    ctx = Context(
+        config=config,
+        resources=resources,
+        log=TaskLog(logger),
+        deadline=time.monotonic() + float(context.get("seconds_left", 5)),
+        request_id=context.get("request_id"),
+        settings=settings,
+    )
+    headers = _Headers(request.get("headers") or {})
+    inbound = InboundRequest(
+        base64.b64decode(str(request.get("body", ""))), headers, json=request.get("json")
+    )
+    invocation: Invocation
+    if trigger is None or trigger.verifier is None:
+        invocation = Raised(CommandError(ErrorCode("UnknownTrigger", "", 404), "no such webhook trigger"))
+    elif request["type"] == "verify":
+        invocation = _verified(trigger.verifier, settings, inbound, float(request.get("now", time.time())))
+    else:
+        invocation = _events(trigger.function, ctx, inbound)
+    return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
+
+
+class _Headers(dict[str, str]):
+    """Header names compared without case, as the daemon's request headers are."""
+
+    def __init__(self, pairs: dict[str, str]) -> None:
+        super().__init__({str(name).lower(): str(value) for name, value in pairs.items()})
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(str(name).lower())
+
+
+def _verified(verifier: Any, settings: Any, inbound: InboundRequest, now: float) -> Invocation:
+    try:
+        verifier(settings, inbound, now)
+    except CommandError as error:
+        return Raised(error)
+    except Exception as error:  # the verifier's bug
+        logging.getLogger(__name__).exception("a verifier raised %s", type(error).__name__)
+        return Crashed(type(error).__name__, "see the worker's log")
+    return Returned(Result(None))
+
+
+def _events(function: Any, ctx: Context, inbound: InboundRequest) -> Invocation:
+    try:
+        answer = function(ctx, inbound)
+    except CommandError as error:
+        return Raised(error)
+    except Exception as error:  # the trigger's bug: the daemon answers TriggerFailed naming it
+        logging.getLogger(__name__).exception("a trigger raised %s", type(error).__name__)
+        return Crashed(type(error).__name__, "see the worker's log")
+    events = [answer] if isinstance(answer, Event) else answer
+    if not isinstance(events, list | tuple) or not all(isinstance(event, Event) for event in events):
+        return Returned(Result(None))  # not events: the daemon says so, as for one in-process
+    return Returned(Result([{"key": event.key, "data": event.data} for event in events]))
 
 
 def message_of(invocation: Invocation) -> dict[str, Any]:

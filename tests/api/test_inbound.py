@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from connector_proxy.config import ConfigError
-from tests.support import TEST_CONFIG, TEST_ENV, client_from, settings_from
+from tests.support import TEST_CONFIG, TEST_ENV, Daemon, client_from, settings_from
 
 TOKEN = "signup-token-0123456789"
 ENVIRON = {**TEST_ENV, "SIGNUP_TOKEN": TOKEN}
@@ -148,10 +149,19 @@ def test_a_subscription_or_events_setting_that_cannot_work_stops_the_daemon(
     assert problem in str(raised.value)
 
 
-def test_an_isolated_connectors_trigger_is_named_as_such(tmp_path: Path) -> None:
+def test_an_isolated_connectors_webhook_is_subscribed_to(tmp_path: Path) -> None:
+    """The isolation protocol carries webhook triggers: the subscription is bound and takes events."""
     isolated = f'[connectors.sample]\npython = "{sys.executable}"\nworkers = 1\n'
-    app = client_from(tmp_path, TEST_CONFIG + isolated + EVENTS + SIGNUPS, ENVIRON)
+    config = tmp_path / "plugins.toml"
+    config.write_text(TEST_CONFIG + isolated + EVENTS + SIGNUPS)
+    with Daemon(config, ENVIRON, tmp_path / "daemon.log") as daemon:
+        taken = requests.post(
+            f"{daemon.url}/v1/inbound/sample/signup/signups",
+            json={"email": "ada@example.com"},
+            headers={"X-Webhook-Token": TOKEN},
+            timeout=10,
+        )
+        shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}
 
-    details = app.get("/v1/readiness").get_json()["error"]["details"]
-    detail = "'sample/signup': an isolated connector's triggers are not run"
-    assert {"component": "subscription signups", "state": "unavailable", "detail": detail} in details
+    assert shown["sample"]["mode"] == "isolated"
+    assert taken.status_code == 202 and taken.json()["events"][0]["duplicate"] is False

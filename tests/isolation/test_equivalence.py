@@ -12,7 +12,10 @@ is compared the same way: its own error codes, its v1 answers, its crash, its
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +45,19 @@ greeting = "hi"
 [connectors.sample.typeahead]
 colours = "sample.colours"
 broken = "sample.broken"
+
+[events]
+host_url = "http://127.0.0.1:9/v1.0"  # nothing is delivered here: the answers to the senders are compared
+
+[subscriptions.signups]
+trigger = "sample/signup"
+message = "signed_up"
+settings = { secret = "signup-token-0123456789" }
+
+[subscriptions.orders]
+trigger = "http/webhook"
+message = "order"
+settings = { secret = "orders-secret-0123456789", timestamp_header = "X-Stamp" }
 """
 
 
@@ -168,6 +184,48 @@ def test_an_isolated_typeahead_answers_exactly_as_in_process(
     answers = {}
     for mode, daemon in daemons.items():
         response = requests.get(f"{daemon.url}/v1/typeahead/{query}", timeout=30)
+        answers[mode] = (response.status_code, response.json())
+    assert answers["isolated"] == answers["in_process"]
+    assert answers["in_process"][0] == status, answers
+
+
+def _signed(body: bytes, stamp: str, secret: str = "orders-secret-0123456789") -> dict[str, str]:
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={digest}", "X-Stamp": stamp, "Content-Type": "application/json"}
+
+
+ORDER = b'{"id": 7}'
+TOKEN = {"X-Webhook-Token": "signup-token-0123456789", "Content-Type": "application/json"}
+WEBHOOK_CASES = [
+    # (case, subscription path, body, headers, the proxy's status)
+    ("signed", "http/webhook/orders", ORDER, "signed", 202),
+    ("forged", "http/webhook/orders", ORDER, "forged", 401),
+    ("stale", "http/webhook/orders", ORDER, "stale", 401),
+    ("token", "sample/signup/signups", b'{"email": "ada@example.com"}', TOKEN, 202),
+    ("wrong token", "sample/signup/signups", b'{"email": "ada@example.com"}', {"X-Webhook-Token": "no"}, 401),
+    ("off the payload schema", "sample/signup/signups", b'{"plan": "gold"}', TOKEN, 400),
+    ("a trigger that raises", "sample/signup/signups", b'{"email": "crash@example.com"}', TOKEN, 500),
+    ("a trigger that returns nothing", "sample/signup/signups", b'{"email": "none@example.com"}', TOKEN, 500),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status"), [c[1:] for c in WEBHOOK_CASES], ids=[c[0] for c in WEBHOOK_CASES]
+)
+def test_an_isolated_webhook_answers_exactly_as_in_process(
+    daemons: dict[str, Daemon], path: str, body: bytes, headers: Any, status: int
+) -> None:
+    """Verification and event extraction run in the worker; the answers to the sender are the same."""
+    now = str(int(time.time()))
+    signatures = {
+        "signed": _signed(body, now),
+        "forged": _signed(body, now, secret="not-the-secret-0123456789"),
+        "stale": _signed(body, str(int(time.time()) - 3600)),
+    }
+    chosen: dict[str, str] = signatures[headers] if isinstance(headers, str) else headers
+    answers = {}
+    for mode, daemon in daemons.items():
+        response = requests.post(f"{daemon.url}/v1/inbound/{path}", data=body, headers=chosen, timeout=30)
         answers[mode] = (response.status_code, response.json())
     assert answers["isolated"] == answers["in_process"]
     assert answers["in_process"][0] == status, answers
