@@ -96,13 +96,6 @@ class WorkerPool:
         }
         return self.ask(request, deadline)
 
-    def suggest(
-        self, category: str, prefix: str, limit: int, context: Mapping[str, Any], deadline: float
-    ) -> dict[str, Any]:
-        """Ask a worker for a typeahead category's suggestions; its answer message."""
-        request = {"type": "suggest", "category": category, "prefix": prefix, "limit": limit}
-        return self.ask({**request, "context": dict(context)}, deadline)
-
     def ask(self, request: Mapping[str, Any], deadline: float) -> dict[str, Any]:
         """One request in one worker: checked out, asked, checked back in (or replaced if it failed)."""
         self._same_process()

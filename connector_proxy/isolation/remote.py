@@ -192,23 +192,14 @@ def suggesting(category: str) -> Callable[[Context, str, int], list[Any]]:
 
     def suggest(ctx: Context, prefix: str, limit: int) -> list[Any]:
         pool: WorkerPool = ctx.resources
+        request = {"type": "suggest", "category": category, "prefix": prefix, "limit": limit}
         context = {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id}
-        try:
-            answer = pool.suggest(category, prefix, limit, context, ctx.deadline)
-        except (WorkerTimedOut, WorkerGone, ProtocolError, WorkerUnavailable) as trouble:
-            raise _worker_error(f"{pool.name} typeahead {category}", trouble) from None
-        match invocation_of(answer, {}):
-            case Returned(result) if isinstance(result.body, list):
-                return result.body
-            case Returned(_):
-                raise _worker_error(pool.name, ProtocolError("suggestions must be a JSON list"))
-            case Raised(error):
-                raise error
-            case Refused(kind, reason):
-                raise outbound_refusal(kind, reason)
-            case Crashed(exception, _message):
-                raise WorkerRaised(exception)
-        raise AssertionError("unreachable")
+        found = _answered(
+            pool, f"{pool.name} typeahead {category}", {**request, "context": context}, ctx.deadline
+        )
+        if not isinstance(found, list):
+            raise _worker_error(pool.name, ProtocolError("suggestions must be a JSON list"))
+        return found
 
     return suggest
 

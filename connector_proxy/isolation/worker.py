@@ -181,18 +181,26 @@ def _run(
     }
 
 
-def _suggest(
-    connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
-) -> dict[str, Any]:
-    """A typeahead category's suggestions, answered as a call's result (or its error or crash)."""
+def _context(
+    config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any], settings: Any = None
+) -> Context:
+    """What a typeahead or a trigger gets: the connector's config and resources, the request's deadline."""
     context = request.get("context") or {}
-    ctx = Context(
+    return Context(
         config=config,
         resources=resources,
         log=TaskLog(logger),
         deadline=time.monotonic() + float(context.get("seconds_left", 5)),
         request_id=context.get("request_id"),
+        settings=settings or {},
     )
+
+
+def _suggest(
+    connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
+) -> dict[str, Any]:
+    """A typeahead category's suggestions, answered as a call's result (or its error or crash)."""
+    ctx = _context(config, resources, logger, request)
     typeahead = connector.typeaheads.get(str(request.get("category")))
     invocation: Invocation
     if typeahead is None:
@@ -226,16 +234,8 @@ def _webhook(
     """A webhook's request, verified (``verify``) or turned into events (``receive``), by the trigger's
     own verifier and function; the daemon keeps the order, the payload check, storage and delivery."""
     trigger = connector.triggers.get(str(request.get("trigger")))
-    context = request.get("context") or {}
     settings = request.get("settings") or {}
-    ctx = Context(
-        config=config,
-        resources=resources,
-        log=TaskLog(logger),
-        deadline=time.monotonic() + float(context.get("seconds_left", 5)),
-        request_id=context.get("request_id"),
-        settings=settings,
-    )
+    ctx = _context(config, resources, logger, request, settings)
     headers = _Headers(request.get("headers") or {})
     inbound = InboundRequest(
         base64.b64decode(str(request.get("body", ""))), headers, json=request.get("json")
