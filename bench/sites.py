@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 TRIVIAL = '''
-from connector_proxy.sdk import Connector, Context
+from connector_proxy.sdk import Connector, Context, Event, InboundRequest, SharedToken
 
-connector = Connector("{name}", description="A trivial command for the benchmark.")
+connector = Connector("{name}", description="A trivial command, category and webhook for the benchmark.")
 
 
 @connector.command("Echo")
@@ -23,6 +23,21 @@ def echo(ctx: Context, text: str) -> dict[str, str]:
         text: Anything.
     """
     return {{"text": text}}
+
+
+@connector.typeahead("letters")
+def letters(ctx: Context, prefix: str, limit: int) -> list[str]:
+    """Letters starting with the prefix."""
+    return [letter for letter in "abcdefghij" if letter.startswith(prefix)][:limit]
+
+
+SECRET = {{"type": "object", "properties": {{"secret": {{"type": "string", "secret": True}}}}}}
+
+
+@connector.webhook("ping", verifier=SharedToken(), settings=SECRET)
+def ping(ctx: Context, request: InboundRequest) -> Event:
+    """One event per request, keyed by its body."""
+    return Event(request.body_digest(), {{"n": 1}})
 '''
 
 DUMMY = '''

@@ -114,15 +114,23 @@ def _webhook_trigger(entry: Mapping[str, Any], pools: dict[str, WorkerPool]) -> 
     """An isolated webhook: its verifier and function run in a worker; the daemon keeps the order
     (verify, check the payload, extract), storage and delivery."""
     name = str(entry["name"])
+    payload = entry.get("payload")
+    # without a payload to check between them, the worker verifies as it receives: one round trip
+    verifier: Verifier = verifying(name, pools) if payload is not None else _verified_as_received
     return Trigger(
         name,
         WEBHOOK,
-        receiving(name),
+        receiving(name, verify=payload is None),
         str(entry.get("description", "")),
         settings=entry.get("settings") or {"type": "object"},
-        payload=entry.get("payload"),
-        verifier=verifying(name, pools),
+        payload=payload,
+        verifier=verifier,
     )
+
+
+def _verified_as_received(settings: Mapping[str, Any], request: InboundRequest, now: float) -> None:
+    """The verifier of an isolated webhook with no payload schema: ``receive`` verifies first."""
+    del settings, request, now  # the worker has them with the request it receives
 
 
 def verifying(trigger: str, pools: dict[str, WorkerPool]) -> Verifier:
@@ -136,8 +144,9 @@ def verifying(trigger: str, pools: dict[str, WorkerPool]) -> Verifier:
     return verify
 
 
-def receiving(trigger: str) -> Callable[[Context, InboundRequest], list[Event] | None]:
-    """An isolated trigger's function: the worker turns the request into events."""
+def receiving(trigger: str, verify: bool) -> Callable[[Context, InboundRequest], list[Event] | None]:
+    """An isolated trigger's function: the worker turns the request into events (``verify``: after
+    verifying it, when no payload check stands between the two)."""
 
     def receive(ctx: Context, request: InboundRequest) -> list[Event] | None:
         pool: WorkerPool = ctx.resources
@@ -146,6 +155,7 @@ def receiving(trigger: str) -> Callable[[Context, InboundRequest], list[Event] |
             **_webhook_request(trigger, ctx.settings, request),
             "json": request.json,
             "context": {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id},
+            **({"verify": True, "now": time.time()} if verify else {}),
         }
         found = _answered(pool, f"{pool.name} trigger {trigger}", message, ctx.deadline)
         if not isinstance(found, list):

@@ -243,8 +243,10 @@ def _webhook(
     invocation: Invocation
     if trigger is None or trigger.verifier is None:
         invocation = Raised(CommandError(ErrorCode("UnknownTrigger", "", 404), "no such webhook trigger"))
-    elif request["type"] == "verify":
+    elif request["type"] == "verify" or request.get("verify"):
         invocation = _verified(trigger.verifier, settings, inbound, float(request.get("now", time.time())))
+        if request["type"] == "receive" and isinstance(invocation, Returned):  # verified: now the events
+            invocation = _events(trigger.function, ctx, inbound)
     else:
         invocation = _events(trigger.function, ctx, inbound)
     return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
