@@ -124,12 +124,6 @@ def bind_subscriptions(settings: Settings, registry: Registry) -> Bound:
 def _bind(table: SubscriptionSettings, registry: Registry, settings: Settings) -> Subscription:
     bound = registry.triggers.get(table.trigger)
     if bound is None:
-        connector = settings.connector(table.trigger.split("/")[0])
-        if connector is not None and connector.isolated:  # the protocol carries webhooks, not pollers yet
-            raise ConnectorRejected(
-                "unavailable",
-                f"{table.trigger!r}: an isolated connector's pollers are not run (webhooks are)",
-            )
         raise ConnectorRejected("unavailable", f"no ready connector offers trigger {table.trigger!r}")
     try:
         resolved = configured(bound.trigger.settings, table.settings, settings.environ)

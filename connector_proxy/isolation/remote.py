@@ -34,7 +34,7 @@ from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
-from connector_proxy.sdk.triggers import WEBHOOK, Event, InboundRequest, Trigger, Verifier
+from connector_proxy.sdk.triggers import POLLER, WEBHOOK, Event, InboundRequest, Trigger, Verifier
 
 WEBHOOK_SECONDS = 5.0  # a verification's deadline: the sender waits for the 202
 WORKER_ERRORS = (
@@ -107,6 +107,8 @@ def isolated_connector(
     for entry in description.get("triggers", []):
         if entry.get("kind") == WEBHOOK:
             connector.triggers[str(entry["name"])] = _webhook_trigger(entry, pools)
+        elif entry.get("kind") == POLLER:
+            connector.triggers[str(entry["name"])] = _polling_trigger(entry)
     return connector, str(description.get("interface") or SDK)
 
 
@@ -131,6 +133,52 @@ def _webhook_trigger(entry: Mapping[str, Any], pools: dict[str, WorkerPool]) -> 
 def _verified_as_received(settings: Mapping[str, Any], request: InboundRequest, now: float) -> None:
     """The verifier of an isolated webhook with no payload schema: ``receive`` verifies first."""
     del settings, request, now  # the worker has them with the request it receives
+
+
+def _polling_trigger(entry: Mapping[str, Any]) -> Trigger:
+    """An isolated poller: each poll runs in a worker, under the daemon's lease and with its cursor;
+    the daemon stores the events and the cursor, then has the worker acknowledge them."""
+    name = str(entry["name"])
+    return Trigger(
+        name,
+        POLLER,
+        polling(name),
+        str(entry.get("description", "")),
+        settings=entry.get("settings") or {"type": "object"},
+        acknowledge=acknowledging(name) if entry.get("acknowledges") else None,
+    )
+
+
+def polling(trigger: str) -> Callable[[Context, Any], tuple[list[Event], Any]]:
+    def poll(ctx: Context, cursor: Any) -> tuple[list[Event], Any]:
+        pool: WorkerPool = ctx.resources
+        message = {"type": "poll", "trigger": trigger, "settings": dict(ctx.settings), "cursor": cursor}
+        context = {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id}
+        found = _answered(
+            pool, f"{pool.name} trigger {trigger}", {**message, "context": context}, ctx.deadline
+        )
+        if not isinstance(found, dict) or not isinstance(found.get("events"), list):
+            raise _worker_error(pool.name, ProtocolError("a poll must answer its events and cursor"))
+        events = [Event(str(e.get("key")), e.get("data")) for e in found["events"] if isinstance(e, dict)]
+        return events, found.get("cursor")
+
+    return poll
+
+
+def acknowledging(trigger: str) -> Callable[[Context, list[Event]], None]:
+    def acknowledge(ctx: Context, events: list[Event]) -> None:
+        pool: WorkerPool = ctx.resources
+        stored = [{"key": event.key, "data": event.data} for event in events]
+        message = {
+            "type": "acknowledge",
+            "trigger": trigger,
+            "settings": dict(ctx.settings),
+            "events": stored,
+        }
+        context = {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id}
+        _answered(pool, f"{pool.name} trigger {trigger}", {**message, "context": context}, ctx.deadline)
+
+    return acknowledge
 
 
 def verifying(trigger: str, pools: dict[str, WorkerPool]) -> Verifier:

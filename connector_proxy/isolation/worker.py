@@ -26,7 +26,7 @@ from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke
-from connector_proxy.sdk.triggers import WEBHOOK, Event, InboundRequest
+from connector_proxy.sdk.triggers import POLLER, Event, InboundRequest
 
 GROUP = "connector_proxy.connectors"
 
@@ -108,8 +108,8 @@ def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
                 "settings": trigger.settings,
                 "payload": trigger.payload,
             }
+            | ({"acknowledges": trigger.acknowledge is not None} if trigger.kind == POLLER else {})
             for trigger in connector.triggers.values()
-            if trigger.kind == WEBHOOK  # a poller runs in-process for now
         ],
     }
 
@@ -134,6 +134,8 @@ def _serve(connector: Connector, incoming: IO[bytes], send: Callable[[dict[str, 
             answer = _suggest(connector, config, resources, logger, message)
         elif message["type"] in ("verify", "receive"):
             answer = _webhook(connector, config, resources, logger, message)
+        elif message["type"] in ("poll", "acknowledge"):
+            answer = _poller(connector, config, resources, logger, message)
         else:
             continue  # a later version's message: ignored, as the protocol asks
         try:
@@ -250,6 +252,47 @@ def _webhook(
     else:
         invocation = _events(trigger.function, ctx, inbound)
     return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
+
+
+def _poller(
+    connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
+) -> dict[str, Any]:
+    """One poll (its events and the cursor after them), or the acknowledgement of a poll's events."""
+    trigger = connector.triggers.get(str(request.get("trigger")))
+    ctx = _context(config, resources, logger, request, request.get("settings") or {})
+    invocation: Invocation
+    if trigger is None or trigger.kind != POLLER:
+        invocation = Raised(CommandError(ErrorCode("UnknownTrigger", "", 404), "no such polling trigger"))
+    elif request["type"] == "poll":
+        invocation = _polled(trigger.function, ctx, request.get("cursor"))
+    else:
+        events = [Event(str(e.get("key")), e.get("data")) for e in request.get("events") or []]
+        invocation = _acknowledged(trigger.acknowledge, ctx, events)
+    return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
+
+
+def _polled(function: Any, ctx: Context, cursor: Any) -> Invocation:
+    try:
+        events, after = function(ctx, cursor)
+    except CommandError as error:
+        return Raised(error)
+    except Exception as error:  # the poller's bug: the daemon logs it and polls again later
+        logging.getLogger(__name__).exception("a poller raised %s", type(error).__name__)
+        return Crashed(type(error).__name__, "see the worker's log")
+    found = [{"key": event.key, "data": event.data} for event in events if isinstance(event, Event)]
+    return Returned(Result({"events": found, "cursor": after}))
+
+
+def _acknowledged(acknowledge: Any, ctx: Context, events: list[Event]) -> Invocation:
+    try:
+        if acknowledge is not None:
+            acknowledge(ctx, events)
+    except CommandError as error:
+        return Raised(error)
+    except Exception as error:  # the acknowledgement's bug: the daemon logs it
+        logging.getLogger(__name__).exception("an acknowledgement raised %s", type(error).__name__)
+        return Crashed(type(error).__name__, "see the worker's log")
+    return Returned(Result(None))
 
 
 class _Headers(dict[str, str]):
