@@ -85,12 +85,13 @@ class WorkerProcess:
         description: dict[str, Any] = hello["connector"]
         return description
 
-    def configure(self, config: Mapping[str, Any]) -> None:
-        """Send the connector's configuration; it sets up and answers ready (or failed)."""
+    def configure(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Send the connector's configuration; it sets up and answers ready (or failed): the ready."""
         self._write({"type": "configure", "config": dict(config)})
         ready = self._read(time.monotonic() + HANDSHAKE_SECONDS)
         if ready["type"] != "ready":
             raise ProtocolError(str(ready.get("message", f"expected ready, got {ready['type']!r}")))
+        return ready
 
     def ask(self, request: Mapping[str, Any], deadline: float) -> dict[str, Any]:
         """Send one request (a ``call``, a ``suggest``), numbered, and read its one answer."""

@@ -30,6 +30,7 @@ from connector_proxy.interfaces import SDK
 from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerOverLimit, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
+from connector_proxy.sdk.auth import AUTH_FIELDS, OAuth2
 from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result
 from connector_proxy.sdk.errors import CommandError, ErrorCode
@@ -72,9 +73,14 @@ def isolated_connector(
 
     def setup(config: Mapping[str, Any]) -> WorkerPool:
         try:
-            probe.configure(config)
+            ready = probe.configure(config)
         finally:
             probe.close()
+        for declared in ready.get("auths") or []:  # the daemon runs the browser's sign-in with these
+            auth = OAuth2(
+                **{key: _as_declared(key, declared.get(key)) for key in AUTH_FIELDS if key in declared}
+            )
+            connector.auths[auth.name] = auth
         pools["pool"] = WorkerPool(name, command, config, workers, cwd, limits)
         return pools["pool"]
 
@@ -110,6 +116,15 @@ def isolated_connector(
         elif entry.get("kind") == POLLER:
             connector.triggers[str(entry["name"])] = _polling_trigger(entry)
     return connector, str(description.get("interface") or SDK)
+
+
+def _as_declared(key: str, value: Any) -> Any:
+    """A field of an OAuth declaration as OAuth2 holds it (JSON has lists, not tuples)."""
+    if key == "scopes":
+        return tuple(value or ())
+    if key == "authorize_params":
+        return dict(value or {})
+    return value
 
 
 def _webhook_trigger(entry: Mapping[str, Any], pools: dict[str, WorkerPool]) -> Trigger:

@@ -22,6 +22,7 @@ from connector_proxy import logs
 from connector_proxy.interfaces import SDK, SPIFFWORKFLOW
 from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, encode
 from connector_proxy.legacy.packages import find_package, load_package
+from connector_proxy.sdk.auth import AUTH_FIELDS, OAuth2
 from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal
@@ -124,7 +125,8 @@ def _serve(connector: Connector, incoming: IO[bytes], send: Callable[[dict[str, 
     except Exception as error:  # the connector's setup is its own code
         send({"type": "failed", "message": f"setup_error: {type(error).__name__}: {error}"})
         return 4
-    send({"type": "ready", "pid": os.getpid()})
+    # its sign-ins, known once it is set up (a SpiffWorkflow package's describe themselves from config)
+    send({"type": "ready", "pid": os.getpid(), "auths": [_auth(auth) for auth in connector.auths.values()]})
     logger = logging.getLogger(f"connector_proxy.connectors.{connector.name}")
     for line in iter(incoming.readline, b""):
         message = decode(line)
@@ -181,6 +183,11 @@ def _run(
         "logs": ctx.log.lines,
         "refreshed": [{"secret": r.secret, "token_set": dict(r.token_set)} for r in ctx.refreshed],
     }
+
+
+def _auth(auth: OAuth2) -> dict[str, Any]:
+    """An OAuth declaration as data: the daemon runs the browser's sign-in with it."""
+    return {name: getattr(auth, name) for name in AUTH_FIELDS}
 
 
 def _context(

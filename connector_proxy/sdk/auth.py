@@ -60,6 +60,22 @@ TOKEN_SET_INVALID = ErrorCode(
 )
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# what describes an OAuth2 whole, as data (an isolated worker sends them; OAuth2(**fields) is it again)
+AUTH_FIELDS = (
+    "name",
+    "token_url",
+    "authorization_url",
+    "flow",
+    "scopes",
+    "pkce",
+    "token_auth",
+    "authorize_params",
+    "description",
+    "client_id_key",
+    "client_secret_key",
+    "client_id",
+    "client_secret",
+)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -39,8 +40,14 @@ python = "{sys.executable}"
 workers = 1
 """
 PACKAGE_CONFIG = """
+[oauth]
+redirect_urls = ["http://127.0.0.1:7000/v1.0/"]
+
 [connectors.example.config]
 greeting = "hi"
+provider_url = "http://127.0.0.1:9"
+client_id = "example-client"
+client_secret = "example-secret-0123456789"
 
 [connectors.sample.typeahead]
 colours = "sample.colours"
@@ -75,7 +82,10 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Daem
         for mode, toml in (("in_process", TEST_CONFIG), ("isolated", ISOLATED + TEST_CONFIG)):
             (folder / mode).mkdir()
             config = folder / mode / "plugins.toml"
-            config.write_text(toml + PACKAGE_CONFIG)
+            provider = (
+                'greeting = "Hello"\nprovider_url = "http://127.0.0.1:9"\nclient_id = "sample-client"\n'
+            )
+            config.write_text(toml.replace('greeting = "Hello"\n', provider) + PACKAGE_CONFIG)
             started[mode] = Daemon(config, TEST_ENV, folder / mode / "daemon.log", site=(SPIFF_SITE,))
             started[mode].__enter__()
         yield started
@@ -229,3 +239,34 @@ def test_an_isolated_webhook_answers_exactly_as_in_process(
         answers[mode] = (response.status_code, response.json())
     assert answers["isolated"] == answers["in_process"]
     assert answers["in_process"][0] == status, answers
+
+
+def test_isolated_sign_ins_are_listed_and_started_exactly_as_in_process(daemons: dict[str, Daemon]) -> None:
+    """An isolated worker declares its auths (a SpiffWorkflow package's too, from its configuration) once
+    set up; the daemon lists them and runs the browser's sign-in with them."""
+    listed, started = {}, {}
+    for mode, daemon in daemons.items():
+        listed[mode] = requests.get(f"{daemon.url}/v1/auths", timeout=10).json()
+        for auth in ("sample/Provider", "example/OAuth", "sample/Machine"):
+            answer = requests.get(
+                f"{daemon.url}/v1/auth/{auth}?redirect_url=http://127.0.0.1:7000/v1.0/back",
+                allow_redirects=False,
+                timeout=10,
+            )
+            parts = urlsplit(answer.headers.get("Location", ""))
+            query = {k: v for k, v in parse_qs(parts.query).items() if k not in ("state", "code_challenge")}
+            query["redirect_uri"] = [
+                uri.replace(daemon.url, "<daemon>") for uri in query.get("redirect_uri", [])
+            ]
+            started[(mode, auth)] = (
+                answer.status_code,
+                f"{parts.scheme}://{parts.netloc}{parts.path}",
+                query,
+            )
+
+    assert listed["isolated"] == listed["in_process"]
+    assert {entry["id"] for entry in listed["in_process"]} == {"sample/Provider", "example/OAuth"}
+    for auth in ("sample/Provider", "example/OAuth", "sample/Machine"):
+        assert started[("isolated", auth)] == started[("in_process", auth)], auth
+    assert started[("in_process", "sample/Provider")][:2] == (302, "http://127.0.0.1:9/authorize")
+    assert started[("in_process", "sample/Machine")][0] == 403  # a machine's token never leaves
