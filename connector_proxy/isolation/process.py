@@ -22,7 +22,16 @@ from typing import Any
 
 from connector_proxy import logs
 from connector_proxy.config import NO_LIMITS, WorkerLimits
-from connector_proxy.isolation.protocol import ANSWERS, MAX_LINE, VERSION, ProtocolError, decode, encode
+from connector_proxy.isolation.protocol import (
+    ANSWERS,
+    LATER,
+    MAX_LINE,
+    SUPPORTED,
+    VERSION,
+    ProtocolError,
+    decode,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 HANDSHAKE_SECONDS = 30.0
@@ -67,6 +76,7 @@ class WorkerProcess:
             cwd=cwd,
         )
         self.pid = self.process.pid
+        self.protocol = VERSION  # until its hello says
         if limits.memory_bytes:
             _limit(self.pid, "RLIMIT_AS", limits.memory_bytes)
         self._buffer = b""
@@ -78,12 +88,18 @@ class WorkerProcess:
         hello = self._read(time.monotonic() + HANDSHAKE_SECONDS)
         if hello["type"] == "failed":
             raise ProtocolError(str(hello.get("message", "the worker failed to start")))
-        if hello["type"] != "hello" or hello.get("protocol") != VERSION:
-            raise ProtocolError(f"expected hello with protocol {VERSION}, got {hello['type']!r}")
+        if hello["type"] != "hello" or hello.get("protocol") not in SUPPORTED:
+            raise ProtocolError(
+                f"expected hello with protocol {' or '.join(map(str, SUPPORTED))}, got {hello['type']!r}"
+            )
+        self.protocol = int(hello["protocol"])
         if config is not None:
             self.configure(config)
-        description: dict[str, Any] = hello["connector"]
-        return description
+        return self._understood(hello["connector"])
+
+    def _understood(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A message as the worker's version means it: what a later version added is not read."""
+        return message if self.protocol >= VERSION else {k: v for k, v in message.items() if k not in LATER}
 
     def configure(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Send the connector's configuration; it sets up and answers ready (or failed): the ready."""
@@ -91,7 +107,7 @@ class WorkerProcess:
         ready = self._read(time.monotonic() + HANDSHAKE_SECONDS)
         if ready["type"] != "ready":
             raise ProtocolError(str(ready.get("message", f"expected ready, got {ready['type']!r}")))
-        return ready
+        return self._understood(ready)
 
     def ask(self, request: Mapping[str, Any], deadline: float) -> dict[str, Any]:
         """Send one request (a ``call``, a ``suggest``), numbered, and read its one answer."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-VERSION = 1
+VERSION = 2  # what our worker speaks: 1, plus typeaheads, triggers and auths (docs/isolation-protocol.md)
+SUPPORTED = (1, 2)  # what the daemon accepts in a hello: a version-1 worker keeps working
+LATER = ("typeaheads", "triggers", "auths")  # what version 2 added: never read from a version-1 worker
 ANSWERS = ("result", "error", "refused", "crash")  # the message types that answer a call
 MAX_LINE = 64 * 1024 * 1024  # a line longer than this is a protocol error, not a memory problem
 

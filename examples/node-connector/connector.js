@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// A connector written in JavaScript: the isolation protocol, version 1, and nothing else:
-// two commands and a typeahead category.
+// A connector written in JavaScript: the isolation protocol, version 2, and nothing else:
+// two commands, a typeahead category and a webhook trigger.
 // See docs/isolation-protocol.md; no npm package is needed.
 "use strict";
 
@@ -52,12 +52,30 @@ const typeaheads = {
   },
 };
 
+// webhook triggers: the daemon asks to verify a sender's request and to turn it into events
+const refuse = (message) => ({ code: "InvalidSignature", message, status: 401 });
+const triggers = {
+  note_posted: {
+    description: "A note posted by a sender holding the subscription's token (X-Webhook-Token).",
+    settings: {
+      type: "object",
+      required: ["secret"],
+      properties: { secret: { type: "string", secret: true } },
+    },
+    verify: (settings, headers) => {
+      const given = Object.entries(headers).find(([name]) => name.toLowerCase() === "x-webhook-token");
+      if (!given || given[1] !== settings.secret) throw refuse("X-Webhook-Token is missing or wrong");
+    },
+    receive: (json) => [{ key: String(json.id), data: { id: json.id, text: json.text } }],
+  },
+};
+
 const send = (message) => process.stdout.write(JSON.stringify(message) + "\n");
 let prefix = "";
 
 send({
   type: "hello",
-  protocol: 1,
+  protocol: 2,
   connector: {
     name: NAME,
     description: "Text utilities, written in JavaScript.",
@@ -76,6 +94,9 @@ send({
       asynchronous: false,
     })),
     typeaheads: Object.entries(typeaheads).map(([name, t]) => ({ name, description: t.description })),
+    triggers: Object.entries(triggers).map(([name, t]) => ({
+      name, kind: "webhook", description: t.description, settings: t.settings, payload: null,
+    })),
   },
 });
 
@@ -87,6 +108,16 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   } else if (message.type === "suggest") {
     const body = typeaheads[message.category].suggest(message.prefix, message.limit);
     send({ type: "result", id: message.id, body, http_status: 200, mimetype: "application/json", logs: [] });
+  } else if (message.type === "verify" || message.type === "receive") {
+    const trigger = triggers[message.trigger];
+    try {
+      if (message.type === "verify" || message.verify) trigger.verify(message.settings, message.headers);
+      const body = message.type === "receive" ? trigger.receive(message.json) : null;
+      send({ type: "result", id: message.id, body, http_status: 200, mimetype: "application/json", logs: [] });
+    } catch (error) {
+      send({ type: "error", id: message.id, error_code: error.code, declared: error.code,
+             message: error.message, http_status: error.status, body: null, logs: [] });
+    }
   } else if (message.type === "call") {
     const command = commands[message.command];
     try {

@@ -88,12 +88,20 @@ workers = 1
 [connectors.babbler]
 program = ["{sys.executable}", "{FIXTURES / "babbler.py"}"]
 workers = 1
+[connectors.babbler.typeahead]
+never_asked = "babbler.never_asked"  # opened: were its version-2 hello read, it would be served
 [connectors.textkit]
 program = ["node", "examples/node-connector/connector.js", "textkit"]
 [connectors.textkit.config]
 prefix = "bpmn-"
 [connectors.textkit.typeahead]
 languages = "textkit.languages"
+[events]
+host_url = "http://127.0.0.1:9/v1.0"  # only the senders' answers are looked at
+[subscriptions.notes]
+trigger = "textkit/note_posted"
+message = "note"
+settings = {{ secret = "notes-token-0123456789" }}
 [connectors.ghost]
 program = ["/nonexistent/program"]
 """
@@ -174,6 +182,15 @@ def test_a_bad_worker_costs_one_call_and_is_replaced(daemon: Daemon, command: st
     assert do(daemon, "sample/Greet", {"name": "Ada"}).json()["error"] is None  # the rest kept serving
 
 
+def test_a_version_1_worker_is_asked_only_what_version_1_has(daemon: Daemon) -> None:
+    """babbler says protocol 1 and lists a typeahead category anyway: it is never offered or asked."""
+    fine = do(daemon, "babbler/Fine")
+    unheard = requests.get(f"{daemon.url}/v1/typeahead/babbler.never_asked?prefix=a", timeout=10)
+
+    assert fine.status_code == 200 and fine.json()["error"] is None
+    assert unheard.status_code == 404
+
+
 def test_a_connector_written_in_javascript(daemon: Daemon) -> None:
     if shutil.which("node") is None:
         pytest.skip("Node.js is not installed")
@@ -186,6 +203,21 @@ def test_a_connector_written_in_javascript(daemon: Daemon) -> None:
     assert nothing["command_response"]["http_status"] == 422
     suggested = requests.get(f"{daemon.url}/v1/typeahead/textkit.languages?prefix=j&limit=5", timeout=10)
     assert suggested.json() == [{"name": "java"}, {"name": "javascript"}]
+    note = {"id": 12, "text": "hello"}
+    posted = requests.post(
+        f"{daemon.url}/v1/inbound/textkit/note_posted",
+        json=note,
+        headers={"X-Webhook-Token": "notes-token-0123456789"},
+        timeout=10,
+    )
+    forged = requests.post(
+        f"{daemon.url}/v1/inbound/textkit/note_posted",
+        json=note,
+        headers={"X-Webhook-Token": "no"},
+        timeout=10,
+    )
+    assert posted.status_code == 202 and posted.json()["events"][0]["duplicate"] is False
+    assert forged.status_code == 401 and forged.json()["error_code"] == "InvalidSignature"
 
 
 def test_isolated_commands_run_as_jobs_too(daemon: Daemon) -> None:
