@@ -187,6 +187,9 @@ class WorkerLimits:
     memory_bytes: int | None = None  # its address space (RLIMIT_AS)
     cpu_seconds: int | None = None  # CPU time of one call (RLIMIT_CPU, moved on before each call)
     max_calls: int | None = None  # calls a worker answers before it is replaced, between calls
+    max_age_seconds: int | None = None  # a worker older than this is replaced, between calls
+    min_workers: int | None = None  # started at once and kept; None: all of connectors.<name>.workers
+    idle_seconds: int | None = None  # a worker idle this long is stopped, down to min_workers
 
 
 NO_LIMITS = WorkerLimits()
@@ -625,6 +628,8 @@ def _isolation(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in limits.items():
         if value < LIMIT_MINIMUMS[key]:
             raise ConfigError(f"{where}.{key} must be at least {LIMIT_MINIMUMS[key]}")
+    if limits.get("min_workers", 0) > workers:
+        raise ConfigError(f"{where}.min_workers must be at most {where}.workers ({workers})")
     if limits and python is None and not program:
         raise ConfigError(
             f"{where}: {', '.join(sorted(limits))} apply to isolated workers: give python or program"
@@ -632,5 +637,12 @@ def _isolation(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     return {"python": python, "program": tuple(program), "workers": workers, "limits": WorkerLimits(**limits)}
 
 
-LIMIT_KEYS = ("memory_bytes", "cpu_seconds", "max_calls")
-LIMIT_MINIMUMS = {"memory_bytes": 64 * 1024 * 1024, "cpu_seconds": 1, "max_calls": 1}
+LIMIT_KEYS = ("memory_bytes", "cpu_seconds", "max_calls", "max_age_seconds", "min_workers", "idle_seconds")
+LIMIT_MINIMUMS = {
+    "memory_bytes": 64 * 1024 * 1024,
+    "cpu_seconds": 1,
+    "max_calls": 1,
+    "max_age_seconds": 1,
+    "min_workers": 0,
+    "idle_seconds": 1,
+}

@@ -81,8 +81,8 @@ POLLS = Counter(
 )
 ISOLATED_WORKER_EVENTS = Counter(
     "connector_proxy_isolated_worker_events",
-    "Isolated workers started, recycled and lost (crashed, timed_out, protocol_errors, failed_to_start,"
-    " over_limit)",
+    "Isolated workers started, recycled, stopped_idle and lost (crashed, timed_out, protocol_errors,"
+    " failed_to_start, over_limit)",
     ["connector", "event"],
 )
 

@@ -9,6 +9,7 @@ off (0, 0.5, 1 … 30 s), and meanwhile calls are refused at once with
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -71,13 +72,20 @@ class WorkerPool:
             "failed_to_start": 0,
             "over_limit": 0,
             "recycled": 0,
+            "stopped_idle": 0,
         }
         self.last_error: str | None = None
+        self._sweeping = threading.Event()  # set: the idle sweep stops
 
     def start(self) -> None:
-        """Start the workers now rather than on the first calls (a gunicorn worker does, once up)."""
+        """Start the workers now rather than on the first calls (a gunicorn worker does, once up): all of
+        them, or ``min_workers``; with ``idle_seconds``, a thread stops those idle that long."""
         self._same_process()
-        for _ in range(self.size):
+        if self.limits.idle_seconds:
+            self._sweeping.clear()
+            threading.Thread(target=self._sweep, daemon=True, name=f"{self.name}-idle").start()
+        at_start = self.size if self.limits.min_workers is None else self.limits.min_workers
+        for _ in range(at_start):
             try:
                 worker = self._checkout(time.monotonic() + 30)
             except WorkerUnavailable:
@@ -122,14 +130,11 @@ class WorkerPool:
                 "pids": sorted(worker.pid for worker in self._idle),
                 **self.stats,
                 "last_error": self.last_error,
-                "limits": {
-                    "memory_bytes": self.limits.memory_bytes,
-                    "cpu_seconds": self.limits.cpu_seconds,
-                    "max_calls": self.limits.max_calls,
-                },
+                "limits": dataclasses.asdict(self.limits),
             }
 
     def close(self) -> None:
+        self._sweeping.set()
         with self._lock:
             idle, self._idle = self._idle, []
             self._live -= len(idle)
@@ -146,6 +151,9 @@ class WorkerPool:
             while True:
                 while self._idle:
                     worker = self._idle.pop()
+                    if worker.alive and self._spent(worker):  # grew old while idle: a fresh one
+                        self._recycle(worker)
+                        continue
                     if worker.alive:
                         return worker
                     self._live -= 1  # died while idle
@@ -185,23 +193,44 @@ class WorkerPool:
         self._publish()
 
     def _checkin(self, worker: WorkerProcess, succeeded: bool = False) -> None:
-        if self.limits.max_calls and worker.calls >= self.limits.max_calls:
+        if self._spent(worker):
             self._recycle(worker)
             return
+        worker.idle_since = time.monotonic()
         with self._lock:
             if succeeded:
                 self._failures = 0
             self._idle.append(worker)
             self._lock.notify()
 
-    def _recycle(self, worker: WorkerProcess) -> None:
-        """A worker that answered its max_calls leaves (in the background: no call waits on its exit)
-        and its place is free for a fresh one."""
+    def _spent(self, worker: WorkerProcess) -> bool:
+        """It answered max_calls, or is older than max_age_seconds: replaced between calls."""
+        too_old = (
+            self.limits.max_age_seconds and time.monotonic() - worker.started > self.limits.max_age_seconds
+        )
+        return bool(self.limits.max_calls and worker.calls >= self.limits.max_calls) or bool(too_old)
+
+    def _sweep(self) -> None:
+        """Stop workers idle for idle_seconds, down to min_workers; until the pool closes."""
+        idle_for = float(self.limits.idle_seconds or 0)
+        while not self._sweeping.wait(min(idle_for / 2, 5.0)):
+            keep = self.limits.min_workers or 0
+            with self._lock:
+                stale = [w for w in self._idle if time.monotonic() - w.idle_since > idle_for]
+                leaving = stale[: max(0, self._live - keep)]
+                for worker in leaving:
+                    self._idle.remove(worker)
+            for worker in leaving:
+                self._recycle(worker, kind="stopped_idle")
+
+    def _recycle(self, worker: WorkerProcess, kind: str = "recycled") -> None:
+        """A worker spent (``recycled``) or idle too long (``stopped_idle``) leaves, in the background (no
+        call waits on its exit), and its place is free for a fresh one."""
         threading.Thread(target=worker.close, daemon=True, name=f"{self.name}-recycle").start()
         with self._lock:
             self._failures = 0
-            self.stats["recycled"] += 1
-        ISOLATED_WORKER_EVENTS.labels(self.name, "recycled").inc()
+            self.stats[kind] += 1
+        ISOLATED_WORKER_EVENTS.labels(self.name, kind).inc()
         self._discard()
 
     def _lost(self, error: BaseException, starting: bool = False) -> None:

@@ -67,6 +67,8 @@ class WorkerProcess:
         self.name = name
         self.limits = limits
         self.calls = 0
+        self.started = time.monotonic()
+        self.idle_since = self.started
         self.process = subprocess.Popen(  # noqa: S603 - the operator's configured program, no shell
             list(command),
             stdin=subprocess.PIPE,

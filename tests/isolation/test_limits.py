@@ -5,7 +5,10 @@ answered max_calls is replaced between calls."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,7 +64,8 @@ def test_a_worker_over_its_memory_or_cpu_is_replaced_and_calls_keep_succeeding(d
     assert "536870912 bytes" in hoarded["error"]["message"] and "1 s of CPU" in spun["error"]["message"]
     assert len({first, second, third}) == 3  # each limit cost the worker, never the connector
     assert shown["workers"]["over_limit"] == 2
-    assert shown["workers"]["limits"] == {"memory_bytes": 536870912, "cpu_seconds": 1, "max_calls": 6}
+    limits = {"memory_bytes": 536870912, "cpu_seconds": 1, "max_calls": 6}
+    assert {k: v for k, v in shown["workers"]["limits"].items() if v is not None} == limits
 
 
 def test_a_worker_that_answered_max_calls_is_replaced_between_calls(daemon: Daemon) -> None:
@@ -70,3 +74,39 @@ def test_a_worker_that_answered_max_calls_is_replaced_between_calls(daemon: Daem
     assert len(set(pids)) >= 2 and all(pids.count(pid) <= 6 for pid in set(pids))
     shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}["sample"]
     assert shown["workers"]["recycled"] >= 2
+
+
+ELASTIC = f"""
+[server]
+workers = 1
+[connectors.sample]
+python = "{sys.executable}"
+workers = 2
+min_workers = 1
+idle_seconds = 1
+max_age_seconds = 2
+"""
+
+
+def workers_of(daemon: Daemon) -> dict[str, Any]:
+    shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}
+    workers: dict[str, Any] = shown["sample"]["workers"]
+    return workers
+
+
+def test_idle_workers_are_stopped_down_to_the_minimum_and_old_ones_replaced(tmp_path: Path) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text(ELASTIC + TEST_CONFIG)
+    with Daemon(config, TEST_ENV, tmp_path / "daemon.log") as daemon:
+        at_start = workers_of(daemon)["alive"]
+        with ThreadPoolExecutor(2) as both:  # two calls at once: a second worker starts
+            pids = set(both.map(lambda _: pid_of(do(daemon, "Spin", seconds=0.5)), range(2)))
+        busy = workers_of(daemon)["alive"]
+        time.sleep(3)  # idle past idle_seconds, older than max_age_seconds
+        rested = workers_of(daemon)
+        later = pid_of(do(daemon, "Hoard"))
+        after = workers_of(daemon)
+
+    assert (at_start, len(pids), busy) == (1, 2, 2)
+    assert rested["alive"] == 1 and rested["stopped_idle"] >= 1
+    assert later not in pids and after["recycled"] >= 1  # the one kept was past max_age_seconds
