@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response
 
 from connector_proxy.errors import COMMAND_NOT_FOUND, command_not_found
 from connector_proxy.web.documented import documented
 from connector_proxy.web.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.web.responses import error_response, json_response, raw_json
-from connector_proxy.web.state import proxy_state
+from connector_proxy.web.state import ProxyState, proxy_state
 
 catalog = Blueprint("catalog", __name__, url_prefix="/v1")
 
@@ -39,15 +41,20 @@ def list_connectors() -> Response:
     Isolated connectors add their workers' health in this daemon process, read now.
     """
     state = proxy_state()
-    pools = state.services.pools
-    if not pools:
+    if not state.services.pools:
         return raw_json(state.registry.connectors_json)
+    return json_response(connectors_now(state))
+
+
+def connectors_now(state: ProxyState) -> list[dict[str, Any]]:
+    """Every connector's status, an isolated one's with its workers' health and limits in this process
+    (the list and the page both show these)."""
     shown = [status.describe() for status in state.registry.statuses]
     for entry in shown:
-        pool = pools.get(entry["name"])
+        pool = state.services.pools.get(entry["name"])
         if pool is not None:
             entry["workers"] = pool.health()
-    return json_response(shown)
+    return shown
 
 
 @catalog.get("/openapi.json")

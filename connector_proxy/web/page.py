@@ -25,6 +25,7 @@ from connector_proxy import jsontext
 from connector_proxy.errors import INVALID_REQUEST_BODY, UNAUTHORIZED
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.auth import key_matches
+from connector_proxy.web.catalog import connectors_now
 from connector_proxy.web.documented import documented
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
@@ -73,7 +74,7 @@ def catalog_page() -> Any:
     by_connector: dict[str, list[dict[str, Any]]] = {}
     for command in commands:
         by_connector.setdefault(command["id"].split("/", 1)[0], []).append(command)
-    connectors = [status.describe() for status in state.registry.statuses]
+    connectors = connectors_now(state)
     examples = {c["id"]: json.dumps(_example(c), indent=2) for c in commands}
     return render_template(
         "catalog.html",

@@ -4,6 +4,7 @@ answered max_calls is replaced between calls."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -110,3 +111,10 @@ def test_idle_workers_are_stopped_down_to_the_minimum_and_old_ones_replaced(tmp_
     assert (at_start, len(pids), busy) == (1, 2, 2)
     assert rested["alive"] == 1 and rested["stopped_idle"] >= 1
     assert later not in pids and after["recycled"] >= 1  # the one kept was past max_age_seconds
+
+
+def test_the_page_shows_an_isolated_connectors_workers_and_limits(daemon: Daemon) -> None:
+    page = requests.get(f"{daemon.url}/", timeout=10).text
+
+    assert re.search(r"isolated: [01] of 1 workers", page)  # 0 for a moment after a worker is replaced
+    assert "memory bytes 536870912, cpu seconds 1, max calls 6" in page
