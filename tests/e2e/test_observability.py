@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,18 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
+def _delivered(daemon: Daemon, seconds: float = 20) -> None:
+    """Wait until the one job's delivery is recorded (the host answered, the daemon read it)."""
+    deadline = time.monotonic() + seconds
+    headers = {"Spiff-Connector-Proxy-Api-Key": API_KEY}
+    while time.monotonic() < deadline:
+        jobs = requests.get(f"{daemon.url}/v1/jobs", headers=headers, timeout=5).json()["jobs"]
+        if jobs and jobs[0]["delivery"]["state"] == "delivered":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the job's delivery was never recorded")
+
+
 @pytest.fixture
 def receiver() -> Iterator[CallbackReceiver]:
     receiving = CallbackReceiver()
@@ -74,6 +87,7 @@ def test_metrics_after_a_known_sequence_of_calls(tmp_path: Path, receiver: Callb
         job = {"name": "Bo", "spiff__callback_url": f"{receiver.url}/cb", "spiff__task_id": "t-1"}
         assert post(daemon, "sample/Greet", job, Prefer="respond-async").status_code == 202
         assert len(receiver.wait_for(1)) == 1
+        _delivered(daemon)  # the host has it; the daemon counts it once it has read the host's answer
 
         refused = requests.get(f"{daemon.url}/metrics", headers={"Spiff-Connector-Proxy-Api-Key": API_KEY})
         scrape = requests.get(f"{daemon.url}/metrics", headers={"Authorization": f"Bearer {METRICS_KEY}"})
