@@ -70,12 +70,13 @@ class JobRunner:
             self._sender = CallbackSender(self.settings)
         with identified(CallIds(job.request_id, task_id=job.task_id)):  # the PUT carries X-Request-Id
             self._sender.deliver(job)
-        self.store.save(job)
         if job.callback_url and (
             job.delivery.outcome == CREDENTIALS_REFUSED or job.delivery.state == DELIVERED
         ):
             refused = job.delivery.host_status if job.delivery.outcome == CREDENTIALS_REFUSED else None
+            # recorded before the job is saved: whoever sees the attempt sees what it said of the credentials
             self.store.record_credentials(origin_of(job.callback_url), refused)
+        self.store.save(job)
 
     def _execute(self, job: Job, relay_url: str | None) -> None:
         """The same executor path as a synchronous call, with the job's own deadline; finishes the job
