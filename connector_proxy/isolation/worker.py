@@ -24,9 +24,9 @@ from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, e
 from connector_proxy.legacy.packages import find_package, load_package
 from connector_proxy.sdk.auth import AUTH_FIELDS, OAuth2
 from connector_proxy.sdk.connector import Command, Connector, Typeahead
-from connector_proxy.sdk.context import Accepted, Context, Result, TaskLog
-from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal
-from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke
+from connector_proxy.sdk.context import Accepted, Context, TaskLog
+from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, guarded, invoke
 from connector_proxy.sdk.triggers import POLLER, Event, InboundRequest
 
 GROUP = "connector_proxy.connectors"
@@ -225,16 +225,9 @@ def _suggest(
 
 
 def _suggestions(typeahead: Typeahead, ctx: Context, prefix: str, limit: int) -> Invocation:
-    try:
-        found = list(typeahead.function(ctx, prefix, limit))[:limit]
-    except CommandError as error:
-        return Raised(error)
-    except OutboundRefusal as refusal:
-        return Refused(refusal.kind, refusal.reason)
-    except Exception as error:  # the connector's bug: the daemon answers as for one in-process
-        logging.getLogger(__name__).exception("typeahead %s raised %s", typeahead.name, type(error).__name__)
-        return Crashed(type(error).__name__, "see the worker's log")
-    return Returned(Result(found))
+    return guarded(
+        ctx, f"typeahead {typeahead.name}", lambda: list(typeahead.function(ctx, prefix, limit))[:limit]
+    )
 
 
 def _webhook(
@@ -253,7 +246,7 @@ def _webhook(
     if trigger is None or trigger.verifier is None:
         invocation = Raised(CommandError(ErrorCode("UnknownTrigger", "", 404), "no such webhook trigger"))
     elif request["type"] == "verify" or request.get("verify"):
-        invocation = _verified(trigger.verifier, settings, inbound, float(request.get("now", time.time())))
+        invocation = _verified(trigger.verifier, ctx, inbound, float(request.get("now", time.time())))
         if request["type"] == "receive" and isinstance(invocation, Returned):  # verified: now the events
             invocation = _events(trigger.function, ctx, inbound)
     else:
@@ -279,27 +272,16 @@ def _poller(
 
 
 def _polled(function: Any, ctx: Context, cursor: Any) -> Invocation:
-    try:
+    def poll() -> dict[str, Any]:
         events, after = function(ctx, cursor)
-    except CommandError as error:
-        return Raised(error)
-    except Exception as error:  # the poller's bug: the daemon logs it and polls again later
-        logging.getLogger(__name__).exception("a poller raised %s", type(error).__name__)
-        return Crashed(type(error).__name__, "see the worker's log")
-    found = [{"key": event.key, "data": event.data} for event in events if isinstance(event, Event)]
-    return Returned(Result({"events": found, "cursor": after}))
+        found = [{"key": event.key, "data": event.data} for event in events if isinstance(event, Event)]
+        return {"events": found, "cursor": after}
+
+    return guarded(ctx, "a poller", poll)
 
 
 def _acknowledged(acknowledge: Any, ctx: Context, events: list[Event]) -> Invocation:
-    try:
-        if acknowledge is not None:
-            acknowledge(ctx, events)
-    except CommandError as error:
-        return Raised(error)
-    except Exception as error:  # the acknowledgement's bug: the daemon logs it
-        logging.getLogger(__name__).exception("an acknowledgement raised %s", type(error).__name__)
-        return Crashed(type(error).__name__, "see the worker's log")
-    return Returned(Result(None))
+    return guarded(ctx, "an acknowledgement", lambda: acknowledge(ctx, events) if acknowledge else None)
 
 
 class _Headers(dict[str, str]):
@@ -318,29 +300,19 @@ class _Headers(dict[str, str]):
         return super().__contains__(str(name).lower())
 
 
-def _verified(verifier: Any, settings: Any, inbound: InboundRequest, now: float) -> Invocation:
-    try:
-        verifier(settings, inbound, now)
-    except CommandError as error:
-        return Raised(error)
-    except Exception as error:  # the verifier's bug
-        logging.getLogger(__name__).exception("a verifier raised %s", type(error).__name__)
-        return Crashed(type(error).__name__, "see the worker's log")
-    return Returned(Result(None))
+def _verified(verifier: Any, ctx: Context, inbound: InboundRequest, now: float) -> Invocation:
+    return guarded(ctx, "a verifier", lambda: verifier(ctx.settings, inbound, now))
 
 
 def _events(function: Any, ctx: Context, inbound: InboundRequest) -> Invocation:
-    try:
+    def events() -> list[dict[str, Any]] | None:
         answer = function(ctx, inbound)
-    except CommandError as error:
-        return Raised(error)
-    except Exception as error:  # the trigger's bug: the daemon answers TriggerFailed naming it
-        logging.getLogger(__name__).exception("a trigger raised %s", type(error).__name__)
-        return Crashed(type(error).__name__, "see the worker's log")
-    events = [answer] if isinstance(answer, Event) else answer
-    if not isinstance(events, list | tuple) or not all(isinstance(event, Event) for event in events):
-        return Returned(Result(None))  # not events: the daemon says so, as for one in-process
-    return Returned(Result([{"key": event.key, "data": event.data} for event in events]))
+        found = [answer] if isinstance(answer, Event) else answer
+        if not isinstance(found, list | tuple) or not all(isinstance(event, Event) for event in found):
+            return None  # not events: the daemon says so, as for one in-process
+        return [{"key": event.key, "data": event.data} for event in found]
+
+    return guarded(ctx, "a trigger", events)
 
 
 def message_of(invocation: Invocation) -> dict[str, Any]:

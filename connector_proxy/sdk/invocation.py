@@ -9,6 +9,7 @@ here, so an isolated connector's environment needs nothing more.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,14 +55,20 @@ Invocation = Returned | Raised | Refused | Crashed
 
 def invoke(command: Command, context: Context, parameters: dict[str, Any]) -> Invocation:
     """Run ``command`` with ``context`` and validated ``parameters``; never raises for the command's sake."""
+    return guarded(context, command.name, lambda: command.function(context, **parameters))
+
+
+def guarded(context: Context, what: str, work: Callable[[], Any]) -> Invocation:
+    """Run a connector's code (a command, an isolated typeahead or trigger) within ``context`` and sort
+    what came of it; never raises for its sake."""
     try:
         with context.running():
-            answer = command.function(context, **parameters)
+            answer = work()
     except CommandError as error:
         return Raised(error)
     except OutboundRefusal as refusal:  # the SDK's own limit: no connector maps it
         return Refused(refusal.kind, refusal.reason)
-    except Exception as error:  # a command's bug must become an answer, not a dead worker
-        context.log.logger.exception("%s raised %s", command.name, type(error).__name__)
+    except Exception as error:  # a connector's bug must become an answer, not a dead worker
+        context.log.logger.exception("%s raised %s", what, type(error).__name__)
         return Crashed(type(error).__name__, str(error))
     return Returned(answer if isinstance(answer, Result) else Result(body=answer))
