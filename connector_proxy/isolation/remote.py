@@ -168,14 +168,13 @@ def polling(trigger: str) -> Callable[[Context, Any], tuple[list[Event], Any]]:
     def poll(ctx: Context, cursor: Any) -> tuple[list[Event], Any]:
         pool: WorkerPool = ctx.resources
         message = {"type": "poll", "trigger": trigger, "settings": dict(ctx.settings), "cursor": cursor}
-        context = {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id}
+        context = _context_of(ctx)
         found = _answered(
             pool, f"{pool.name} trigger {trigger}", {**message, "context": context}, ctx.deadline
         )
         if not isinstance(found, dict) or not isinstance(found.get("events"), list):
             raise _worker_error(pool.name, ProtocolError("a poll must answer its events and cursor"))
-        events = [Event(str(e.get("key")), e.get("data")) for e in found["events"] if isinstance(e, dict)]
-        return events, found.get("cursor")
+        return _events_of(found["events"]), found.get("cursor")
 
     return poll
 
@@ -190,7 +189,7 @@ def acknowledging(trigger: str) -> Callable[[Context, list[Event]], None]:
             "settings": dict(ctx.settings),
             "events": stored,
         }
-        context = {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id}
+        context = _context_of(ctx)
         _answered(pool, f"{pool.name} trigger {trigger}", {**message, "context": context}, ctx.deadline)
 
     return acknowledge
@@ -217,15 +216,25 @@ def receiving(trigger: str, verify: bool) -> Callable[[Context, InboundRequest],
             "type": "receive",
             **_webhook_request(trigger, ctx.settings, request),
             "json": request.json,
-            "context": {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id},
+            "context": _context_of(ctx),
             **({"verify": True, "now": time.time()} if verify else {}),
         }
         found = _answered(pool, f"{pool.name} trigger {trigger}", message, ctx.deadline)
         if not isinstance(found, list):
             return None  # the daemon says the trigger returned no events, as for one in-process
-        return [Event(str(event.get("key")), event.get("data")) for event in found if isinstance(event, dict)]
+        return _events_of(found)
 
     return receive
+
+
+def _context_of(ctx: Context) -> dict[str, Any]:
+    """What a typeahead's or a trigger's request tells the worker of its context."""
+    return {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id}
+
+
+def _events_of(entries: list[Any]) -> list[Event]:
+    """Events as a worker answers them, ``[{"key", "data"}]``."""
+    return [Event(str(entry.get("key")), entry.get("data")) for entry in entries if isinstance(entry, dict)]
 
 
 def _webhook_request(trigger: str, settings: Mapping[str, Any], request: InboundRequest) -> dict[str, Any]:
@@ -266,7 +275,7 @@ def suggesting(category: str) -> Callable[[Context, str, int], list[Any]]:
     def suggest(ctx: Context, prefix: str, limit: int) -> list[Any]:
         pool: WorkerPool = ctx.resources
         request = {"type": "suggest", "category": category, "prefix": prefix, "limit": limit}
-        context = {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id}
+        context = _context_of(ctx)
         found = _answered(
             pool, f"{pool.name} typeahead {category}", {**request, "context": context}, ctx.deadline
         )
