@@ -235,6 +235,13 @@ class Settings:
     def connector(self, name: str) -> ConnectorSettings | None:
         return self.connectors.get(name)
 
+    @property
+    def sqlite_path(self) -> Path:
+        """The embedded store's file (jobs, events, spent values): ``jobs.sqlite_path``, beside the
+        configuration file when relative."""
+        base = self.source.parent if self.source else Path.cwd()
+        return base / self.jobs.sqlite_path
+
 
 SECTIONS: dict[str, type[Any]] = {
     "server": ServerSettings,

@@ -54,8 +54,7 @@ def create_spent(settings: Settings) -> Spent:
     """The store beside the jobs'."""
     if settings.jobs.backend == "celery":
         return RedisSpent(settings.jobs.redis_url, settings.jobs.redis_prefix)
-    base = settings.source.parent if settings.source else Path.cwd()
-    return SqliteSpent(base / settings.jobs.sqlite_path)
+    return SqliteSpent(settings.sqlite_path)
 
 
 def _digest(value: str) -> str:

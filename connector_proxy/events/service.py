@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from jsonschema.protocols import Validator
@@ -177,8 +176,7 @@ def create_events(settings: Settings, registry: Registry) -> Events:
 
         store = RedisEventStore(settings.jobs, settings.events, sealer)
     else:
-        base = settings.source.parent if settings.source else Path.cwd()
-        store = SqliteEventStore(SqliteFile(base / settings.jobs.sqlite_path, SCHEMA), sealer)
+        store = SqliteEventStore(SqliteFile(settings.sqlite_path, SCHEMA), sealer)
     bound = bind_subscriptions(settings, registry)
     pollers: Sequence[Subscription] = [s for s in bound.ready.values() if s.trigger.trigger.kind == POLLER]
     background = EventThreads(store, settings.events, pollers) if bound.ready else None

@@ -6,7 +6,6 @@ Nothing outside ``jobs/`` touches a store or a backend; they ask :class:`Jobs`.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -182,16 +181,10 @@ def create_jobs(settings: Settings, executor: Executor) -> Jobs:
     from connector_proxy.jobs.runner import JobRunner
     from connector_proxy.jobs.sqlite import SqliteJobStore, SqliteJobThreads
 
-    store = SqliteJobStore(settings.jobs, sqlite_path(settings))
+    store = SqliteJobStore(settings.jobs, settings.sqlite_path)
     runner = JobRunner(store, executor, settings.jobs)
     threads = SqliteJobThreads(store, runner, settings.jobs.threads)
     return Jobs(store, threads, executor, settings, background=threads)
-
-
-def sqlite_path(settings: Settings) -> Path:
-    """The embedded backend's file: ``jobs.sqlite_path``, beside the configuration file when relative."""
-    base = settings.source.parent if settings.source else Path.cwd()
-    return base / settings.jobs.sqlite_path
 
 
 def refused_credentials(settings: Settings) -> dict[str, str]:
@@ -201,5 +194,5 @@ def refused_credentials(settings: Settings) -> dict[str, str]:
         return dict(celery_backend().RedisJobStore(settings.jobs).refused_credentials())
     from connector_proxy.jobs.sqlite import SqliteJobStore
 
-    path = sqlite_path(settings)
+    path = settings.sqlite_path
     return SqliteJobStore(settings.jobs, path).refused_credentials() if path.exists() else {}
