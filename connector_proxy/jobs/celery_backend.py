@@ -121,7 +121,13 @@ class CeleryDispatch:
         self.app.send_task(DELIVER, args=[job.id], queue=self.queue)
 
     def expire_later(self, job: Job, seconds: float) -> None:
-        self.app.send_task(EXPIRE, args=[job.id], countdown=seconds, queue=self.queue)
+        expire_later(self.app, job, seconds, self.queue)
+
+
+def expire_later(app: Celery, job: Job, seconds: float, queue: str) -> None:
+    """A waiting job is failed after ``seconds`` unless its relayed result came (the daemon's and the
+    worker's way alike)."""
+    app.send_task(EXPIRE, args=[job.id], countdown=seconds, queue=queue)
 
 
 def celery_app(settings: JobSettings) -> Celery:
@@ -159,9 +165,7 @@ def worker_app(store: RedisJobStore, runner: JobRunner, settings: JobSettings) -
         store.save(job)
         runner.run(job)
         if job.state == WAITING:  # its command PUTs the result back through the relay
-            app.send_task(
-                EXPIRE, args=[job.id], countdown=settings.command_timeout, queue=settings.celery_queue
-            )
+            expire_later(app, job, settings.command_timeout, settings.celery_queue)
         retry_later(job)
 
     @app.task(name=DELIVER)  # type: ignore[untyped-decorator]

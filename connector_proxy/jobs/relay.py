@@ -74,10 +74,11 @@ def settle(job: Job, raw: bytes) -> None:
     job.finish(200, settled)
 
 
-def expire(job: Job) -> None:
-    """Fail a job whose command never PUT its result back; the host is told as of any failure."""
-    waited = "its result was never PUT back to the daemon by jobs.command_timeout"
-    job.finish(RELAY_TIMED_OUT.status or 504, envelope.from_error(CommandError(RELAY_TIMED_OUT, waited)))
+def timed_out() -> CommandError:
+    """What fails a job whose command never PUT its result back; the host is told as of any failure."""
+    return CommandError(
+        RELAY_TIMED_OUT, "its result was never PUT back to the daemon by jobs.command_timeout"
+    )
 
 
 def _digest(key: str) -> str:

@@ -51,7 +51,7 @@ class JobRunner:
 
     def expire(self, job: Job) -> None:
         """Fail a job whose command never PUT its result back, and tell the host."""
-        relay.expire(job)
+        _fail(job, relay.timed_out())
         if self.store.settle(job):
             self.deliver(job)
 
