@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import threading
 from typing import Any
 
 from flask import Flask
 
 from connector_proxy import jsontext
-from connector_proxy.budget import Budget
 from connector_proxy.config import Settings, config_path, load_settings
 from connector_proxy.discovery import Discovered, discover
 from connector_proxy.events.service import create_events
@@ -20,7 +18,6 @@ from connector_proxy.jobs.service import create_jobs
 from connector_proxy.lifecycle import ProcessServices
 from connector_proxy.signin import SignIns
 from connector_proxy.spent import create_spent
-from connector_proxy.ttl_cache import TtlCache
 from connector_proxy.web import openapi
 from connector_proxy.web.auth import require_api_key
 from connector_proxy.web.bounded import BoundedRequest
@@ -76,20 +73,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     register_error_handlers(app)
     document = jsontext.dumps(openapi.build(app, registry, settings))
     signins = SignIns(settings.oauth, create_spent(settings))
-    limits = settings.events
-    state = ProxyState(
-        settings,
-        registry,
-        executor,
-        jobs_service,
-        events,
-        signins,
-        services,
-        document,
-        unverified=threading.BoundedSemaphore(limits.max_unverified),
-        unverified_bytes=Budget(limits.unverified_bytes_per_second, limits.unverified_bytes_per_second),
-        suggestions=TtlCache(settings.limits.typeahead_cache_seconds),
-    )
+    state = ProxyState(settings, registry, executor, jobs_service, events, signins, services, document)
     attach(app, state)
     return app
 

@@ -32,12 +32,22 @@ class ProxyState:
     signins: SignIns
     services: ProcessServices  # started in each worker process after the fork
     openapi_json: bytes = b"{}"  # rendered once the routes are registered
-    # webhook requests read and verified at once in this process (events.max_unverified)
-    unverified: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(4))
-    # webhook body bytes read and verified per second in this process (events.unverified_bytes_per_second)
-    unverified_bytes: Budget = field(default_factory=lambda: Budget(4 * 1024 * 1024, 4 * 1024 * 1024))
-    # typeahead answers kept limits.typeahead_cache_seconds in this process
-    suggestions: TtlCache[list[object]] = field(default_factory=lambda: TtlCache(30.0))
+    # made from the settings, one of each per process (each worker inherits its own at the fork):
+    # webhook requests read and verified at once (events.max_unverified), their body bytes a second
+    # (events.unverified_bytes_per_second), typeahead answers kept (limits.typeahead_cache_seconds)
+    unverified: threading.BoundedSemaphore = field(init=False)
+    unverified_bytes: Budget = field(init=False)
+    suggestions: TtlCache[list[object]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        events, made = self.settings.events, object.__setattr__  # frozen: set once, here
+        made(self, "unverified", threading.BoundedSemaphore(events.max_unverified))
+        made(
+            self,
+            "unverified_bytes",
+            Budget(events.unverified_bytes_per_second, events.unverified_bytes_per_second),
+        )
+        made(self, "suggestions", TtlCache(self.settings.limits.typeahead_cache_seconds))
 
 
 def attach(app: Flask, state: ProxyState) -> None:
