@@ -33,6 +33,13 @@ def require_api_key() -> Response | None:
     return None
 
 
+def carries_a_key(auth: AuthSettings) -> bool:
+    """Whether the request holds a configured key (none does when no key is configured): for routes
+    that check keys themselves, serving more to a caller that has one."""
+    offered = request.headers.get(HEADER)
+    return bool(auth.api_keys) and offered is not None and key_matches(offered, auth.api_keys)
+
+
 def key_matches(offered: str, keys: tuple[str, ...]) -> bool:
     """Compare with every key, without stopping early, so timing reveals nothing."""
     offered_bytes = offered.encode()

@@ -17,12 +17,11 @@ import time
 
 from flask import Blueprint, Response, request
 
-from connector_proxy.config import AuthSettings
 from connector_proxy.errors import INTERNAL_ERROR, INVALID_PARAMETERS, TYPEAHEAD_NOT_FOUND
 from connector_proxy.registry import BoundTypeahead
 from connector_proxy.sdk.context import Context, TaskLog
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.web.auth import HEADER, key_matches
+from connector_proxy.web.auth import carries_a_key
 from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
@@ -48,19 +47,15 @@ def suggest(category: str) -> Response:
     state = proxy_state()
     try:
         bound = state.registry.typeahead(category)
-        if bound is None or not (bound.id in state.registry.typeahead_open or _keyed(state.settings.auth)):
+        if bound is None or not (
+            bound.id in state.registry.typeahead_open or carries_a_key(state.settings.auth)
+        ):
             raise CommandError(TYPEAHEAD_NOT_FOUND, f"No typeahead category {category!r} is available")
         prefix, limit = _arguments()
         matches = state.suggestions.get_or_make((bound.id, prefix, limit), lambda: _run(bound, prefix, limit))
     except CommandError as error:
         return error_response(error)
     return json_response(matches)
-
-
-def _keyed(auth: AuthSettings) -> bool:
-    """A valid API key came with the request (none is valid when no key is configured)."""
-    offered = request.headers.get(HEADER)
-    return bool(auth.api_keys) and offered is not None and key_matches(offered, auth.api_keys)
 
 
 def _arguments() -> tuple[str, int]:
