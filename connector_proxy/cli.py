@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument(
                 "--config", help="plugins.toml to read (default: $CONNECTOR_PROXY_CONFIG or ./plugins.toml)"
             )
+        if name == "check":
+            action.add_argument(
+                "--live", action="store_true", help="also run each connector's live check of its credentials"
+            )
         if name == "serve":
             action.add_argument("--bind", help="HOST:PORT to listen on (overrides server.bind)")
         if name == "worker":
@@ -220,23 +224,48 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _check(settings: Settings, _arguments: argparse.Namespace) -> int:
-    """What the daemon would leave out, as errors: for a deploy pipeline, before the daemon starts."""
+def _check(settings: Settings, arguments: argparse.Namespace) -> int:
+    """What the daemon would leave out, as errors: for a deploy pipeline, before the daemon starts.
+    With ``--live``, each connector's live check runs too, and a failed one is a problem."""
+    from connector_proxy.discovery import discover
     from connector_proxy.events.subscriptions import bind_subscriptions
 
-    registry = _registry(settings)
-    where = settings.source or "the defaults"
-    problems = [f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}" for s in registry.troubled]
-    left_out = bind_subscriptions(settings, registry).problems
-    problems += [f"{where}: [subscriptions.{name}]: {detail}" for name, detail in left_out.items()]
-    problems += [f"{where}: {problem}" for problem in registry.typeahead_problems]
-    problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
-    problems += _callback_problems(settings)
+    discovered = discover(settings)
+    try:
+        registry = discovered.registry
+        where = settings.source or "the defaults"
+        problems = [f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}" for s in registry.troubled]
+        left_out = bind_subscriptions(settings, registry).problems
+        problems += [f"{where}: [subscriptions.{name}]: {detail}" for name, detail in left_out.items()]
+        problems += [f"{where}: {problem}" for problem in registry.typeahead_problems]
+        problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
+        problems += _callback_problems(settings)
+        problems += _live_problems(settings, registry) if arguments.live else []
+    finally:
+        for pool in discovered.pools.values():
+            pool.close()
     for problem in problems:
         print(f"connector-proxy: {problem}", file=sys.stderr)
     ready = registry.ready
     print(f"{where}: {len(ready)} connector(s) ready ({', '.join(ready)}), {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _live_problems(settings: Settings, registry: Registry) -> list[str]:
+    """Each ready connector's live check, printed as it ends; the failed ones, as problems."""
+    from connector_proxy.checks import FAILED, run_check
+
+    problems = []
+    for name in registry.ready:
+        outcome = run_check(registry, name, settings.limits.check_timeout)
+        if outcome is None:
+            continue
+        said = f"{name}: live check {outcome.state}" + (f": {outcome.message}" if outcome.message else "")
+        if outcome.state == FAILED:
+            problems.append(said)
+        else:
+            print(said)
+    return problems
 
 
 def _callback_problems(settings: Settings) -> list[str]:

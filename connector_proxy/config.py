@@ -59,6 +59,7 @@ class LimitSettings:
     max_model_bytes: int = 2 * 1024 * 1024  # POST /v1/validate: BPMN models, all files together
     typeahead_timeout: float = 5.0  # a suggestion's deadline: the user is typing
     typeahead_cache_seconds: float = 30.0  # the same category, prefix and limit are answered from memory
+    check_timeout: float = 10.0  # a connector's live check: an operator is waiting for it
 
 
 @dataclass(frozen=True)
@@ -545,7 +546,7 @@ def _check(sections: Mapping[str, Any]) -> None:
         raise ConfigError("limits.max_body_bytes must be at least 1024")
     if limits.max_model_bytes < 1024:
         raise ConfigError("limits.max_model_bytes must be at least 1024")
-    for key in ("command_timeout", "header_timeout", "body_timeout", "typeahead_timeout"):
+    for key in ("command_timeout", "header_timeout", "body_timeout", "typeahead_timeout", "check_timeout"):
         if getattr(limits, key) <= 0:
             raise ConfigError(f"limits.{key} must be positive")
     if limits.typeahead_cache_seconds < 0:

@@ -33,6 +33,7 @@ from connector_proxy.legacy.packages import Package, find_packages, load_package
 from connector_proxy.registry import (
     READY,
     BoundAuth,
+    BoundCheck,
     BoundCommand,
     BoundTrigger,
     BoundTypeahead,
@@ -79,6 +80,7 @@ class Bindings:
     auths: dict[str, BoundAuth] = field(default_factory=dict)
     typeaheads: dict[str, BoundTypeahead] = field(default_factory=dict)
     triggers: dict[str, BoundTrigger] = field(default_factory=dict)
+    checks: dict[str, BoundCheck] = field(default_factory=dict)
     pools: dict[str, WorkerPool] = field(default_factory=dict)
 
     def update(self, other: Bindings) -> None:
@@ -86,6 +88,7 @@ class Bindings:
         self.auths.update(other.auths)
         self.typeaheads.update(other.typeaheads)
         self.triggers.update(other.triggers)
+        self.checks.update(other.checks)
         self.pools.update(other.pools)
 
 
@@ -224,6 +227,7 @@ def _load_isolated(
         masked_config=mask_secrets(schema, dict(config)),  # in effect: defaults filled in
         runs=command,
         interface=interface,
+        live_check=_check_description(connector),
     )
     return status, bound
 
@@ -340,6 +344,9 @@ def _bind(
         bindings.triggers[trigger_id] = BoundTrigger(
             trigger_id, connector.name, trigger, config, resources, logger
         )
+    if connector.live_check is not None:
+        check = BoundCheck(connector.name, connector.live_check, config, resources, logger)
+        bindings.checks[connector.name] = check
     return bindings
 
 
@@ -364,7 +371,14 @@ def _status_of(
         masked_config=mask_secrets(schema, dict(config or {})),
         interface=candidate.interface,
         module=candidate.origin if legacy else None,
+        live_check=_check_description(connector) if state == READY else None,
     )
+
+
+def _check_description(connector: Connector | None) -> str | None:
+    """What the connector's live check does, as /v1/connectors shows it (None: it offers none)."""
+    check = connector.live_check if connector else None
+    return None if check is None else check.description or "a live check"
 
 
 def _report(status: ConnectorStatus) -> None:
@@ -432,4 +446,5 @@ def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...], settings:
         typeahead_open=opened,
         typeahead_problems=problems,
         triggers=MappingProxyType(dict(sorted(bindings.triggers.items()))),
+        checks=MappingProxyType(dict(sorted(bindings.checks.items()))),
     )

@@ -48,6 +48,7 @@ CONNECTOR_UNAVAILABLE = ErrorCode(
     status=503,
 )
 NOT_FOUND = ErrorCode("NotFound", "No such endpoint.", status=404)
+CONNECTOR_NOT_FOUND = ErrorCode("ConnectorNotFound", "No connector of this name is installed.", status=404)
 INBOUND_BUSY = ErrorCode(
     "InboundBusy",
     "This worker is already reading and verifying events.max_unverified webhook requests: retry later."

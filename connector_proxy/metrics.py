@@ -86,6 +86,12 @@ ISOLATED_WORKER_EVENTS = Counter(
     ["connector", "event"],
 )
 
+CHECKS = Counter(
+    "connector_proxy_checks",
+    "Live checks of connectors' credentials run, by result (ok, failed)",
+    ["connector", "result"],
+)
+
 
 class StoreStates(Collector):
     """A gauge of records per state in a store (``connector_proxy_jobs{state}``), read when scraped."""

@@ -16,7 +16,7 @@ from jsonschema.protocols import Validator
 
 from connector_proxy.interfaces import SDK
 from connector_proxy.sdk.auth import OAuth2
-from connector_proxy.sdk.connector import Command, Typeahead
+from connector_proxy.sdk.connector import Check, Command, Typeahead
 from connector_proxy.sdk.context import Context
 from connector_proxy.sdk.invocation import Invocation
 from connector_proxy.sdk.parameters import JsonSchema
@@ -42,6 +42,7 @@ class ConnectorStatus:
     runs: tuple[str, ...] = ()  # for an isolated connector: the worker's command line
     interface: str = SDK
     module: str | None = None  # for a SpiffWorkflow package: its top-level module
+    live_check: str | None = None  # what its live check does (@connector.check), if it offers one
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class ConnectorStatus:
             "module": self.module,
             "config_schema": self.config_schema,
             "config": self.masked_config,
+            "live_check": self.live_check,
         }
 
 
@@ -104,6 +106,17 @@ class BoundTypeahead:
 
 
 @dataclass(frozen=True)
+class BoundCheck:
+    """A connector's live check joined to its configuration and resources."""
+
+    connector: str
+    check: Check
+    config: Mapping[str, Any]
+    resources: Any
+    logger: logging.Logger
+
+
+@dataclass(frozen=True)
 class BoundTrigger:
     """A trigger joined to its connector's configuration and resources (subscriptions use it)."""
 
@@ -132,6 +145,7 @@ class Registry:
     typeahead_open: frozenset[str] = frozenset()  # categories served without the API key
     typeahead_problems: tuple[str, ...] = ()
     triggers: Mapping[str, BoundTrigger] = field(default_factory=lambda: MappingProxyType({}))
+    checks: Mapping[str, BoundCheck] = field(default_factory=lambda: MappingProxyType({}))  # by connector
 
     def find(self, command_id: str) -> BoundCommand | None:
         return self.commands.get(command_id)

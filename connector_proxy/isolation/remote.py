@@ -31,7 +31,7 @@ from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerOverLimit, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
 from connector_proxy.sdk.auth import AUTH_FIELDS, OAuth2
-from connector_proxy.sdk.connector import Command, Connector, Typeahead
+from connector_proxy.sdk.connector import Check, Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
@@ -115,6 +115,8 @@ def isolated_connector(
             connector.triggers[str(entry["name"])] = _webhook_trigger(entry, pools)
         elif entry.get("kind") == POLLER:
             connector.triggers[str(entry["name"])] = _polling_trigger(entry)
+    if isinstance(description.get("check"), dict):
+        connector.live_check = Check(checking, str(description["check"].get("description", "")))
     return connector, str(description.get("interface") or SDK)
 
 
@@ -284,6 +286,14 @@ def suggesting(category: str) -> Callable[[Context, str, int], list[Any]]:
         return found
 
     return suggest
+
+
+def checking(ctx: Context) -> str | None:
+    """An isolated connector's live check: asks one of the pool's workers (the bound resources)."""
+    pool: WorkerPool = ctx.resources
+    request = {"type": "check", "context": _context_of(ctx)}
+    said = _answered(pool, f"{pool.name} live check", request, ctx.deadline)
+    return said if isinstance(said, str) else None
 
 
 def forwarding(pool: WorkerPool, command: Command) -> Callable[[Context, dict[str, Any]], Invocation]:

@@ -112,6 +112,7 @@ def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
             | ({"acknowledges": trigger.acknowledge is not None} if trigger.kind == POLLER else {})
             for trigger in connector.triggers.values()
         ],
+        "check": None if connector.live_check is None else {"description": connector.live_check.description},
     }
 
 
@@ -138,6 +139,8 @@ def _serve(connector: Connector, incoming: IO[bytes], send: Callable[[dict[str, 
             answer = _webhook(connector, config, resources, logger, message)
         elif message["type"] in ("poll", "acknowledge"):
             answer = _poller(connector, config, resources, logger, message)
+        elif message["type"] == "check":
+            answer = _check(connector, config, resources, logger, message)
         else:
             continue  # a later version's message: ignored, as the protocol asks
         try:
@@ -268,6 +271,20 @@ def _poller(
     else:
         events = [Event(str(e.get("key")), e.get("data")) for e in request.get("events") or []]
         invocation = _acknowledged(trigger.acknowledge, ctx, events)
+    return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
+
+
+def _check(
+    connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
+) -> dict[str, Any]:
+    """The connector's live check: a result whose body is the line it said, or its error or crash."""
+    ctx = _context(config, resources, logger, request)
+    check = connector.live_check
+    invocation: Invocation
+    if check is None:
+        invocation = Raised(CommandError(ErrorCode("NoCheck", "", 404), "the connector offers no live check"))
+    else:
+        invocation = guarded(ctx, "the live check", lambda: check.function(ctx))
     return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
 
 

@@ -6,9 +6,10 @@ entry-point group, each command takes a :class:`Context` plus typed
 parameters, returns a :class:`Result` (or any JSON value), and raises
 :class:`CommandError` with a declared :class:`ErrorCode` to fail. Commands
 may be written in modules of their own as a :class:`CommandGroup`. A
-connector may also offer OAuth sign-ins (:class:`OAuth2`) and typeahead
-categories, declare triggers that turn outside events into BPMN messages
-(:meth:`Connector.webhook`, :meth:`Connector.poller`, :class:`Event`), and
+connector may also offer OAuth sign-ins (:class:`OAuth2`), typeahead
+categories and a live check of its credentials (:meth:`Connector.check`,
+:class:`CheckFailed`), declare triggers that turn outside events into BPMN
+messages (:meth:`Connector.webhook`, :meth:`Connector.poller`, :class:`Event`), and
 call HTTP through pools that keep the operator's destination policy
 (:func:`pooled_session`, :func:`pool_manager`). Test helpers live in
 ``connector_proxy.sdk.testing``.
@@ -24,10 +25,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from connector_proxy.sdk.auth import OAuth2
-from connector_proxy.sdk.connector import Command, CommandGroup, Connector, Typeahead
+from connector_proxy.sdk.connector import Check, Command, CommandGroup, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result, TaskLog
 from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA, DestinationBlocked, DestinationPolicy
-from connector_proxy.sdk.errors import CommandError, ErrorCode, OutboundRefusal, is_transient
+from connector_proxy.sdk.errors import CheckFailed, CommandError, ErrorCode, OutboundRefusal, is_transient
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, invoke
 from connector_proxy.sdk.parameters import Schema
 from connector_proxy.sdk.retrying import backoff
@@ -59,6 +60,8 @@ __all__ = [
     "INVALID_SIGNATURE",
     "REQUEST_EXPIRED",
     "Accepted",
+    "Check",
+    "CheckFailed",
     "Command",
     "CommandError",
     "CommandGroup",

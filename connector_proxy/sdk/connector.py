@@ -31,6 +31,8 @@ F = TypeVar("F", bound=CommandFunction)
 Setup = Callable[[Mapping[str, Any]], Any]
 TypeaheadFunction = Callable[..., Sequence[Any]]
 T = TypeVar("T", bound=TypeaheadFunction)
+CheckFunction = Callable[..., str | None]
+K = TypeVar("K", bound=CheckFunction)
 W = TypeVar("W", bound=Callable[..., Any])
 
 
@@ -60,6 +62,20 @@ class Typeahead:
 
     name: str
     function: TypeaheadFunction
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A connector's live check of its credentials and destinations, run when an operator asks.
+
+    The function takes ``ctx`` (configuration, resources, a deadline) and returns a line saying what
+    it verified, or None; it raises :class:`~connector_proxy.sdk.errors.CheckFailed` (or any
+    ``CommandError``) to say what does not work. It must be cheap and read-only: it runs on demand
+    from the page, the API and ``connector-proxy check --live``, never on a schedule.
+    """
+
+    function: CheckFunction
     description: str = ""
 
 
@@ -223,6 +239,7 @@ class Connector(CommandGroup):
         self.errors = errors
         self.setup = setup
         self.auths: dict[str, OAuth2] = {}
+        self.live_check: Check | None = None
         super().__init__()
         for group in groups:
             self.include(group)
@@ -248,3 +265,16 @@ class Connector(CommandGroup):
             raise ValueError(f"{self.name}/{auth.name} is declared twice")
         self.auths[auth.name] = auth
         return auth
+
+    def check(self, function: K) -> K:
+        """Register ``function(ctx) -> str | None`` as the connector's live check (one per connector)::
+
+        @connector.check
+        def who_am_i(ctx: Context) -> str:
+            '''Ask the service who the configured credentials belong to.'''
+            return f"signed in as {ctx.resources.client.whoami()}"
+        """
+        if self.live_check is not None:
+            raise ValueError(f"{self.name} has a live check already")
+        self.live_check = Check(function, parse_docstring(function).summary)
+        return function

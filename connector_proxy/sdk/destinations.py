@@ -178,6 +178,19 @@ class DestinationPolicy:
                 shown = host if host == address else f"{host} ({address})"
                 raise DestinationBlocked(f"{shown} is refused: {reason}")
 
+    def named_origins(self) -> tuple[str, ...]:
+        """The origins ``allow`` names one by one (no pattern, no network), for a live check to try:
+        an origin as written, a host on https (http on port 80), with its port where it gives one."""
+        named = []
+        for entry in self.allow:
+            host = _one_host(entry)
+            if host is None:
+                continue
+            scheme = entry.scheme or ("http" if entry.port == 80 else "https")
+            port = f":{entry.port}" if entry.port and entry.port != DEFAULT_PORTS[scheme] else ""
+            named.append(f"{scheme}://{host}{port}")
+        return tuple(dict.fromkeys(named))
+
     def may_allow(self, host: str, port: int, scheme: str) -> bool:
         """Whether a URL's host and port can pass the allow list, before any lookup.
 
@@ -238,6 +251,16 @@ def _origin_entry(text: str) -> Entry:
     if literal is not None:
         return Entry(network=ipaddress.ip_network(literal), port=port, scheme=parts.scheme)
     return Entry(host=parts.hostname.lower().rstrip("."), port=port, scheme=parts.scheme)
+
+
+def _one_host(entry: Entry) -> str | None:
+    """The one host an entry names, as a URL writes it; None for a pattern or a network."""
+    if entry.host is not None:
+        return None if "*" in entry.host else entry.host
+    if entry.network is None or entry.network.num_addresses != 1:
+        return None
+    address = entry.network.network_address
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def _split_port(text: str) -> tuple[str, int | None]:

@@ -98,3 +98,19 @@ class CommandError(Exception):
         if self.concrete:
             return self.concrete
         return self.declared.code.replace(STATUS_PLACEHOLDER, str(self.http_status))
+
+
+CHECK_FAILED = ErrorCode(
+    "CheckFailed", "A connector's live check found its credentials or destinations not working", 503
+)
+
+
+class CheckFailed(CommandError):
+    """Raised by a connector's live check (``@connector.check``) to say what does not work.
+
+    The message is shown to operators (the page, ``connector-proxy check --live``): say what was
+    tried and what answered, never a secret.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(CHECK_FAILED, message)

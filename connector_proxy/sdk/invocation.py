@@ -69,6 +69,8 @@ def guarded(context: Context, what: str, work: Callable[[], Any]) -> Invocation:
     except OutboundRefusal as refusal:  # the SDK's own limit: no connector maps it
         return Refused(refusal.kind, refusal.reason)
     except Exception as error:  # a connector's bug must become an answer, not a dead worker
-        context.log.logger.exception("%s raised %s", what, type(error).__name__)
-        return Crashed(type(error).__name__, str(error))
+        # what an isolated connector's worker raised names itself (the daemon's WorkerRaised)
+        name = getattr(error, "exception_name", type(error).__name__)
+        context.log.logger.exception("%s raised %s", what, name)
+        return Crashed(name, str(error))
     return Returned(answer if isinstance(answer, Result) else Result(body=answer))

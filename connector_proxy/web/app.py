@@ -22,6 +22,7 @@ from connector_proxy.web import openapi
 from connector_proxy.web.auth import require_api_key
 from connector_proxy.web.bounded import BoundedRequest
 from connector_proxy.web.catalog import catalog
+from connector_proxy.web.checks import checks
 from connector_proxy.web.cors import allow_listed_origins
 from connector_proxy.web.do import do
 from connector_proxy.web.errors import register_error_handlers
@@ -68,7 +69,20 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     identify_requests(app)  # around everything: a refused request has an id too
     allow_listed_origins(app, settings.cors)  # a listed origin's preflight goes before the key check
     app.before_request(require_api_key)
-    for blueprint in (health, catalog, do, jobs, relay, inbound, oauth, typeahead, metrics, validate, page):
+    for blueprint in (
+        health,
+        catalog,
+        checks,
+        do,
+        jobs,
+        relay,
+        inbound,
+        oauth,
+        typeahead,
+        metrics,
+        validate,
+        page,
+    ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     document = jsontext.dumps(openapi.build(app, registry, settings))

@@ -6,7 +6,7 @@ The module is not named ``connector_aws``, which is SpiffWorkflow's own.
 """
 
 from connector_proxy.sdk import Connector
-from connector_proxy_aws import dynamodb, errors, messaging, s3, settings, suggest, triggers
+from connector_proxy_aws import check, dynamodb, errors, messaging, s3, settings, suggest, triggers
 
 connector = Connector(
     name="aws",
@@ -17,5 +17,6 @@ connector = Connector(
     setup=settings.setup,
     groups=[s3.commands, dynamodb.commands, messaging.commands, suggest.commands, triggers.triggers],
 )
+connector.check(check.caller_identity)
 
 __all__ = ["connector"]

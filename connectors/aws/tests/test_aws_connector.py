@@ -350,8 +350,12 @@ def test_through_the_daemon_with_no_secret_in_its_log(tmp_path: Path, moto: str,
         ).json()
         shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}["aws"]
         suggested = requests.get(f"{daemon.url}/v1/typeahead/aws/buckets?prefix=e2&limit=5", timeout=5)
+        checked = requests.post(f"{daemon.url}/v1/connectors/aws/check", timeout=30).json()
     finally:
         daemon.stop()
+
+    assert checked["state"] == "ok"  # moto's STS answers GetCallerIdentity for any key
+    assert checked["message"].startswith("signed in as arn:aws:") and "(account " in checked["message"]
 
     assert suggested.status_code == 404  # no category is served without the key until it is opened
     assert suggested.json()["error"]["error_code"] == "TypeaheadNotFound"
@@ -442,3 +446,20 @@ payload = { order = "/body/order" }
     assert host.attempts == 5
     assert left["ApproximateNumberOfMessages"] == "0" and left["ApproximateNumberOfMessagesNotVisible"] == "0"
     assert "s3cret-aws-secret-value" not in log.read_text()
+
+
+def test_the_live_check_names_what_failed_never_a_key(tmp_path: Path) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    client = app_client(
+        tmp_path,
+        aws_config(nowhere).replace(
+            "[connectors.aws.config]", "[connectors.aws.config]\nconnect_timeout = 0.5"
+        ),
+        KEYS,
+    )
+
+    checked = client.post("/v1/connectors/aws/check").get_json()
+
+    assert checked["state"] == "failed"
+    assert checked["message"] == "STS could not be asked (EndpointConnectionError)"
+    assert "s3cret-aws-secret-value" not in str(checked)

@@ -5,7 +5,7 @@ configured in ``[connectors.http.config]`` (see CONFIG_SCHEMA and the README).
 """
 
 from connector_proxy.sdk import Connector
-from connector_proxy_http import commands, errors, inbound, settings
+from connector_proxy_http import check, commands, errors, inbound, settings
 
 connector = Connector(
     name="http",
@@ -16,5 +16,6 @@ connector = Connector(
     setup=settings.setup,
     groups=[commands.commands, inbound.triggers],
 )
+connector.check(check.destinations_answer)
 
 __all__ = ["connector"]

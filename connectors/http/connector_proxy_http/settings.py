@@ -62,12 +62,14 @@ class HttpResources:
     max_response_bytes: int
     max_timeout: float
     connect_timeout: float
+    named_origins: tuple[str, ...] = ()  # what the live check tries: destinations.allow's one by one
 
 
 def setup(config: Mapping[str, Any]) -> HttpResources:
     """``config`` arrives validated, with the schema's defaults filled in."""
+    policy = DestinationPolicy.from_config(config.get("destinations"))
     return HttpResources(
-        pool=pool_manager(DestinationPolicy.from_config(config.get("destinations"))),
+        pool=pool_manager(policy),
         redirects=_follow_redirects_only(config["max_redirects"]),
         safe_across_origins=SAFE_ACROSS_ORIGINS
         | {name.lower() for name in config["keep_headers_across_origins"]},
@@ -79,6 +81,7 @@ def setup(config: Mapping[str, Any]) -> HttpResources:
         max_response_bytes=config["max_response_bytes"],
         max_timeout=float(config["max_timeout"]),
         connect_timeout=float(config["connect_timeout"]),
+        named_origins=policy.named_origins(),
     )
 
 

@@ -6,7 +6,7 @@ lists programs and roots (see CONFIG_SCHEMA and the README).
 """
 
 from connector_proxy.sdk import Connector
-from connector_proxy_os import errors, files, running, settings, watching
+from connector_proxy_os import check, errors, files, running, settings, watching
 
 connector = Connector(
     name="os",
@@ -16,5 +16,6 @@ connector = Connector(
     setup=settings.setup,
     groups=[running.commands, files.commands, watching.triggers],
 )
+connector.check(check.roots_and_programs)
 
 __all__ = ["connector"]
