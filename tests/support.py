@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +70,15 @@ class Daemon(RunningDaemon):
     """The real daemon with the sample connectors visible, its output kept in ``log``."""
 
     def __init__(
-        self, config: Path, environ: Mapping[str, str], log: Path, site: tuple[Path, ...] = ()
+        self,
+        config: Path,
+        environ: Mapping[str, str],
+        log: Path,
+        site: tuple[Path, ...] = (),
+        samples: bool = True,  # False: the sample connectors are not in the daemon's environment
     ) -> None:
         self.log = log
-        super().__init__(config, environ, site=(SITE, *site), output=log.open("wb"))
+        super().__init__(config, environ, site=(SITE, *site) if samples else site, output=log.open("wb"))
 
     def wait_ready(self, seconds: float = 20, poll: float = 0.05) -> float:
         try:
@@ -112,6 +119,29 @@ def environment(folder: Path, wheels: list[Path]) -> Path:
         check=True,
     )
     return folder / "bin" / "python"
+
+
+def modules_of(root: Path, *packages: str) -> dict[str, str]:
+    """A package's (or a module's) source files under ``root``, as :func:`wheel` takes them."""
+    found = {}
+    for name in packages:
+        module = root / f"{name}.py"
+        paths = [module] if module.exists() else sorted((root / name).rglob("*.py"))
+        found.update({str(path.relative_to(root)): path.read_text() for path in paths})
+    return found
+
+
+def copy_installed(site: Path, names: Iterable[str]) -> None:
+    """Distributions installed here, copied into another environment's site-packages with their
+    metadata (the same wheels pip would install there; no network)."""
+    for name in names:
+        distribution = metadata.distribution(name)
+        for file in distribution.files or ():
+            source = Path(str(distribution.locate_file(file)))
+            if file.parts[0] == ".." or not source.is_file():  # scripts live outside site-packages
+                continue
+            (site / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, site / file)
 
 
 def redis_or_skip(url: str) -> redis.Redis:

@@ -1,44 +1,67 @@
 """The same connectors in-process and isolated answer the host identically (issue 14's promise).
 
 Two real daemons, one running the sample and http connectors in-process, one
-running them in worker processes (this interpreter, the same packages); every
-call is sent to both and the status and envelope compared whole: success, a
-declared error, an undeclared one, the SDK's outbound limits (DestinationBusy,
-DestinationTimeout), a timeout the connector maps, a crash, a hand-off, and
-a call refused by validation. A SpiffWorkflow package (``connector_example``)
-is compared the same way: its own error codes, its v1 answers, its crash, its
-``execute_async`` through the relay, and the old proxy's numeric strings.
+running them in worker processes of **another virtual environment** (made
+here: the connectors and their libraries are installed there, and the
+isolated daemon's own environment has none of them, so everything it knows
+of them crossed the protocol). Every call is sent to both and the status and
+answer compared whole: commands (success, a declared error, an undeclared one,
+the SDK's outbound limits, a timeout the connector maps, a crash, a hand-off, a
+call refused by validation), typeahead, webhooks, sign-ins and live checks. A
+SpiffWorkflow package (``connector_example``) is compared the same way: its own
+error codes, its v1 answers, its crash, its ``execute_async`` through the
+relay, the old proxy's numeric strings, its sign-in.
+
+The JavaScript example (``examples/node-connector``) is compared with its twin
+written with the SDK (``tests/fixtures/twin_site/textkit_twin.py``), in-process:
+commands, typeahead, a webhook, a poller's events at the host, a sign-in and a
+live check answer alike, so the protocol is shown to be language-neutral.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import sys
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import SilentServer
-from tests.support import SPIFF_SITE, TEST_CONFIG, TEST_ENV, Daemon
+from connector_proxy.sdk.testing import MessageHost, SilentServer
+from tests.support import (
+    ROOT,
+    SITE,
+    SPIFF_SITE,
+    TEST_CONFIG,
+    TEST_ENV,
+    Daemon,
+    copy_installed,
+    environment,
+    modules_of,
+    wheel,
+)
 
-ISOLATED = f"""
+ISOLATED = """
 [connectors.sample]
-python = "{sys.executable}"
+python = "{python}"
 workers = 1
 
 [connectors.http]
-python = "{sys.executable}"
+python = "{python}"
 workers = 1
 
 [connectors.example]
-python = "{sys.executable}"
+python = "{python}"
 workers = 1
 """
+# what the connectors import beyond the SDK, copied from this environment as installed
+LIBRARIES = ("requests", "urllib3", "idna", "charset-normalizer", "certifi", "xmltodict")
+TWIN_SITE = ROOT / "tests" / "fixtures" / "twin_site"
 PACKAGE_CONFIG = """
 [oauth]
 redirect_urls = ["http://127.0.0.1:7000/v1.0/"]
@@ -75,18 +98,59 @@ def silent() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Daemon]]:
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another virtual environment holding the sample, http and example connectors: its python."""
+    folder = tmp_path_factory.mktemp("elsewhere")
+    points = (SITE / "sample_connectors-0.1.0.dist-info" / "entry_points.txt").read_text()
+    http = "[connector_proxy.connectors]\nhttp = connector_proxy_http:connector\n"
+    wheels = [
+        wheel(folder, "sample_connectors", "0.1.0", modules_of(SITE, "sample_connectors"), points),
+        wheel(
+            folder,
+            "connector_proxy_http",
+            "0.1.0",
+            modules_of(ROOT / "connectors" / "http", "connector_proxy_http"),
+            http,
+        ),
+        wheel(
+            folder,
+            "connector_example",
+            "0.1.0",
+            modules_of(SPIFF_SITE, "connector_example", "spiffworkflow_connector_command"),
+        ),
+    ]
+    python = environment(folder / "venv", wheels)
+    copy_installed(next((folder / "venv").glob("lib/python3*/site-packages")), LIBRARIES)
+    return python
+
+
+@pytest.fixture(scope="module")
+def steer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file the sample connector's live check reads its answer from, in both daemons."""
+    return tmp_path_factory.mktemp("steer") / "check.txt"
+
+
+@pytest.fixture(scope="module")
+def daemons(
+    tmp_path_factory: pytest.TempPathFactory, elsewhere: Path, steer: Path
+) -> Iterator[dict[str, Daemon]]:
     folder = tmp_path_factory.mktemp("equivalence")
     started: dict[str, Daemon] = {}
+    environ = {**TEST_ENV, "SAMPLE_CHECK_FILE": str(steer)}
+    isolated = ISOLATED.format(python=elsewhere)
     try:
-        for mode, toml in (("in_process", TEST_CONFIG), ("isolated", ISOLATED + TEST_CONFIG)):
+        for mode, toml in (("in_process", TEST_CONFIG), ("isolated", isolated + TEST_CONFIG)):
             (folder / mode).mkdir()
             config = folder / mode / "plugins.toml"
             provider = (
                 'greeting = "Hello"\nprovider_url = "http://127.0.0.1:9"\nclient_id = "sample-client"\n'
             )
             config.write_text(toml.replace('greeting = "Hello"\n', provider) + PACKAGE_CONFIG)
-            started[mode] = Daemon(config, TEST_ENV, folder / mode / "daemon.log", site=(SPIFF_SITE,))
+            log = folder / mode / "daemon.log"
+            if mode == "in_process":
+                started[mode] = Daemon(config, environ, log, site=(SPIFF_SITE,))
+            else:  # none of the connectors is in this daemon's environment: only in the workers'
+                started[mode] = Daemon(config, environ, log, samples=False)
             started[mode].__enter__()
         yield started
     finally:
@@ -94,13 +158,22 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Daem
             daemon.stop()
 
 
-def test_the_two_daemons_run_the_connectors_in_their_modes(daemons: dict[str, Daemon]) -> None:
+def test_the_two_daemons_run_the_connectors_in_their_modes(
+    daemons: dict[str, Daemon], elsewhere: Path
+) -> None:
     for mode, daemon in daemons.items():
         shown = requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()
         listed = {c["name"]: c for c in shown if c["state"] != "duplicate"}  # SpiffWorkflow's connector_http
         assert listed["sample"]["state"] == listed["http"]["state"] == listed["example"]["state"] == "ready"
         assert listed["sample"]["mode"] == listed["http"]["mode"] == listed["example"]["mode"] == mode
         assert listed["example"]["interface"] == "spiffworkflow"
+        assert listed["sample"]["live_check"].startswith("Ask whether the configured token is accepted")
+        assert listed["example"]["live_check"] is None
+    isolated = {
+        c["name"]: c for c in requests.get(f"{daemons['isolated'].url}/v1/connectors", timeout=5).json()
+    }
+    assert {isolated[name]["runs"][0] for name in ("sample", "http", "example")} == {str(elsewhere)}
+    assert "broken" not in isolated  # the sample site's other entry points are not in this environment
 
 
 CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
@@ -270,3 +343,172 @@ def test_isolated_sign_ins_are_listed_and_started_exactly_as_in_process(daemons:
         assert started[("isolated", auth)] == started[("in_process", auth)], auth
     assert started[("in_process", "sample/Provider")][:2] == (302, "http://127.0.0.1:9/authorize")
     assert started[("in_process", "sample/Machine")][0] == 403  # a machine's token never leaves
+
+
+CHECK_CASES = [
+    # (case, connector, what the sample's check is steered to, the state)
+    ("ok", "sample", "ok", "ok"),
+    ("failed", "sample", "fail", "failed"),
+    ("a check that raises", "sample", "crash", "failed"),
+    ("not offered", "example", "ok", "not_offered"),
+    ("nothing named to try", "http", "ok", "ok"),
+]
+
+
+@pytest.mark.parametrize(
+    ("connector", "steered", "state"), [c[1:] for c in CHECK_CASES], ids=[c[0] for c in CHECK_CASES]
+)
+def test_an_isolated_live_check_answers_exactly_as_in_process(
+    daemons: dict[str, Daemon], steer: Path, connector: str, steered: str, state: str
+) -> None:
+    steer.write_text(steered)
+    answers = {}
+    for mode, daemon in daemons.items():
+        response = requests.post(f"{daemon.url}/v1/connectors/{connector}/check", timeout=30)
+        answer = response.json()
+        answers[mode] = (response.status_code, {k: v for k, v in answer.items() if k != "seconds"})
+    assert answers["isolated"] == answers["in_process"]
+    assert (
+        answers["in_process"] == (200, answers["in_process"][1])
+        and answers["in_process"][1]["state"] == state
+    )
+    assert TEST_ENV["SAMPLE_TOKEN"] not in str(answers)  # the crash's text holds it: the log only
+    unknown = requests.post(f"{daemons['isolated'].url}/v1/connectors/nobody/check", timeout=5)
+    assert (unknown.status_code, unknown.json()["error"]["error_code"]) == (404, "ConnectorNotFound")
+
+
+TEXTKIT = """
+[server]
+workers = 1
+[connectors.textkit.config]
+prefix = "bpmn-"
+provider_url = "http://127.0.0.1:9"
+client_id = "textkit-client"
+[connectors.textkit.typeahead]
+languages = "textkit.languages"
+[oauth]
+redirect_urls = ["http://127.0.0.1:7000/v1.0/"]
+[events]
+host_url = "{host}"
+[subscriptions.notes]
+trigger = "textkit/note_posted"
+message = "note"
+settings = {{ secret = "notes-token-0123456789" }}
+[subscriptions.numbers]
+trigger = "textkit/counted"
+message = "number"
+interval = 0.2
+settings = {{ count = 5 }}
+payload = {{ n = "/n" }}
+"""
+NODE = """
+[connectors.textkit]
+program = ["node", "examples/node-connector/connector.js", "textkit"]
+workers = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def textkits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Daemon, MessageHost]]]:
+    """The JavaScript example isolated, and its twin written with the SDK in-process; each with a host."""
+    if shutil.which("node") is None:
+        pytest.skip("Node.js is not installed")
+    folder = tmp_path_factory.mktemp("textkit")
+    started: dict[str, tuple[Daemon, MessageHost]] = {}
+    try:
+        for language in ("python", "javascript"):
+            (folder / language).mkdir()  # each its own job and event stores, beside its plugins.toml
+            if language == "javascript":  # programs start in plugins.toml's directory
+                shutil.copytree(ROOT / "examples", folder / language / "examples")
+            host = MessageHost().__enter__()
+            config = folder / language / "plugins.toml"
+            config.write_text((NODE if language == "javascript" else "") + TEXTKIT.format(host=host.url))
+            log = folder / language / "daemon.log"
+            site = (TWIN_SITE,) if language == "python" else ()
+            started[language] = (Daemon(config, {}, log, site=site, samples=False).__enter__(), host)
+        yield started
+    finally:
+        for daemon, host in started.values():
+            daemon.stop()
+            host.__exit__(None, None, None)
+
+
+TEXTKIT_CASES = [
+    # (case, method, path, JSON body, headers)
+    ("catalog", "GET", "/v1/commands", None, {}),
+    ("a slug", "POST", "/v1/do/textkit/Slugify", {"text": "Hello, BPMN world"}, {}),
+    ("a separator", "POST", "/v1/do/textkit/Slugify", {"text": "a b", "separator": "_"}, {}),
+    ("nothing left", "POST", "/v1/do/textkit/Slugify", {"text": "!!!"}, {}),
+    ("a count", "POST", "/v1/do/textkit/WordCount", {"text": "one two  three"}, {}),
+    ("a bad call", "POST", "/v1/do/textkit/WordCount", {"words": 3}, {}),
+    ("suggestions", "GET", "/v1/typeahead/textkit.languages?prefix=j&limit=5", None, {}),
+    (
+        "a note",
+        "POST",
+        "/v1/inbound/textkit/note_posted",
+        {"id": 12, "text": "hi"},
+        {"X-Webhook-Token": "notes-token-0123456789"},
+    ),
+    ("a forged note", "POST", "/v1/inbound/textkit/note_posted", {"id": 13}, {"X-Webhook-Token": "no"}),
+    ("sign-ins", "GET", "/v1/auths", None, {}),
+    ("a live check", "POST", "/v1/connectors/textkit/check", None, {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers"), [c[1:] for c in TEXTKIT_CASES], ids=[c[0] for c in TEXTKIT_CASES]
+)
+def test_the_javascript_example_answers_as_its_twin_written_with_the_sdk(
+    textkits: dict[str, tuple[Daemon, MessageHost]],
+    method: str,
+    path: str,
+    body: Any,
+    headers: dict[str, str],
+) -> None:
+    answers = {}
+    for language, (daemon, _host) in textkits.items():
+        response = requests.request(method, f"{daemon.url}{path}", json=body, headers=headers, timeout=30)
+        answer = response.json()
+        if isinstance(answer, list) and path == "/v1/commands":  # the built-in connectors are in both
+            answer = [_without_worker_errors(entry) for entry in answer if entry["id"].startswith("textkit/")]
+        if isinstance(answer, dict):
+            answer.pop("seconds", None)
+            for event in answer.get("events", []):
+                event.pop("id", None)  # the store's own numbering
+        answers[language] = (response.status_code, answer)
+    assert answers["javascript"] == answers["python"]
+    assert answers["python"][0] < 500, answers
+
+
+def _without_worker_errors(entry: dict[str, Any]) -> dict[str, Any]:
+    """A catalog entry less the codes only an isolated command declares (WorkerCrashed...)."""
+    errors = [e for e in entry["errors"] if not e["error_code"].startswith("Worker")]
+    return {**entry, "errors": errors}
+
+
+def test_the_javascript_examples_poller_and_sign_in_work_as_its_twins(
+    textkits: dict[str, tuple[Daemon, MessageHost]],
+) -> None:
+    delivered, redirected = {}, {}
+    for language, (daemon, host) in textkits.items():
+        deadline = time.monotonic() + 10
+        while len(numbers := [m.payload["n"] for m in host.messages if m.name == "number"]) < 5:
+            assert time.monotonic() < deadline, f"{language}: only {numbers} reached the host"
+            time.sleep(0.05)
+        time.sleep(0.5)  # a few more polls: nothing new, nothing repeated
+        delivered[language] = sorted(m.payload["n"] for m in host.messages if m.name == "number")
+        answer = requests.get(
+            f"{daemon.url}/v1/auth/textkit/provider?redirect_url=http://127.0.0.1:7000/v1.0/back",
+            allow_redirects=False,
+            timeout=10,
+        )
+        parts = urlsplit(answer.headers["Location"])
+        query = {
+            k: v
+            for k, v in parse_qs(parts.query).items()
+            if k not in ("state", "code_challenge", "redirect_uri")
+        }
+        redirected[language] = (answer.status_code, parts.path, query)
+    assert delivered["javascript"] == delivered["python"] == [0, 1, 2, 3, 4]
+    assert redirected["javascript"] == redirected["python"]
+    assert redirected["python"][:2] == (302, "/authorize")

@@ -198,7 +198,7 @@ def test_a_connector_written_in_javascript(daemon: Daemon) -> None:
     nothing = do(daemon, "textkit/Slugify", {"text": "!!!"}).json()
 
     assert slug["command_response"]["body"] == {"slug": "bpmn-hello-bpmn-world"}
-    assert slug["spiff__logs"][0].startswith("[INFO] Slugify answered by node")
+    assert slug["spiff__logs"] == ["[INFO] Slugify answered by textkit"]
     assert nothing["error"]["error_code"] == "NothingLeft"
     assert nothing["command_response"]["http_status"] == 422
     suggested = requests.get(f"{daemon.url}/v1/typeahead/textkit.languages?prefix=j&limit=5", timeout=10)
