@@ -185,12 +185,13 @@ class WorkerLimits:
     """What one isolated worker process may use; at a limit the call in flight answers
     WorkerLimitExceeded and the worker is replaced, the others keep serving."""
 
-    memory_bytes: int | None = None  # its address space (RLIMIT_AS)
+    memory_bytes: int | None = None  # what it holds (its own memory cgroup) or its address space (RLIMIT_AS)
     cpu_seconds: int | None = None  # CPU time of one call (RLIMIT_CPU, moved on before each call)
     max_calls: int | None = None  # calls a worker answers before it is replaced, between calls
     max_age_seconds: int | None = None  # a worker older than this is replaced, between calls
     min_workers: int | None = None  # started at once and kept; None: all of connectors.<name>.workers
     idle_seconds: int | None = None  # a worker idle this long is stopped, down to min_workers
+    cgroup: bool = True  # memory_bytes in a cgroup of its own where the daemon has one to give
 
 
 NO_LIMITS = WorkerLimits()
@@ -590,7 +591,8 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
     for name, entry in table.items():
         if not isinstance(entry, dict):
             raise ConfigError(f"[connectors.{name}] must be a table")
-        unknown = set(entry) - {"enabled", "config", "python", "program", "workers", "typeahead", *LIMIT_KEYS}
+        known = {"enabled", "config", "python", "program", "workers", "typeahead", "cgroup", *LIMIT_KEYS}
+        unknown = set(entry) - known
         if unknown:
             raise ConfigError(
                 f"unknown key(s) in [connectors.{name}]: {', '.join(sorted(unknown))}"
@@ -642,7 +644,9 @@ def _isolation(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(
             f"{where}: {', '.join(sorted(limits))} apply to isolated workers: give python or program"
         )
-    return {"python": python, "program": tuple(program), "workers": workers, "limits": WorkerLimits(**limits)}
+    cgroup = _typed(f"{where}.cgroup", entry.get("cgroup", True), bool)
+    limited = WorkerLimits(**limits, cgroup=cgroup)
+    return {"python": python, "program": tuple(program), "workers": workers, "limits": limited}
 
 
 LIMIT_KEYS = ("memory_bytes", "cpu_seconds", "max_calls", "max_age_seconds", "min_workers", "idle_seconds")

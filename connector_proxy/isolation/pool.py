@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from connector_proxy.config import NO_LIMITS, WorkerLimits
-from connector_proxy.isolation.process import WorkerGone, WorkerOverLimit, WorkerProcess, WorkerTimedOut
+from connector_proxy.isolation.process import (
+    WorkerGone,
+    WorkerOverLimit,
+    WorkerProcess,
+    WorkerTimedOut,
+    memory_limited_by,
+)
 from connector_proxy.isolation.protocol import ProtocolError
 from connector_proxy.metrics import ISOLATED_WORKER_EVENTS, ISOLATED_WORKERS
 from connector_proxy.sdk.retrying import backoff
@@ -130,7 +136,8 @@ class WorkerPool:
                 "pids": sorted(worker.pid for worker in self._idle),
                 **self.stats,
                 "last_error": self.last_error,
-                "limits": dataclasses.asdict(self.limits),
+                "limits": {k: v for k, v in dataclasses.asdict(self.limits).items() if k != "cgroup"},
+                "memory_limited_by": memory_limited_by(self.limits),  # a cgroup where there is one
             }
 
     def close(self) -> None:

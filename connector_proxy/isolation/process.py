@@ -22,6 +22,7 @@ from typing import Any
 
 from connector_proxy import logs
 from connector_proxy.config import NO_LIMITS, WorkerLimits
+from connector_proxy.isolation.cgroups import WorkerCgroup, memory_cgroups
 from connector_proxy.isolation.protocol import (
     ANSWERS,
     LATER,
@@ -69,6 +70,7 @@ class WorkerProcess:
         self.calls = 0
         self.started = time.monotonic()
         self.idle_since = self.started
+        self.cgroup = _cgroup_for(name, limits)
         self.process = subprocess.Popen(  # noqa: S603 - the operator's configured program, no shell
             list(command),
             stdin=subprocess.PIPE,
@@ -79,7 +81,10 @@ class WorkerProcess:
         )
         self.pid = self.process.pid
         self.protocol = VERSION  # until its hello says
-        if limits.memory_bytes:
+        if self.cgroup is not None and not self.cgroup.place(self.pid):
+            self.cgroup.remove()
+            self.cgroup = None
+        if limits.memory_bytes and self.cgroup is None:
             _limit(self.pid, "RLIMIT_AS", limits.memory_bytes)
         self._buffer = b""
         self._next_id = 0
@@ -121,20 +126,26 @@ class WorkerProcess:
         try:
             answer = self._read(deadline)
         except WorkerGone:
-            if self._ended_by() == -signal.SIGXCPU:
+            ended_by = self._ended_by()
+            if ended_by == -signal.SIGXCPU:
                 raise WorkerOverLimit(
                     f"the call used more than its {self.limits.cpu_seconds} s of CPU"
                 ) from None
+            if ended_by == -signal.SIGKILL and self.cgroup is not None and self.cgroup.ran_out():
+                raise WorkerOverLimit(self._over_memory()) from None
             raise
         if (
             answer["type"] == "crash"
             and answer.get("exception") == "MemoryError"
             and self.limits.memory_bytes
         ):
-            raise WorkerOverLimit(f"the call needed more than the worker's {self.limits.memory_bytes} bytes")
+            raise WorkerOverLimit(self._over_memory())
         if answer.get("id") != self._next_id or answer["type"] not in ANSWERS:
             raise ProtocolError(f"expected the answer to request {self._next_id}, got {answer['type']!r}")
         return answer
+
+    def _over_memory(self) -> str:
+        return f"the call needed more than the worker's {self.limits.memory_bytes} bytes"
 
     def _ended_by(self) -> int | None:
         """Its exit status once its output closed (a moment for the kernel to finish it)."""
@@ -150,6 +161,8 @@ class WorkerProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
         self.process.wait()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
@@ -198,6 +211,20 @@ class WorkerProcess:
         connector_log = logging.getLogger(f"connector_proxy.connectors.{self.name}")
         for line in iter(self.process.stderr.readline, b""):
             logs.relog(line.decode(errors="replace").rstrip()[:MAX_LOGGED], connector_log)
+
+
+def memory_limited_by(limits: WorkerLimits) -> str | None:
+    """How ``memory_bytes`` is enforced here: ``cgroup v1``/``v2``, ``rlimit``, or None (no limit)."""
+    if not limits.memory_bytes:
+        return None
+    found = memory_cgroups() if limits.cgroup else None
+    return found.kind if found is not None else "rlimit"
+
+
+def _cgroup_for(name: str, limits: WorkerLimits) -> WorkerCgroup | None:
+    """A memory cgroup for a new worker, where memory_bytes is set and the daemon has one to give."""
+    found = memory_cgroups() if limits.memory_bytes and limits.cgroup else None
+    return found.make(name, limits.memory_bytes or 0) if found is not None else None
 
 
 def _limit(pid: int, name: str, value: int) -> None:

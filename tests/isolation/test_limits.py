@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from connector_proxy.isolation.cgroups import memory_cgroups
 from tests.support import TEST_CONFIG, TEST_ENV, Daemon
 
 LIMITED = f"""
@@ -55,6 +56,7 @@ def test_a_worker_over_its_memory_or_cpu_is_replaced_and_calls_keep_succeeding(d
     first = pid_of(do(daemon, "Hoard", megabytes=8))
     hoarded = do(daemon, "Hoard", megabytes=2048)
     second = pid_of(do(daemon, "Hoard", megabytes=8))
+    placed = Path(f"/proc/{second}/cgroup").read_text() if sys.platform == "linux" else ""
     spun = do(daemon, "Spin", seconds=5)
     third = pid_of(do(daemon, "Hoard", megabytes=8))
     shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}["sample"]
@@ -67,6 +69,22 @@ def test_a_worker_over_its_memory_or_cpu_is_replaced_and_calls_keep_succeeding(d
     assert shown["workers"]["over_limit"] == 2
     limits = {"memory_bytes": 536870912, "cpu_seconds": 1, "max_calls": 6}
     assert {k: v for k, v in shown["workers"]["limits"].items() if v is not None} == limits
+    given = memory_cgroups()  # this test's process has the daemon's cgroup: what it can give, it does
+    assert shown["workers"]["memory_limited_by"] == (given.kind if given else "rlimit")
+    assert ("/connector-proxy-" in placed) == (given is not None)  # the worker sat in a cgroup of its own
+
+
+def test_without_a_cgroup_memory_bytes_bounds_the_address_space(tmp_path: Path) -> None:
+    config = tmp_path / "plugins.toml"
+    config.write_text(LIMITED.replace("max_calls = 6", "cgroup = false") + TEST_CONFIG)
+    with Daemon(config, TEST_ENV, tmp_path / "daemon.log") as running:
+        first = pid_of(do(running, "Hoard", megabytes=8))
+        hoarded = do(running, "Hoard", megabytes=2048)
+        second = pid_of(do(running, "Hoard", megabytes=8))
+        shown = {c["name"]: c for c in requests.get(f"{running.url}/v1/connectors", timeout=5).json()}
+
+    assert hoarded["error"]["error_code"] == "WorkerLimitExceeded" and first != second
+    assert shown["sample"]["workers"]["memory_limited_by"] == "rlimit"
 
 
 def test_a_worker_that_answered_max_calls_is_replaced_between_calls(daemon: Daemon) -> None:
