@@ -7,7 +7,9 @@ isolated daemon's own environment has none of them, so everything it knows
 of them crossed the protocol). Every call is sent to both and the status and
 answer compared whole: commands (success, a declared error, an undeclared one,
 the SDK's outbound limits, a timeout the connector maps, a crash, a hand-off, a
-call refused by validation), typeahead, webhooks, sign-ins and live checks. A
+call refused by validation), typeahead, webhooks, a poller's events at each
+daemon's host, sign-ins (started, and exchanged with a real provider), token
+refresh by a command, and live checks. A
 SpiffWorkflow package (``connector_example``) is compared the same way: its own
 error codes, its v1 answers, its crash, its ``execute_async`` through the
 relay, the old proxy's numeric strings, its sign-in.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -33,6 +36,7 @@ import pytest
 import requests
 
 from connector_proxy.sdk.testing import MessageHost, SilentServer
+from tests.oauth_provider import OAuthProvider
 from tests.support import (
     ROOT,
     SITE,
@@ -68,26 +72,33 @@ redirect_urls = ["http://127.0.0.1:7000/v1.0/"]
 
 [connectors.example.config]
 greeting = "hi"
-provider_url = "http://127.0.0.1:9"
-client_id = "example-client"
-client_secret = "example-secret-0123456789"
+provider_url = "{provider}"
+client_id = "proxy-client"
+client_secret = "env:PROVIDER_SECRET"
 
 [connectors.sample.typeahead]
 colours = "sample.colours"
 broken = "sample.broken"
 
 [events]
-host_url = "http://127.0.0.1:9/v1.0"  # nothing is delivered here: the answers to the senders are compared
+host_url = "{host}"
+
+[subscriptions.ticks]
+trigger = "sample/ticks"
+message = "tick"
+interval = 0.2
+settings = {{ count = 5, acknowledged = "{acknowledged}" }}
+payload = {{ n = "/n", pid = "/pid" }}
 
 [subscriptions.signups]
 trigger = "sample/signup"
 message = "signed_up"
-settings = { secret = "signup-token-0123456789" }
+settings = {{ secret = "signup-token-0123456789" }}
 
 [subscriptions.orders]
 trigger = "http/webhook"
 message = "order"
-settings = { secret = "orders-secret-0123456789", timestamp_header = "X-Stamp" }
+settings = {{ secret = "orders-secret-0123456789", timestamp_header = "X-Stamp" }}
 """
 
 
@@ -131,27 +142,53 @@ def steer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def provider() -> Iterator[OAuthProvider]:
+    """A real OAuth provider both daemons' sign-ins and token refreshes go to."""
+    running = OAuthProvider([])
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[dict[str, MessageHost]]:
+    """Each daemon's SpiffWorkflow host, where its events' messages arrive."""
+    with MessageHost() as in_process, MessageHost() as isolated:
+        yield {"in_process": in_process, "isolated": isolated}
+
+
+@pytest.fixture(scope="module")
 def daemons(
-    tmp_path_factory: pytest.TempPathFactory, elsewhere: Path, steer: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    elsewhere: Path,
+    steer: Path,
+    provider: OAuthProvider,
+    hosts: dict[str, MessageHost],
 ) -> Iterator[dict[str, Daemon]]:
     folder = tmp_path_factory.mktemp("equivalence")
     started: dict[str, Daemon] = {}
-    environ = {**TEST_ENV, "SAMPLE_CHECK_FILE": str(steer)}
+    environ = {**TEST_ENV, "SAMPLE_CHECK_FILE": str(steer), "PROVIDER_SECRET": provider.client.client_secret}
     isolated = ISOLATED.format(python=elsewhere)
+    signing = (
+        f'greeting = "Hello"\nprovider_url = "{provider.url}"\nclient_id = "proxy-client"\n'
+        'client_secret = "env:PROVIDER_SECRET"\n'
+    )
     try:
         for mode, toml in (("in_process", TEST_CONFIG), ("isolated", isolated + TEST_CONFIG)):
             (folder / mode).mkdir()
             config = folder / mode / "plugins.toml"
-            provider = (
-                'greeting = "Hello"\nprovider_url = "http://127.0.0.1:9"\nclient_id = "sample-client"\n'
+            acknowledged = folder / mode / "acknowledged.txt"
+            packages = PACKAGE_CONFIG.format(
+                provider=provider.url, host=hosts[mode].url, acknowledged=acknowledged
             )
-            config.write_text(toml.replace('greeting = "Hello"\n', provider) + PACKAGE_CONFIG)
+            config.write_text(toml.replace('greeting = "Hello"\n', signing) + packages)
             log = folder / mode / "daemon.log"
             if mode == "in_process":
                 started[mode] = Daemon(config, environ, log, site=(SPIFF_SITE,))
             else:  # none of the connectors is in this daemon's environment: only in the workers'
                 started[mode] = Daemon(config, environ, log, samples=False)
             started[mode].__enter__()
+            for auth in ("sample/Provider", "example/OAuth"):
+                provider.client.redirect_uris.append(f"{started[mode].url}/v1/auth/{auth}/callback")
         yield started
     finally:
         for daemon in started.values():
@@ -314,7 +351,9 @@ def test_an_isolated_webhook_answers_exactly_as_in_process(
     assert answers["in_process"][0] == status, answers
 
 
-def test_isolated_sign_ins_are_listed_and_started_exactly_as_in_process(daemons: dict[str, Daemon]) -> None:
+def test_isolated_sign_ins_are_listed_and_started_exactly_as_in_process(
+    daemons: dict[str, Daemon], provider: OAuthProvider
+) -> None:
     """An isolated worker declares its auths (a SpiffWorkflow package's too, from its configuration) once
     set up; the daemon lists them and runs the browser's sign-in with them."""
     listed, started = {}, {}
@@ -341,8 +380,84 @@ def test_isolated_sign_ins_are_listed_and_started_exactly_as_in_process(daemons:
     assert {entry["id"] for entry in listed["in_process"]} == {"sample/Provider", "example/OAuth"}
     for auth in ("sample/Provider", "example/OAuth", "sample/Machine"):
         assert started[("isolated", auth)] == started[("in_process", auth)], auth
-    assert started[("in_process", "sample/Provider")][:2] == (302, "http://127.0.0.1:9/authorize")
+    assert started[("in_process", "sample/Provider")][:2] == (302, f"{provider.url}/authorize")
     assert started[("in_process", "sample/Machine")][0] == 403  # a machine's token never leaves
+
+
+def test_an_isolated_poller_delivers_what_it_does_in_process(
+    daemons: dict[str, Daemon], hosts: dict[str, MessageHost]
+) -> None:
+    """The poll and its acknowledgement run in the worker; the events reach the host once each."""
+    delivered, acknowledged = {}, {}
+    for mode, daemon in daemons.items():
+        log = daemon.log.parent / "acknowledged.txt"
+        deadline = time.monotonic() + 15
+        while len(log.read_text().splitlines() if log.exists() else []) < 5:
+            assert time.monotonic() < deadline, f"{mode}: the poller's events were not all acknowledged"
+            time.sleep(0.05)
+        time.sleep(0.5)  # a few more polls: nothing new, nothing repeated
+        delivered[mode] = sorted(m.payload["n"] for m in hosts[mode].messages if m.name == "tick")
+        acknowledged[mode] = {line.split()[0]: int(line.split()[1]) for line in log.read_text().splitlines()}
+    assert delivered["isolated"] == delivered["in_process"] == [0, 1, 2, 3, 4]
+    assert (
+        sorted(acknowledged["isolated"])
+        == sorted(acknowledged["in_process"])
+        == [f"tick-{n}" for n in range(5)]
+    )
+    isolated = daemons["isolated"]
+    assert not set(acknowledged["isolated"].values()) & {isolated.process.pid, *isolated.worker_pids()}
+
+
+HOST = "http://127.0.0.1:7000/v1.0/back"
+
+
+def _signed_in(daemon: Daemon, auth: str) -> dict[str, Any]:
+    """The browser's whole sign-in through the daemon and the provider: the token set the host gets."""
+    browser = requests.Session()
+    started = browser.get(
+        f"{daemon.url}/v1/auth/{auth}?redirect_url={HOST}", allow_redirects=False, timeout=10
+    )
+    consent = requests.get(started.headers["Location"], allow_redirects=False, timeout=10)
+    back = browser.get(consent.headers["Location"], allow_redirects=False, timeout=10)
+    assert back.status_code == 302, back.text
+    tokens: dict[str, Any] = json.loads(parse_qs(urlsplit(back.headers["Location"]).query)["response"][0])
+    return tokens
+
+
+def _shape(value: Any) -> Any:
+    """A token-bearing answer with the values that differ per sign-in (tokens, times) as their types."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return (
+        type(value).__name__
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool)
+        else value
+    )
+
+
+def test_an_isolated_sign_in_exchange_and_token_refresh_answer_as_in_process(
+    daemons: dict[str, Daemon], provider: OAuthProvider
+) -> None:
+    """The exchange runs in the daemon with the worker's declaration; a command that renews a token set
+    in a worker reports it across the protocol, and the host gets the same refreshed-token answer."""
+    exchanged, renewed = {}, {}
+    for mode, daemon in daemons.items():
+        legacy = _signed_in(daemon, "example/OAuth")
+        tokens = _signed_in(daemon, "sample/Provider")
+        expired = {**tokens, "expires_at": int(time.time()) - 10}
+        answer = requests.post(
+            f"{daemon.url}/v1/do/sample/WhoAmI", json={"token_set": expired, "secret": "crm"}, timeout=30
+        )
+        exchanged[mode] = (_shape(legacy), _shape(tokens))
+        renewed[mode] = (answer.status_code, _shape(answer.json()))
+        assert answer.json()["auth"] == "crm"
+        assert answer.json()["api_response"]["command_response"]["body"]["sub"] == "alice"
+        assert answer.json()["refreshed_token_set"]["access_token"] != tokens["access_token"]
+        assert provider.tokens[tokens["access_token"]].revoked  # rotated at the provider by this daemon
+    assert exchanged["isolated"] == exchanged["in_process"]
+    assert renewed["isolated"] == renewed["in_process"]
 
 
 CHECK_CASES = [
