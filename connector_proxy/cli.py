@@ -314,7 +314,7 @@ def _catalog(settings: Settings, url: str | None, api_key: str | None) -> list[d
         return catalog
     import requests
 
-    from connector_proxy.secret_refs import SecretReferenceError, resolve_reference
+    from connector_proxy.secrets import SecretReferenceError, resolve_reference
     from connector_proxy.web.auth import HEADER
 
     try:

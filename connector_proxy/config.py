@@ -18,7 +18,7 @@ from typing import Any, get_type_hints
 
 from connector_proxy.sdk.destinations import parse_entries
 from connector_proxy.sealing import valid_key
-from connector_proxy.secret_refs import SecretReferenceError, resolve_reference
+from connector_proxy.secrets import SecretReferenceError, resolve_reference
 
 ENV_PREFIX = "CONNECTOR_PROXY_"
 CONFIG_ENV = "CONNECTOR_PROXY_CONFIG"
@@ -69,6 +69,14 @@ class AuthSettings:
     api_keys: tuple[str, ...] = ()
     open_paths: tuple[str, ...] = ("/v1/auth/",)
     page_session_seconds: float = 8 * 3600.0  # a catalog page sign-in lasts a working day at most
+
+
+@dataclass(frozen=True)
+class SecretsSettings:
+    """How long a connector's secrets kept elsewhere (a file, a secrets manager) are used before they
+    are read again; 0: only at start-up and on SIGHUP."""
+
+    cache_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,7 @@ class Settings:
     oauth: OAuthSettings = OAuthSettings()
     metrics: MetricsSettings = MetricsSettings()
     events: EventSettings = EventSettings()
+    secrets: SecretsSettings = SecretsSettings()
     connectors: Mapping[str, ConnectorSettings] = field(default_factory=dict)
     subscriptions: Mapping[str, SubscriptionSettings] = field(default_factory=dict)
     source: Path | None = None
@@ -255,6 +264,7 @@ SECTIONS: dict[str, type[Any]] = {
     "oauth": OAuthSettings,
     "metrics": MetricsSettings,
     "events": EventSettings,
+    "secrets": SecretsSettings,
 }
 # a subscription's or a typeahead category's name: one path segment of the URL that reaches it
 SEGMENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -550,6 +560,8 @@ def _check(sections: Mapping[str, Any]) -> None:
     for key in ("command_timeout", "header_timeout", "body_timeout", "typeahead_timeout", "check_timeout"):
         if getattr(limits, key) <= 0:
             raise ConfigError(f"limits.{key} must be positive")
+    if sections["secrets"].cache_seconds < 0:
+        raise ConfigError("secrets.cache_seconds must be 0 (read at start-up only) or more")
     if limits.typeahead_cache_seconds < 0:
         raise ConfigError("limits.typeahead_cache_seconds must be 0 (no cache) or more")
     if auth.page_session_seconds <= 0:

@@ -30,6 +30,7 @@ from connector_proxy.isolation.pool import WorkerPool
 from connector_proxy.isolation.remote import forwarding, isolated_connector, worker_command
 from connector_proxy.jsontext import dumps
 from connector_proxy.legacy.packages import Package, find_packages, load_package
+from connector_proxy.refreshing import Refreshing
 from connector_proxy.registry import (
     READY,
     BoundAuth,
@@ -43,7 +44,7 @@ from connector_proxy.registry import (
 )
 from connector_proxy.sdk.connector import Command, Connector
 from connector_proxy.sdk.invocation import invoke
-from connector_proxy.secret_refs import SecretReferenceError, mask_secrets, resolve_secrets
+from connector_proxy.secrets import SecretReferenceError, mask_secrets, resolve_secrets, rotating
 from connector_proxy.site_paths import read_new_path_files
 from connector_proxy.validation import parameters_validator, rule_in_words
 
@@ -189,7 +190,10 @@ def _load(candidate: Candidate, settings: Settings) -> tuple[ConnectorStatus, Bi
         connector = _import(candidate)
         config = _configure(connector, connector_settings, settings.environ)
         resources = _setup(connector, config)
-        bound = _bind(connector, config, resources, in_process)
+        live = _refreshing(
+            connector, connector_settings, settings, (config, resources), partial(_setup, connector)
+        )
+        bound = _bind(connector, live, in_process)
     except ConnectorRejected as rejected:
         return _status_of(candidate, rejected.state, rejected.detail), Bindings()
     status = _status_of(candidate, READY, None, connector, config)  # in effect: defaults filled in
@@ -213,7 +217,8 @@ def _load_isolated(
     try:
         config = _configure(connector, connector_settings, settings.environ)
         pool: WorkerPool = _setup(connector, config)
-        bound = _bind(connector, config, pool, partial(forwarding, pool))
+        live = _refreshing(connector, connector_settings, settings, (config, pool), pool.reconfigure)
+        bound = _bind(connector, live, partial(forwarding, pool))
     except ConnectorRejected as rejected:
         return ConnectorStatus(name, rejected.state, rejected.detail, runs=command), Bindings()
     bound.pools[name] = pool
@@ -288,6 +293,25 @@ def _config_problem(error: ValidationError) -> str:
     return f"{where}: {rule_in_words(error, show_pattern=False)}"  # the rule, never the value: a secret
 
 
+def _refreshing(
+    connector: Connector,
+    connector_settings: ConnectorSettings,
+    settings: Settings,
+    made: tuple[Mapping[str, Any], Any],
+    set_up: Callable[[Mapping[str, Any]], Any],
+) -> Refreshing:
+    """The connector's configuration and resources as made now, read again after secrets.cache_seconds
+    when a secret of it lives somewhere it may change (set up again if it did)."""
+    every = settings.secrets.cache_seconds
+    if not every or not rotating(connector.config_schema, connector_settings.config):
+        return Refreshing(connector.name, *made)
+
+    def configure() -> Mapping[str, Any]:
+        return _configure(connector, connector_settings, settings.environ)
+
+    return Refreshing(connector.name, *made, every=every, configure=configure, set_up=set_up)
+
+
 def _setup(connector: Connector, config: Mapping[str, Any]) -> Any:
     if connector.setup is None:
         return None
@@ -303,9 +327,7 @@ def in_process(command: Command) -> Runner:
     return partial(invoke, command)
 
 
-def _bind(
-    connector: Connector, config: Mapping[str, Any], resources: Any, runner: Callable[[Command], Runner]
-) -> Bindings:
+def _bind(connector: Connector, live: Refreshing, runner: Callable[[Command], Runner]) -> Bindings:
     logger = logging.getLogger(f"connector_proxy.connectors.{connector.name}")
     bindings = Bindings()
     for command in connector.commands.values():
@@ -323,8 +345,7 @@ def _bind(
             command,
             runner(command),
             validator,
-            config,
-            resources,
+            live,
             logger,
             optional,
             defaults,
@@ -333,19 +354,15 @@ def _bind(
             bindings.commands[f"{connector.name}/{name}"] = entry
     for auth in connector.auths.values():
         auth_id = f"{connector.name}/{auth.name}"
-        bindings.auths[auth_id] = BoundAuth(auth_id, connector.name, auth, config)
+        bindings.auths[auth_id] = BoundAuth(auth_id, connector.name, auth, live)
     for typeahead in connector.typeaheads.values():
         category = f"{connector.name}/{typeahead.name}"
-        bindings.typeaheads[category] = BoundTypeahead(
-            category, connector.name, typeahead, config, resources, logger
-        )
+        bindings.typeaheads[category] = BoundTypeahead(category, connector.name, typeahead, live, logger)
     for trigger in connector.triggers.values():
         trigger_id = f"{connector.name}/{trigger.name}"
-        bindings.triggers[trigger_id] = BoundTrigger(
-            trigger_id, connector.name, trigger, config, resources, logger
-        )
+        bindings.triggers[trigger_id] = BoundTrigger(trigger_id, connector.name, trigger, live, logger)
     if connector.live_check is not None:
-        check = BoundCheck(connector.name, connector.live_check, config, resources, logger)
+        check = BoundCheck(connector.name, connector.live_check, live, logger)
         bindings.checks[connector.name] = check
     return bindings
 

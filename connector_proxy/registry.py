@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema.protocols import Validator
 
 from connector_proxy.interfaces import SDK
+from connector_proxy.refreshing import Refreshing
 from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.connector import Check, Command, Typeahead
 from connector_proxy.sdk.context import Context
@@ -76,11 +77,18 @@ class BoundCommand:
     command: Command
     run: Runner
     validator: Validator
-    config: Mapping[str, Any]
-    resources: Any
+    live: Refreshing  # the connector's configuration and resources, current
     logger: logging.Logger
     optional: frozenset[str]  # parameters where null means "not given"
     defaults: Mapping[str, Any]  # schema defaults, filled in before the command runs
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.live.config
+
+    @property
+    def resources(self) -> Any:
+        return self.live.resources
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,11 @@ class BoundAuth:
     id: str
     connector: str
     auth: OAuth2
-    config: Mapping[str, Any]
+    live: Refreshing
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.live.config
 
 
 @dataclass(frozen=True)
@@ -100,9 +112,16 @@ class BoundTypeahead:
     id: str
     connector: str
     typeahead: Typeahead
-    config: Mapping[str, Any]
-    resources: Any
+    live: Refreshing
     logger: logging.Logger
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.live.config
+
+    @property
+    def resources(self) -> Any:
+        return self.live.resources
 
 
 @dataclass(frozen=True)
@@ -111,9 +130,16 @@ class BoundCheck:
 
     connector: str
     check: Check
-    config: Mapping[str, Any]
-    resources: Any
+    live: Refreshing
     logger: logging.Logger
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.live.config
+
+    @property
+    def resources(self) -> Any:
+        return self.live.resources
 
 
 @dataclass(frozen=True)
@@ -123,9 +149,16 @@ class BoundTrigger:
     id: str
     connector: str
     trigger: Trigger
-    config: Mapping[str, Any]
-    resources: Any
+    live: Refreshing
     logger: logging.Logger
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.live.config
+
+    @property
+    def resources(self) -> Any:
+        return self.live.resources
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class WorkerPool:
         self.size = size
         self.cwd = cwd
         self.limits = limits
+        self.generation = 0  # of the configuration: a worker configured with an older one is replaced
         self._reset()
 
     def _reset(self) -> None:
@@ -140,6 +141,14 @@ class WorkerPool:
                 "memory_limited_by": memory_limited_by(self.limits),  # a cgroup where there is one
             }
 
+    def reconfigure(self, config: Mapping[str, Any]) -> WorkerPool:
+        """Workers started from now on get ``config`` (a secret in it changed); those configured with
+        the old one are replaced between calls. Itself: the connector's resources are the pool."""
+        with self._lock:
+            self.config = dict(config)
+            self.generation += 1
+        return self
+
     def close(self) -> None:
         self._sweeping.set()
         with self._lock:
@@ -179,6 +188,7 @@ class WorkerPool:
         worker: WorkerProcess | None = None
         try:
             worker = WorkerProcess(self.name, self.command, cwd=self.cwd, limits=self.limits)
+            worker.generation = self.generation
             worker.handshake(self.config)
         except Exception as error:  # a program that is missing, exits, or speaks another protocol
             if worker is not None:
@@ -211,11 +221,13 @@ class WorkerPool:
             self._lock.notify()
 
     def _spent(self, worker: WorkerProcess) -> bool:
-        """It answered max_calls, or is older than max_age_seconds: replaced between calls."""
+        """It answered max_calls, is older than max_age_seconds, or has an old configuration: replaced
+        between calls."""
         too_old = (
             self.limits.max_age_seconds and time.monotonic() - worker.started > self.limits.max_age_seconds
         )
-        return bool(self.limits.max_calls and worker.calls >= self.limits.max_calls) or bool(too_old)
+        stale = worker.generation != self.generation  # configured before a secret changed
+        return stale or bool(self.limits.max_calls and worker.calls >= self.limits.max_calls) or bool(too_old)
 
     def _sweep(self) -> None:
         """Stop workers idle for idle_seconds, down to min_workers; until the pool closes."""

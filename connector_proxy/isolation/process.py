@@ -68,6 +68,7 @@ class WorkerProcess:
         self.name = name
         self.limits = limits
         self.calls = 0
+        self.generation = 0  # which of its pool's configurations it was handed
         self.started = time.monotonic()
         self.idle_since = self.started
         self.cgroup = _cgroup_for(name, limits)

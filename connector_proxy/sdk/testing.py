@@ -11,7 +11,8 @@ process; ``app_client`` is the same application in the test's process (no
 server), quick for checking a command's validation, answers and errors.
 ``SilentServer`` is an upstream that never answers, ``CallbackReceiver`` a
 host's callback endpoint, ``MessageHost`` a host's message API (inbound
-events). Nothing here is imported by the daemon itself.
+events), ``moto_server`` AWS as moto's server plays it over HTTP. Nothing here
+is imported by the daemon itself.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "call",
     "completed",
     "free_port",
+    "moto_server",
     "silent_server",
     "succeeded",
 ]
@@ -211,6 +213,49 @@ def _still_open(connection: socket.socket) -> bool:
     except OSError:
         return False
     return False
+
+
+@contextmanager
+def moto_server(seconds: float = 30) -> Iterator[str]:
+    """moto's server (``pip install 'moto[server]'``) on a free port of 127.0.0.1, its URL: AWS over
+    real HTTP, boto3's whole wire path. Lambda runs without Docker."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter, moto's module
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_answer(f"{url}/moto-api/", time.monotonic() + seconds)
+        _post_json(f"{url}/moto-api/config", {"lambda": {"use_docker": False}})
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for_answer(url: str, deadline: float) -> None:
+    parts = urlsplit(url)
+    while True:
+        try:
+            connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=1)
+            connection.request("GET", parts.path)
+            connection.getresponse().read()
+            connection.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing answered at {url}") from None
+            time.sleep(0.1)
+
+
+def _post_json(url: str, document: Any) -> None:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=5)
+    connection.request("POST", parts.path, json.dumps(document), {"Content-Type": "application/json"})
+    connection.getresponse().read()
+    connection.close()
 
 
 @contextmanager

@@ -7,8 +7,6 @@ for real under gunicorn for the end-to-end one; moto is a separate process.
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from connector_proxy.sdk.testing import (
     app_client,
     completed,
     free_port,
+    moto_server,
     succeeded,
 )
 
@@ -36,24 +35,8 @@ KEYS = {
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{url}/moto-api/", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=5)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    with moto_server() as url:
+        yield url
 
 
 def aws_config(endpoint: str, allow: str = "", max_object_bytes: int = 1024 * 1024) -> str:

@@ -1,42 +1,49 @@
-"""Secrets given as references (``env:NAME``, ``file:/path``), resolved once.
-
-Operators never have to write a secret into ``plugins.toml``: a field marked
-``"secret": true`` in a connector's config schema (and every API key) may
-name where the secret lives instead.
-"""
+"""References resolved through their providers, and secret fields masked for showing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
+
+from connector_proxy.secrets.providers import SecretReferenceError, provider
 
 MASK = "********"
 
 
-class SecretReferenceError(ValueError):
-    """A reference that cannot be resolved; the message never holds the secret."""
-
-
 def resolve_reference(value: str, environ: Mapping[str, str]) -> str:
-    """The secret a reference points at; a plain string is its own value."""
-    if value.startswith("env:"):
-        name = value[4:]
-        if name not in environ:
-            raise SecretReferenceError(f"environment variable {name} is not set")
-        return environ[name]
-    if value.startswith("file:"):
-        path = Path(value[5:])
-        try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as error:
-            raise SecretReferenceError(f"cannot read {path}: {error.strerror}") from None
-    return value
+    """The secret a reference points at, read now; a string naming no installed scheme is its own value."""
+    scheme, colon, reference = value.partition(":")
+    resolver = provider(scheme) if colon else None
+    if resolver is None:
+        return value
+    try:
+        return resolver.resolve(reference, environ)
+    except SecretReferenceError:
+        raise
+    except Exception as error:  # a provider's own failure: named by its kind, its text may hold anything
+        raise SecretReferenceError(
+            f"{scheme}:{reference} could not be read ({type(error).__name__})"
+        ) from None
 
 
 def resolve_secrets(schema: Mapping[str, Any], value: Any, environ: Mapping[str, str]) -> Any:
     """A copy of ``value`` whose secret fields are resolved."""
     return _map_secrets(schema, value, lambda text: resolve_reference(text, environ))
+
+
+def rotating(schema: Mapping[str, Any], value: Any) -> bool:
+    """Whether a secret field of ``value`` refers to a place whose secret may change while the daemon
+    runs: any installed scheme but ``env:`` (a process's environment is fixed)."""
+    found: list[str] = []
+
+    def note(text: str) -> str:
+        scheme, colon, _ = text.partition(":")
+        if colon and scheme != "env" and provider(scheme) is not None:
+            found.append(scheme)
+        return text
+
+    _map_secrets(schema, value, note)
+    return bool(found)
 
 
 def mask_secrets(schema: Mapping[str, Any], value: Any) -> Any:
