@@ -64,6 +64,20 @@ JOB_ABANDONED = ErrorCode(
 JOB_NOT_FOUND = ErrorCode(
     "JobNotFound", "No job has this id (never accepted, or removed after jobs.keep_finished).", status=404
 )
+JOB_CANCELLED = ErrorCode(
+    "JobCancelled",
+    "An operator cancelled the job before it ran (POST /v1/jobs/<id>/cancel); its command never ran.",
+    status=409,
+)
+JOB_NOT_CANCELLABLE = ErrorCode(
+    "JobNotCancellable", "Only a queued job can be cancelled: a worker has started this one.", status=409
+)
+CALLBACK_NOT_RESENDABLE = ErrorCode(
+    "CallbackNotResendable",
+    "The job has no callback to send again: it is not finished, has no callback URL, or its delivery"
+    " is under way.",
+    status=409,
+)
 RELAY_NOT_FOUND = ErrorCode(
     "RelayNotFound",
     "PUT /v1/relay/<job>: no job of this id waits for a result, or the URL's key is not its key.",

@@ -71,6 +71,16 @@ class RedisJobStore:
         self.save(job)
         return True
 
+    def cancel(self, job: Job) -> bool:
+        if not self.first_start(job.id):
+            return False
+        self.save(job)
+        return True
+
+    def first_start(self, job_id: str) -> bool:
+        """The one first start of a job, by a worker or a cancel: True for the first to ask only."""
+        return bool(self.redis.set(f"{self.prefix}:started:{job_id}", 1, nx=True, ex=int(self.longest_life)))
+
     def record_credentials(self, origin: str, refused_with: int | None) -> None:
         key = f"{self.prefix}:refused_credentials"
         if refused_with is None:
@@ -161,6 +171,8 @@ def worker_app(store: RedisJobStore, runner: JobRunner, settings: JobSettings) -
         job = store.get(job_id)
         if job is None or job.finished:
             return  # a redelivered task whose job is already done (or expired)
+        if job.attempts == 0 and not store.first_start(job_id):
+            return  # cancelled by an operator (or taken by another worker) before it started
         job.start()
         store.save(job)
         runner.run(job)

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connector_proxy import jsontext
+from connector_proxy import envelope, jsontext
+from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sealing import Sealer
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
@@ -65,6 +66,11 @@ class Job:
     # a command that PUTs its own result back: the accepting daemon's relay, and the key's SHA-256
     relay_base: str | None = None
     relay_key_digest: str | None = None
+    actions: list[dict[str, Any]] = field(default_factory=list)  # what operators did to it, and when
+
+    def acted(self, action: str, by: str) -> None:
+        """Record an operator's action (``cancel``, ``redeliver``) and where it came from (api, page)."""
+        self.actions.append({"action": action, "by": by, "at": iso_time(time.time())})
 
     @property
     def finished(self) -> bool:
@@ -83,6 +89,10 @@ class Job:
         self.finished_at = time.time()
         if self.callback_url and not hand_off:
             self.delivery = Delivery(state=PENDING, next_at=self.finished_at)
+
+    def fail(self, error: CommandError) -> None:
+        """Finish with ``error``'s envelope, as a call failing so would have answered."""
+        self.finish(error.http_status, envelope.from_error(error))
 
     def to_json(self, sealer: Sealer) -> str:
         """The stored record; its payload and envelope sealed when encryption at rest is on."""
@@ -121,6 +131,7 @@ class Job:
                 "host_status": self.delivery.host_status,
                 "host_answer": self.delivery.host_answer,
             },
+            "actions": self.actions,
         }
         if include_envelope:
             shown["envelope"] = self.envelope

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from connector_proxy import envelope, jsontext
+from connector_proxy import jsontext
 from connector_proxy.config import JobSettings
 from connector_proxy.errors import INTERNAL_ERROR, JOB_ABANDONED, unrenderable_answer
 from connector_proxy.executor import ACCEPTED, Executor
@@ -51,7 +51,7 @@ class JobRunner:
 
     def expire(self, job: Job) -> None:
         """Fail a job whose command never PUT its result back, and tell the host."""
-        _fail(job, relay.timed_out())
+        job.fail(relay.timed_out())
         if self.store.settle(job):
             self.deliver(job)
 
@@ -82,7 +82,7 @@ class JobRunner:
         """The same executor path as a synchronous call, with the job's own deadline; finishes the job
         (or, handed a relay URL and answered 202, leaves it waiting)."""
         if job.attempts > self.settings.max_starts:  # each earlier start ended with its process, not the job
-            _fail(job, CommandError(JOB_ABANDONED, f"started {job.attempts - 1} times and never finished"))
+            job.fail(CommandError(JOB_ABANDONED, f"started {job.attempts - 1} times and never finished"))
             return
         log.info("job %s: running %s (attempt %s)", job.id, job.command, job.attempts)
         payload = job.payload if relay_url is None else {**job.payload, "spiff__callback_url": relay_url}
@@ -90,7 +90,7 @@ class JobRunner:
             outcome = self.executor.run(job.command, payload, timeout=self.settings.command_timeout)
         except Exception:  # the executor turns a command's failures into envelopes: this one is ours
             log.exception("job %s: the runner failed", job.id)
-            _fail(job, CommandError(INTERNAL_ERROR, "The job's runner failed; see the daemon's log"))
+            job.fail(CommandError(INTERNAL_ERROR, "The job's runner failed; see the daemon's log"))
             return
         if relay_url is not None and outcome.status == ACCEPTED:
             return  # waiting for the PUT back
@@ -99,8 +99,4 @@ class JobRunner:
             jsontext.dumps(job.envelope)  # what is stored and delivered must be writable
         except jsontext.Unrenderable as problem:
             log.error("job %s: %s", job.id, problem)
-            _fail(job, unrenderable_answer(problem))
-
-
-def _fail(job: Job, error: CommandError) -> None:
-    job.finish(error.http_status, envelope.from_error(error))
+            job.fail(unrenderable_answer(problem))

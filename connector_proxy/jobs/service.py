@@ -6,20 +6,30 @@ Nothing outside ``jobs/`` touches a store or a backend; they ask :class:`Jobs`.
 from __future__ import annotations
 
 import importlib
+import logging
+import time
 from types import ModuleType
 from typing import Any, Protocol
 
 from connector_proxy import envelope
 from connector_proxy.config import ConfigError, Settings
-from connector_proxy.errors import RELAY_NOT_FOUND
+from connector_proxy.errors import (
+    CALLBACK_NOT_RESENDABLE,
+    JOB_CANCELLED,
+    JOB_NOT_CANCELLABLE,
+    JOB_NOT_FOUND,
+    RELAY_NOT_FOUND,
+)
 from connector_proxy.executor import ACCEPTED, Executor, Outcome, rejected, text_or_none
 from connector_proxy.jobs import relay
 from connector_proxy.jobs.delivery import callback_policy, checked_callback_url
-from connector_proxy.jobs.model import WAITING, Job
+from connector_proxy.jobs.model import PENDING, QUEUED, WAITING, Delivery, Job
 from connector_proxy.jobs.store import JobStore
 from connector_proxy.lifecycle import Background
 from connector_proxy.sdk.context import Result, call_ids
 from connector_proxy.sdk.errors import CommandError
+
+log = logging.getLogger(__name__)
 
 
 class Dispatch(Protocol):
@@ -29,7 +39,7 @@ class Dispatch(Protocol):
         """A job was kept: have it run."""
 
     def deliver(self, job: Job) -> None:
-        """A job was settled by its relayed result: have its callback sent."""
+        """A job's callback became due outside a run (a relayed result, a cancel, a resend): send it."""
 
     def expire_later(self, job: Job, seconds: float) -> None:
         """A job waits for its relayed result: fail it if none came within ``seconds``."""
@@ -134,6 +144,49 @@ class Jobs:
 
     def get(self, job_id: str) -> Job | None:
         return self.store.get(job_id)
+
+    def cancel(self, job_id: str, by: str) -> Job:
+        """An operator's cancel of a queued job: it fails with JobCancelled (never runs) and the host is
+        told by its callback. A job a worker has started is JobNotCancellable."""
+        job = self._found(job_id)
+        if job.state != QUEUED:
+            raise CommandError(
+                JOB_NOT_CANCELLABLE, f"Job {job_id} is {job.state}; only a queued job is cancelled"
+            )
+        job.acted("cancel", by)
+        job.fail(CommandError(JOB_CANCELLED, f"Job {job_id} was cancelled by an operator before it ran"))
+        if not self.store.cancel(job):
+            raise CommandError(JOB_NOT_CANCELLABLE, f"Job {job_id} was started by a worker meanwhile")
+        log.info("job %s (%s) cancelled by an operator (%s)", job.id, job.command, by)
+        if job.delivery.state == PENDING:
+            self.dispatch.deliver(job)
+        return job
+
+    def redeliver(self, job_id: str, by: str) -> Job:
+        """An operator's resend of a finished job's callback (undeliverable, or delivered and lost by
+        the host): pending again, due now, its attempts counted afresh."""
+        job = self._found(job_id)
+        if not job.finished or not job.callback_url or job.delivery.state == PENDING:
+            shown = (
+                "no callback URL" if not job.callback_url else f"{job.state}, delivery {job.delivery.state}"
+            )
+            raise CommandError(
+                CALLBACK_NOT_RESENDABLE, f"Job {job_id} has no callback to send again ({shown})"
+            )
+        job.acted("redeliver", by)
+        job.delivery = Delivery(state=PENDING, next_at=time.time())
+        self.store.save(job)
+        log.info(
+            "job %s (%s): its callback is sent again at an operator's request (%s)", job.id, job.command, by
+        )
+        self.dispatch.deliver(job)
+        return job
+
+    def _found(self, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job is None:
+            raise CommandError(JOB_NOT_FOUND, f"No job {job_id!r}")
+        return job
 
     def list(self, state: str | None, limit: int) -> list[Job]:
         """Newest first, optionally only those in ``state``."""

@@ -145,6 +145,10 @@ class SqliteJobStore:
         with self.file.write() as db:
             return self._update(db, job, only_if=WAITING) == 1
 
+    def cancel(self, job: Job) -> bool:
+        with self.file.write() as db:  # a worker claims a job in a write too: one of the two wins
+            return self._update(db, job, only_if=QUEUED) == 1
+
     def overdue(self, started_before: float) -> builtins.list[Job]:
         """Jobs still waiting for a relayed result they were promised before then."""
         query = "SELECT data FROM jobs WHERE state = ? AND created_at < ?"

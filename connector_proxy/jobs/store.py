@@ -34,6 +34,11 @@ class JobStore(Protocol):
         of a relayed PUT, the command's own answer and the expiry, the first to settle wins."""
         ...
 
+    def cancel(self, job: Job) -> bool:
+        """Write ``job`` (its cancelled outcome) if no worker has started it yet; True if so. Once a
+        worker took it, False: it runs (or ran) as usual."""
+        ...
+
     def record_credentials(self, origin: str, refused_with: int | None) -> None:
         """After a callback to ``origin``: the 401/403 it refused jobs.callback_headers with, or None
         when it took them (which clears an earlier refusal). Readiness and ``check`` read these."""

@@ -1,10 +1,11 @@
-"""``GET /v1/jobs/<id>`` and ``GET /v1/jobs``: polling, for clients no callback can reach."""
+"""``GET /v1/jobs/<id>`` and ``GET /v1/jobs``: polling, for clients no callback can reach; and an
+operator's actions on a job (cancel one still queued, send a callback again)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from connector_proxy.errors import JOB_NOT_FOUND
+from connector_proxy.errors import CALLBACK_NOT_RESENDABLE, JOB_NOT_CANCELLABLE, JOB_NOT_FOUND
 from connector_proxy.jobs.model import STATES
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.documented import documented
@@ -40,3 +41,27 @@ def list_jobs() -> Response:
         return error_response(error)
     found = proxy_state().jobs.list(state, limit)
     return json_response({"jobs": [job.describe(include_envelope=False) for job in found]})
+
+
+@jobs.post("/jobs/<job_id>/cancel")
+@documented({200: OBJECT}, errors=(JOB_NOT_FOUND, JOB_NOT_CANCELLABLE), tag="operations")
+def cancel_job(job_id: str) -> Response:
+    """Cancel a queued job: it fails with ``JobCancelled`` without running, and the host is told by its
+    callback. The action is recorded in the job's ``actions``."""
+    try:
+        job = proxy_state().jobs.cancel(job_id, by="api")
+    except CommandError as error:
+        return error_response(error)
+    return json_response(job.describe())
+
+
+@jobs.post("/jobs/<job_id>/redeliver")
+@documented({200: OBJECT}, errors=(JOB_NOT_FOUND, CALLBACK_NOT_RESENDABLE), tag="operations")
+def redeliver_job(job_id: str) -> Response:
+    """Send a finished job's callback again (undeliverable, or delivered and lost by the host): its
+    delivery is pending again, due now. The action is recorded in the job's ``actions``."""
+    try:
+        job = proxy_state().jobs.redeliver(job_id, by="api")
+    except CommandError as error:
+        return error_response(error)
+    return json_response(job.describe())

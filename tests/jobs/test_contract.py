@@ -523,3 +523,50 @@ def test_credentials_the_host_refused_flip_readiness_and_show_in_check_until_it_
     assert checked.returncode == 1 and f"callbacks to {receiver.url}: answered 401" in checked.stderr
     still = ready.json()["error"]["details"] if ready.status_code == 503 else []  # the fixtures' broken ones
     assert [p for p in still if p["state"] == "credentials_refused"] == []
+
+
+def test_an_operator_cancels_a_queued_job_and_sends_a_callback_again(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    """One job runner (jobs.threads = 1, or one Celery worker): a slow job holds it, the next waits."""
+    busy = call(daemon, "sample/Sleep", host_call(None, "", seconds=3)).json()["command_response"]["body"]
+    _wait_until_running(daemon, busy["job_id"], attempts=1)
+    waiting = call(daemon, "sample/Sleep", host_call(receiver, "/callback/cancelled", seconds=0.1))
+    job_id = waiting.json()["command_response"]["body"]["job_id"]
+
+    cancelled = requests.post(f"{daemon.url}/v1/jobs/{job_id}/cancel", timeout=10)
+    [(path, told)] = receiver.wait_for(1, seconds=20)
+    again = requests.post(f"{daemon.url}/v1/jobs/{job_id}/cancel", timeout=10)
+    running = requests.post(f"{daemon.url}/v1/jobs/{busy['job_id']}/cancel", timeout=10)
+    not_yet = requests.post(f"{daemon.url}/v1/jobs/{busy['job_id']}/redeliver", timeout=10)
+    poll_delivered(daemon, job_id)
+    resent = requests.post(f"{daemon.url}/v1/jobs/{job_id}/redeliver", timeout=10)
+    deadline = time.monotonic() + 20
+    while len(receiver.received) < 2:  # the same path twice
+        assert time.monotonic() < deadline, receiver.received
+        time.sleep(0.05)
+    twice = list(receiver.received)
+    shown = poll_delivered(daemon, job_id)
+
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "failed"
+    assert path == "/callback/cancelled" and told["error"]["error_code"] == "JobCancelled"
+    assert told["command_response"]["http_status"] == 409
+    assert (again.status_code, again.json()["error"]["error_code"]) == (409, "JobNotCancellable")
+    assert (running.status_code, running.json()["error"]["error_code"]) == (409, "JobNotCancellable")
+    assert (not_yet.status_code, not_yet.json()["error"]["error_code"]) == (409, "CallbackNotResendable")
+    assert resent.status_code == 200
+    assert [body["error"]["error_code"] for _, body in twice] == ["JobCancelled", "JobCancelled"]
+    assert [a["action"] for a in shown["actions"]] == ["cancel", "redeliver"]
+    assert {a["by"] for a in shown["actions"]} == {"api"}
+    assert shown["attempts"] == 0  # its command never ran
+
+
+def poll_delivered(daemon: Daemon, job_id: str) -> dict[str, Any]:
+    job: dict[str, Any]
+    deadline = time.monotonic() + 20
+    while (job := requests.get(f"{daemon.url}/v1/jobs/{job_id}", timeout=5).json())["delivery"][
+        "state"
+    ] != "delivered":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    return job
