@@ -121,28 +121,39 @@ class EventThreads:
                     events, new_cursor = subscription.trigger.trigger.function(ctx, cursor)
                 jsontext.dumps(new_cursor)  # it is stored as JSON
             except CommandError as error:
-                POLLS.labels(subscription.name, "failed").inc()
+                self._polled(subscription.name, "failed", 0, f"{error.error_code}: {error}")
                 log.warning(
                     "subscription %s: poll failed: %s: %s", subscription.name, error.error_code, error
                 )
                 return 0
             except Exception as error:  # a trigger is third-party code
-                POLLS.labels(subscription.name, "failed").inc()
-                log.exception("subscription %s: poll raised %s", subscription.name, type(error).__name__)
+                raised = getattr(
+                    error, "exception_name", type(error).__name__
+                )  # an isolated one names its own
+                self._polled(subscription.name, "failed", 0, f"the trigger raised {raised}")
+                log.exception("subscription %s: poll raised %s", subscription.name, raised)
                 return 0
             records = [subscription.stored(event) for event in events]
             try:
                 created = self.store.add(records, Poll(subscription.name, self.owner, new_cursor))
             except LeaseLost:
-                POLLS.labels(subscription.name, "lease_lost").inc()
+                self._polled(subscription.name, "lease_lost", 0, None)
                 log.warning("subscription %s: lease lost before the poll was stored", subscription.name)
                 return 0
-            POLLS.labels(subscription.name, "ok").inc()
+            self._polled(subscription.name, "ok", len(records), None)
             count_received(subscription.name, created)
             self._acknowledge(subscription, ctx, list(events))
             if any(created):
                 self._wake.set()
             return len(records)
+
+    def _polled(self, subscription: str, result: str, found: int, error: str | None) -> None:
+        """Counted for /metrics, and kept by the store for the operations view."""
+        POLLS.labels(subscription, result).inc()
+        try:
+            self.store.record_poll(subscription, result, found, error)
+        except Exception:  # the record is for the operator's eyes: a store hiccup costs no poll
+            log.exception("subscription %s: its poll record was not kept", subscription)
 
     def _acknowledge(self, subscription: Subscription, ctx: object, events: list[object]) -> None:
         acknowledge = subscription.trigger.trigger.acknowledge

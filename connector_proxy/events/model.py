@@ -101,3 +101,17 @@ class StoredEvent:
             "retries": self.retries,
             "status_url": f"/v1/events/{self.id}",
         }
+
+
+def next_poll_record(
+    previous: dict[str, Any] | None, result: str, found: int, error: str | None, now: float
+) -> dict[str, Any]:
+    """A subscription's poll record after one more poll (``result`` ok, failed or lease_lost): what the
+    operations view shows of a poller, kept by the store beside its cursor."""
+    record = dict(previous or {"last_ok_at": None, "failures_in_a_row": 0})
+    record.update(last_poll_at=now, last_result=result, last_found=found)
+    if result == "ok":
+        record.update(last_ok_at=now, failures_in_a_row=0, last_error=None)
+    elif result == "failed":
+        record.update(failures_in_a_row=int(record.get("failures_in_a_row") or 0) + 1, last_error=error)
+    return record

@@ -15,7 +15,7 @@ from typing import Any, cast
 import redis
 
 from connector_proxy.config import EventSettings, JobSettings
-from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent
+from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
 from connector_proxy.events.store import LeaseLost, Poll
 from connector_proxy.redis_indexes import counts_by_state, newest
 from connector_proxy.sealing import Sealer
@@ -135,6 +135,19 @@ class RedisEventStore:
 
     def release_lease(self, subscription: str, owner: str) -> None:
         self._release(keys=[self._lease(subscription)], args=[owner])
+
+    def record_poll(self, subscription: str, result: str, found: int, error: str | None) -> None:
+        """Only the lease's holder polls a subscription, so a read and a write need no transaction."""
+        key = f"{self.prefix}:polls"
+        raw = self.redis.hget(key, subscription)
+        previous = json.loads(cast(bytes, raw)) if raw else None
+        self.redis.hset(
+            key, subscription, json.dumps(next_poll_record(previous, result, found, error, time.time()))
+        )
+
+    def polls(self) -> dict[str, dict[str, Any]]:
+        stored = cast(dict[bytes, bytes], self.redis.hgetall(f"{self.prefix}:polls"))
+        return {name.decode(): json.loads(data) for name, data in stored.items()}
 
     def counts(self) -> dict[str, int]:
         """Finished events' records expire by themselves: ids surely expired leave the index first."""

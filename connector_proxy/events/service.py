@@ -15,7 +15,7 @@ from jsonschema.protocols import Validator
 
 from connector_proxy import jsontext
 from connector_proxy.config import Settings
-from connector_proxy.errors import EVENT_NOT_DEAD, INVALID_EVENT, TRIGGER_FAILED
+from connector_proxy.errors import EVENT_NOT_DEAD, EVENT_NOT_FOUND, INVALID_EVENT, TRIGGER_FAILED
 from connector_proxy.events.background import EventThreads, count_received
 from connector_proxy.events.model import DEAD, PENDING, StoredEvent
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
@@ -122,8 +122,21 @@ class Events:
         if self.background is not None:
             self.background.wake()
 
+    def retry_by_id(self, event_id: str, by: str) -> StoredEvent:
+        """An operator's retry of a dead event (``by``: api or page), logged."""
+        event = self.store.get(event_id)
+        if event is None:
+            raise CommandError(EVENT_NOT_FOUND, f"No event {event_id!r}")
+        self.retry(event)
+        log.info("event %s (%s) is sent again at an operator's request (%s)", event.id, event.message, by)
+        return event
+
     def list(self, state: str | None, limit: int) -> list[StoredEvent]:
         return self.store.list(state, limit)
+
+    def polls(self) -> dict[str, dict[str, Any]]:
+        """Each polled subscription's last poll, last success, failures in a row and last error."""
+        return self.store.polls()
 
     def counts(self) -> dict[str, int]:
         return self.store.counts()

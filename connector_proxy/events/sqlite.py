@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent
+from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
 from connector_proxy.events.store import LeaseLost, Poll
 from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_state ON events (state, received_at);
 CREATE INDEX IF NOT EXISTS events_due ON events (state, next_at);
+CREATE TABLE IF NOT EXISTS event_polls (
+    subscription TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS event_pollers (
     subscription TEXT PRIMARY KEY,
     cursor TEXT,
@@ -123,6 +127,21 @@ class SqliteEventStore:
                 "UPDATE event_pollers SET owner = NULL, lease_until = 0 WHERE subscription = ? AND owner = ?",
                 (subscription, owner),
             )
+
+    def record_poll(self, subscription: str, result: str, found: int, error: str | None) -> None:
+        with self.file.write() as db:
+            row = db.execute(
+                "SELECT data FROM event_polls WHERE subscription = ?", (subscription,)
+            ).fetchone()
+            record = next_poll_record(json.loads(row[0]) if row else None, result, found, error, time.time())
+            db.execute(
+                "INSERT OR REPLACE INTO event_polls (subscription, data) VALUES (?, ?)",
+                (subscription, json.dumps(record)),
+            )
+
+    def polls(self) -> dict[str, dict[str, Any]]:
+        rows = self.file.read().execute("SELECT subscription, data FROM event_polls").fetchall()
+        return {subscription: json.loads(data) for subscription, data in rows}
 
     def counts(self) -> dict[str, int]:
         rows = self.file.read().execute("SELECT state, COUNT(*) FROM events GROUP BY state").fetchall()

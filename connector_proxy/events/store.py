@@ -62,6 +62,15 @@ class EventStore(Protocol):
         """Give the lease up if ``owner`` holds it (a stopping worker's pollers)."""
         ...
 
+    def record_poll(self, subscription: str, result: str, found: int, error: str | None) -> None:
+        """After a poll of ``subscription`` (by its lease's holder): ok, failed (``error`` says why) or
+        lease_lost, and how many events it found (see ``model.next_poll_record``)."""
+        ...
+
+    def polls(self) -> dict[str, dict[str, Any]]:
+        """Each polled subscription's poll record: last poll, last success, failures in a row, last error."""
+        ...
+
     def counts(self) -> dict[str, int]:
         """How many events are in each state now (for /metrics)."""
         ...

@@ -140,3 +140,19 @@ def test_old_finished_events_are_removed(store: EventStore) -> None:
     store.ping()
     assert [e.state for e in store.list()] == [PENDING]
     assert store.counts()[PENDING] == 1
+
+
+def test_a_pollers_record_keeps_its_last_success_and_its_failures_in_a_row(store: EventStore) -> None:
+    store.record_poll("bucket", "ok", 3, None)
+    store.record_poll("bucket", "failed", 0, "AccessDenied: no")
+    store.record_poll("bucket", "failed", 0, "the trigger raised KeyError")
+    failing = store.polls()["bucket"]
+    store.record_poll("bucket", "lease_lost", 0, None)
+    store.record_poll("bucket", "ok", 0, None)
+    healed = store.polls()["bucket"]
+
+    assert failing["failures_in_a_row"] == 2 and failing["last_error"] == "the trigger raised KeyError"
+    assert failing["last_result"] == "failed" and failing["last_ok_at"] < failing["last_poll_at"]
+    assert (healed["failures_in_a_row"], healed["last_error"], healed["last_result"]) == (0, None, "ok")
+    assert healed["last_ok_at"] == healed["last_poll_at"]
+    assert set(store.polls()) == {"bucket"}
