@@ -31,6 +31,7 @@ from connector_proxy.web.inbound import inbound
 from connector_proxy.web.jobs import jobs
 from connector_proxy.web.metrics import metrics
 from connector_proxy.web.oauth import oauth
+from connector_proxy.web.operations import operations
 from connector_proxy.web.page import page
 from connector_proxy.web.relay import relay
 from connector_proxy.web.request_ids import identify_requests
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
         health,
         catalog,
         checks,
+        operations,
         do,
         jobs,
         relay,

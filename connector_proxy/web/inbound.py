@@ -110,12 +110,8 @@ def show_event(event_id: str) -> Response:
 @documented({202: OBJECT}, errors=(EVENT_NOT_FOUND, EVENT_NOT_DEAD), tag="events")
 def retry_event(event_id: str) -> Response:
     """Send a dead event again (after the host's model was fixed, say): pending and due now."""
-    events = proxy_state().events
-    event = events.get(event_id)
-    if event is None:
-        return error_response(CommandError(EVENT_NOT_FOUND, f"No event {event_id!r}"))
     try:
-        events.retry(event)
+        event = proxy_state().events.retry_by_id(event_id, by="api")
     except CommandError as error:
         return error_response(error)
     return json_response(event.describe(), status=202)

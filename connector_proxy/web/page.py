@@ -1,4 +1,5 @@
-"""The catalog page at ``/``: every connector and command for BPMN authors, with a form to try one.
+"""The catalog page at ``/``: every connector and command for BPMN authors, with a form to try one;
+and the operations page at ``/operations``: what went wrong, with the actions that mend it.
 
 Server-rendered (readable without JavaScript); a little script filters the
 list as you type and shows a try's envelope in place. When API keys are set
@@ -19,14 +20,28 @@ import secrets
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from connector_proxy import jsontext
-from connector_proxy.errors import INVALID_REQUEST_BODY, UNAUTHORIZED
+from connector_proxy.checks import run_check
+from connector_proxy.errors import BAD_REQUEST, CONNECTOR_NOT_FOUND, INVALID_REQUEST_BODY, UNAUTHORIZED
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.auth import key_matches
 from connector_proxy.web.catalog import connectors_now
 from connector_proxy.web.documented import documented
+from connector_proxy.web.operations import operations_filters, operations_now
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
 
@@ -98,7 +113,8 @@ def sign_in() -> Any:
     session.clear()
     session["key"] = _fingerprint(offered)
     session["since"] = time.time()
-    return redirect(url_for("page.catalog_page"))
+    back = "page.operations_page" if request.form.get("next") == "/operations" else "page.catalog_page"
+    return redirect(url_for(back))
 
 
 @page.post("/page/sign-out")
@@ -127,9 +143,72 @@ def try_command(connector: str, command: str) -> Any:
     if request.accept_mimetypes.best == "application/json":
         return json_response({"status": outcome.status, "envelope": outcome.envelope})
     shown = json.dumps(outcome.envelope, indent=2, ensure_ascii=False)
+    error = outcome.envelope.get("error")
     return render_template(
-        "tried.html", command=f"{connector}/{command}", status=outcome.status, envelope=shown
+        "tried.html", command=f"{connector}/{command}", status=outcome.status, envelope=shown, error=error
     )
+
+
+@page.get("/operations")
+@documented(HTML, media_type="text/html", tag="page")
+def operations_page() -> Any:
+    """The operations page: jobs, events, subscriptions and isolated workers, with their actions
+    (``?jobs=`` and ``?events=`` filter as in ``GET /v1/operations``)."""
+    if not _signed_in():
+        return render_template("signin.html", problem=None)
+    try:
+        jobs, events = operations_filters()
+    except CommandError as error:
+        return error_response(error)
+    return render_template(
+        "operations.html",
+        view=operations_now(proxy_state(), jobs, events),
+        done=get_flashed_messages(with_categories=True),
+        csrf=_csrf_token(),
+        signed_in=bool(proxy_state().settings.auth.api_keys),
+    )
+
+
+ACTIONS = ("cancel", "redeliver", "retry")
+
+
+@page.post("/page/operations/<action>/<record_id>")
+@documented(
+    {303: None}, errors=(UNAUTHORIZED, BAD_REQUEST), media_type="text/html", tag="page", request_content=FORM
+)
+def act(action: str, record_id: str) -> Any:
+    """An operator's action from the operations page (the session's CSRF token): ``cancel`` or
+    ``redeliver`` a job, ``retry`` a dead event; recorded as done from the page. Back to the page."""
+    if not _signed_in() or not _csrf_matches(request.form.get("csrf", "")):
+        return error_response(CommandError(UNAUTHORIZED, "Sign in on the operations page first"))
+    if action not in ACTIONS:
+        return error_response(CommandError(BAD_REQUEST, f"action must be one of {', '.join(ACTIONS)}"))
+    state = proxy_state()
+    try:
+        if action == "retry":
+            state.events.retry_by_id(record_id, by="page")
+        else:
+            getattr(state.jobs, action)(record_id, by="page")
+        flash(f"{action}: {record_id}: done", "ok")
+    except CommandError as error:
+        flash(f"{action}: {record_id}: {error.error_code}: {error.message}", "error")
+    return redirect(url_for("page.operations_page") + f"#{record_id}", code=303)
+
+
+@page.post("/page/check/<name>")
+@documented(
+    {200: {"type": "object"}}, errors=(UNAUTHORIZED, CONNECTOR_NOT_FOUND), tag="page", request_content=FORM
+)
+def check_from_page(name: str) -> Any:
+    """Run a connector's live check from the catalog page (the session's CSRF token): its outcome, as
+    ``POST /v1/connectors/<name>/check`` answers it."""
+    if not _signed_in() or not _csrf_matches(request.form.get("csrf", "")):
+        return error_response(CommandError(UNAUTHORIZED, "Sign in on the catalog page first"))
+    state = proxy_state()
+    outcome = run_check(state.registry, name, state.settings.limits.check_timeout)
+    if outcome is None:
+        return error_response(CommandError(CONNECTOR_NOT_FOUND, f"No connector named {name!r} is installed"))
+    return json_response(outcome.describe())
 
 
 def _signed_in() -> bool:

@@ -70,7 +70,7 @@ def test_every_route_and_command_is_in_the_document(daemon: RunningDaemon, tmp_p
 def no_traceback(ctx: Any, response: Any, case: Any) -> bool | None:
     """Every answer is JSON (or the metrics' text) and never shows a Python traceback."""
     assert "Traceback (most recent call last)" not in response.text
-    page = case.path == "/" or case.path.startswith("/page/")  # the catalog page's HTML
+    page = case.path in ("/", "/operations") or case.path.startswith("/page/")  # the pages' HTML
     if case.path != "/metrics" and response.status_code != 302 and not page:
         content_type = {k.lower(): v for k, v in response.headers.items()}["content-type"]
         assert content_type[0].startswith("application/json")

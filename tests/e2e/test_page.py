@@ -1,6 +1,7 @@
 """The catalog page at ``/`` in a real headless browser (Debian's chromium driven by Playwright),
 served by the real daemon under gunicorn: sign in with the API key, see the built-in connectors,
-try a command against a local upstream, and read the 400 that names a bad parameter."""
+try a command against a local upstream, read the 400 that names a bad parameter, and see an envelope
+holding the upstream's error as a failure."""
 
 from __future__ import annotations
 
@@ -110,8 +111,13 @@ def test_the_try_it_form_shows_the_envelope_and_a_400_naming_the_parameter(
     ok = answer.inner_text()
     command.locator("textarea").fill(json.dumps({"url": upstream.url_for("/hello"), "attempts": 99}))
     command.locator("button").click()
-    command.locator(".answer", has_text=re.compile(r"^answered 400")).wait_for()
+    command.locator(".answer", has_text=re.compile(r"^failed: InvalidParameters")).wait_for()
     refused = answer.inner_text()
+    command.locator("textarea").fill(json.dumps({"url": upstream.url_for("/missing")}))
+    command.locator("button").click()
+    command.locator(".answer", has_text=re.compile(r"^failed: HttpError")).wait_for()
+    upstream_error = answer.inner_text()
+    shown_as_error = "error" in (answer.get_attribute("class") or "")
 
     assert ok.startswith("answered 200") and json.loads(ok.split("\n", 1)[1])["command_response"]["body"] == {
         "hi": "there"
@@ -120,3 +126,6 @@ def test_the_try_it_form_shows_the_envelope_and_a_400_naming_the_parameter(
     assert (
         envelope["error"]["error_code"] == "InvalidParameters" and "attempts" in envelope["error"]["message"]
     )
+    assert refused.split("\n", 1)[0].endswith("(the proxy answered 400)")
+    # the proxy answered 200, but the envelope holds the upstream's error: shown as the failure it is
+    assert upstream_error.split("\n", 1)[0].endswith("(the proxy answered 200)") and shown_as_error
