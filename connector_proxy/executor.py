@@ -16,6 +16,7 @@ from connector_proxy import envelope, errors, metrics
 from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import (
     Accepted,
     CallIds,
@@ -57,7 +58,10 @@ class Executor:
         """
         bound = self.registry.find(command_id)  # labels are the registry's names, never the client's
         timer = metrics.CallTimer(bound.connector, bound.command.name) if bound else metrics.CallTimer("", "")
-        with identified(_ids_of(payload)):
+        with (
+            identified(_ids_of(payload)),
+            tracing.span(f"call {bound.id if bound else 'unknown'}", **_traced(bound, payload)),
+        ):
             try:
                 outcome, refreshed = self._run(command_id, payload, timeout or self.limits.command_timeout)
             except BaseException:  # the call was ended under it (its client left): no longer in flight
@@ -65,6 +69,11 @@ class Executor:
                 raise
             error = outcome.envelope["error"]
             timer.done(outcome.kind, error["error_code"] if error else "")
+            if error:
+                tracing.note(
+                    connector_proxy__error_code=error["error_code"], connector_proxy__outcome=outcome.kind
+                )
+                tracing.failed(error["error_code"])
             log.info(
                 "%r -> %s %s in %.1f ms",
                 command_id,
@@ -99,12 +108,14 @@ class Executor:
 
     def _run(self, command_id: str, payload: Any, timeout: float) -> tuple[Outcome, list[RefreshedTokens]]:
         """The outcome, and the token sets the command renewed on the way."""
-        checked = self.check(command_id, payload)
+        with tracing.span("validate"):
+            checked = self.check(command_id, payload)
         if isinstance(checked, Outcome):
             return checked, []
         parameters, spiff = _split(payload, checked.optional)
         context = self._context(checked, spiff, timeout)
-        invocation = checked.run(context, {**checked.defaults, **parameters})
+        with tracing.span(f"command {checked.id}"):
+            invocation = checked.run(context, {**checked.defaults, **parameters})
         return _outcome(checked, invocation, context.log.lines), context.refreshed
 
     def _context(self, bound: BoundCommand, spiff: Mapping[str, Any], timeout: float) -> Context:
@@ -171,6 +182,24 @@ def _outcome(bound: BoundCommand, invocation: Invocation, lines: list[str]) -> O
 def _check_declared(bound: BoundCommand, code: ErrorCode) -> None:
     if code not in bound.command.errors:
         log.warning("%s raised undeclared error code %s", bound.id, code.code)
+
+
+def _traced(bound: BoundCommand | None, payload: Any) -> dict[str, Any]:
+    """What a call's span says: the connector and command, and the host's ids (never a parameter)."""
+    if not tracing.active():
+        return {}
+    spiff = payload if isinstance(payload, dict) else {}
+    return {
+        "connector_proxy__connector": bound.connector if bound else None,
+        "connector_proxy__command": bound.id if bound else None,
+        "spiff__process_instance_id": _id_text(spiff.get("spiff__process_instance_id")),
+        "spiff__task_id": _id_text(spiff.get("spiff__task_id")),
+    }
+
+
+def _id_text(value: Any) -> str | None:
+    """A host's id (text, or a process instance's number) as a span shows it."""
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def text_or_none(value: Any) -> str | None:

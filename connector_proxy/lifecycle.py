@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from connector_proxy.sdk import tracing
+
 if TYPE_CHECKING:
     from connector_proxy.isolation.pool import WorkerPool
 
@@ -33,6 +35,7 @@ class ProcessServices:
         self.backgrounds = backgrounds
 
     def start(self) -> None:
+        tracing.start("connector-proxy")  # its exporter's thread belongs to this process too
         for pool in self.pools.values():
             pool.start()  # an isolated connector's workers belong to this process
         for background in self.backgrounds:
@@ -43,3 +46,4 @@ class ProcessServices:
             background.stop(grace)  # first: jobs may still call an isolated connector
         for pool in self.pools.values():
             pool.close()
+        tracing.stop()  # what is left of its spans is sent

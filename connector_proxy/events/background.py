@@ -23,6 +23,7 @@ from connector_proxy.events.delivery import MessageSender
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
 from connector_proxy.events.subscriptions import Subscription
 from connector_proxy.metrics import EVENTS_RECEIVED, POLLS
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import CallIds, identified
 from connector_proxy.sdk.errors import CommandError
 
@@ -113,7 +114,7 @@ class EventThreads:
 
     def _poll(self, subscription: Subscription) -> int:
         """One poll under the lease; how many events it found (another poll follows soon if any)."""
-        with identified(CallIds(uuid.uuid4().hex)):
+        with identified(CallIds(uuid.uuid4().hex)), tracing.span(f"poll {subscription.name}"):
             ctx = subscription.context(self.settings.poll_timeout)
             cursor = self.store.cursor(subscription.name)
             try:

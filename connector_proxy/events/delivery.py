@@ -24,6 +24,7 @@ from connector_proxy.config import EventSettings
 from connector_proxy.events.model import DEAD, DELIVERED, StoredEvent
 from connector_proxy.host_answers import read_answer
 from connector_proxy.metrics import EVENT_DELIVERIES
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
 from connector_proxy.sdk.errors import is_transient
 from connector_proxy.sdk.outbound import origin_of, pool_manager
@@ -61,7 +62,14 @@ class MessageSender:
     def deliver(self, event: StoredEvent) -> None:
         """Send once; record the outcome (and when to try again) on the event."""
         event.attempts += 1
-        retry, error = self._send(event)
+        named = {
+            "connector_proxy__subscription": event.subscription,
+            "connector_proxy__message": event.message,
+        }
+        with tracing.span(f"deliver message {event.message}", parent=event.traceparent, **named):
+            retry, error = self._send(event)
+            if error is not None:
+                tracing.failed(error)
         if error is None:
             event.state, event.delivered_at, event.next_at = DELIVERED, time.time(), None
             EVENT_DELIVERIES.labels(event.subscription, "delivered").inc()

@@ -49,6 +49,7 @@ class StoredEvent:
     request_id: str | None = None
     retried_at: float | None = None  # an operator sent it again once dead: give_up_after counts from here
     retries: int = 0  # how often an operator sent it again: each is a new message to the host
+    traceparent: str | None = None  # of its receipt (or poll): its delivery joins that trace
 
     def __post_init__(self) -> None:
         if not self.id:

@@ -23,6 +23,7 @@ from connector_proxy.events.store import EventStore
 from connector_proxy.events.subscriptions import Subscription, bind_subscriptions
 from connector_proxy.metrics import EVENTS_RECEIVED
 from connector_proxy.registry import Registry
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.triggers import POLLER, WEBHOOK, Event, InboundRequest
 from connector_proxy.sealing import Sealer
@@ -61,6 +62,10 @@ class Events:
 
     def receive(self, subscription: Subscription, request: InboundRequest) -> list[tuple[StoredEvent, bool]]:
         """Verify, validate, map and store; the events with True for each one new. Raises CommandError."""
+        with tracing.span(f"receive {subscription.name}", connector_proxy__trigger=subscription.trigger.id):
+            return self._receive(subscription, request)
+
+    def _receive(self, subscription: Subscription, request: InboundRequest) -> list[tuple[StoredEvent, bool]]:
         trigger = subscription.trigger.trigger
         try:
             assert trigger.verifier is not None  # the SDK requires one for a webhook

@@ -25,6 +25,7 @@ from connector_proxy.config import Settings, SubscriptionSettings
 from connector_proxy.discovery import ConnectorRejected, configured
 from connector_proxy.events.model import DEAD, StoredEvent
 from connector_proxy.registry import BoundTrigger, Registry
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import Context, TaskLog, call_ids
 from connector_proxy.sdk.triggers import Event
 from connector_proxy.validation import parameters_validator
@@ -66,6 +67,7 @@ class Subscription:
         record = StoredEvent(
             self.name, self.trigger.id, self.message, event.key, None, request_id=call_ids().request_id
         )
+        record.traceparent = tracing.traceparent()
         try:
             record.payload = self.map(event.data)
         except MappingFailed as failure:

@@ -30,6 +30,7 @@ from connector_proxy.interfaces import SDK
 from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerOverLimit, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.auth import AUTH_FIELDS, OAuth2
 from connector_proxy.sdk.connector import Check, Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, RefreshedTokens, Result
@@ -231,7 +232,11 @@ def receiving(trigger: str, verify: bool) -> Callable[[Context, InboundRequest],
 
 def _context_of(ctx: Context) -> dict[str, Any]:
     """What a typeahead's or a trigger's request tells the worker of its context."""
-    return {"seconds_left": ctx.seconds_left(), "request_id": ctx.request_id}
+    return {
+        "seconds_left": ctx.seconds_left(),
+        "request_id": ctx.request_id,
+        "traceparent": tracing.traceparent(),
+    }
 
 
 def _events_of(entries: list[Any]) -> list[Event]:
@@ -309,6 +314,7 @@ def forwarding(pool: WorkerPool, command: Command) -> Callable[[Context, dict[st
             "callback_url": ctx.callback_url,
             "request_id": ctx.request_id,
             "seconds_left": ctx.seconds_left(),
+            "traceparent": tracing.traceparent(),  # the worker's spans join the call's trace
         }
         try:
             answer = pool.call(command.name, parameters, context, ctx.deadline)

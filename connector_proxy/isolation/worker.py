@@ -22,6 +22,7 @@ from connector_proxy import logs
 from connector_proxy.interfaces import SDK, SPIFFWORKFLOW
 from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, encode
 from connector_proxy.legacy.packages import find_package, load_package
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.auth import AUTH_FIELDS, OAuth2
 from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, TaskLog
@@ -50,8 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         send({"type": "failed", "message": found})
         return 3
     connector, interface = found
+    tracing.start(f"connector-proxy {connector.name}")  # as the daemon's environment asks, if it does
     send({"type": "hello", "protocol": VERSION, "connector": describe(connector, interface)})
-    return _serve(connector, sys.stdin.buffer, send)
+    try:
+        return _serve(connector, sys.stdin.buffer, send)
+    finally:
+        tracing.stop()  # its last spans are sent as it leaves
 
 
 def _find(name: str) -> tuple[Connector, str] | str:
@@ -179,7 +184,14 @@ def _run(
         unknown = CommandError(ErrorCode("UnknownCommand", "", 404), f"no command {call['command']!r}")
         invocation: Invocation = Raised(unknown)
     else:
-        invocation = invoke(command, ctx, call.get("parameters") or {})
+        with tracing.span(
+            f"worker call {connector.name}/{command.name}",
+            parent=context.get("traceparent"),
+            connector_proxy__connector=connector.name,
+            connector_proxy__command=f"{connector.name}/{command.name}",
+            spiff__task_id=ctx.task_id,
+        ):
+            invocation = invoke(command, ctx, call.get("parameters") or {})
     return {
         "id": call.get("id"),
         **message_of(invocation),

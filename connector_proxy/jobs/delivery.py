@@ -23,6 +23,7 @@ from connector_proxy.errors import INVALID_CALLBACK_URL
 from connector_proxy.host_answers import read_answer
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
 from connector_proxy.metrics import CALLBACK_OUTCOMES, CALLBACKS
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.destinations import (
     DestinationBlocked,
     DestinationPolicy,
@@ -123,7 +124,10 @@ class CallbackSender:
         """Try once; record the outcome (and when to try again) on the job."""
         if job.callback_url is None or job.envelope is None:
             return
-        attempt = self._send(job.callback_url, jsontext.dumps(job.envelope))
+        with tracing.span(f"callback {job.command}", parent=job.traceparent, connector_proxy__job_id=job.id):
+            attempt = self._send(job.callback_url, jsontext.dumps(job.envelope))
+            if not attempt.delivered:
+                tracing.failed(attempt.error or "not delivered")
         job.delivery.attempts += 1
         job.delivery.last_error = attempt.error
         job.delivery.host_status, job.delivery.host_answer = attempt.status, attempt.answer

@@ -19,6 +19,7 @@ from connector_proxy.jobs import relay
 from connector_proxy.jobs.delivery import CREDENTIALS_REFUSED, CallbackSender
 from connector_proxy.jobs.model import DELIVERED, PENDING, WAITING, Job
 from connector_proxy.jobs.store import JobStore
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import CallIds, identified
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.outbound import origin_of
@@ -37,7 +38,10 @@ class JobRunner:
 
     def run(self, job: Job) -> None:
         """Run a job its backend has started (and saved as running), then deliver its result."""
-        with identified(CallIds(request_id=job.request_id)):  # its lines carry the accepting request's id
+        with (
+            identified(CallIds(request_id=job.request_id)),  # its lines carry the accepting request's id
+            tracing.span(f"job {job.command}", parent=job.traceparent, connector_proxy__job_id=job.id),
+        ):
             relay_url = self._open_relay(job)
             self._execute(job, relay_url)
             if job.state == WAITING:

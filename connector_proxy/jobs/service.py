@@ -26,6 +26,7 @@ from connector_proxy.jobs.delivery import callback_policy, checked_callback_url
 from connector_proxy.jobs.model import PENDING, QUEUED, WAITING, Delivery, Job
 from connector_proxy.jobs.store import JobStore
 from connector_proxy.lifecycle import Background
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import Result, call_ids
 from connector_proxy.sdk.errors import CommandError
 
@@ -92,6 +93,7 @@ class Jobs:
             callback_url=callback_url,
             request_id=call_ids().request_id,
             relay_base=self.relay_base if checked.command.calls_back else None,
+            traceparent=tracing.traceparent(),
         )
         job, joined = self.store.create_or_join(job)
         if not joined:
@@ -116,7 +118,7 @@ class Jobs:
         except CommandError as error:
             return rejected(error)
         job = Job(checked.id, {}, text_or_none(payload.get("spiff__task_id")), callback_url)
-        job.request_id = call_ids().request_id
+        job.request_id, job.traceparent = call_ids().request_id, tracing.traceparent()
         job.start()  # it runs now, in this request
         url = relay.open_relay(job, self.relay_base or "")
         job, joined = self.store.create_or_join(job)

@@ -46,6 +46,7 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.connection import create_connection, is_connection_dropped
 
+from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import call_ids, seconds_left_in_call
 from connector_proxy.sdk.destinations import DestinationPolicy
 from connector_proxy.sdk.errors import OutboundRefusal
@@ -193,16 +194,26 @@ def _guarded_pool(
             The request id of the work in progress goes along (``X-Request-Id``) unless the call set one.
             """
             request_id = call_ids().request_id
-            if request_id is not None:
+            if request_id is not None or tracing.active():
                 headers = HTTPHeaderDict(kwargs.get("headers") or {})
-                headers.setdefault(REQUEST_ID_HEADER, request_id)
+                if request_id is not None:
+                    headers.setdefault(REQUEST_ID_HEADER, request_id)
                 kwargs["headers"] = headers
             waited = getattr(conn, "line_waited", 0.0)
             given = kwargs.get("timeout")
             if waited and isinstance(given, Timeout) and isinstance(given.read_timeout, (int, float)):
                 read = max(0.001, given.read_timeout - waited)
                 kwargs["timeout"] = Timeout(total=given.total, connect=given.connect_timeout, read=read)
-            return super()._make_request(conn, *args, **kwargs)
+            if not tracing.active():
+                return super()._make_request(conn, *args, **kwargs)
+            method = str(args[0] if args else kwargs.get("method", "GET"))
+            # the origin only: a URL's path and query may hold what a call carries
+            where = {"server__address": self.host, "server__port": self.port, "url__scheme": self.scheme}
+            with tracing.span(method, kind="client", http__request__method=method, **where):
+                tracing.inject(kwargs["headers"])  # the upstream continues the trace
+                response = super()._make_request(conn, *args, **kwargs)
+                tracing.note(http__response__status_code=response.status)
+                return response
 
         def _wait(self, waiter: _Waiter, budget: float) -> HTTPConnection | None:
             """Wait for a handed-over slot until the budget ends or the origin is stuck."""

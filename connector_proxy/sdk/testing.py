@@ -361,6 +361,7 @@ class Message:
     api_key: str | None
     request_id: str | None
     arrived: float  # time.time() when it arrived
+    traceparent: str | None = None  # the W3C trace context it came with
 
 
 ASYNC_REFUSAL = "async_mode_called_without_celery"  # a host without Celery, asked for asynchronous
@@ -440,6 +441,7 @@ class MessageHost:
                 headers.get("SpiffWorkflow-Api-Key"),
                 headers.get("X-Request-Id"),
                 time.time(),
+                headers.get("traceparent"),
             )
             status, answer = self._answer(message)
             # replayed as the host keeps it: its async-mode refusal stays as a failed message instance

@@ -36,6 +36,7 @@ from connector_proxy.web.page import page
 from connector_proxy.web.relay import relay
 from connector_proxy.web.request_ids import identify_requests
 from connector_proxy.web.state import ProxyState, attach
+from connector_proxy.web.traced import trace_requests
 from connector_proxy.web.typeahead import typeahead
 from connector_proxy.web.validate import validate
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     backgrounds = [b for b in (jobs_service.background, events.background) if b is not None]
     services = ProcessServices(discovered.pools, backgrounds)
     identify_requests(app)  # around everything: a refused request has an id too
+    trace_requests(app)
     allow_listed_origins(app, settings.cors)  # a listed origin's preflight goes before the key check
     app.before_request(require_api_key)
     for blueprint in (

@@ -89,6 +89,9 @@ def test_signing_in_shows_the_built_in_connectors_and_their_commands(page: tuple
         assert f"{name}\tready" in connectors
     errors = browser_page.locator('article[id="http/GetRequestV2"] table.errors').inner_text()
     assert "Timeout\t504\tyes" in errors  # the code, its status, transient: which boundary events to draw
+    browser_page.click("text=Check os")  # the connector's live check, run from the page
+    checked = browser_page.locator("#connectors .outcome", has_text=re.compile(r"^ok: ")).inner_text()
+    assert checked == "ok: 0 root(s) readable, 0 program(s) executable"
     browser_page.fill("#q", "getitem")  # filtered as it is typed
     assert browser_page.locator('article[id="http/GetRequestV2"]').is_hidden()
     assert browser_page.locator('article[id="aws/GetItem"]').is_visible()
