@@ -55,7 +55,8 @@ CALLBACKS = Counter(
 CALLBACK_OUTCOMES = Counter(
     "connector_proxy_callback_outcomes",
     "What the host made of a callback: completed, retry_scheduled (its own retry), taken (a 2xx with"
-    " neither word), refused (final 4xx), credentials_refused (401/403)",
+    " neither word), task_failed (an uncaught error failed the task), refused (final 4xx),"
+    " credentials_refused (401/403)",
     ["outcome"],
 )
 ISOLATED_WORKERS = Gauge(

@@ -66,6 +66,8 @@ class Attempt:
         if self.status in CREDENTIAL_STATUSES:
             return CREDENTIALS_REFUSED
         if self.delivered:
+            if self.status is not None and self.status >= 300:
+                return TASK_FAILED
             word = self.answer.get("status") if isinstance(self.answer, dict) else None
             return word if word in HOST_WORDS else TAKEN
         return REFUSED if self.status is not None and not self.retry else None
@@ -107,8 +109,21 @@ def _refused(problem: str) -> CommandError:
 HOST_WORDS = ("completed", "retry_scheduled")
 TAKEN = "taken"  # a 2xx without one of those words: another host, or an older one
 REFUSED = "refused"  # 4xx: the task no longer waits or the body is bad; final, as the host says
+# the host took an error no boundary event catches and failed the task (and its instance): it answers that
+# 400 unexpected_workflow_exception, UncaughtServiceTaskError (measured on spiff-arena's backend)
+TASK_FAILED = "task_failed"
 CREDENTIALS_REFUSED = "credentials_refused"  # 401/403: jobs.callback_headers are wrong or expired
 CREDENTIAL_STATUSES = (401, 403)
+
+
+def failed_the_task(status: int, answer: object) -> bool:
+    """The host's answer to an error it took and raised in the task (no boundary event caught it)."""
+    return (
+        status == 400
+        and isinstance(answer, dict)
+        and answer.get("error_code") == "unexpected_workflow_exception"
+        and answer.get("error_type") == "UncaughtServiceTaskError"
+    )
 
 
 class CallbackSender:
@@ -171,7 +186,7 @@ class CallbackSender:
         except (HTTPError, OSError) as error:
             return Attempt(False, True, f"{type(error).__name__}: the host could not be reached")
         answer = read_answer(response)
-        if response.status < 300:
+        if response.status < 300 or failed_the_task(response.status, answer):
             return Attempt(True, False, None, response.status, answer)
         refused = f"the host answered {response.status}"
         # refused credentials are retried too: the operator mends them, and the result must not be lost

@@ -276,12 +276,18 @@ def _whole_body(handler: BaseHTTPRequestHandler) -> bytes | None:
     return body
 
 
+UNCAUGHT = "UncaughtServiceTaskError"  # the host's error_type for an error no boundary event caught
+
+
 class CallbackReceiver:
     """A host's callback endpoint on 127.0.0.1, answering as spiff-arena's backend does: 200
-    ``{"ok": true, "status": word}`` (``completed``, or ``retry_scheduled``). It records every PUT
-    it takes; it can fail the first ``fail_first`` with 500, or ``refuse`` every one with a status
-    (400: the task no longer waits; 401: the credentials are wrong), or ask for ``api_key`` in the
-    ``SpiffWorkflow-Api-Key`` or ``Authorization`` header as the host asks for a service account's."""
+    ``{"ok": true, "status": word}`` (``completed``, or ``retry_scheduled``); for an envelope whose
+    error no boundary event of the model catches (its code not in ``catches``), 400
+    ``unexpected_workflow_exception`` (``UncaughtServiceTaskError``): the host took it and failed the
+    task. It records every PUT it takes; it can fail the first ``fail_first`` with 500, or ``refuse``
+    every one with a status (400: the task no longer waits; 401: the credentials are wrong), or ask for
+    ``api_key`` in the ``SpiffWorkflow-Api-Key`` or ``Authorization`` header as the host asks for a
+    service account's."""
 
     def __init__(
         self,
@@ -290,8 +296,10 @@ class CallbackReceiver:
         word: str = "completed",
         refuse: int | None = None,
         api_key: str = "",
+        catches: tuple[str, ...] = (),
     ) -> None:
         self.received: list[tuple[str, Any]] = []
+        self.catches = catches  # error codes the model's boundary events catch
         self.attempts = 0
         self.word = word
         self.refuse = refuse
@@ -307,8 +315,8 @@ class CallbackReceiver:
                     return
                 with receiver._arrived:
                     receiver.attempts += 1
-                    status, answer = receiver._answer(dict(self.headers))
-                    if status == 200:
+                    status, answer = receiver._answer(dict(self.headers), json.loads(body))
+                    if status == 200 or answer.get("error_type") == UNCAUGHT:
                         receiver.received.append((self.path, json.loads(body)))
                         receiver.headers = dict(self.headers)
                     receiver._arrived.notify_all()
@@ -327,7 +335,7 @@ class CallbackReceiver:
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
-    def _answer(self, headers: dict[str, str]) -> tuple[int, Any]:
+    def _answer(self, headers: dict[str, str], envelope: Any) -> tuple[int, Any]:
         offered = " ".join(headers.get(name, "") for name in ("Authorization", "SpiffWorkflow-Api-Key"))
         if self.api_key and self.api_key not in offered:
             return 401, {"error": "invalid api key", "error_code": "unauthorized"}
@@ -337,6 +345,18 @@ class CallbackReceiver:
             return 400, {"error_code": "not_waiting_for_callback", "message": "the task is not waiting"}
         if self.refuse is not None:
             return self.refuse, {"error": "invalid api key", "error_code": "unauthorized"}
+        error = envelope.get("error") if isinstance(envelope, dict) else None
+        if (
+            isinstance(error, dict)
+            and self.word == "completed"
+            and error.get("error_code") not in self.catches
+        ):
+            message = f"Received error code {error.get('error_code')!r}: {error.get('message')}"
+            return 400, {
+                "error_code": "unexpected_workflow_exception",
+                "error_type": UNCAUGHT,
+                "message": message,
+            }
         return 200, {"ok": True, "status": self.word}
 
     def wait_for(self, count: int, seconds: float = 20) -> list[tuple[str, Any]]:

@@ -158,6 +158,8 @@ def test_an_operator_sees_what_went_wrong_and_mends_it_from_the_page(
     assert signed_out
     told = until(lambda: dict(receiver.received).get("/callback/cancelled"))
     assert told["error"]["error_code"] == "JobCancelled"  # the host's task fails rather than waits
+    settled = until(lambda: (job := shown_job(daemon, queued))["delivery"]["state"] == "delivered" and job)
+    assert settled["delivery"]["outcome"] == "task_failed"  # taken: no boundary event caught it
 
 
 def test_an_action_without_the_pages_session_is_refused(

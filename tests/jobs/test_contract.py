@@ -230,12 +230,28 @@ def test_a_client_without_a_callback_polls_to_completion(daemon: Daemon) -> None
 def test_a_failing_command_fails_the_job_with_its_envelope(
     daemon: Daemon, receiver: CallbackReceiver
 ) -> None:
-    call(daemon, "sample/Greet", host_call(receiver, "/callback/sad", name="Mallory"))
+    job_id = call(daemon, "sample/Greet", host_call(receiver, "/callback/sad", name="Mallory")).json()[
+        "command_response"
+    ]["body"]["job_id"]
 
     [(_, delivered)] = receiver.wait_for(1)
+    job = poll_delivered(daemon, job_id)
 
     assert delivered["error"]["error_code"] == "NotWelcome"
     assert "body" in delivered["command_response"]
+    # no boundary event catches it: the host took it, failed the task and answered 400 (as measured)
+    assert (job["delivery"]["outcome"], job["delivery"]["host_status"]) == ("task_failed", 400)
+
+
+def test_an_error_a_boundary_event_catches_completes_the_task(daemon: Daemon) -> None:
+    receiver = CallbackReceiver(catches=("NotWelcome",))
+    try:
+        answered = call(daemon, "sample/Greet", host_call(receiver, "/callback/caught", name="Mallory"))
+        job = poll_delivered(daemon, answered.json()["command_response"]["body"]["job_id"])
+    finally:
+        receiver.close()
+
+    assert (job["delivery"]["outcome"], job["delivery"]["host_status"]) == ("completed", 200)
 
 
 def test_the_host_calling_again_for_the_same_task_joins_the_running_job(daemon: Daemon) -> None:
