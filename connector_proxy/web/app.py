@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     backgrounds = [b for b in (jobs_service.background, events.background) if b is not None]
     services = ProcessServices(discovered.pools, backgrounds)
     identify_requests(app)  # around everything: a refused request has an id too
-    trace_requests(app)
+    trace_requests(app, settings.environ)
     allow_listed_origins(app, settings.cors)  # a listed origin's preflight goes before the key check
     app.before_request(require_api_key)
     for blueprint in (

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Flask, Response, g, request
 
 from connector_proxy.sdk import tracing
 
 
-def trace_requests(app: Flask) -> None:
+def trace_requests(app: Flask, environ: Mapping[str, str]) -> None:
     """Open a server span before each request and close it after: named by the method and route,
-    with the path (never the query: it may hold a key) and the status."""
+    with the path (never the query: it may hold a key) and the status. Without tracing asked for in
+    ``environ``, no hook is added: a request pays nothing for it."""
+    if not tracing.wanted(environ):
+        return
 
     @app.before_request
     def _open() -> None:
