@@ -48,8 +48,7 @@ def run_check(registry: Registry, name: str, timeout: float) -> CheckOutcome | N
     if bound is None:
         return _without_check(registry, name)
     ctx = Context(
-        config=bound.config,
-        resources=bound.resources,
+        **bound.live.in_use(),  # one pair, even across a secret's refresh
         log=TaskLog(bound.logger),
         deadline=time.monotonic() + timeout,
     )

@@ -123,8 +123,7 @@ class Executor:
         task_data = spiff.get("task_data")
         instance = spiff.get("process_instance_id")
         return Context(
-            config=bound.config,
-            resources=bound.resources,
+            **bound.live.in_use(),  # one pair, even across a secret's refresh
             log=TaskLog(bound.logger, task_id),
             deadline=time.monotonic() + timeout,
             task_data=task_data if isinstance(task_data, dict) else {},

@@ -51,6 +51,11 @@ class Refreshing:
     def resources(self) -> Any:
         return self.current()[1]
 
+    def in_use(self) -> dict[str, Any]:
+        """``config`` and ``resources``, one consistent pair: ``Context(**live.in_use(), …)``."""
+        config, resources = self.current()
+        return {"config": config, "resources": resources}
+
     def current(self) -> tuple[Mapping[str, Any], Any]:
         if self._due is not None and time.monotonic() >= self._due:
             self._refresh()

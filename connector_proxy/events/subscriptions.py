@@ -54,8 +54,7 @@ class Subscription:
     def context(self, seconds: float) -> Context:
         """What the trigger's function gets: its connector's config and resources, these settings."""
         return Context(
-            config=self.trigger.config,
-            resources=self.trigger.resources,
+            **self.trigger.live.in_use(),  # one pair, even across a secret's refresh
             log=TaskLog(self.trigger.logger),
             deadline=time.monotonic() + seconds,
             request_id=call_ids().request_id,

@@ -30,6 +30,9 @@ RUN, DELIVER, EXPIRE = (
 )
 
 
+RUN, CANCEL = "run", "cancel"  # who took a queued job first
+
+
 class RedisJobStore:
     """Job records in Redis; what both sides of Celery read and write."""
 
@@ -72,14 +75,18 @@ class RedisJobStore:
         return True
 
     def cancel(self, job: Job) -> bool:
-        if not self.first_start(job.id):
+        if not self.first_start(job.id, by=CANCEL):
             return False
         self.save(job)
         return True
 
-    def first_start(self, job_id: str) -> bool:
-        """The one first start of a job, by a worker or a cancel: True for the first to ask only."""
-        return bool(self.redis.set(f"{self.prefix}:started:{job_id}", 1, nx=True, ex=int(self.longest_life)))
+    def first_start(self, job_id: str, by: str = RUN) -> bool:
+        """Who takes a queued job, a worker (``run``) or a cancel: the first to ask. A worker asking
+        again (its task redelivered after it died before saving the job) is let through."""
+        key = f"{self.prefix}:started:{job_id}"
+        if self.redis.set(key, by, nx=True, ex=int(self.longest_life)):
+            return True
+        return by == RUN and self.redis.get(key) == RUN.encode()
 
     def record_credentials(self, origin: str, refused_with: int | None) -> None:
         key = f"{self.prefix}:refused_credentials"

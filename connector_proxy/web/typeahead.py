@@ -75,8 +75,7 @@ def _arguments() -> tuple[str, int]:
 
 def _run(bound: BoundTypeahead, prefix: str, limit: int) -> list[object]:
     ctx = Context(
-        config=bound.config,
-        resources=bound.resources,
+        **bound.live.in_use(),  # one pair, even across a secret's refresh
         log=TaskLog(bound.logger),
         deadline=time.monotonic() + proxy_state().settings.limits.typeahead_timeout,
     )
