@@ -64,12 +64,27 @@ class ConnectorStatus:
         }
 
 
+class UsesConnector:
+    """A bound part's connector configuration and resources, read through its ``live`` holder (current
+    after a rotated secret's refresh). For a Context, take both at once: ``live.in_use()``."""
+
+    live: Refreshing
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.live.config
+
+    @property
+    def resources(self) -> Any:
+        return self.live.resources
+
+
 # how a bound command runs: in this process (the SDK's invoke) or in an isolated connector's worker
 Runner = Callable[[Context, dict[str, Any]], Invocation]
 
 
 @dataclass(frozen=True)
-class BoundCommand:
+class BoundCommand(UsesConnector):
     """A command joined to its connector's configuration, resources, and the way it runs."""
 
     id: str
@@ -82,17 +97,9 @@ class BoundCommand:
     optional: frozenset[str]  # parameters where null means "not given"
     defaults: Mapping[str, Any]  # schema defaults, filled in before the command runs
 
-    @property
-    def config(self) -> Mapping[str, Any]:
-        return self.live.config
-
-    @property
-    def resources(self) -> Any:
-        return self.live.resources
-
 
 @dataclass(frozen=True)
-class BoundAuth:
+class BoundAuth(UsesConnector):
     """An OAuth sign-in joined to its connector's configuration (where the client id lives)."""
 
     id: str
@@ -100,13 +107,9 @@ class BoundAuth:
     auth: OAuth2
     live: Refreshing
 
-    @property
-    def config(self) -> Mapping[str, Any]:
-        return self.live.config
-
 
 @dataclass(frozen=True)
-class BoundTypeahead:
+class BoundTypeahead(UsesConnector):
     """A typeahead category joined to its connector's configuration and resources."""
 
     id: str
@@ -115,17 +118,9 @@ class BoundTypeahead:
     live: Refreshing
     logger: logging.Logger
 
-    @property
-    def config(self) -> Mapping[str, Any]:
-        return self.live.config
-
-    @property
-    def resources(self) -> Any:
-        return self.live.resources
-
 
 @dataclass(frozen=True)
-class BoundCheck:
+class BoundCheck(UsesConnector):
     """A connector's live check joined to its configuration and resources."""
 
     connector: str
@@ -133,17 +128,9 @@ class BoundCheck:
     live: Refreshing
     logger: logging.Logger
 
-    @property
-    def config(self) -> Mapping[str, Any]:
-        return self.live.config
-
-    @property
-    def resources(self) -> Any:
-        return self.live.resources
-
 
 @dataclass(frozen=True)
-class BoundTrigger:
+class BoundTrigger(UsesConnector):
     """A trigger joined to its connector's configuration and resources (subscriptions use it)."""
 
     id: str
@@ -151,14 +138,6 @@ class BoundTrigger:
     trigger: Trigger
     live: Refreshing
     logger: logging.Logger
-
-    @property
-    def config(self) -> Mapping[str, Any]:
-        return self.live.config
-
-    @property
-    def resources(self) -> Any:
-        return self.live.resources
 
 
 @dataclass(frozen=True)
