@@ -136,18 +136,13 @@ def _serve(connector: Connector, incoming: IO[bytes], send: Callable[[dict[str, 
     logger = logging.getLogger(f"connector_proxy.connectors.{connector.name}")
     for line in iter(incoming.readline, b""):
         message = decode(line)
-        if message["type"] == "call":
-            answer = _run(connector, config, resources, logger, message)
-        elif message["type"] == "suggest":
-            answer = _suggest(connector, config, resources, logger, message)
-        elif message["type"] in ("verify", "receive"):
-            answer = _webhook(connector, config, resources, logger, message)
-        elif message["type"] in ("poll", "acknowledge"):
-            answer = _poller(connector, config, resources, logger, message)
-        elif message["type"] == "check":
-            answer = _check(connector, config, resources, logger, message)
-        else:
+        handler = HANDLERS.get(message["type"])
+        if handler is None:
             continue  # a later version's message: ignored, as the protocol asks
+        parent = (message.get("context") or {}).get("traceparent")  # the daemon's span for it
+        named = f"worker {message['type']} {_subject(connector, message)}"
+        with tracing.span(named, parent=parent, connector_proxy__connector=connector.name):
+            answer = handler(connector, config, resources, logger, message)
         try:
             send(answer)
         except (TypeError, ValueError) as error:  # a body JSON cannot carry
@@ -184,20 +179,20 @@ def _run(
         unknown = CommandError(ErrorCode("UnknownCommand", "", 404), f"no command {call['command']!r}")
         invocation: Invocation = Raised(unknown)
     else:
-        with tracing.span(
-            f"worker call {connector.name}/{command.name}",
-            parent=context.get("traceparent"),
-            connector_proxy__connector=connector.name,
-            connector_proxy__command=f"{connector.name}/{command.name}",
-            spiff__task_id=ctx.task_id,
-        ):
-            invocation = invoke(command, ctx, call.get("parameters") or {})
+        tracing.note(connector_proxy__command=f"{connector.name}/{command.name}", spiff__task_id=ctx.task_id)
+        invocation = invoke(command, ctx, call.get("parameters") or {})
     return {
         "id": call.get("id"),
         **message_of(invocation),
         "logs": ctx.log.lines,
         "refreshed": [{"secret": r.secret, "token_set": dict(r.token_set)} for r in ctx.refreshed],
     }
+
+
+def _subject(connector: Connector, message: dict[str, Any]) -> str:
+    """What a request is about, for its span's name: a command, a category, a trigger, or the check."""
+    named = message.get("command") or message.get("category") or message.get("trigger")
+    return f"{connector.name}/{named}" if named else connector.name
 
 
 def _auth(auth: OAuth2) -> dict[str, Any]:
@@ -368,6 +363,18 @@ def message_of(invocation: Invocation) -> dict[str, Any]:
             return {"type": "refused", "kind": kind, "message": reason}
         case Crashed(exception, message):
             return {"type": "crash", "exception": exception, "message": message}
+
+
+Handler = Callable[[Connector, Any, Any, logging.Logger, dict[str, Any]], dict[str, Any]]
+HANDLERS: dict[str, Handler] = {
+    "call": _run,
+    "suggest": _suggest,
+    "verify": _webhook,
+    "receive": _webhook,
+    "poll": _poller,
+    "acknowledge": _poller,
+    "check": _check,
+}
 
 
 if __name__ == "__main__":
