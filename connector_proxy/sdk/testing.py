@@ -70,7 +70,8 @@ class RunningDaemon:
 
     ``site`` folders are put on ``PYTHONPATH``, so connectors described by a
     ``*.dist-info`` there are discovered without being installed; ``python``
-    is the interpreter it runs under (another virtual environment's, say).
+    is the interpreter it runs under (another virtual environment's, say), and
+    ``cwd`` where it starts.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class RunningDaemon:
         site: tuple[Path, ...] = (),
         output: IO[bytes] | int | None = subprocess.DEVNULL,
         python: str | Path = sys.executable,
+        cwd: str | Path | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -92,6 +94,7 @@ class RunningDaemon:
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
+            cwd=cwd,  # `-m` reads modules from here first: another tree's daemon starts in that tree
         )
 
     def wait_ready(self, seconds: float = 20, poll: float = 0.005) -> float:
