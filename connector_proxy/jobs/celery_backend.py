@@ -28,9 +28,7 @@ RUN, DELIVER, EXPIRE = (
     "connector_proxy.deliver_result",
     "connector_proxy.expire_job",
 )
-
-
-RUN, CANCEL = "run", "cancel"  # who took a queued job first
+BY_WORKER, BY_CANCEL = "worker", "cancel"  # who took a queued job first (its first-start marker)
 
 
 class RedisJobStore:
@@ -75,18 +73,18 @@ class RedisJobStore:
         return True
 
     def cancel(self, job: Job) -> bool:
-        if not self.first_start(job.id, by=CANCEL):
+        if not self.first_start(job.id, by=BY_CANCEL):
             return False
         self.save(job)
         return True
 
-    def first_start(self, job_id: str, by: str = RUN) -> bool:
-        """Who takes a queued job, a worker (``run``) or a cancel: the first to ask. A worker asking
-        again (its task redelivered after it died before saving the job) is let through."""
+    def first_start(self, job_id: str, by: str = BY_WORKER) -> bool:
+        """Who takes a queued job, a worker or a cancel: the first to ask. A worker asking again (its
+        task redelivered after it died before saving the job) is let through."""
         key = f"{self.prefix}:started:{job_id}"
         if self.redis.set(key, by, nx=True, ex=int(self.longest_life)):
             return True
-        return by == RUN and self.redis.get(key) == RUN.encode()
+        return by == BY_WORKER and self.redis.get(key) == BY_WORKER.encode()
 
     def record_credentials(self, origin: str, refused_with: int | None) -> None:
         key = f"{self.prefix}:refused_credentials"
