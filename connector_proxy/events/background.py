@@ -26,6 +26,7 @@ from connector_proxy.metrics import EVENTS_RECEIVED, POLLS
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import CallIds, identified
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.invocation import exception_name
 
 log = logging.getLogger(__name__)
 TURN = 1.0  # seconds between looks for due deliveries other processes stored, and for due polls
@@ -128,9 +129,7 @@ class EventThreads:
                 )
                 return 0
             except Exception as error:  # a trigger is third-party code
-                raised = getattr(
-                    error, "exception_name", type(error).__name__
-                )  # an isolated one names its own
+                raised = exception_name(error)
                 self._polled(subscription.name, "failed", 0, f"the trigger raised {raised}")
                 log.exception("subscription %s: poll raised %s", subscription.name, raised)
                 return 0

@@ -25,6 +25,7 @@ from connector_proxy.metrics import EVENTS_RECEIVED
 from connector_proxy.registry import Registry
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.invocation import exception_name
 from connector_proxy.sdk.triggers import POLLER, WEBHOOK, Event, InboundRequest
 from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
@@ -101,7 +102,7 @@ class Events:
         except CommandError:
             raise
         except Exception as error:  # a trigger is third-party code
-            raised = getattr(error, "exception_name", type(error).__name__)  # an isolated one names its own
+            raised = exception_name(error)
             bound.logger.exception("trigger %s raised %s", bound.id, raised)
             raise CommandError(
                 TRIGGER_FAILED, f"The trigger {bound.id} failed ({raised}); see the daemon's log"

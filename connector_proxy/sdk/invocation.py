@@ -58,6 +58,12 @@ def invoke(command: Command, context: Context, parameters: dict[str, Any]) -> In
     return guarded(context, command.name, lambda: command.function(context, **parameters))
 
 
+def exception_name(error: BaseException) -> str:
+    """The name a connector's exception is reported by: its class's, or, for what an isolated
+    connector's worker raised (the daemon's ``WorkerRaised``), the one the worker named."""
+    return str(getattr(error, "exception_name", type(error).__name__))
+
+
 def guarded(context: Context, what: str, work: Callable[[], Any]) -> Invocation:
     """Run a connector's code (a command, an isolated typeahead or trigger) within ``context`` and sort
     what came of it; never raises for its sake."""
@@ -69,8 +75,7 @@ def guarded(context: Context, what: str, work: Callable[[], Any]) -> Invocation:
     except OutboundRefusal as refusal:  # the SDK's own limit: no connector maps it
         return Refused(refusal.kind, refusal.reason)
     except Exception as error:  # a connector's bug must become an answer, not a dead worker
-        # what an isolated connector's worker raised names itself (the daemon's WorkerRaised)
-        name = getattr(error, "exception_name", type(error).__name__)
+        name = exception_name(error)
         context.log.logger.exception("%s raised %s", what, name)
         return Crashed(name, str(error))
     return Returned(answer if isinstance(answer, Result) else Result(body=answer))

@@ -21,6 +21,7 @@ from connector_proxy.errors import INTERNAL_ERROR, INVALID_PARAMETERS, TYPEAHEAD
 from connector_proxy.registry import BoundTypeahead
 from connector_proxy.sdk.context import Context, TaskLog
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.invocation import exception_name
 from connector_proxy.web.auth import carries_a_key
 from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.responses import error_response, json_response
@@ -84,7 +85,7 @@ def _run(bound: BoundTypeahead, prefix: str, limit: int) -> list[object]:
     except CommandError:
         raise
     except Exception as error:  # a connector's bug: the host gets an envelope, the log the traceback
-        raised = getattr(error, "exception_name", type(error).__name__)  # an isolated one names its own
+        raised = exception_name(error)
         bound.logger.exception("typeahead %s raised %s", bound.id, raised)
         raise CommandError(
             INTERNAL_ERROR, f"The typeahead {bound.id} failed ({raised}); see the daemon's log"
