@@ -10,7 +10,8 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,20 +191,29 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _registry(settings: Settings) -> Registry:
-    """Discovery as the daemon does it, for actions that run no command: isolated workers closed."""
+@contextmanager
+def _discovered(settings: Settings) -> Iterator[Registry]:
+    """Discovery as the daemon does it, for the actions that read the registry (and a live check);
+    the isolated connectors' workers are closed at the end."""
     from connector_proxy.discovery import discover
 
     discovered = discover(settings)
-    for pool in discovered.pools.values():
-        pool.close()
-    return discovered.registry
+    try:
+        yield discovered.registry
+    finally:
+        for pool in discovered.pools.values():
+            pool.close()
 
 
 def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
+    with _discovered(settings) as registry:
+        _print_list(registry)
+    return 0
+
+
+def _print_list(registry: Registry) -> None:
     from connector_proxy.registry import READY
 
-    registry = _registry(settings)
     print(_catalog_table(registry))
     print("\nconfiguration in effect (defaults filled, secrets masked):")
     for status in registry.statuses:
@@ -221,18 +231,14 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
     for status in left_out:
         print(f"\n{status.name}: {status.state} ({status.detail})", end="")
     print("\n" if left_out else "", end="")
-    return 0
 
 
 def _check(settings: Settings, arguments: argparse.Namespace) -> int:
     """What the daemon would leave out, as errors: for a deploy pipeline, before the daemon starts.
     With ``--live``, each connector's live check runs too, and a failed one is a problem."""
-    from connector_proxy.discovery import discover
     from connector_proxy.events.subscriptions import bind_subscriptions
 
-    discovered = discover(settings)
-    try:
-        registry = discovered.registry
+    with _discovered(settings) as registry:
         where = settings.source or "the defaults"
         problems = [f"{where}: [connectors.{s.name}]: {s.state}: {s.detail}" for s in registry.troubled]
         left_out = bind_subscriptions(settings, registry).problems
@@ -241,9 +247,6 @@ def _check(settings: Settings, arguments: argparse.Namespace) -> int:
         problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
         problems += _callback_problems(settings)
         problems += _live_problems(settings, registry) if arguments.live else []
-    finally:
-        for pool in discovered.pools.values():
-            pool.close()
     for problem in problems:
         print(f"connector-proxy: {problem}", file=sys.stderr)
     ready = registry.ready
@@ -310,7 +313,8 @@ def _validate(settings: Settings, arguments: argparse.Namespace) -> int:
 def _catalog(settings: Settings, url: str | None, api_key: str | None) -> list[dict[str, Any]]:
     """The catalog a host sees: a running daemon's ``GET /v1/commands``, or this configuration's."""
     if url is None:
-        catalog: list[dict[str, Any]] = json.loads(_registry(settings).catalog_json)
+        with _discovered(settings) as registry:
+            catalog: list[dict[str, Any]] = json.loads(registry.catalog_json)
         return catalog
     import requests
 

@@ -25,6 +25,11 @@ checks = Blueprint("checks", __name__, url_prefix="/v1")
 def check_connector(name: str) -> Response:
     """Run the connector's live check: 200 with its ``state`` (ok, failed, not_offered, unavailable),
     ``message`` and ``seconds``; a failed check is an answer, not an error of this route."""
+    return checked(name)
+
+
+def checked(name: str) -> Response:
+    """The answer to a request for connector ``name``'s live check (this route's and the page's)."""
     state = proxy_state()
     client = request.environ.get("gunicorn.socket")
     timeout = state.settings.limits.check_timeout

@@ -35,11 +35,11 @@ from flask import (
 )
 
 from connector_proxy import jsontext
-from connector_proxy.checks import run_check
 from connector_proxy.errors import BAD_REQUEST, CONNECTOR_NOT_FOUND, INVALID_REQUEST_BODY, UNAUTHORIZED
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.auth import key_matches
 from connector_proxy.web.catalog import connectors_now
+from connector_proxy.web.checks import checked
 from connector_proxy.web.documented import documented
 from connector_proxy.web.operations import operations_filters, operations_now
 from connector_proxy.web.responses import error_response, json_response
@@ -204,11 +204,7 @@ def check_from_page(name: str) -> Any:
     ``POST /v1/connectors/<name>/check`` answers it."""
     if not _signed_in() or not _csrf_matches(request.form.get("csrf", "")):
         return error_response(CommandError(UNAUTHORIZED, "Sign in on the catalog page first"))
-    state = proxy_state()
-    outcome = run_check(state.registry, name, state.settings.limits.check_timeout)
-    if outcome is None:
-        return error_response(CommandError(CONNECTOR_NOT_FOUND, f"No connector named {name!r} is installed"))
-    return json_response(outcome.describe())
+    return checked(name)
 
 
 def _signed_in() -> bool:

@@ -444,5 +444,5 @@ def test_the_live_check_names_what_failed_never_a_key(tmp_path: Path) -> None:
     checked = client.post("/v1/connectors/aws/check").get_json()
 
     assert checked["state"] == "failed"
-    assert checked["message"] == "STS could not be asked (EndpointConnectionError)"
+    assert checked["message"] == "sts.get_caller_identity: EndpointConnectionError"
     assert "s3cret-aws-secret-value" not in str(checked)
