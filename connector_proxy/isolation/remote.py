@@ -29,7 +29,7 @@ from connector_proxy.errors import (
 from connector_proxy.interfaces import SDK
 from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerOverLimit, WorkerProcess, WorkerTimedOut
-from connector_proxy.isolation.protocol import ProtocolError
+from connector_proxy.isolation.protocol import ProtocolError, events_from_wire, events_to_wire
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.auth import AUTH_FIELDS, OAuth2
 from connector_proxy.sdk.connector import Check, Command, Connector, Typeahead
@@ -177,7 +177,7 @@ def polling(trigger: str) -> Callable[[Context, Any], tuple[list[Event], Any]]:
         )
         if not isinstance(found, dict) or not isinstance(found.get("events"), list):
             raise _worker_error(pool.name, ProtocolError("a poll must answer its events and cursor"))
-        return _events_of(found["events"]), found.get("cursor")
+        return events_from_wire(found["events"]), found.get("cursor")
 
     return poll
 
@@ -185,12 +185,11 @@ def polling(trigger: str) -> Callable[[Context, Any], tuple[list[Event], Any]]:
 def acknowledging(trigger: str) -> Callable[[Context, list[Event]], None]:
     def acknowledge(ctx: Context, events: list[Event]) -> None:
         pool: WorkerPool = ctx.resources
-        stored = [{"key": event.key, "data": event.data} for event in events]
         message = {
             "type": "acknowledge",
             "trigger": trigger,
             "settings": dict(ctx.settings),
-            "events": stored,
+            "events": events_to_wire(events),
         }
         context = _context_of(ctx)
         _answered(pool, f"{pool.name} trigger {trigger}", {**message, "context": context}, ctx.deadline)
@@ -225,7 +224,7 @@ def receiving(trigger: str, verify: bool) -> Callable[[Context, InboundRequest],
         found = _answered(pool, f"{pool.name} trigger {trigger}", message, ctx.deadline)
         if not isinstance(found, list):
             return None  # the daemon says the trigger returned no events, as for one in-process
-        return _events_of(found)
+        return events_from_wire(found)
 
     return receive
 
@@ -237,11 +236,6 @@ def _context_of(ctx: Context) -> dict[str, Any]:
         "request_id": ctx.request_id,
         "traceparent": tracing.traceparent(),
     }
-
-
-def _events_of(entries: list[Any]) -> list[Event]:
-    """Events as a worker answers them, ``[{"key", "data"}]``."""
-    return [Event(str(entry.get("key")), entry.get("data")) for entry in entries if isinstance(entry, dict)]
 
 
 def _webhook_request(trigger: str, settings: Mapping[str, Any], request: InboundRequest) -> dict[str, Any]:

@@ -20,7 +20,14 @@ from typing import IO, Any
 
 from connector_proxy import logs
 from connector_proxy.interfaces import SDK, SPIFFWORKFLOW
-from connector_proxy.isolation.protocol import VERSION, ProtocolError, decode, encode
+from connector_proxy.isolation.protocol import (
+    VERSION,
+    ProtocolError,
+    decode,
+    encode,
+    events_from_wire,
+    events_to_wire,
+)
 from connector_proxy.legacy.packages import find_package, load_package
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.auth import AUTH_FIELDS, OAuth2
@@ -276,7 +283,7 @@ def _poller(
     elif request["type"] == "poll":
         invocation = _polled(trigger.function, ctx, request.get("cursor"))
     else:
-        events = [Event(str(e.get("key")), e.get("data")) for e in request.get("events") or []]
+        events = events_from_wire(request.get("events") or [])
         invocation = _acknowledged(trigger.acknowledge, ctx, events)
     return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
 
@@ -298,8 +305,7 @@ def _check(
 def _polled(function: Any, ctx: Context, cursor: Any) -> Invocation:
     def poll() -> dict[str, Any]:
         events, after = function(ctx, cursor)
-        found = [{"key": event.key, "data": event.data} for event in events if isinstance(event, Event)]
-        return {"events": found, "cursor": after}
+        return {"events": events_to_wire(events), "cursor": after}
 
     return guarded(ctx, "a poller", poll)
 
@@ -334,7 +340,7 @@ def _events(function: Any, ctx: Context, inbound: InboundRequest) -> Invocation:
         found = [answer] if isinstance(answer, Event) else answer
         if not isinstance(found, list | tuple) or not all(isinstance(event, Event) for event in found):
             return None  # not events: the daemon says so, as for one in-process
-        return [{"key": event.key, "data": event.data} for event in found]
+        return events_to_wire(found)
 
     return guarded(ctx, "a trigger", events)
 
