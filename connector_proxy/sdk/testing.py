@@ -318,9 +318,10 @@ class CallbackReceiver:
                     return
                 with receiver._arrived:
                     receiver.attempts += 1
-                    status, answer = receiver._answer(dict(self.headers), json.loads(body))
+                    envelope = json.loads(body)
+                    status, answer = receiver._answer(dict(self.headers), envelope)
                     if status == 200 or answer.get("error_type") == UNCAUGHT:
-                        receiver.received.append((self.path, json.loads(body)))
+                        receiver.received.append((self.path, envelope))
                         receiver.headers = dict(self.headers)
                     receiver._arrived.notify_all()
                 data = json.dumps(answer).encode()

@@ -83,8 +83,9 @@ def span(name: str, kind: str = "internal", parent: str | None = None, **attribu
         yield
         return
     context = _extracted({TRACEPARENT: parent}) if parent else None
-    shown = {key.replace("__", "."): value for key, value in attributes.items() if value is not None}
-    with _tracer.start_as_current_span(name, context=context, kind=_kinds[kind], attributes=shown):
+    with _tracer.start_as_current_span(
+        name, context=context, kind=_kinds[kind], attributes=_named(attributes)
+    ):
         yield
 
 
@@ -94,10 +95,7 @@ def note(**attributes: Any) -> None:
         return
     from opentelemetry import trace
 
-    current = trace.get_current_span()
-    for key, value in attributes.items():
-        if value is not None:
-            current.set_attribute(key.replace("__", "."), value)
+    trace.get_current_span().set_attributes(_named(attributes))
 
 
 def failed(message: str) -> None:
@@ -130,8 +128,7 @@ def begin(name: str, kind: str, headers: Any, **attributes: Any) -> Any:
 
     given = headers.get(TRACEPARENT)
     parent = _extracted({TRACEPARENT: given}) if given else None
-    shown = {key.replace("__", "."): value for key, value in attributes.items() if value is not None}
-    opened = _tracer.start_span(name, context=parent, kind=_kinds[kind], attributes=shown)
+    opened = _tracer.start_span(name, context=parent, kind=_kinds[kind], attributes=_named(attributes))
     token = context.attach(trace.set_span_in_context(opened, parent))
     return opened, token
 
@@ -162,6 +159,11 @@ def inject(headers: Any) -> None:
     found = traceparent()
     if found and TRACEPARENT not in headers:
         headers[TRACEPARENT] = found
+
+
+def _named(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword attributes as OpenTelemetry names them (``http__route``: ``http.route``), None left out."""
+    return {key.replace("__", "."): value for key, value in attributes.items() if value is not None}
 
 
 def _extracted(carrier: dict[str, str]) -> Any:
