@@ -18,7 +18,7 @@ from connector_proxy.errors import BAD_REQUEST
 from connector_proxy.events.model import DEAD
 from connector_proxy.events.model import STATES as EVENT_STATES
 from connector_proxy.jobs.model import STATES as JOB_STATES
-from connector_proxy.jobs.model import UNDELIVERABLE
+from connector_proxy.jobs.model import UNDELIVERABLE, Job
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.triggers import POLLER
 from connector_proxy.web.documented import Query, documented
@@ -29,6 +29,7 @@ from connector_proxy.web.state import ProxyState, proxy_state
 operations = Blueprint("operations", __name__, url_prefix="/v1")
 JOB_FILTERS = (*JOB_STATES, UNDELIVERABLE)  # a job's state, or its delivery's
 SHOWN = 100  # records of each kind, newest first
+SCANNED = 1000  # jobs looked through for undeliverable callbacks (the store indexes jobs by state only)
 LOST = ("crashed", "timed_out", "protocol_errors", "failed_to_start", "over_limit")
 
 
@@ -67,8 +68,8 @@ def operations_now(state: ProxyState, jobs: str | None = None, events: str | Non
     """Everything the operations view shows, read now (the stores for jobs, events and polls; this
     daemon process for its isolated workers)."""
     job_counts, event_counts = state.jobs.counts(), state.events.counts()
-    found_jobs = _jobs(state, jobs)
-    undeliverable = found_jobs if jobs == UNDELIVERABLE else _jobs(state, UNDELIVERABLE)
+    undeliverable = _undeliverable(state)
+    found_jobs = undeliverable if jobs == UNDELIVERABLE else state.jobs.list(jobs, SHOWN)
     subscriptions = _subscriptions(state)
     workers = [{"connector": name, **pool.health()} for name, pool in sorted(state.services.pools.items())]
     return {
@@ -78,7 +79,11 @@ def operations_now(state: ProxyState, jobs: str | None = None, events: str | Non
             "failing_pollers": sum(1 for s in subscriptions if (s["poll"] or {}).get("failures_in_a_row")),
             "workers_lost": sum(sum(w[kind] for kind in LOST) for w in workers),
         },
-        "jobs": {"counts": job_counts, "filter": jobs, "shown": found_jobs},
+        "jobs": {
+            "counts": job_counts,
+            "filter": jobs,
+            "shown": [job.describe() for job in found_jobs[:SHOWN]],
+        },
         "events": {
             "counts": event_counts,
             "filter": events,
@@ -89,13 +94,9 @@ def operations_now(state: ProxyState, jobs: str | None = None, events: str | Non
     }
 
 
-def _jobs(state: ProxyState, wanted: str | None) -> list[dict[str, Any]]:
-    """The newest jobs (in ``wanted`` state, or those whose callbacks are undeliverable), described."""
-    if wanted == UNDELIVERABLE:
-        found = [job for job in state.jobs.list(None, 1000) if job.delivery.state == UNDELIVERABLE][:SHOWN]
-    else:
-        found = state.jobs.list(wanted, SHOWN)
-    return [job.describe() for job in found]
+def _undeliverable(state: ProxyState) -> list[Job]:
+    """The jobs whose callbacks the host never took, among the newest ``SCANNED``, newest first."""
+    return [job for job in state.jobs.list(None, SCANNED) if job.delivery.state == UNDELIVERABLE]
 
 
 def _subscriptions(state: ProxyState) -> list[dict[str, Any]]:
