@@ -20,10 +20,10 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
-def rss_mib(pid: int) -> float:
-    """Resident set size of one process, in MiB."""
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """Resident set size of one process, in MiB (``field="VmHWM"``: its peak so far)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 

@@ -8,7 +8,9 @@ the package registries' cache); each tree's daemon (one gevent worker, ``limits.
 raised) forwards to the same local upstream. Sizes are sent to the two daemons in turn, one call at a
 time; the figures are the median wall time per call seen by the client and the daemon's CPU per call
 (read in 10 ms ticks: below 1 MiB twenty times the calls are sent), and the slope: what one more MiB
-of task data costs, from the smallest size to the largest.
+of task data costs, from the smallest size to the largest. Then memory: the worker's peak resident
+set (VmHWM) above what it held before the first call, after each size (sizes go up, so each peak is
+that size's), and that as a multiple of the body's size.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import requests
 
-from bench.procstats import cpu_seconds, descendants
+from bench.procstats import cpu_seconds, descendants, rss_mib
 from connector_proxy.sdk.testing import RunningDaemon
 
 ROOT = Path(__file__).parents[1]
@@ -106,6 +108,11 @@ def other_tree(rev: str, folder: Path) -> Iterator[tuple[Path, Path]]:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)  # noqa: S607
 
 
+def worker_peak(daemon: RunningDaemon) -> float:
+    """The gunicorn worker's peak resident set so far, in MiB (the bench runs one worker)."""
+    return max(rss_mib(pid, "VmHWM") for pid in descendants(daemon.process.pid))
+
+
 def measure(daemon: RunningDaemon, body: bytes, count: int) -> tuple[float, float]:
     """Median milliseconds per call, and the daemon's CPU milliseconds per call."""
     session = requests.Session()
@@ -141,17 +148,38 @@ def main() -> None:
             python, tree = stack.enter_context(other_tree(arguments.against, Path(folder)))
             daemons[arguments.against] = stack.enter_context(RunningDaemon(config, python=python, cwd=tree))
         figures: dict[str, dict[float, tuple[float, float]]] = {name: {} for name in daemons}
+        idle = {name: worker_peak(daemon) for name, daemon in daemons.items()}
+        peaks: dict[str, dict[float, float]] = {name: {} for name in daemons}
+        body_mib: dict[float, float] = {}
         for size in sizes:
             body = json.dumps({"url": url, "spiff__task_data": task_data(size)}).encode()
+            body_mib[size] = len(body) / 2**20
             count = arguments.requests * (1 if size >= 1 else 20)  # CPU is read in 10 ms ticks
             for name, daemon in daemons.items():
                 figures[name][size] = measure(daemon, body, count)
-        print("| tree | " + " | ".join(f"{size:g} MiB: ms, CPU ms" for size in sizes) + " | ms per MiB |")
-        print("|---|" + "---|" * (len(sizes) + 1))
-        for name, by_size in figures.items():
-            cells = " | ".join(f"{wall:.1f}, {cpu:.1f}" for wall, cpu in by_size.values())
-            slope = (by_size[sizes[-1]][0] - by_size[sizes[0]][0]) / ((sizes[-1] - sizes[0]) or 1)
-            print(f"| {name} | {cells} | {slope:.1f} |")
+                peaks[name][size] = worker_peak(daemon) - idle[name]
+        print_times(figures, sizes)
+        print_peaks(peaks, body_mib)
+
+
+def print_times(figures: dict[str, dict[float, tuple[float, float]]], sizes: list[float]) -> None:
+    print("| tree | " + " | ".join(f"{size:g} MiB: ms, CPU ms" for size in sizes) + " | ms per MiB |")
+    print("|---|" + "---|" * (len(sizes) + 1))
+    for name, by_size in figures.items():
+        cells = " | ".join(f"{wall:.1f}, {cpu:.1f}" for wall, cpu in by_size.values())
+        slope = (by_size[sizes[-1]][0] - by_size[sizes[0]][0]) / ((sizes[-1] - sizes[0]) or 1)
+        print(f"| {name} | {cells} | {slope:.1f} |")
+
+
+def print_peaks(peaks: dict[str, dict[float, float]], body_mib: dict[float, float]) -> None:
+    print("\n| tree | " + " | ".join(f"{size:g} MiB: peak above idle, MiB" for size in body_mib) + " |")
+    print("|---|" + "---|" * len(body_mib))
+    for name, by_size in peaks.items():
+        cells = " | ".join(
+            f"{peak:.1f} ({peak / body_mib[size]:.1f}x)" if body_mib[size] >= 0.5 else f"{peak:.1f}"
+            for size, peak in by_size.items()
+        )
+        print(f"| {name} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ class Executor:
             **bound.live.in_use(),  # one pair, even across a secret's refresh
             log=TaskLog(bound.logger, task_id),
             deadline=time.monotonic() + timeout,
-            task_data=task_data if isinstance(task_data, dict) else {},
+            task_data=task_data if isinstance(task_data, Mapping) else {},  # carried unread until read
             callback_url=text_or_none(spiff.get("callback_url")),
             task_id=task_id,
             process_instance_id=instance if isinstance(instance, int) else None,
@@ -167,6 +167,8 @@ def _outcome(bound: BoundCommand, invocation: Invocation, lines: list[str]) -> O
         case Returned(result):
             status = ACCEPTED if isinstance(result, Accepted) else 200  # the command calls the host back
             return Outcome(status, envelope.from_result(result, lines), metrics.OK)
+        case Raised(error) if error.declared is errors.INVALID_REQUEST_BODY:
+            return rejected(error)  # the task data, read late, is refused as it would have been on arrival
         case Raised(error):
             _check_declared(bound, error.declared)
             # the call completed; the failure travels in the envelope

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 import sys
 from typing import Any
 
@@ -22,6 +23,26 @@ NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 _DIGITS = bytes(0x39 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
 _LONG_NUMBER = b"9" * 309
 _ESCAPED_COLON = b"\\u003"  # \u003a, \u003A (and their neighbours): a colon msgspec unescapes
+
+
+class RawJson:
+    """JSON text already read once and kept as it came: :func:`dumps` writes it as it is, never parsing
+    it again to write it (a megabyte of task data costs a copy, not a parse and an encode)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def text(self) -> bytes:
+        """What :func:`dumps` writes in its place (a subclass may check the text first)."""
+        return self.raw
+
+    def __copy__(self) -> RawJson:
+        return self  # text never changes: records copied with dataclasses.asdict share it
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RawJson:
+        return self
 
 
 class NotStrictJson(ValueError):
@@ -93,20 +114,38 @@ def _strict_loads(raw: bytes | str) -> Any:
     return document
 
 
-def dumps(document: Any) -> bytes:
-    """Compact JSON; NaN and the infinities become the strings "NaN", "Infinity" and "-Infinity"."""
+def dumps(document: Any, as_stored: bool = False) -> bytes:
+    """Compact JSON; NaN and the infinities become the strings "NaN", "Infinity" and "-Infinity";
+    :class:`RawJson` is written as it came: its ``text()``, or, ``as_stored`` (a record this daemon
+    reads back itself), its ``raw`` text unchecked."""
     try:
         try:
-            return _dumps(document)
+            return _dumps(document, as_stored)
         except ValueError:  # only a non-finite number: allow_nan=False refuses it
-            return _dumps(_finite(document))
+            return _dumps(_finite(document), as_stored)
     except RecursionError:
         raise Unrenderable("the answer is nested too deeply to be written as JSON") from None
 
 
-def _dumps(document: Any) -> bytes:
-    # values JSON cannot hold (a datetime, say) are shown as text rather than failing
-    return json.dumps(document, separators=(",", ":"), default=str, allow_nan=False).encode()
+# what stands in for raw text while the rest is written: a string no document holds (a random token)
+_MARK = f"\x00raw json {secrets.token_hex(8)}\x00"
+_WRITTEN_MARK = json.dumps(_MARK).encode()
+
+
+def _dumps(document: Any, as_stored: bool) -> bytes:
+    spliced: list[bytes] = []
+
+    def default(value: Any) -> Any:
+        if isinstance(value, RawJson):
+            spliced.append(value.raw if as_stored else value.text())
+            return _MARK
+        return str(value)  # values JSON cannot hold (a datetime, say) are shown as text rather than failing
+
+    written = json.dumps(document, separators=(",", ":"), default=default, allow_nan=False).encode()
+    if not spliced:
+        return written
+    parts = written.split(_WRITTEN_MARK)  # in document order, as json.dumps met them
+    return b"".join(part for pair in zip(parts, [*spliced, b""], strict=True) for part in pair)
 
 
 def _finite(value: Any) -> Any:

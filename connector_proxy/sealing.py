@@ -10,8 +10,9 @@ imported only when keys are set (it costs ~15 ms of start-up otherwise).
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from connector_proxy import carried, jsontext
 
 SEALED = "sealed"  # a sealed field is stored as {"sealed": "<Fernet token>"}
 
@@ -31,7 +32,7 @@ class Sealer:
     def seal(self, value: Any) -> Any:
         if self._fernet is None or value is None:
             return value
-        return {SEALED: self._fernet.encrypt(json.dumps(value).encode()).decode("ascii")}
+        return {SEALED: self._fernet.encrypt(jsontext.dumps(value, as_stored=True)).decode("ascii")}
 
     def open(self, value: Any) -> Any:
         if not (isinstance(value, dict) and set(value) == {SEALED}):
@@ -41,7 +42,7 @@ class Sealer:
         from cryptography.fernet import InvalidToken
 
         try:
-            return json.loads(self._fernet.decrypt(value[SEALED].encode("ascii")))
+            return carried.read_stored(self._fernet.decrypt(value[SEALED].encode("ascii")))
         except InvalidToken:
             raise SealedRecordError(
                 "a job record was encrypted with a key not in jobs.encryption_keys"

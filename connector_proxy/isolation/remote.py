@@ -300,11 +300,15 @@ def forwarding(pool: WorkerPool, command: Command) -> Callable[[Context, dict[st
     by_code = {code.code: code for code in command.errors}
 
     def forward(ctx: Context, parameters: dict[str, Any]) -> Invocation:
+        try:
+            task_data = dict(ctx.task_data)  # read here: the worker is handed it checked
+        except CommandError as refused:
+            return Raised(refused)
         context = {
             "task_id": ctx.task_id,
             "process_instance_id": ctx.process_instance_id,
             "process_model_identifier": ctx.process_model_identifier,
-            "task_data": dict(ctx.task_data),
+            "task_data": task_data,
             "callback_url": ctx.callback_url,
             "request_id": ctx.request_id,
             "seconds_left": ctx.seconds_left(),

@@ -7,14 +7,13 @@ run it, but never shown.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connector_proxy import envelope, jsontext
+from connector_proxy import carried, envelope, jsontext
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sealing import Sealer
 
@@ -99,11 +98,11 @@ class Job:
         """The stored record; its payload and envelope sealed when encryption at rest is on."""
         data = asdict(self)
         data["payload"], data["envelope"] = sealer.seal(data["payload"]), sealer.seal(data["envelope"])
-        return jsontext.dumps(data).decode()  # strict: an upstream's NaN is stored as "NaN"
+        return jsontext.dumps(data, as_stored=True).decode()  # strict: an upstream's NaN is stored as "NaN"
 
     @classmethod
     def from_json(cls, text: str | bytes, sealer: Sealer) -> Job:
-        data = json.loads(text)
+        data = carried.read_record(text if isinstance(text, bytes) else text.encode(), "payload")
         data["payload"], data["envelope"] = sealer.open(data["payload"]), sealer.open(data["envelope"])
         data["delivery"] = Delivery(**data["delivery"])
         return cls(**data)

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from connector_proxy import jsontext
+from connector_proxy import carried, jsontext
 from connector_proxy.concurrency import unless_client_leaves
 from connector_proxy.errors import (
     CALL_FAILURES,
@@ -69,6 +69,6 @@ def run_command(connector: str, command: str) -> Response:
 def _json_body() -> Any:
     raw = request.get_data(cache=False)  # over limits.max_body_bytes raises 413
     try:
-        return jsontext.loads(raw)
+        return carried.read_call(raw)  # spiff__task_data is carried unread
     except jsontext.NotStrictJson as problem:
         raise CommandError(INVALID_REQUEST_BODY, str(problem)) from None

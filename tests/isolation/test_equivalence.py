@@ -275,6 +275,81 @@ def test_an_isolated_command_answers_exactly_as_in_process(
     assert (envelope["error"] or {}).get("error_code") == code, envelope
 
 
+TASK_DATA_CASES = [
+    # (case, command, the body, the proxy's status, error_code, words of the message)
+    ("read", "sample/Context", b'{"spiff__task_data": {"rows": [{"id": 1}], "b": 2.5}}', 200, None, ""),
+    (
+        "a key twice, read",
+        "sample/Context",
+        b'{"spiff__task_data": {"a": 1, "a": 2}}',
+        400,
+        "InvalidRequestBody",
+        "spiff__task_data: The body names the key 'a' twice",
+    ),
+    (
+        "a huge number, read",
+        "sample/Context",
+        b'{"spiff__task_data": {"a": 1e400}}',
+        400,
+        "InvalidRequestBody",
+        "spiff__task_data: The body holds the number 1e400",
+    ),
+    (
+        "a key twice, a package",
+        "example/CombineStrings",
+        b'{"arg1": "a", "arg2": "b", "spiff__task_data": {"a": 1, "a": 2}}',
+        400,
+        "InvalidRequestBody",
+        "twice",
+    ),
+    (
+        "NaN, on arrival",
+        "sample/Greet",
+        b'{"name": "Ada", "spiff__task_data": {"a": NaN}}',
+        400,
+        "InvalidRequestBody",
+        "NaN",
+    ),
+]
+
+
+def post_raw(daemon: Daemon, command: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json"}
+    response = requests.post(f"{daemon.url}/v1/do/{command}", data=body, headers=headers, timeout=30)
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize(
+    ("command", "body", "status", "code", "words"),
+    [c[1:] for c in TASK_DATA_CASES],
+    ids=[c[0] for c in TASK_DATA_CASES],
+)
+def test_task_data_is_read_alike_in_both_modes(
+    daemons: dict[str, Daemon], command: str, body: bytes, status: int, code: str | None, words: str
+) -> None:
+    """Task data is carried unread; what only reading it finds refuses a call that reads it, in-process and
+    isolated, as it would have on arrival."""
+    answers = {mode: post_raw(daemon, command, body) for mode, daemon in daemons.items()}
+    for got_status, envelope in answers.values():
+        assert (got_status, (envelope["error"] or {}).get("error_code")) == (status, code), envelope
+        assert words in (envelope["error"] or {}).get("message", "")
+        if status == 200:
+            assert envelope["command_response"]["body"]["task_data"] == json.loads(body)["spiff__task_data"]
+    assert answers["isolated"][1]["error"] == answers["in_process"][1]["error"]
+
+
+def test_the_second_known_difference_an_isolated_worker_is_handed_task_data_read(
+    daemons: dict[str, Daemon],
+) -> None:
+    """In-process, a key twice in task data no command reads is never looked for; an isolated worker (in
+    any language) is handed the task data read strictly, so the call is refused before it is sent."""
+    body = b'{"name": "Ada", "spiff__task_data": {"a": 1, "a": 2}}'
+    answers = {mode: post_raw(daemon, "sample/Greet", body) for mode, daemon in daemons.items()}
+    assert answers["in_process"][0] == 200
+    assert answers["isolated"][0] == 400
+    assert answers["isolated"][1]["error"]["error_code"] == "InvalidRequestBody"
+
+
 def test_the_one_known_difference_an_answer_too_deep_to_write(daemons: dict[str, Daemon]) -> None:
     """In-process the daemon fails to write it (UnrenderableAnswer); isolated, the worker fails to send it."""
     codes = {}

@@ -29,6 +29,7 @@ from tests.support import CLI, SITE, TEST_ENV, CallbackReceiver, Daemon
 
 REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 ASYNC = {"Prefer": "respond-async"}
+ASYNC_JSON = {**ASYNC, "Content-Type": "application/json"}
 
 
 class Backend:
@@ -241,6 +242,25 @@ def test_a_failing_command_fails_the_job_with_its_envelope(
     assert "body" in delivered["command_response"]
     # no boundary event catches it: the host took it, failed the task and answered 400 (as measured)
     assert (job["delivery"]["outcome"], job["delivery"]["host_status"]) == ("task_failed", 400)
+
+
+def test_a_jobs_task_data_reaches_its_command_and_what_reading_it_refuses_fails_the_job(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    """Task data is stored and reloaded as it came (carried unread): the command reads it whole; one
+    holding a key twice is refused when read, and the host is told by the callback."""
+    rows = [{"id": i, "name": f"customer {i}", "tags": ["a", "b"]} for i in range(5000)]
+    payload = {**host_call(receiver, "/callback/data"), "spiff__task_data": {"rows": rows}}
+    call(daemon, "sample/Context", payload)
+    twice = json.dumps({**host_call(receiver, "/callback/twice"), "spiff__task_data": {}})
+    twice = twice.replace('"spiff__task_data": {}', '"spiff__task_data": {"a": 1, "a": 2}')
+    requests.post(f"{daemon.url}/v1/do/sample/Context", data=twice, headers=ASYNC_JSON, timeout=30)
+
+    delivered = dict(receiver.wait_for(2))
+    assert delivered["/callback/data"]["command_response"]["body"]["task_data"] == {"rows": rows}
+    refused = delivered["/callback/twice"]["error"]
+    assert refused["error_code"] == "InvalidRequestBody"
+    assert refused["message"].startswith("spiff__task_data: The body names the key 'a' twice")
 
 
 def test_an_error_a_boundary_event_catches_completes_the_task(daemon: Daemon) -> None:
