@@ -1,9 +1,12 @@
 """Throughput, latency, CPU and memory of the daemon against calling the upstream directly.
 
-    .venv/bin/python -m bench [--rounds 3] [--duration 3] [--write bench/RESULTS.md]
+    .venv/bin/python -m bench [--rounds 3] [--duration 3] [--against REV] [--write bench/RESULTS.md]
 
 Scenarios are interleaved and repeated; each figure is the median over the
 rounds, and each ratio is taken within a round, where drift cannot reach it.
+``--against REV`` runs commit REV's daemon (a worktree and a venv of its own)
+beside this tree's on the same scenarios, in the same rounds, and adds this
+tree's figures as multiples of REV's.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import requests
 
-from bench import inbound, load, procstats, resilience, slow
+from bench import inbound, load, procstats, resilience, slow, trees
 from bench.sites import write_site
 from bench.upstreams import Upstream, fast_upstream
 from connector_proxy.sdk.testing import RunningDaemon
@@ -66,6 +69,8 @@ class Report:
     workers: int
     upstream: str
     generator: str
+    against: str | None = None  # the commit whose daemon ran beside this tree's
+    other_startup_s: float | None = None
 
 
 def main() -> None:
@@ -77,6 +82,7 @@ def main() -> None:
         options.dummies,
         options.startups,
         options.tools,
+        options.against,
     )
     text = render(report)
     if options.resilience:
@@ -99,6 +105,7 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--resilience", action="store_true", help="also run the slow, hung and burst runs")
     parser.add_argument("--inbound", action="store_true", help="also run the inbound events scenario")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
+    parser.add_argument("--against", help="a commit whose daemon runs beside this tree's (its own venv)")
     parser.add_argument(
         "--no-tools", dest="tools", action="store_false", help="use the fallbacks even if wrk and nginx exist"
     )
@@ -110,21 +117,33 @@ def _levels(text: str) -> tuple[int, ...]:
 
 
 def run(
-    rounds: int, duration: float, levels: tuple[int, ...], dummies: int, startups: int, tools: bool = True
+    rounds: int,
+    duration: float,
+    levels: tuple[int, ...],
+    dummies: int,
+    startups: int,
+    tools: bool = True,
+    against: str | None = None,
 ) -> Report:
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         config = Path(folder) / "plugins.toml"
         config.write_text(CONFIG)
+        plain = Path(folder) / "builtin.toml"
+        plain.write_text(resilience.CONFIG)
         few = write_site(Path(folder) / "few", 0)
         many = write_site(Path(folder) / "many", dummies)
         upstream = stack.enter_context(fast_upstream(prefer_nginx=tools))
         daemon = stack.enter_context(RunningDaemon(config, site=(few,)))
         crowded = stack.enter_context(RunningDaemon(config, site=(many,)))
         scenarios = list(_scenarios(upstream, daemon, crowded))
+        other: tuple[Path, Path] | None = None
+        if against:  # its isolated workers would run this tree's code: in-process scenarios only
+            other = stack.enter_context(trees.other_tree(against, Path(folder)))
+            twin = stack.enter_context(RunningDaemon(plain, site=(few,), python=other[0], cwd=other[1]))
+            scenarios += list(_twins(upstream, twin, against))
         samples = _measure(scenarios, rounds, duration, levels, tools)
-        plain = Path(folder) / "builtin.toml"
-        plain.write_text(resilience.CONFIG)
         starts = [_startup(plain) for _ in range(startups)]  # the built-in connectors only
+        other_starts = [_startup(plain, *other) for _ in range(startups)] if other else []
         rss = max(procstats.rss_mib(pid) for pid in daemon.worker_pids())
         return Report(
             rows=_rows(samples, levels, scenarios),
@@ -133,6 +152,8 @@ def run(
             workers=len(daemon.worker_pids()),
             upstream=upstream.kind,
             generator=load.generator(tools),
+            against=against,
+            other_startup_s=statistics.median(other_starts) if other_starts else None,
         )
 
 
@@ -149,6 +170,17 @@ def _scenarios(upstream: Upstream, daemon: RunningDaemon, crowded: RunningDaemon
     for name, mode in (("bench", "in-process"), ("bench_isolated", "isolated")):
         url = f"{daemon.url}/v1/do/{name}/Echo"
         yield Scenario(f"POST /v1/do/{name}/Echo ({mode})", load.Load(url, echo), daemon)
+
+
+def _twins(upstream: Upstream, twin: RunningDaemon, rev: str) -> Iterator[Scenario]:
+    """The in-process scenarios again, on commit ``rev``'s daemon."""
+    forward = {"url": upstream.url, "spiff__task_id": "bench", "spiff__task_data": {}}
+    yield Scenario(f"{FORWARD} @ {rev}", load.Load(f"{twin.url}/v1/do/http/GetRequestV2", forward), twin)
+    yield Scenario(f"GET /v1/commands @ {rev}", load.Load(f"{twin.url}/v1/commands"), twin)
+    echo = {"text": "hello", "spiff__task_data": {}}
+    yield Scenario(
+        f"POST /v1/do/bench/Echo (in-process) @ {rev}", load.Load(f"{twin.url}/v1/do/bench/Echo", echo), twin
+    )
 
 
 Sample = tuple[load.Figures, float | None]
@@ -175,9 +207,9 @@ def _one(scenario: Scenario, concurrency: int, duration: float, tools: bool) -> 
     return figures, cpu_ms
 
 
-def _startup(config: Path) -> float:
-    """Seconds from spawning ``connector-proxy serve`` to its first 200."""
-    daemon = RunningDaemon(config)
+def _startup(config: Path, python: Path | None = None, tree: Path | None = None) -> float:
+    """Seconds from spawning ``connector-proxy serve`` (another tree's, given its python) to its first 200."""
+    daemon = RunningDaemon(config, python=python or sys.executable, cwd=tree)
     try:
         return daemon.wait_ready()
     finally:
@@ -226,7 +258,41 @@ def render(report: Report) -> str:
             f" | {cpu} | {row.p50_ratio:.1f}x | {row.failures} |"
         )
     lines += ["", f"Upstream: {report.upstream}. Load generator: {report.generator}.", "", *_targets(report)]
+    if report.against:
+        lines += ["", *_beside(report, report.against)]
     return "\n".join(lines) + "\n"
+
+
+def _beside(report: Report, rev: str) -> list[str]:
+    """This tree's figures as multiples of commit ``rev``'s, scenario by scenario."""
+    rows = {(row.scenario, row.concurrency): row for row in report.rows}
+    lines = [
+        f"This tree as a multiple of {rev} (same run):",
+        "",
+        "| scenario | c | server CPU per request | p50 | req/s |",
+        "|---|---|---|---|---|",
+    ]
+    for (name, concurrency), theirs in rows.items():
+        if not name.endswith(f" @ {rev}"):
+            continue
+        ours = rows.get((_ours(name.removesuffix(f" @ {rev}")), concurrency))
+        if ours is None or not theirs.rate:
+            continue
+        cpu = f"{ours.cpu_ms / theirs.cpu_ms:.2f}x" if ours.cpu_ms and theirs.cpu_ms else "-"
+        lines.append(
+            f"| {ours.scenario} | {concurrency} | {cpu} | {ours.p50_ms / theirs.p50_ms:.2f}x"
+            f" | {ours.rate / theirs.rate:.2f}x |"
+        )
+    if report.other_startup_s:
+        lines += [
+            "",
+            f"- start-up: {report.startup_s * 1000:.0f} ms, {rev}: {report.other_startup_s * 1000:.0f} ms",
+        ]
+    return lines
+
+
+def _ours(name: str) -> str:
+    return "GET /v1/commands, 5 connectors" if name == "GET /v1/commands" else name
 
 
 def _targets(report: Report) -> list[str]:
@@ -264,6 +330,7 @@ def _document(text: str, options: argparse.Namespace) -> str:
         f"Run on {time.strftime('%Y-%m-%d')} on {machine}.\n"
         f"Command: `.venv/bin/python -m bench --rounds {options.rounds} --duration {options.duration:g}"
         f"{' --resilience' if options.resilience else ''}{' --inbound' if options.inbound else ''}"
+        f"{f' --against {options.against}' if options.against else ''}"
         " --write bench/RESULTS.md`.\n"
         "Each figure is the median of the rounds; ratios are taken within a round.\n\n" + text
     )

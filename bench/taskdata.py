@@ -19,8 +19,6 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,6 +30,7 @@ from pathlib import Path
 import requests
 
 from bench.procstats import cpu_seconds, descendants, rss_mib
+from bench.trees import other_tree
 from connector_proxy.sdk.testing import RunningDaemon
 
 ROOT = Path(__file__).parents[1]
@@ -91,21 +90,6 @@ def task_data(mib: float) -> dict[str, object]:
         for i in range(count)
     ]
     return {"customers": rows}
-
-
-@contextmanager
-def other_tree(rev: str, folder: Path) -> Iterator[tuple[Path, Path]]:
-    """A worktree of ``rev`` and a virtual environment with it installed: (its python, the tree)."""
-    tree = folder / "tree"
-    subprocess.run(["git", "worktree", "add", "-q", "--detach", str(tree), rev], cwd=ROOT, check=True)  # noqa: S607
-    try:
-        venv = folder / "venv"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(venv / "bin" / "pip"), "install", "-q", "-c", str(tree / "constraints.txt")]
-        subprocess.run([*pip, str(tree), str(tree / "connectors" / "http")], check=True)
-        yield venv / "bin" / "python", tree
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)  # noqa: S607
 
 
 def worker_peak(daemon: RunningDaemon) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from collections.abc import Callable
 
 from flask import Flask, Response, request
@@ -19,18 +20,15 @@ log = logging.getLogger(__name__)
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_exception)
-    for failure in _store_failures():
-        app.register_error_handler(failure, _store_failed)
+    app.register_error_handler(sqlite3.Error, _store_failed)
     app.register_error_handler(Exception, _unexpected)
 
 
-def _store_failures() -> tuple[type[Exception], ...]:
-    """What a store raises when it cannot write: SQLite's errors, and Redis' when it is installed."""
-    try:
-        from redis import RedisError
-    except ModuleNotFoundError:  # the celery extra is not installed: no Redis store either
-        return (sqlite3.Error,)
-    return (sqlite3.Error, RedisError)
+def _from_redis(failure: Exception) -> bool:
+    """Whether a Redis store failed. Only a daemon with a Redis store imports redis (its import costs
+    ~130 ms and ~20 MiB per worker where OpenTelemetry's SDK is installed), so it is not imported here."""
+    redis = sys.modules.get("redis")
+    return redis is not None and isinstance(failure, redis.RedisError)
 
 
 def _store_failed(failure: Exception) -> Response:
@@ -65,5 +63,7 @@ _MESSAGES: dict[int, Callable[[HTTPException], str]] = {
 
 
 def _unexpected(exception: Exception) -> Response:
+    if _from_redis(exception):
+        return _store_failed(exception)
     log.exception("unhandled error")
     return error_response(CommandError(errors.INTERNAL_ERROR, "The daemon failed; see its log"))
