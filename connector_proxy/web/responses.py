@@ -21,6 +21,8 @@ def json_response(document: Any, status: int = 200) -> Response:
     except jsontext.Unrenderable as problem:  # the answer is lost; the host learns why, not a 500 page
         log.error("an answer could not be written: %s", problem)
         return error_response(unrenderable_answer(problem))
+    except CommandError as refused:  # task data carried unread into the answer, refused once read
+        return error_response(refused)
 
 
 def raw_json(body: bytes, status: int = 200) -> Response:
