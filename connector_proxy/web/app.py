@@ -32,7 +32,7 @@ from connector_proxy.web.jobs import jobs
 from connector_proxy.web.metrics import metrics
 from connector_proxy.web.oauth import oauth
 from connector_proxy.web.operations import operations
-from connector_proxy.web.page import page
+from connector_proxy.web.page import PageSessions, page
 from connector_proxy.web.relay import relay
 from connector_proxy.web.request_ids import identify_requests
 from connector_proxy.web.state import ProxyState, attach
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     app.secret_key = settings.oauth.session_secret or secrets.token_bytes(32)
     app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
     app.config["SESSION_COOKIE_NAME"] = "connector_proxy_page"
+    app.session_interface = PageSessions()
     executor = Executor(registry, settings.limits)
     jobs_service = create_jobs(settings, executor)
     events = create_events(settings, registry)
