@@ -131,7 +131,6 @@ def _utf8(text: bytes) -> bool:
     return True
 
 
-
 def _value_at(raw: bytes, text: bytes) -> int:
     """Where the top-level task data's text starts in the body; -1 if not found as a member's value."""
     at = raw.find(_KEY)
