@@ -17,11 +17,17 @@ import time
 
 from flask import Blueprint, Response, request
 
-from connector_proxy.errors import INTERNAL_ERROR, INVALID_PARAMETERS, TYPEAHEAD_NOT_FOUND
+from connector_proxy.errors import (
+    INTERNAL_ERROR,
+    INVALID_PARAMETERS,
+    OUTBOUND_REFUSALS,
+    TYPEAHEAD_NOT_FOUND,
+    outbound_refusal,
+)
 from connector_proxy.registry import BoundTypeahead
 from connector_proxy.sdk.context import Context, TaskLog
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.sdk.invocation import exception_name
+from connector_proxy.sdk.invocation import Crashed, Raised, Refused, Returned, guarded
 from connector_proxy.web.auth import carries_a_key
 from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.responses import error_response, json_response
@@ -36,7 +42,7 @@ MAX_PREFIX = 256  # characters: a form field's text, not a document
 @typeahead.get("/typeahead/<path:category>")
 @documented(
     {200: {"type": "array"}},
-    errors=(TYPEAHEAD_NOT_FOUND, INVALID_PARAMETERS, INTERNAL_ERROR),
+    errors=(TYPEAHEAD_NOT_FOUND, INVALID_PARAMETERS, INTERNAL_ERROR, *OUTBOUND_REFUSALS.values()),
     query=(
         Query("prefix", {"type": "string", "maxLength": MAX_PREFIX}, "what the user typed"),
         Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "at most this many (100)"),
@@ -75,19 +81,21 @@ def _arguments() -> tuple[str, int]:
 
 
 def _run(bound: BoundTypeahead, prefix: str, limit: int) -> list[object]:
+    """Run a category as a command runs (``guarded``: within its deadline, the SDK's refusals named),
+    in-process or, through its worker, isolated; a connector's bug is logged with its traceback."""
     ctx = Context(
         **bound.live.in_use(),  # one pair, even across a secret's refresh
         log=TaskLog(bound.logger),
         deadline=time.monotonic() + proxy_state().settings.limits.typeahead_timeout,
     )
-    try:
-        matches = bound.typeahead.function(ctx, prefix, limit)
-    except CommandError:
-        raise
-    except Exception as error:  # a connector's bug: the host gets an envelope, the log the traceback
-        raised = exception_name(error)
-        bound.logger.exception("typeahead %s raised %s", bound.id, raised)
-        raise CommandError(
-            INTERNAL_ERROR, f"The typeahead {bound.id} failed ({raised}); see the daemon's log"
-        ) from None
-    return list(matches)[:limit]
+    match guarded(ctx, f"typeahead {bound.id}", lambda: bound.typeahead.function(ctx, prefix, limit)):
+        case Returned(result):
+            return list(result.body)[:limit]
+        case Raised(error):
+            raise error
+        case Refused(kind, reason):  # the SDK's bulkhead or line: as a command's call, and as isolated
+            raise outbound_refusal(kind, reason)
+        case Crashed(raised, _message):
+            message = f"The typeahead {bound.id} failed ({raised}); see the daemon's log"
+            raise CommandError(INTERNAL_ERROR, message)
+    raise AssertionError("unreachable")

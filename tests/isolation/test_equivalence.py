@@ -79,6 +79,7 @@ client_secret = "env:PROVIDER_SECRET"
 [connectors.sample.typeahead]
 colours = "sample.colours"
 broken = "sample.broken"
+crowded = "sample.crowded"
 
 [events]
 host_url = "{host}"
@@ -375,6 +376,7 @@ TYPEAHEAD_CASES = [
     ("the limit", "sample/colours?prefix=b&limit=2", 200),
     ("none match", "sample.colours?prefix=zz", 200),
     ("a crash", "sample.broken?prefix=a", 500),
+    ("destination busy", "sample.crowded?prefix={silent}/x", 503),
     ("a bad limit", "sample.colours?limit=0", 400),
     ("not opened", "sample.asked?prefix=a", 404),
 ]
@@ -384,11 +386,11 @@ TYPEAHEAD_CASES = [
     ("query", "status"), [c[1:] for c in TYPEAHEAD_CASES], ids=[c[0] for c in TYPEAHEAD_CASES]
 )
 def test_an_isolated_typeahead_answers_exactly_as_in_process(
-    daemons: dict[str, Daemon], query: str, status: int
+    daemons: dict[str, Daemon], silent: str, query: str, status: int
 ) -> None:
     answers = {}
     for mode, daemon in daemons.items():
-        response = requests.get(f"{daemon.url}/v1/typeahead/{query}", timeout=30)
+        response = requests.get(f"{daemon.url}/v1/typeahead/{query.format(silent=silent)}", timeout=30)
         answers[mode] = (response.status_code, response.json())
     assert answers["isolated"] == answers["in_process"]
     assert answers["in_process"][0] == status, answers
