@@ -23,6 +23,7 @@ MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name 
 if TYPE_CHECKING:  # the daemon's modules are imported once the standard library is patched
     from flask import Flask
 
+    from connector_proxy.proxies.service import Proxies
     from connector_proxy.registry import Registry
 
 
@@ -246,12 +247,28 @@ def _check(settings: Settings, arguments: argparse.Namespace) -> int:
         problems += [f"{where}: {problem}" for problem in registry.typeahead_problems]
         problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
         problems += _callback_problems(settings)
+        problems += _proxy_problems(settings, registry)
         problems += _live_problems(settings, registry) if arguments.live else []
     for problem in problems:
         print(f"connector-proxy: {problem}", file=sys.stderr)
     ready = registry.ready
     print(f"{where}: {len(ready)} connector(s) ready ({', '.join(ready)}), {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _proxy_problems(settings: Settings, registry: Registry) -> list[str]:
+    where = settings.source or "the defaults"
+    statuses = _read_proxies(settings, registry).statuses.values()
+    return [f"{where}: [proxies.{s.name}]: {s.state}: {s.detail}" for s in statuses if s.state != "ready"]
+
+
+def _read_proxies(settings: Settings, registry: Registry) -> Proxies:
+    """Every other proxy's catalog, read now as the daemon reads it at start-up."""
+    from connector_proxy.proxies.service import FIRST_READ_SECONDS, Proxies
+
+    proxies = Proxies(settings, registry)
+    proxies.read_all(FIRST_READ_SECONDS)
+    return proxies
 
 
 def _live_problems(settings: Settings, registry: Registry) -> list[str]:
@@ -314,7 +331,7 @@ def _catalog(settings: Settings, url: str | None, api_key: str | None) -> list[d
     """The catalog a host sees: a running daemon's ``GET /v1/commands``, or this configuration's."""
     if url is None:
         with _discovered(settings) as registry:
-            catalog: list[dict[str, Any]] = json.loads(registry.catalog_json)
+            catalog: list[dict[str, Any]] = json.loads(_read_proxies(settings, registry).view.catalog_json)
         return catalog
     import requests
 

@@ -224,6 +224,29 @@ class ConnectorSettings:
         return self.python is not None or bool(self.program)
 
 
+PROXY_MODES = ("forward", "redirect")
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """One ``[proxies.<name>]`` table: another connector proxy whose commands join our catalog."""
+
+    name: str
+    url: str  # its base URL, where /v1/commands and /v1/do/... are found
+    api_key: str = field(default="", repr=False)  # sent as Spiff-Connector-Proxy-Api-Key; plain or env:/file:
+    timeout: float = 44.0  # a forwarded call's deadline (whole answer); under the host's 45 s
+    connectors: tuple[str, ...] = ("*",)  # which of its connectors to take; "*": all
+    exclude: tuple[str, ...] = ()  # and which not to
+    mode: str = "forward"  # or "redirect": the host is sent there with redirect_status
+    redirect_status: int = 307
+    refresh_seconds: float = 60.0  # its catalog is read again this often, in the background
+    max_response_bytes: int = 16 * 1024 * 1024  # a bigger answer is refused, not held
+
+    def takes(self, connector: str) -> bool:
+        """Whether this proxy's connector of that name joins our catalog."""
+        return ("*" in self.connectors or connector in self.connectors) and connector not in self.exclude
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the daemon was configured with."""
@@ -240,6 +263,7 @@ class Settings:
     secrets: SecretsSettings = SecretsSettings()
     connectors: Mapping[str, ConnectorSettings] = field(default_factory=dict)
     subscriptions: Mapping[str, SubscriptionSettings] = field(default_factory=dict)
+    proxies: Mapping[str, ProxySettings] = field(default_factory=dict)  # in the file's order
     source: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -278,7 +302,7 @@ def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
 def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     """Read, override and validate the configuration; raise ConfigError if unusable."""
     document = _read_toml(path) if path is not None else {}
-    unknown = set(document) - set(SECTIONS) - {"connectors", "subscriptions"}
+    unknown = set(document) - set(SECTIONS) - {"connectors", "subscriptions", "proxies"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     sections = {name: _section(name, cls, document.get(name, {}), environ) for name, cls in SECTIONS.items()}
@@ -297,6 +321,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
         **sections,
         connectors=MappingProxyType(_connectors(document.get("connectors", {}))),
         subscriptions=MappingProxyType(subscriptions),
+        proxies=MappingProxyType(_proxies(document.get("proxies", {}), environ)),
         source=path,
         environ=MappingProxyType(dict(environ)),
     )
@@ -538,6 +563,42 @@ def _subscription(name: str, entry: Any) -> SubscriptionSettings:
     return SubscriptionSettings(
         name, entry["trigger"], entry["message"], settings, payload, template, interval, enabled
     )
+
+
+def _proxies(table: Any, environ: Mapping[str, str]) -> dict[str, ProxySettings]:
+    if not isinstance(table, dict):
+        raise ConfigError("[proxies] must be a table of proxy tables")
+    return {name: _proxy(name, entry, environ) for name, entry in table.items()}
+
+
+def _proxy(name: str, entry: Any, environ: Mapping[str, str]) -> ProxySettings:
+    where = f"proxies.{name}"
+    if not SEGMENT_NAME.fullmatch(name) or not isinstance(entry, dict):
+        raise ConfigError(f"[{where}] must be a table named with 1 to 64 letters, digits, '_', '.' or '-'")
+    hints = get_type_hints(ProxySettings)
+    unknown = set(entry) - set(hints) - {"name"}
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{where}]: {', '.join(sorted(unknown))}")
+    if "url" not in entry:
+        raise ConfigError(f"{where}.url is required: the other proxy's base URL")
+    values = {key: _typed(f"{where}.{key}", value, hints[key]) for key, value in entry.items()}
+    proxy = ProxySettings(name=name, **values)
+    if not _plain_url(proxy.url):
+        raise ConfigError(f"{where}.url must be an http(s) URL without a query (the other proxy's base URL)")
+    if proxy.mode not in PROXY_MODES:
+        raise ConfigError(f"{where}.mode must be one of {', '.join(PROXY_MODES)}")
+    if proxy.redirect_status not in (307, 308):
+        raise ConfigError(f"{where}.redirect_status must be 307 or 308 (the method and body are kept)")
+    for key in ("timeout", "refresh_seconds"):
+        if getattr(proxy, key) <= 0:
+            raise ConfigError(f"{where}.{key} must be positive")
+    if proxy.max_response_bytes < 1024:
+        raise ConfigError(f"{where}.max_response_bytes must be at least 1024")
+    try:
+        key = resolve_reference(proxy.api_key, environ)
+    except SecretReferenceError as error:
+        raise ConfigError(f"{where}.api_key: {error}") from None
+    return dataclasses.replace(proxy, url=proxy.url.rstrip("/"), api_key=key)
 
 
 def _check(sections: Mapping[str, Any]) -> None:

@@ -176,6 +176,35 @@ WORKER_UNAVAILABLE = ErrorCode(
     status=503,
 )
 
+PROXY_UNAVAILABLE = ErrorCode(
+    "ProxyUnavailable",
+    "The other connector proxy serving this command ([proxies.<name>]) cannot be reached, dropped the"
+    " connection during the call, or its catalog has not been read yet; the message names it. Transient:"
+    " the call may not have run, retry later.",
+    status=503,
+)
+PROXY_TIMEOUT = ErrorCode(
+    "ProxyTimeout",
+    "The other connector proxy serving this command gave no whole answer within proxies.<name>.timeout"
+    " (or the call's deadline). Transient: the call may have run there.",
+    status=504,
+)
+PROXY_INVALID_ANSWER = ErrorCode(
+    "ProxyInvalidAnswer",
+    "The other connector proxy answered something that is not an answer to pass on: an HTML page, a redirect"
+    " (never followed), over proxies.<name>.max_response_bytes, or a refusal of our proxies.<name>.api_key.",
+    status=502,
+)
+PROXY_CHAIN = ErrorCode(
+    "ProxyChain",
+    "The call came through another connector proxy for a command this daemon would pass on again: chains"
+    " of proxies are refused, so no call can go round in a loop. Not transient: the operators' configurations"
+    " must change.",
+    status=421,
+)
+# what a call to a command of another connector proxy may be answered with, at its own status
+PROXY_FAILURES: tuple[ErrorCode, ...] = (PROXY_UNAVAILABLE, PROXY_TIMEOUT, PROXY_INVALID_ANSWER, PROXY_CHAIN)
+
 AUTH_NOT_FOUND = ErrorCode("AuthNotFound", "No enabled connector offers this auth.", status=404)
 SIGN_IN_NOT_OFFERED = ErrorCode(
     "SignInNotOffered",
@@ -280,6 +309,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     *CALL_FAILURES,
     DESTINATION_BUSY,
     DESTINATION_TIMEOUT,
+    *PROXY_FAILURES,
     AUTH_NOT_FOUND,
     SIGN_IN_NOT_OFFERED,
     REDIRECT_NOT_ALLOWED,

@@ -94,7 +94,7 @@ class Executor:
         if not isinstance(payload, dict):
             return rejected(CommandError(errors.INVALID_REQUEST_BODY, "The body must be a JSON object"))
         try:
-            validate(bound.validator, _split(payload, bound.optional)[0])
+            validate(bound.validator, split(payload, bound.optional)[0])
         except CommandError as error:
             return rejected(error)
         return bound
@@ -112,7 +112,7 @@ class Executor:
             checked = self.check(command_id, payload)
         if isinstance(checked, Outcome):
             return checked, []
-        parameters, spiff = _split(payload, checked.optional)
+        parameters, spiff = split(payload, checked.optional)
         context = self._context(checked, spiff, timeout)
         with tracing.span(f"command {checked.id}"):
             invocation = checked.run(context, {**checked.defaults, **parameters})
@@ -149,7 +149,7 @@ def rejected(error: CommandError) -> Outcome:
     return Outcome(error.http_status, envelope.from_error(error))
 
 
-def _split(payload: Mapping[str, Any], optional: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split(payload: Mapping[str, Any], optional: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Host keys go to the context; null for an optional parameter means not given."""
     parameters: dict[str, Any] = {}
     spiff: dict[str, Any] = {}

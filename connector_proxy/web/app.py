@@ -16,6 +16,7 @@ from connector_proxy.events.service import create_events
 from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import create_jobs
 from connector_proxy.lifecycle import ProcessServices
+from connector_proxy.proxies.service import FIRST_READ_SECONDS, Proxies
 from connector_proxy.signin import SignIns
 from connector_proxy.spent import create_spent
 from connector_proxy.web import openapi
@@ -67,7 +68,10 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     executor = Executor(registry, settings.limits)
     jobs_service = create_jobs(settings, executor)
     events = create_events(settings, registry)
-    backgrounds = [b for b in (jobs_service.background, events.background) if b is not None]
+    proxies = Proxies(settings, registry)
+    proxies.read_all(FIRST_READ_SECONDS)  # once here; each worker reads them again in the background
+    running = (jobs_service.background, events.background, proxies.background)
+    backgrounds = [background for background in running if background is not None]
     services = ProcessServices(discovered.pools, backgrounds)
     identify_requests(app)  # around everything: a refused request has an id too
     trace_requests(app, settings.environ)
@@ -92,7 +96,9 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     register_error_handlers(app)
     document = jsontext.dumps(openapi.build(app, registry, settings))
     signins = SignIns(settings.oauth, create_spent(settings))
-    state = ProxyState(settings, registry, executor, jobs_service, events, signins, services, document)
+    state = ProxyState(
+        settings, registry, executor, jobs_service, events, signins, services, proxies, document
+    )
     attach(app, state)
     return app
 

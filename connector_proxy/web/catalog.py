@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from connector_proxy.errors import COMMAND_NOT_FOUND, command_not_found
+from connector_proxy.web import proxied
 from connector_proxy.web.documented import documented
 from connector_proxy.web.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.web.responses import error_response, json_response, raw_json
@@ -19,7 +20,7 @@ catalog = Blueprint("catalog", __name__, url_prefix="/v1")
 @documented({200: LIST_OF_OBJECTS}, tag="catalog")
 def list_commands() -> Response:
     """The host's list shape; the host falls back to its built-ins if this fails."""
-    return raw_json(proxy_state().registry.catalog_json)
+    return raw_json(proxied.catalog_json(proxy_state()))
 
 
 @catalog.get("/commands/<connector>/<command>")
@@ -27,7 +28,10 @@ def list_commands() -> Response:
 def describe_command(connector: str, command: str) -> Response:
     """One command in full: its entry, connector, aliases and the JSON Schema calls are validated with."""
     command_id = f"{connector}/{command}"
-    description = proxy_state().registry.descriptions.get(command_id)
+    state = proxy_state()
+    description = state.registry.descriptions.get(command_id)
+    if description is None and not proxied.came_through_a_proxy():
+        description = state.proxies.view.descriptions.get(command_id)
     if description is None:
         return error_response(command_not_found(command_id))
     return raw_json(description)
@@ -55,6 +59,14 @@ def connectors_now(state: ProxyState) -> list[dict[str, Any]]:
         if pool is not None:
             entry["workers"] = pool.health()
     return shown
+
+
+@catalog.get("/proxies")
+@documented({200: LIST_OF_OBJECTS}, tag="catalog")
+def list_proxies() -> Response:
+    """Every other connector proxy configured ([proxies.<name>]): its state, when its catalog was last
+    read, how many commands it serves here, and its connectors another source serves instead."""
+    return json_response([status.describe() for status in proxy_state().proxies.statuses.values()])
 
 
 @catalog.get("/openapi.json")

@@ -15,9 +15,11 @@ from connector_proxy.errors import (
     INVALID_CALLBACK_URL,
     INVALID_PARAMETERS,
     INVALID_REQUEST_BODY,
+    PROXY_FAILURES,
 )
 from connector_proxy.executor import ACCEPTED
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web import proxied
 from connector_proxy.web.documented import documented
 from connector_proxy.web.openapi import ENVELOPE_REF
 from connector_proxy.web.responses import error_response, json_response
@@ -36,6 +38,7 @@ do = Blueprint("do", __name__, url_prefix="/v1")
         COMMAND_NOT_FOUND,
         CONNECTOR_UNAVAILABLE,
         *CALL_FAILURES,
+        *PROXY_FAILURES,
     ),
     tag="calls",
     per_command=True,
@@ -44,13 +47,18 @@ def run_command(connector: str, command: str) -> Response:
     """Run a command: 200 with its envelope (the command's own error inside), or 202 and a job.
 
     With ``Prefer: respond-async``, or for a command declared asynchronous, the call is accepted at once
-    and runs as a job; the result goes to ``spiff__callback_url`` and ``GET /v1/jobs/<id>``.
+    and runs as a job; the result goes to ``spiff__callback_url`` and ``GET /v1/jobs/<id>``. A command
+    another proxy serves ([proxies.<name>]) is validated here and passed on, or the host is redirected.
     """
     try:
-        payload = _json_body()
+        raw, payload = _json_body()
     except CommandError as error:
         return error_response(error)
     state, command_id = proxy_state(), f"{connector}/{command}"
+    if state.proxies.remotes and state.registry.find(command_id) is None:
+        passed_on = proxied.call(state, command_id, raw, payload)
+        if passed_on is not None:
+            return passed_on
     if state.jobs.wanted(command_id, request.headers.get("Prefer")):
         outcome = state.jobs.accept(command_id, payload)
         response = json_response(outcome.envelope, outcome.status)
@@ -66,9 +74,10 @@ def run_command(connector: str, command: str) -> Response:
     return json_response(outcome.envelope, outcome.status)
 
 
-def _json_body() -> Any:
+def _json_body() -> tuple[bytes, Any]:
+    """The body as it came (a remote command's call is passed on so) and as read."""
     raw = request.get_data(cache=False)  # over limits.max_body_bytes raises 413
     try:
-        return carried.read_call(raw)  # spiff__task_data is carried unread
+        return raw, carried.read_call(raw)  # spiff__task_data is carried unread
     except jsontext.NotStrictJson as problem:
         raise CommandError(INVALID_REQUEST_BODY, str(problem)) from None

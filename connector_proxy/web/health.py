@@ -36,9 +36,15 @@ def liveness() -> Response:
 @documented({200: READY}, errors=(NOT_READY,), tag="operations")
 def readiness() -> Response:
     """200 when every enabled connector and subscription is ready, the job store answers and no host
-    refused the callback credentials at its last callback; 503 naming each problem."""
+    refused the callback credentials at its last callback, and every other proxy's catalog was read at
+    its last try; 503 naming each problem."""
     state = proxy_state()
-    problems = [*_connector_problems(state), *_job_store_problems(state), *_subscription_problems(state)]
+    problems = [
+        *_connector_problems(state),
+        *_job_store_problems(state),
+        *_subscription_problems(state),
+        *state.proxies.problems(),
+    ]
     if problems:
         summary = "; ".join(f"{p['component']}: {p['state']}" for p in problems)
         return error_response(CommandError(NOT_READY, f"Not ready: {summary}", details=problems))

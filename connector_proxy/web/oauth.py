@@ -27,6 +27,7 @@ from connector_proxy.registry import BoundAuth
 from connector_proxy.sdk.auth import CLIENT_CREDENTIALS, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.signin import COOKIE_PATH, cookie_name, well_formed
+from connector_proxy.web import proxied
 from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.openapi import LIST_OF_OBJECTS
 from connector_proxy.web.responses import error_response, raw_json
@@ -41,7 +42,9 @@ log = logging.getLogger(__name__)
 def list_auths() -> Response:
     """The host's list shape: ``{"id": "<connector>/<auth>", "parameters": [...]}``: the sign-ins a
     user can start (client-credentials auths are the daemon's own, not listed)."""
-    return raw_json(proxy_state().registry.auths_json)
+    state = proxy_state()
+    local_only = proxied.came_through_a_proxy()  # another proxy is told of ours alone
+    return raw_json(state.registry.auths_json if local_only else state.proxies.view.auths_json)
 
 
 @oauth.get("/auth/<connector>/<auth>")
@@ -59,7 +62,11 @@ def list_auths() -> Response:
 )
 def start_sign_in(connector: str, auth: str) -> Response:
     """Start a sign-in: 302 to the provider. A client-credentials auth offers none (its token is the
-    daemon's own and never leaves it)."""
+    daemon's own and never leaves it). A sign-in another proxy offers starts there: 307 to it."""
+    if f"{connector}/{auth}" not in proxy_state().registry.auths:
+        elsewhere = proxied.sign_in(proxy_state(), connector, auth)
+        if elsewhere is not None:
+            return _no_store(elsewhere)
     try:
         bound = _auth(connector, auth)
         if bound.auth.flow == CLIENT_CREDENTIALS:  # the daemon's machine identity: it never leaves

@@ -99,7 +99,8 @@ def catalog_page() -> Any:
         return render_template("signin.html", problem=None)
     state = proxy_state()
     query = request.args.get("q", "").strip().lower()
-    commands = [c for c in json.loads(state.registry.catalog_json) if _matches(c, query)]
+    catalog = json.loads(state.proxies.view.catalog_json)  # other proxies' commands too
+    commands = [c for c in catalog if _matches(c, query)]
     by_connector: dict[str, list[dict[str, Any]]] = {}
     for command in commands:
         by_connector.setdefault(command["id"].split("/", 1)[0], []).append(command)
@@ -108,6 +109,8 @@ def catalog_page() -> Any:
     return render_template(
         "catalog.html",
         connectors=connectors,
+        proxies=[status.describe() for status in state.proxies.statuses.values()],
+        now=time.time(),
         commands=by_connector,
         examples=examples,
         query=query,

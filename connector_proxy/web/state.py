@@ -1,4 +1,5 @@
-"""What the application holds for its routes: settings, registry, executor, jobs, events, process services."""
+"""What the application holds for its routes: settings, registry, executor, jobs, events, process services,
+other proxies."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from connector_proxy.events.service import Events
 from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import Jobs
 from connector_proxy.lifecycle import ProcessServices
+from connector_proxy.proxies.service import Proxies
 from connector_proxy.registry import Registry
 from connector_proxy.signin import SignIns
 from connector_proxy.ttl_cache import TtlCache
@@ -31,6 +33,7 @@ class ProxyState:
     events: Events
     signins: SignIns
     services: ProcessServices  # started in each worker process after the fork
+    proxies: Proxies  # other connector proxies whose commands join ours
     openapi_json: bytes = b"{}"  # rendered once the routes are registered
     # made from the settings, one of each per process (each worker inherits its own at the fork):
     # webhook requests read and verified at once (events.max_unverified), their body bytes a second

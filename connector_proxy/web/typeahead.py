@@ -21,6 +21,7 @@ from connector_proxy.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMETERS,
     OUTBOUND_REFUSALS,
+    PROXY_FAILURES,
     TYPEAHEAD_NOT_FOUND,
     outbound_refusal,
 )
@@ -28,6 +29,7 @@ from connector_proxy.registry import BoundTypeahead
 from connector_proxy.sdk.context import Context, TaskLog
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.invocation import Crashed, Raised, Refused, Returned, guarded
+from connector_proxy.web import proxied
 from connector_proxy.web.auth import carries_a_key
 from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.responses import error_response, json_response
@@ -42,7 +44,13 @@ MAX_PREFIX = 256  # characters: a form field's text, not a document
 @typeahead.get("/typeahead/<path:category>")
 @documented(
     {200: {"type": "array"}},
-    errors=(TYPEAHEAD_NOT_FOUND, INVALID_PARAMETERS, INTERNAL_ERROR, *OUTBOUND_REFUSALS.values()),
+    errors=(
+        TYPEAHEAD_NOT_FOUND,
+        INVALID_PARAMETERS,
+        INTERNAL_ERROR,
+        *OUTBOUND_REFUSALS.values(),
+        *PROXY_FAILURES,
+    ),
     query=(
         Query("prefix", {"type": "string", "maxLength": MAX_PREFIX}, "what the user typed"),
         Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "at most this many (100)"),
@@ -54,6 +62,10 @@ def suggest(category: str) -> Response:
     state = proxy_state()
     try:
         bound = state.registry.typeahead(category)
+        if bound is None and state.proxies.remotes:  # a category of a connector another proxy serves
+            elsewhere = proxied.typeahead(state, category, carries_a_key(state.settings.auth))
+            if elsewhere is not None:
+                return elsewhere
         if bound is None or not (
             bound.id in state.registry.typeahead_open or carries_a_key(state.settings.auth)
         ):

@@ -13,6 +13,7 @@ from connector_proxy.concurrency import off_the_loop
 from connector_proxy.errors import INVALID_MODEL
 from connector_proxy.modelcheck import MalformedModel, report, shapes_of
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.web import proxied
 from connector_proxy.web.documented import documented
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
@@ -55,7 +56,7 @@ def validate_models() -> Response:
         models = _models()
         if not models:
             raise CommandError(INVALID_MODEL, "No model was sent: an XML body, or files in a multipart form")
-        shapes = shapes_of(json.loads(proxy_state().registry.catalog_json))
+        shapes = shapes_of(json.loads(proxied.catalog_json(proxy_state())))  # other proxies' commands too
         return json_response(off_the_loop(lambda: report(models, shapes)))
     except MalformedModel as problem:
         return error_response(CommandError(INVALID_MODEL, str(problem)))

@@ -21,8 +21,9 @@ SAMPLE = '[connectors.sample.config]\ntoken = "env:SAMPLE_TOKEN"\ngreeting = "{g
 class ClientLoop:
     """Threads calling Greet on fresh connections until stopped, keeping every outcome."""
 
-    def __init__(self, url: str, threads: int = 2) -> None:
+    def __init__(self, url: str, threads: int = 2, headers: dict[str, str] | None = None) -> None:
         self.url = url
+        self.headers = headers or {}
         self.outcomes: list[str] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
@@ -32,7 +33,9 @@ class ClientLoop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                answer = requests.post(f"{self.url}/v1/do/sample/Greet", json={"name": "Ada"}, timeout=10)
+                answer = requests.post(
+                    f"{self.url}/v1/do/sample/Greet", json={"name": "Ada"}, headers=self.headers, timeout=10
+                )
                 body = answer.json()
                 outcome = (
                     body["command_response"]["body"]["greeting"] if answer.ok else f"{answer.status_code}"

@@ -1,0 +1,116 @@
+"""A remote proxy's catalog: read over HTTP, checked, and turned into commands we can validate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from jsonschema.exceptions import SchemaError
+from jsonschema.protocols import Validator
+
+from connector_proxy.config import ProxySettings
+from connector_proxy.validation import parameters_validator
+
+# the host editor's types, back to the JSON Schema a call is validated with ("any": anything)
+_SCHEMA_OF_HOST_TYPE: dict[str, dict[str, Any]] = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "bool": {"type": "boolean"},
+}
+
+
+class UnreadableCatalog(Exception):
+    """The remote's answer is not a catalog; the message says why (never its text: it is not ours)."""
+
+
+@dataclass(frozen=True)
+class RemoteCommand:
+    """One command another proxy serves, as we show and validate it."""
+
+    id: str
+    connector: str
+    proxy: str
+    entry: Mapping[str, Any]  # its catalog entry as the remote wrote it, with "proxy" added
+    validator: Validator
+    optional: frozenset[str]  # parameters where null means "not given"
+
+
+@dataclass(frozen=True)
+class RemoteCatalog:
+    """What one reading of a remote found: its commands we take, and its sign-ins."""
+
+    commands: Mapping[str, RemoteCommand] = field(default_factory=lambda: MappingProxyType({}))
+    auths: tuple[Mapping[str, Any], ...] = ()
+    connectors: tuple[str, ...] = ()  # the connectors it offered, taken or not
+    skipped: tuple[str, ...] = ()  # entries left out, and why
+    digest: str = ""  # of what was read: an unchanged catalog is not rebuilt
+    read_at: float = field(default_factory=time.time)
+
+
+def read_catalog(proxy: ProxySettings, commands: bytes, auths: bytes | None) -> RemoteCatalog:
+    """The catalog of ``GET /v1/commands`` (and ``/v1/auths``, when it answered) of ``proxy``."""
+    entries = _list_of_objects(commands, "/v1/commands")
+    taken: dict[str, RemoteCommand] = {}
+    skipped = []
+    offered = set()
+    for entry in entries:
+        command_id = entry.get("id")
+        if not isinstance(command_id, str) or command_id.count("/") != 1 or not all(command_id.split("/")):
+            skipped.append(f"an entry whose id is not '<connector>/<command>': {str(command_id)[:80]!r}")
+            continue
+        connector = command_id.partition("/")[0]
+        offered.add(connector)
+        if not proxy.takes(connector):
+            continue
+        try:
+            taken[command_id] = _command(proxy.name, command_id, entry)
+        except (SchemaError, ValueError, TypeError) as problem:
+            skipped.append(f"{command_id}: its parameters cannot be read ({problem})"[:300])
+    listed = _list_of_objects(auths, "/v1/auths") if auths is not None else []
+    signins = tuple(
+        {**entry, "proxy": proxy.name}
+        for entry in listed
+        if isinstance(entry.get("id"), str) and proxy.takes(entry["id"].partition("/")[0])
+    )
+    digest = hashlib.sha256(commands + b"\0" + (auths or b"")).hexdigest()
+    return RemoteCatalog(MappingProxyType(taken), signins, tuple(sorted(offered)), tuple(skipped), digest)
+
+
+def _list_of_objects(body: bytes, path: str) -> list[dict[str, Any]]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise UnreadableCatalog(f"{path} did not answer JSON") from None
+    if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
+        raise UnreadableCatalog(f"{path} did not answer a list of objects")
+    return document
+
+
+def _command(proxy: str, command_id: str, entry: Mapping[str, Any]) -> RemoteCommand:
+    parameters = entry.get("parameters", [])
+    if not isinstance(parameters, list) or not all(isinstance(p, dict) and "id" in p for p in parameters):
+        raise ValueError("parameters must be a list of objects with an id")
+    properties = {str(p["id"]): _schema_of(p) for p in parameters}
+    required = [str(p["id"]) for p in parameters if p.get("required") is True]
+    schema = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+    return RemoteCommand(
+        id=command_id,
+        connector=command_id.partition("/")[0],
+        proxy=proxy,
+        entry=MappingProxyType({**entry, "proxy": proxy}),
+        validator=parameters_validator(schema),
+        optional=frozenset(set(properties) - set(required)),
+    )
+
+
+def _schema_of(parameter: Mapping[str, Any]) -> dict[str, Any]:
+    """A parameter's JSON Schema: ours declare it (``schema``); the reference proxy's, only its type."""
+    declared = parameter.get("schema")
+    if isinstance(declared, dict):
+        return declared
+    return dict(_SCHEMA_OF_HOST_TYPE.get(str(parameter.get("type")), {}))
