@@ -62,14 +62,8 @@ def call(state: ProxyState, command_id: str, body: bytes, payload: Any) -> Respo
         raise
     timer.done(outcome, code)
     elapsed = (time.perf_counter() - timer.started) * 1000
-    log.info(
-        "%r -> %s via proxy %s %s in %.1f ms",
-        command_id,
-        response.status_code,
-        remote.settings.name,
-        code or "",
-        elapsed,
-    )
+    via = f"via proxy {remote.settings.name}" + (f" {code}" if code else "")
+    log.info("%r -> %s %s in %.1f ms", command_id, response.status_code, via, elapsed)
     return response
 
 

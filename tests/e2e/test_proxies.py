@@ -222,6 +222,7 @@ class ReferenceShaped:
             {"id": "example/Hello", "parameters": [{"id": "name", "type": "str", "required": True}]},
             {"id": "example/Plain", "parameters": []},  # a v1 answer: the command's own text
             {"id": "example/Broken", "parameters": []},  # a crashed server's page
+            {"id": "example/Elsewhere", "parameters": []},  # a redirect to where we must not go
         ]
         self.calls: list[Any] = []
         server.expect_request("/v1/commands").respond_with_handler(lambda _: json_answer(self.commands))
@@ -230,10 +231,18 @@ class ReferenceShaped:
         server.expect_request("/v1/do/example/Plain", method="POST").respond_with_data(
             "plain words", status=201, content_type="text/plain"
         )
+        server.expect_request("/v1/do/example/Elsewhere", method="POST").respond_with_data(
+            "", status=307, headers={"Location": server.url_for("/inside")}
+        )
+        server.expect_request("/inside").respond_with_handler(self._inside)
         server.expect_request("/v1/do/example/Broken", method="POST").respond_with_data(
             "<html><body>Internal Server Error</body></html>", status=500, content_type="text/html"
         )
         self.url = server.url_for("").rstrip("/")
+
+    def _inside(self, request: Request) -> Response:
+        self.calls.append(("inside", request.method))
+        return json_answer({})
 
     def _hello(self, request: Request) -> Response:
         self.calls.append((request.get_json(), request.headers.get(VIA)))
@@ -276,6 +285,9 @@ def test_a_reference_shaped_proxy_whose_catalog_changes(tmp_path: Path, httpserv
         page = do(daemon, "example/Broken", {})
         assert page.status_code == 502 and page.json()["error"]["error_code"] == "ProxyInvalidAnswer"
         assert "html" not in page.text.lower()
+        moved = do(daemon, "example/Elsewhere", {})  # never followed: a remote cannot send us anywhere
+        assert moved.status_code == 502 and "redirect" in moved.json()["error"]["message"]
+        assert ("inside", "POST") not in reference.calls and ("inside", "GET") not in reference.calls
 
         reference.commands = [{"id": "example/Bye", "parameters": []}]
         deadline = time.monotonic() + 10
