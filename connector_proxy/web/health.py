@@ -20,7 +20,11 @@ LIVE = {"type": "object", "required": ["ok"], "properties": {"ok": {"const": Tru
 READY = {
     "type": "object",
     "required": ["ready", "connectors"],
-    "properties": {"ready": {"const": True}, "connectors": {"type": "array", "items": {"type": "string"}}},
+    "properties": {
+        "ready": {"const": True},
+        "connectors": {"type": "array", "items": {"type": "string"}},
+        "degraded": {"type": "array", "items": {"type": "object"}},
+    },
 }
 
 
@@ -36,19 +40,16 @@ def liveness() -> Response:
 @documented({200: READY}, errors=(NOT_READY,), tag="operations")
 def readiness() -> Response:
     """200 when every enabled connector and subscription is ready, the job store answers and no host
-    refused the callback credentials at its last callback, and every other proxy's catalog was read at
-    its last try; 503 naming each problem."""
+    refused the callback credentials at its last callback; 503 naming each problem. Another proxy whose
+    catalog could not be read at its last try is named in ``degraded`` (and in a 503's details), never a
+    reason for 503: a balancer would take this daemon out for one remote's outage."""
     state = proxy_state()
-    problems = [
-        *_connector_problems(state),
-        *_job_store_problems(state),
-        *_subscription_problems(state),
-        *state.proxies.problems(),
-    ]
+    problems = [*_connector_problems(state), *_job_store_problems(state), *_subscription_problems(state)]
+    degraded = state.proxies.problems()  # named, never a 503: a remote down fails its own commands only
     if problems:
         summary = "; ".join(f"{p['component']}: {p['state']}" for p in problems)
-        return error_response(CommandError(NOT_READY, f"Not ready: {summary}", details=problems))
-    return json_response({"ready": True, "connectors": list(state.registry.ready)})
+        return error_response(CommandError(NOT_READY, f"Not ready: {summary}", details=problems + degraded))
+    return json_response({"ready": True, "connectors": list(state.registry.ready), "degraded": degraded})
 
 
 def _connector_problems(state: ProxyState) -> list[dict[str, Any]]:

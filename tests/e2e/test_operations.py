@@ -26,7 +26,7 @@ def test_ready_when_every_enabled_connector_is(tmp_path: Path) -> None:
     answer = readiness(tmp_path, ONLY_LISTED + TEST_CONFIG)
 
     assert answer.status_code == 200
-    assert answer.json() == {"ready": True, "connectors": ["http", "sample"]}
+    assert answer.json() == {"ready": True, "connectors": ["http", "sample"], "degraded": []}
 
 
 def test_a_broken_connector_makes_it_not_ready_and_is_named(tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ def ours(tmp_path: Path, remote: Daemon) -> Iterator[Daemon]:
 
 
 def readiness_problems(daemon: Daemon) -> dict[str, dict[str, Any]]:
+    """What readiness names (the tests' site has broken connectors of its own: it answers 503)."""
     answer = requests.get(f"{daemon.url}/v1/readiness", headers=OURS, timeout=5).json()
     return {problem["component"]: problem for problem in answer["error"]["details"]}
 
@@ -107,7 +108,7 @@ def test_a_remote_command_joins_the_catalog_and_runs_through_us_unchanged(
     assert checked.json()["ok"] is True, checked.json()["findings"]
     proxies = requests.get(f"{ours.url}/v1/proxies", headers=OURS, timeout=5).json()
     assert proxies[0]["name"] == "remote" and proxies[0]["state"] == "ready" and proxies[0]["commands"] > 5
-    assert "proxy remote" not in readiness_problems(ours)  # the tests' site has broken connectors of its own
+    assert "proxy remote" not in readiness_problems(ours)
 
 
 def test_an_accepted_call_and_its_callback_pass_through(ours: Daemon, remote: Daemon) -> None:
