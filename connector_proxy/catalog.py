@@ -33,6 +33,9 @@ def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:
         }
         if "default" in parameter_schema:
             entry["default"] = parameter_schema["default"]
+        if parameter_schema.get("deprecated") is True:  # JSON Schema's own keyword; the new name beside it
+            entry["deprecated"] = True
+            entry["replaced_by"] = parameter_schema.get("replaced_by")
         parameters.append(entry)
     return {
         "id": command_id,
@@ -41,6 +44,9 @@ def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:
         "errors": [code.describe() for code in bound.command.errors],
         "alias_of": None if command_id == bound.id else bound.id,
         "asynchronous": bound.command.asynchronous,
+        "deprecated": bound.command.deprecated,
+        "replaced_by": bound.command.replaced_by,
+        "since": bound.command.since,
     }
 
 

@@ -23,6 +23,7 @@ MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name 
 if TYPE_CHECKING:  # the daemon's modules are imported once the standard library is patched
     from flask import Flask
 
+    from connector_proxy.modelcheck import Check
     from connector_proxy.proxies.service import Proxies
     from connector_proxy.registry import Registry
 
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "list": _list,
         "check": _check,
         "validate": _validate,
+        "catalog": _catalog_action,
         "call": _call,
     }
     handler = handlers[arguments.action]
@@ -67,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         ("worker", "run jobs for the celery backend (jobs.backend = celery)"),
         ("list", "print the catalog as a table"),
         ("check", "load the configuration and every connector; exit 1 naming each problem"),
-        ("validate", "check BPMN models against the catalog; exit 1 naming each problem"),
+        (
+            "validate",
+            "check BPMN models against the catalog (or an upgrade of it); exit 1 naming each problem",
+        ),
+        ("catalog", "catalog export: write the whole catalog as JSON, to compare an upgrade against"),
         ("new", "write a new connector package (tests, README, entry point) in the current directory"),
         ("call", "run one command in-process and print its envelope"),
     ):
@@ -90,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
                 "--url", help="a running daemon's URL, whose catalog is used (default: in-process)"
             )
             action.add_argument("--api-key", help="its API key: plain, env:NAME or file:/path")
+            upgrade = action.add_mutually_exclusive_group()
+            upgrade.add_argument(
+                "--against",
+                metavar="OLD.json",
+                help="what upgrading from this exported catalog to ours breaks",
+            )
+            upgrade.add_argument(
+                "--diff", nargs=2, metavar=("OLD.json", "NEW.json"), help="what upgrading OLD to NEW breaks"
+            )
+        if name == "catalog":
+            action.add_argument("what", choices=["export"], help="export: the catalog as JSON on stdout")
         if name == "new":
             action.add_argument("name", help="the connector's name: the first half of its command ids")
         if name == "call":
@@ -302,11 +319,11 @@ def _callback_problems(settings: Settings) -> list[str]:
 
 def _validate(settings: Settings, arguments: argparse.Namespace) -> int:
     """For a model repository's CI: every finding on stdout, unreadable files on stderr, exit 1 if any."""
-    from connector_proxy.modelcheck import ERROR, Finding, MalformedModel, report, shapes_of
+    from connector_proxy.modelcheck import ERROR, Finding, MalformedModel, report_with
 
     try:
-        shapes = shapes_of(_catalog(settings, arguments.url, arguments.api_key))
-    except (OSError, ValueError) as error:  # unreachable daemon, refused key, unresolvable reference
+        check = _model_check(settings, arguments)
+    except (OSError, ValueError) as error:  # unreachable daemon, refused key, unreadable catalog file
         print(f"connector-proxy: the catalog could not be had: {error}", file=sys.stderr)
         return 2
     problems = tasks = 0
@@ -314,7 +331,7 @@ def _validate(settings: Settings, arguments: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(f"[{index}/{len(arguments.models)}] {path}", file=sys.stderr)
         try:
-            checked = report([(path, Path(path).read_bytes())], shapes)
+            checked = report_with([(path, Path(path).read_bytes())], check)
         except (OSError, MalformedModel) as error:
             print(f"connector-proxy: {path}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
             problems += 1
@@ -325,6 +342,33 @@ def _validate(settings: Settings, arguments: argparse.Namespace) -> int:
             problems += found["severity"] == ERROR
     print(f"{len(arguments.models)} file(s), {tasks} service task(s), {problems} problem(s)")
     return 1 if problems else 0
+
+
+def _model_check(settings: Settings, arguments: argparse.Namespace) -> Check:
+    """Against the catalog; or, with --against or --diff, what an upgrade from one to the other does."""
+    from connector_proxy.modelcheck import check_task, shapes_of
+    from connector_proxy.upgradecheck import Upgrade, read_catalog
+
+    if arguments.diff:
+        old, new = (read_catalog(Path(path).read_bytes(), path) for path in arguments.diff)
+        return Upgrade(old, new).check
+    current = _catalog(settings, arguments.url, arguments.api_key)
+    if arguments.against:
+        ours = {entry["id"]: entry for entry in current}
+        return Upgrade(read_catalog(Path(arguments.against).read_bytes(), arguments.against), ours).check
+    shapes = shapes_of(current)
+    return lambda task: check_task(task, shapes)
+
+
+def _catalog_action(settings: Settings, _arguments: argparse.Namespace) -> int:
+    """``catalog export``: the catalog the host sees (other proxies' commands too), with versions."""
+    from connector_proxy.upgradecheck import exported
+
+    with _discovered(settings) as registry:
+        entries = json.loads(_read_proxies(settings, registry).view.catalog_json)
+        packages = {s.name: s.version for s in registry.statuses if s.state == "ready"}
+    print(json.dumps(exported(entries, packages), indent=2, sort_keys=True))
+    return 0
 
 
 def _catalog(settings: Settings, url: str | None, api_key: str | None) -> list[dict[str, Any]]:

@@ -114,6 +114,8 @@ class Executor:
             return checked, []
         parameters, spiff = split(payload, checked.optional)
         context = self._context(checked, spiff, timeout)
+        if checked.command.deprecated is not None:
+            _warn_deprecated(checked, context)
         with tracing.span(f"command {checked.id}"):
             invocation = checked.run(context, {**checked.defaults, **parameters})
         return _outcome(checked, invocation, context.log.lines), context.refreshed
@@ -133,6 +135,14 @@ class Executor:
             process_model_identifier=text_or_none(spiff.get("process_model_identifier")),
             request_id=call_ids().request_id,
         )
+
+
+def _warn_deprecated(bound: BoundCommand, context: Context) -> None:
+    """The model's author reads it in the task's logs; the operator counts who still calls it."""
+    command = bound.command
+    instead = f"; use {command.replaced_by}" if command.replaced_by else ""
+    context.log.warning("%s is deprecated: %s%s", bound.id, command.deprecated, instead)
+    metrics.DEPRECATED_CALLS.labels(bound.connector, command.name).inc()
 
 
 def _ids_of(payload: Any) -> CallIds:

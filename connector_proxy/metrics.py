@@ -47,6 +47,11 @@ OUTBOUND_REFUSALS = Counter(
     "Upstream requests the SDK's bulkhead refused (busy: origin stuck at max_concurrent; line_timeout)",
     ["connector", "kind"],
 )
+DEPRECATED_CALLS = Counter(
+    "connector_proxy_deprecated_calls",
+    "Calls of commands their connector declares deprecated (models that still use them)",
+    ["connector", "command"],
+)
 CALLBACKS = Counter(
     "connector_proxy_callback_deliveries",
     "Callback attempts to the host, by result (delivered, retrying, undeliverable)",

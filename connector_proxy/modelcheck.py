@@ -105,29 +105,66 @@ def shapes_of(catalog: Iterable[Mapping[str, Any]]) -> dict[str, CommandShape]:
     return {entry["id"]: CommandShape.from_catalog_entry(entry) for entry in catalog}
 
 
-def check_model(file: str, xml: bytes, shapes: Mapping[str, CommandShape]) -> tuple[int, list[Finding]]:
-    """How many service tasks one BPMN file has, and every finding in it; raises MalformedModel
-    when it cannot be read safely."""
+@dataclass(frozen=True)
+class ServiceTask:
+    """One service task of a model: the command it calls, the parameters it gives, the codes it catches."""
+
+    file: str
+    task: Element
+    command: str | None  # None: not a connector call (a script-backed service task, say)
+    given: Mapping[str, str | None]  # parameter -> the Python expression the host evaluates
+    caught: Sequence[str]
+
+    def finding(
+        self, kind: str, message: str, parameter: str | None = None, severity: str = ERROR
+    ) -> Finding:
+        task = self.task
+        return Finding(
+            self.file, task.get("id", "?"), task.get("name"), self.command, parameter, kind, message, severity
+        )
+
+
+def service_tasks(file: str, xml: bytes) -> list[ServiceTask]:
+    """Every service task of one BPMN file; raises MalformedModel when it cannot be read safely."""
     root = _parse(file, xml)
     errors_by_id = {e.get("id"): e.get("errorCode") for e in _all(root, "error")}
     catches = _catches(root, errors_by_id)
-    tasks = list(_all(root, "serviceTask"))
-    findings: list[Finding] = []
-    for task in tasks:
-        findings += _check_task(file, task, shapes, catches.get(task.get("id", ""), []))
-    return len(tasks), findings
+    found = []
+    for task in _all(root, "serviceTask"):
+        operator = next(_all(task, "serviceTaskOperator"), None)
+        command = None if operator is None else operator.get("id", "")
+        given = (
+            {} if operator is None else {p.get("id", ""): p.get("value") for p in _all(operator, "parameter")}
+        )
+        found.append(ServiceTask(file, task, command, given, catches.get(task.get("id", ""), [])))
+    return found
+
+
+Check = Callable[[ServiceTask], Iterable[Finding]]
+
+
+def check_model(file: str, xml: bytes, shapes: Mapping[str, CommandShape]) -> tuple[int, list[Finding]]:
+    """How many service tasks one BPMN file has, and every finding in it; raises MalformedModel
+    when it cannot be read safely."""
+    tasks = service_tasks(file, xml)
+    return len(tasks), [found for task in tasks for found in check_task(task, shapes)]
 
 
 def report(models: Iterable[tuple[str, bytes]], shapes: Mapping[str, CommandShape]) -> dict[str, Any]:
     """What ``POST /v1/validate`` answers and ``connector-proxy validate`` prints: every finding, and
     ``ok`` when none is an error. Raises MalformedModel for the first file that cannot be read."""
+    return report_with(models, lambda task: check_task(task, shapes))
+
+
+def report_with(models: Iterable[tuple[str, bytes]], check: Check) -> dict[str, Any]:
+    """Every finding ``check`` makes of every service task of the models, in the report's shape."""
     findings: list[Finding] = []
     files = tasks = 0
     for name, xml in models:
-        counted, found = check_model(name, xml, shapes)  # parsed once
-        findings += found
+        found = service_tasks(name, xml)  # parsed once
+        findings += [finding for task in found for finding in check(task)]
         files += 1
-        tasks += counted
+        tasks += len(found)
     return {
         "ok": not any(f.severity == ERROR for f in findings),
         "files": files,
@@ -152,19 +189,11 @@ def _parse(file: str, xml: bytes) -> Element:
     return root
 
 
-def _check_task(
-    file: str, task: Element, shapes: Mapping[str, CommandShape], caught: Sequence[str]
-) -> Iterator[Finding]:
-    operator = next(_all(task, "serviceTaskOperator"), None)
-    if operator is None:
+def check_task(task: ServiceTask, shapes: Mapping[str, CommandShape]) -> Iterator[Finding]:
+    """What one service task gets wrong against the catalog."""
+    command, finding = task.command, task.finding
+    if command is None:
         return  # not a connector call (a script-backed service task, say)
-    command = operator.get("id", "")
-
-    def finding(kind: str, message: str, parameter: str | None = None, severity: str = ERROR) -> Finding:
-        return Finding(
-            file, task.get("id", "?"), task.get("name"), command, parameter, kind, message, severity
-        )
-
     shape = shapes.get(command)
     if shape is None:
         if HOST_BUILT_IN.fullmatch(command):
@@ -174,9 +203,8 @@ def _check_task(
         else:
             yield finding("unknown_command", f"{command!r} is not in the proxy's catalog")
         return
-    given = {p.get("id", ""): p.get("value") for p in _all(operator, "parameter")}
-    yield from _check_parameters(shape, given, finding)
-    for code in caught:
+    yield from _check_parameters(shape, task.given, finding)
+    for code in task.caught:
         if not shape.raises(code):
             yield finding(
                 "uncaught_code", f"an error boundary event catches {code!r}, which {command} never raises"
@@ -193,10 +221,10 @@ def _check_parameters(
             yield finding("missing_parameter", "required, and given no value", name)
     for name, expression in sorted(given.items()):
         schema = shape.properties.get(name)
-        literal = _literal(expression)
-        if schema is None or literal is _NOT_A_LITERAL:
+        value = literal(expression)
+        if schema is None or value is NOT_A_LITERAL:
             continue  # an expression: its value is known only when the task runs
-        problem = next(Draft202012Validator(schema).iter_errors(literal), None)
+        problem = next(Draft202012Validator(schema).iter_errors(value), None)
         if problem is not None:
             yield finding(
                 "wrong_type",
@@ -205,17 +233,17 @@ def _check_parameters(
             )
 
 
-_NOT_A_LITERAL = object()
+NOT_A_LITERAL = object()
 
 
-def _literal(expression: str | None) -> Any:
+def literal(expression: str | None) -> Any:
     """The value of a Python literal (what the host would evaluate it to), else a marker."""
     if expression is None or not expression.strip():
-        return _NOT_A_LITERAL
+        return NOT_A_LITERAL
     try:
         value = ast.literal_eval(expression.strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return _NOT_A_LITERAL
+        return NOT_A_LITERAL
     return list(value) if isinstance(value, tuple) else value
 
 

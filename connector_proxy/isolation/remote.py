@@ -105,6 +105,9 @@ def isolated_connector(
             aliases=tuple(entry.get("aliases", ())),
             asynchronous=bool(entry.get("asynchronous", False)),
             calls_back=bool(entry.get("calls_back", False)),
+            deprecated=_text_or_none(entry.get("deprecated")),  # optional: older workers send none
+            replaced_by=_text_or_none(entry.get("replaced_by")),
+            since=_text_or_none(entry.get("since")),
         )
     for entry in description.get("typeaheads", []):  # optional: older workers describe none
         category = str(entry["name"])
@@ -366,3 +369,7 @@ def invocation_of(answer: dict[str, Any], by_code: Mapping[str, ErrorCode]) -> I
 def _runs_in_its_worker(ctx: Context, **parameters: Any) -> Any:
     """An isolated command's function: the daemon binds it to :func:`forwarding` instead, never calls this."""
     raise RuntimeError("an isolated command runs in its worker, through its connector's pool")
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

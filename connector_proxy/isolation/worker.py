@@ -106,6 +106,9 @@ def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
                 "aliases": list(command.aliases),
                 "asynchronous": command.asynchronous,
                 "calls_back": command.calls_back,
+                "deprecated": command.deprecated,
+                "replaced_by": command.replaced_by,
+                "since": command.since,
             }
             for command in connector.commands.values()
         ],

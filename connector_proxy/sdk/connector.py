@@ -50,6 +50,11 @@ class Command:
     # it answers 202 and PUTs its result to the callback URL itself (a SpiffWorkflow package's
     # execute_async): the daemon hands it a URL of its own and relays the result to the host
     calls_back: bool = False
+    # a command on its way out: why (and what to use), and its replacement's id, shown in the catalog;
+    # a call still runs, with a warning in its spiff__logs
+    deprecated: str | None = None
+    replaced_by: str | None = None  # "<connector>/<command>"
+    since: str | None = None  # the connector's version that added it
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,9 @@ class CommandGroup:
         description: str | None = None,
         asynchronous: bool = False,
         calls_back: bool = False,
+        deprecated: str | None = None,
+        replaced_by: str | None = None,
+        since: str | None = None,
     ) -> Callable[[F], F]:
         """Register a function as a command.
 
@@ -116,6 +124,11 @@ class CommandGroup:
         ``Accepted`` and has ``ctx.callback_url`` PUT to later (by a thread, or
         a remote system it hands the URL to): that URL is the daemon's relay,
         which passes the result on to the host with the callback credentials.
+        ``deprecated`` (a message: why, and what to use instead), ``replaced_by``
+        (the replacement's ``<connector>/<command>``) and ``since`` (the version
+        that added it) are shown in the catalog; a deprecated command still runs,
+        its calls warned in ``spiff__logs`` (docs/writing-a-connector.md says how
+        to rename without breaking models).
         """
 
         def register(function: F) -> F:
@@ -129,6 +142,9 @@ class CommandGroup:
                     aliases=tuple(aliases),
                     asynchronous=asynchronous,
                     calls_back=calls_back,
+                    deprecated=deprecated,
+                    replaced_by=replaced_by,
+                    since=since,
                 )
             )
             return function

@@ -90,6 +90,10 @@ def build(app: Flask, registry: Registry, settings: Settings) -> dict[str, Any]:
                 for command_id, schema in _command_schemas(registry):
                     concrete = _CONVERTER.sub("{}", rule.rule).format(*command_id.split("/", 1))
                     operation = _operation(where, doc, settings, command_id, schema)
+                    bound = registry.find(command_id)
+                    if bound is not None and bound.command.deprecated is not None:
+                        operation["deprecated"] = True
+                        operation["description"] = f"Deprecated: {bound.command.deprecated}"
                     paths.setdefault(concrete, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",

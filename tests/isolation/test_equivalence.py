@@ -218,6 +218,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
     # (case, command, parameters, the proxy's status, error_code)
     ("success", "sample/Greet", {"name": "Ada", "times": 2}, 200, None),
     ("declared error", "sample/Greet", {"name": "Mallory"}, 200, "NotWelcome"),
+    ("deprecated", "sample/Salute", {"name": "Ada"}, 200, None),  # its warning in spiff__logs alike
     ("undeclared error", "sample/Forgetful", {}, 200, "Undeclared"),
     ("destination busy", "sample/Crowd", {"url": "{silent}", "stuck_after": 0}, 200, "DestinationBusy"),
     ("line timeout", "sample/Crowd", {"url": "{silent}", "stuck_after": 60}, 200, "DestinationTimeout"),
