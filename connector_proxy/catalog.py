@@ -47,6 +47,7 @@ def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:
         "deprecated": bound.command.deprecated,
         "replaced_by": bound.command.replaced_by,
         "since": bound.command.since,
+        "output_schema": bound.command.output,
     }
 
 

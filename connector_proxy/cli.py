@@ -366,7 +366,11 @@ def _catalog_action(settings: Settings, _arguments: argparse.Namespace) -> int:
 
     with _discovered(settings) as registry:
         entries = json.loads(_read_proxies(settings, registry).view.catalog_json)
-        packages = {s.name: s.version for s in registry.statuses if s.state == "ready"}
+        packages = {
+            s.name: {"distribution": s.distribution, "version": s.version}
+            for s in registry.statuses
+            if s.state == "ready"
+        }
     print(json.dumps(exported(entries, packages), indent=2, sort_keys=True))
     return 0
 

@@ -38,8 +38,11 @@ class UnreadableCatalog(ValueError):
     """A file that is neither an exported catalog nor a ``GET /v1/commands`` list."""
 
 
-def exported(entries: list[dict[str, Any]], packages: Mapping[str, str | None]) -> dict[str, Any]:
-    """What ``catalog export`` writes: the catalog the host sees, and the connectors' versions."""
+def exported(
+    entries: list[dict[str, Any]], packages: Mapping[str, Mapping[str, str | None]]
+) -> dict[str, Any]:
+    """What ``catalog export`` writes: the catalog the host sees, and each ready connector's package
+    (``distribution``, ``version``)."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     return {"format": FORMAT, "exported_at": stamp, "packages": dict(packages), "commands": entries}
 

@@ -108,6 +108,7 @@ def isolated_connector(
             deprecated=_text_or_none(entry.get("deprecated")),  # optional: older workers send none
             replaced_by=_text_or_none(entry.get("replaced_by")),
             since=_text_or_none(entry.get("since")),
+            output=entry.get("output") if isinstance(entry.get("output"), dict) else None,
         )
     for entry in description.get("typeaheads", []):  # optional: older workers describe none
         category = str(entry["name"])

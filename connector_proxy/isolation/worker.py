@@ -109,6 +109,7 @@ def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
                 "deprecated": command.deprecated,
                 "replaced_by": command.replaced_by,
                 "since": command.since,
+                "output": command.output,
             }
             for command in connector.commands.values()
         ],

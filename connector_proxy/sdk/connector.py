@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.errors import ErrorCode
-from connector_proxy.sdk.parameters import JsonSchema, derive_parameters, parse_docstring
+from connector_proxy.sdk.parameters import JsonSchema, derive_output, derive_parameters, parse_docstring
 from connector_proxy.sdk.triggers import POLLER, WEBHOOK, Acknowledge, Trigger, Verifier
 
 CommandFunction = Callable[..., Any]
@@ -55,6 +55,7 @@ class Command:
     deprecated: str | None = None
     replaced_by: str | None = None  # "<connector>/<command>"
     since: str | None = None  # the connector's version that added it
+    output: JsonSchema | None = None  # the JSON Schema of command_response.body; None: not declared
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class CommandGroup:
         deprecated: str | None = None,
         replaced_by: str | None = None,
         since: str | None = None,
+        output: JsonSchema | None = None,
     ) -> Callable[[F], F]:
         """Register a function as a command.
 
@@ -128,7 +130,9 @@ class CommandGroup:
         (the replacement's ``<connector>/<command>``) and ``since`` (the version
         that added it) are shown in the catalog; a deprecated command still runs,
         its calls warned in ``spiff__logs`` (docs/writing-a-connector.md says how
-        to rename without breaking models).
+        to rename without breaking models). ``output`` is the JSON Schema of
+        what it answers (``command_response.body``), derived from the return
+        hint when not given (a ``TypedDict`` says the most).
         """
 
         def register(function: F) -> F:
@@ -145,6 +149,7 @@ class CommandGroup:
                     deprecated=deprecated,
                     replaced_by=replaced_by,
                     since=since,
+                    output=output if output is not None else derive_output(function),
                 )
             )
             return function

@@ -12,7 +12,18 @@ import re
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,
+    Required,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
 
 JsonSchema = dict[str, Any]
 
@@ -47,12 +58,18 @@ class Schema(dict[str, Any]):
         return id(self)
 
 
-def schema_for(annotation: Any) -> JsonSchema:
-    """The JSON Schema of one type hint (``Annotated`` dicts are merged in)."""
+def schema_for(annotation: Any, answer: bool = False) -> JsonSchema:
+    """The JSON Schema of one type hint (``Annotated`` dicts are merged in).
+
+    A parameter's ``X | None`` is X's schema (null means "not given", handled before validation);
+    in an ``answer`` (a command's output), null is a value it may hold.
+    """
     origin = get_origin(annotation)
+    if origin in (Required, NotRequired):  # a TypedDict's key: whether it may be absent is the dict's
+        return schema_for(get_args(annotation)[0], answer)
     if origin is Annotated:
         base, *extras = get_args(annotation)
-        schema = schema_for(base)
+        schema = schema_for(base, answer)
         for extra in extras:
             if isinstance(extra, Mapping):
                 schema.update(extra)
@@ -61,23 +78,38 @@ def schema_for(annotation: Any) -> JsonSchema:
         return dict(_SCALARS[annotation])
     if origin is Literal:
         return {"enum": list(get_args(annotation))}
+    if is_typeddict(annotation):
+        return _typed_dict_schema(annotation, answer)
     if origin in (Union, types.UnionType):
-        members = [a for a in get_args(annotation) if a is not type(None)]
+        members = [a for a in get_args(annotation) if answer or a is not type(None)]
         if len(members) == 1:
-            return schema_for(members[0])
-        return {"anyOf": [schema_for(m) for m in members]}
-    return _container_schema(annotation, origin)
+            return schema_for(members[0], answer)
+        return {"anyOf": [schema_for(m, answer) for m in members]}
+    return _container_schema(annotation, origin, answer)
 
 
-def _container_schema(annotation: Any, origin: Any) -> JsonSchema:
+def _typed_dict_schema(annotation: Any, answer: bool) -> JsonSchema:
+    """An object with the TypedDict's keys; ``NotRequired`` ones may be absent."""
+    hints = get_type_hints(annotation, include_extras=True)
+    declared = getattr(annotation, "__required_keys__", hints)  # wrong for NotRequired under PEP 563
+    required = sorted(
+        name
+        for name, hint in hints.items()
+        if get_origin(hint) is Required or (name in declared and get_origin(hint) is not NotRequired)
+    )
+    properties = {name: schema_for(hint, answer) for name, hint in hints.items()}
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def _container_schema(annotation: Any, origin: Any, answer: bool) -> JsonSchema:
     container = origin or annotation
     args = get_args(annotation)
     if isinstance(container, type) and issubclass(container, Mapping):
         if len(args) == 2 and args[1] is not Any:
-            return {"type": "object", "additionalProperties": schema_for(args[1])}
+            return {"type": "object", "additionalProperties": schema_for(args[1], answer)}
         return {"type": "object"}
     if isinstance(container, type) and issubclass(container, Sequence) and container is not str:
-        return {"type": "array", "items": schema_for(args[0])} if args else {"type": "array"}
+        return {"type": "array", "items": schema_for(args[0], answer)} if args else {"type": "array"}
     return {}  # Any, object and unknown types accept every JSON value
 
 
@@ -104,6 +136,19 @@ def parse_docstring(function: Callable[..., Any]) -> Docstring:
         elif current and line.strip():
             arguments[current] = f"{arguments[current]} {line.strip()}".strip()
     return Docstring(summary="\n".join(summary_lines).strip(), arguments=arguments)
+
+
+def derive_output(function: Callable[..., Any]) -> JsonSchema | None:
+    """The JSON Schema of what a command answers (its ``command_response.body``), from its return hint.
+
+    None when the hint tells nothing: no hint, ``Any``, or a ``Result`` or ``Accepted`` (their body's
+    shape is the function's to say, with ``output=``).
+    """
+    annotation = get_type_hints(function, include_extras=True).get("return", Any)
+    schema = schema_for(annotation, answer=True)
+    if not schema or any(not member for member in schema.get("anyOf", ())):
+        return None
+    return schema
 
 
 def derive_parameters(function: Callable[..., Any]) -> JsonSchema:

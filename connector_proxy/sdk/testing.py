@@ -46,6 +46,7 @@ __all__ = [
     "RunningDaemon",
     "SilentServer",
     "app_client",
+    "assert_answers_as_declared",
     "call",
     "completed",
     "free_port",
@@ -531,11 +532,27 @@ def call(client: FlaskClient, command: str, payload: Any, **kwargs: Any) -> tupl
 
 
 def completed(client: FlaskClient, command: str, **parameters: Any) -> dict[str, Any]:
-    """The envelope of a call that completed (HTTP 200), with or without an error."""
+    """The envelope of a call that completed (HTTP 200), with or without an error; an answer without
+    an error is checked against the command's declared output schema (``output_schema``)."""
     status, answer = call(client, command, parameters)
     assert status == 200, answer
     envelope: dict[str, Any] = answer
+    if envelope.get("error") is None and isinstance(envelope.get("command_response"), dict):
+        assert_answers_as_declared(client, command, envelope["command_response"].get("body"))
     return envelope
+
+
+def assert_answers_as_declared(client: FlaskClient, command: str, body: Any) -> None:
+    """Fail naming the rule when ``body`` does not fit the command's declared output schema."""
+    from jsonschema import Draft202012Validator  # the daemon's own dependency, loaded by tests only
+
+    declared = client.get(f"/v1/commands/{command}").get_json().get("output_schema")
+    if declared is None:
+        return
+    problem = next(Draft202012Validator(declared).iter_errors(body), None)
+    assert problem is None, (
+        f"{command} answered outside its output schema: {problem.message if problem else ''}"
+    )
 
 
 def succeeded(client: FlaskClient, command: str, **parameters: Any) -> Any:

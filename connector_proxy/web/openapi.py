@@ -29,7 +29,7 @@ from connector_proxy.errors import (
     REQUEST_TIMEOUT,
     UNAUTHORIZED,
 )
-from connector_proxy.registry import Registry
+from connector_proxy.registry import BoundCommand, Registry
 from connector_proxy.sdk.errors import ErrorCode
 from connector_proxy.web.auth import HEADER, guarded
 from connector_proxy.web.documented import Query, RouteDoc, route_doc
@@ -90,10 +90,7 @@ def build(app: Flask, registry: Registry, settings: Settings) -> dict[str, Any]:
                 for command_id, schema in _command_schemas(registry):
                     concrete = _CONVERTER.sub("{}", rule.rule).format(*command_id.split("/", 1))
                     operation = _operation(where, doc, settings, command_id, schema)
-                    bound = registry.find(command_id)
-                    if bound is not None and bound.command.deprecated is not None:
-                        operation["deprecated"] = True
-                        operation["description"] = f"Deprecated: {bound.command.deprecated}"
+                    _describe_command(operation, registry.find(command_id))
                     paths.setdefault(concrete, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
@@ -117,6 +114,20 @@ class Where:
     rule: Rule
     view: Callable[..., Any]
     method: str
+
+
+def _describe_command(operation: dict[str, Any], bound: BoundCommand | None) -> None:
+    """What the catalog says of one command that the route cannot: deprecated, what its body holds."""
+    if bound is None:
+        return
+    if bound.command.deprecated is not None:
+        operation["deprecated"] = True
+        operation["description"] = f"Deprecated: {bound.command.deprecated}"
+    if bound.command.output is not None:
+        body = {"properties": {"command_response": {"properties": {"body": bound.command.output}}}}
+        answer = operation["responses"]["200"]["content"]["application/json"]
+        others = [schema for schema in answer["schema"].get("anyOf", ()) if schema != ENVELOPE_REF]
+        answer["schema"] = {"anyOf": [{"allOf": [ENVELOPE_REF, body]}, *others]}
 
 
 def _operation(

@@ -16,6 +16,8 @@ const commands = {
       required: ["text"],
       additionalProperties: false,
     },
+    // what it answers (command_response.body): the catalog's output_schema
+    output: { type: "object", additionalProperties: { type: "integer" } },
     run: ({ text }) => ({ words: text.split(/\s+/).filter(Boolean).length }),
   },
   Slugify: {
@@ -30,6 +32,7 @@ const commands = {
       additionalProperties: false,
     },
     errors: [{ code: "NothingLeft", description: "Nothing but punctuation was given.", status: 422 }],
+    output: { type: "object", additionalProperties: { type: "string" } },
     run: ({ text, separator }) => {
       const words = text.toLowerCase().normalize("NFKD").replace(/[^a-z0-9\s]/g, "").split(/\s+/).filter(Boolean);
       if (words.length === 0) {
@@ -133,6 +136,7 @@ send({
       description: c.description,
       parameters: c.parameters,
       errors: c.errors || [],
+      output: c.output || null,
       aliases: [],
       asynchronous: false,
     })),

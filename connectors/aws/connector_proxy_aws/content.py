@@ -31,7 +31,7 @@ def to_bytes(content: str, encoding: str) -> tuple[bytes, str | None]:
     return raw, found.group("type") or "text/plain"
 
 
-def from_bytes(raw: bytes, wanted: str) -> tuple[str, str]:
+def from_bytes(raw: bytes, wanted: str) -> tuple[str, Literal["text", "base64"]]:
     """Text when asked and possible, else base64; returns (content, encoding used)."""
     if wanted == "text":
         try:

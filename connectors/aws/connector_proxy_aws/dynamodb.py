@@ -16,6 +16,15 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from connector_proxy.sdk import CommandError, CommandGroup, Context
 from connector_proxy_aws import errors
+from connector_proxy_aws.answers import (
+    ItemDeleted,
+    ItemFound,
+    ItemPut,
+    ItemUpdated,
+    LegacyPage,
+    Nothing,
+    Page,
+)
 from connector_proxy_aws.calling import allowed, call
 
 commands = CommandGroup()
@@ -33,7 +42,7 @@ def put_item(
     item: Item,
     condition_expression: str | None = None,
     expression_values: Item | None = None,
-) -> dict[str, Any]:
+) -> ItemPut:
     """Create or replace an item.
 
     Args:
@@ -49,7 +58,7 @@ def put_item(
 
 
 @commands.command("GetItem")
-def get_item(ctx: Context, table: str, key: Item, consistent_read: bool = False) -> dict[str, Any]:
+def get_item(ctx: Context, table: str, key: Item, consistent_read: bool = False) -> ItemFound:
     """Read one item by its key.
 
     Args:
@@ -73,7 +82,7 @@ def update_item(
     expression_values: Item | None = None,
     expression_names: dict[str, str] | None = None,
     condition_expression: str | None = None,
-) -> dict[str, Any]:
+) -> ItemUpdated:
     """Change attributes of an item; answers the item as it is afterwards.
 
     Args:
@@ -106,7 +115,7 @@ def delete_item(
     key: Item,
     condition_expression: str | None = None,
     expression_values: Item | None = None,
-) -> dict[str, Any]:
+) -> ItemDeleted:
     """Delete an item; answers what it held (null if there was none).
 
     Args:
@@ -143,7 +152,7 @@ def query(
     limit: Limit = 100,
     continuation_token: str | None = None,
     descending: bool = False,
-) -> dict[str, Any]:
+) -> Page:
     """Items with one partition key, optionally narrowed by the sort key, a page at a time.
 
     Args:
@@ -191,7 +200,7 @@ def scan(
     limit: Limit = 100,
     continuation_token: str | None = None,
     index_name: str | None = None,
-) -> dict[str, Any]:
+) -> Page:
     """Every item of a table, a page at a time.
 
     Args:
@@ -208,7 +217,7 @@ def scan(
 
 
 @commands.command("AddDynamoItem")
-def add_dynamo_item(ctx: Context, table_name: str, item_data: Item | str) -> dict[str, Any]:
+def add_dynamo_item(ctx: Context, table_name: str, item_data: Item | str) -> Nothing:
     """SpiffWorkflow's put of an item, kept for existing models.
 
     Args:
@@ -222,9 +231,7 @@ def add_dynamo_item(ctx: Context, table_name: str, item_data: Item | str) -> dic
 
 
 @commands.command("QueryDynamoTable")
-def query_dynamo_table(
-    ctx: Context, table_name: str, partition_key: Any, sort_key: Any = None
-) -> dict[str, Any]:
+def query_dynamo_table(ctx: Context, table_name: str, partition_key: Any, sort_key: Any = None) -> LegacyPage:
     """SpiffWorkflow's query by key values (attribute names read from the table), for existing models.
 
     Args:
@@ -254,7 +261,7 @@ def query_dynamo_table(
 
 
 @commands.command("ScanDynamoTable")
-def scan_dynamo_table(ctx: Context, table_name: str) -> dict[str, Any]:
+def scan_dynamo_table(ctx: Context, table_name: str) -> LegacyPage:
     """SpiffWorkflow's scan of a whole table (one page), kept for existing models.
 
     Args:
@@ -311,7 +318,7 @@ def _condition(condition: str | None, values: Item | None, names: dict[str, str]
     return extra
 
 
-def _page(answer: dict[str, Any]) -> dict[str, Any]:
+def _page(answer: dict[str, Any]) -> Page:
     last = answer.get("LastEvaluatedKey")
     token = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
     return {
@@ -332,7 +339,7 @@ def _start(token: str | None) -> dict[str, Any]:
         ) from None
 
 
-def _legacy(answer: dict[str, Any]) -> dict[str, Any]:
+def _legacy(answer: dict[str, Any]) -> LegacyPage:
     return {
         "Items": [from_dynamo(item) for item in answer.get("Items", [])],
         "Count": answer.get("Count", 0),

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from connector_proxy.sdk import CommandError, CommandGroup, Context, Result
 from connector_proxy_aws import errors
+from connector_proxy_aws.answers import INVOKED, Published, Sent
 from connector_proxy_aws.calling import allowed, call, resources
 
 commands = CommandGroup()
@@ -21,7 +22,7 @@ def send_message(
     message_group_id: str | None = None,
     deduplication_id: str | None = None,
     delay_seconds: Annotated[int, {"minimum": 0, "maximum": 900}] = 0,
-) -> dict[str, Any]:
+) -> Sent:
     """Send a message to an SQS queue.
 
     Args:
@@ -59,7 +60,7 @@ def publish(
     attributes: dict[str, str | int | float] | None = None,
     message_group_id: str | None = None,
     deduplication_id: str | None = None,
-) -> dict[str, Any]:
+) -> Published:
     """Publish a notification to an SNS topic.
 
     Args:
@@ -84,7 +85,7 @@ def publish(
     return {"message_id": call(ctx, "sns", "publish", **arguments)["MessageId"]}
 
 
-@commands.command("InvokeFunction")
+@commands.command("InvokeFunction", output=INVOKED)
 def invoke_function(
     ctx: Context,
     function_name: str,

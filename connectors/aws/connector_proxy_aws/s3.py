@@ -8,6 +8,14 @@ from botocore.exceptions import ParamValidationError
 
 from connector_proxy.sdk import CommandError, CommandGroup, Context
 from connector_proxy_aws import errors
+from connector_proxy_aws.answers import (
+    Downloaded,
+    ObjectDeleted,
+    ObjectList,
+    Presigned,
+    Stored,
+    UploadedFileData,
+)
 from connector_proxy_aws.calling import allowed, call, invalid_parameter, resources
 from connector_proxy_aws.content import Encoding, from_bytes, to_bytes
 
@@ -24,7 +32,7 @@ def upload_object(
     content: str,
     encoding: Encoding = "text",
     content_type: str | None = None,
-) -> dict[str, Any]:
+) -> Stored:
     """Store content as an object.
 
     Args:
@@ -41,7 +49,7 @@ def upload_object(
 @commands.command("DownloadObject")
 def download_object(
     ctx: Context, bucket: str, key: Key, output: Literal["text", "base64"] = "text"
-) -> dict[str, Any]:
+) -> Downloaded:
     """Read an object (up to max_object_bytes).
 
     Args:
@@ -80,7 +88,7 @@ def list_objects(
     prefix: str = "",
     limit: Annotated[int, {"minimum": 1, "maximum": 1000}] = 100,
     continuation_token: str | None = None,
-) -> dict[str, Any]:
+) -> ObjectList:
     """List objects, a page at a time.
 
     Args:
@@ -109,7 +117,7 @@ def list_objects(
 
 
 @commands.command("DeleteObject")
-def delete_object(ctx: Context, bucket: str, key: Key) -> dict[str, Any]:
+def delete_object(ctx: Context, bucket: str, key: Key) -> ObjectDeleted:
     """Delete an object (deleting one that does not exist succeeds, as in S3).
 
     Args:
@@ -129,7 +137,7 @@ def presign_url(
     method: Literal["get", "put"] = "get",
     expires_in: Annotated[int, {"minimum": 1, "maximum": 604800}] = 3600,
     content_type: str | None = None,
-) -> dict[str, Any]:
+) -> Presigned:
     """A URL that lets its holder get or put the object without credentials, for a while.
 
     Args:
@@ -152,7 +160,7 @@ def presign_url(
 
 
 @commands.command("UploadFileData")
-def upload_file_data(ctx: Context, file_data: str, bucket: str, object_name: str) -> dict[str, Any]:
+def upload_file_data(ctx: Context, file_data: str, bucket: str, object_name: str) -> UploadedFileData:
     """SpiffWorkflow's upload of a file field (a data: URL), kept for existing models.
 
     Args:
@@ -165,7 +173,7 @@ def upload_file_data(ctx: Context, file_data: str, bucket: str, object_name: str
     return {"result": "success"}
 
 
-def _put(ctx: Context, bucket: str, key: str, raw: bytes, content_type: str) -> dict[str, Any]:
+def _put(ctx: Context, bucket: str, key: str, raw: bytes, content_type: str) -> Stored:
     allowed(ctx, "buckets", bucket)
     limit = resources(ctx).max_object_bytes
     if len(raw) > limit:

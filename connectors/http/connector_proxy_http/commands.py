@@ -95,6 +95,19 @@ def parameters_schema(with_body: bool, headers_by_default: bool = False) -> dict
     return schema
 
 
+# what the upstream answered is the upstream's to shape: any JSON (text when it was not JSON)
+UPSTREAM_BODY: dict[str, Any] = {"description": "The upstream's body: parsed JSON, else text."}
+WITH_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "description": "include_response_headers: the upstream's body and its response headers.",
+    "required": ["body", "headers"],
+    "properties": {
+        "body": UPSTREAM_BODY,
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+
 def _register(method: str, with_body: bool) -> None:
     name = f"{method.capitalize()}Request"
     headers_by_default = method == "HEAD"  # a HEAD answer is nothing but headers
@@ -107,6 +120,7 @@ def _register(method: str, with_body: bool) -> None:
         aliases=[f"{name}V2"],
         parameters=parameters_schema(with_body, headers_by_default),
         description=f"Send an HTTP {method} request and answer with the upstream's decoded body.",
+        output={"anyOf": [WITH_HEADERS, UPSTREAM_BODY]} if headers_by_default else UPSTREAM_BODY,
     )(command)
 
 

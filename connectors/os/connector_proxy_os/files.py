@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from connector_proxy.sdk import CommandError, CommandGroup, Context, Schema
 from connector_proxy_os import errors
@@ -28,6 +28,41 @@ MAX_ENTRIES = 1000
 # the kernel stops a path at its first NUL byte: refused by the schema, before anything is resolved
 Text = Annotated[str, Schema(pattern="^[^\\u0000]*$")]
 PathText = Annotated[str, Schema(pattern="^[^\\u0000]*$", maxLength=4096)]
+
+
+class FileRead(TypedDict):
+    """ReadFile's answer: the content as text when it is UTF-8 (and text was asked), else base64."""
+
+    path: str
+    content: str
+    encoding: Literal["text", "base64"]
+    size: int
+
+
+class FileWritten(TypedDict):
+    path: str
+    written: int  # bytes this call wrote
+    size: int  # the file's size after it
+
+
+class Entry(TypedDict):
+    name: str
+    type: Literal["file", "directory", "symlink", "other"]
+    size: int
+    modified: str  # ISO 8601, UTC, to the second
+
+
+class Listing(TypedDict):
+    path: str
+    entries: list[Entry]
+    truncated: bool  # over 1000 entries: the first 1000 by name
+
+
+class Deleted(TypedDict):
+    path: str
+    deleted: bool
+
+
 # what the kernel says, as the codes a modeler can catch (anything else is a bug, and crashes)
 _CODES = {
     errno.ENOENT: (errors.FILE_NOT_FOUND, "does not exist"),
@@ -75,7 +110,7 @@ def inside_roots(resources: OsResources, wanted: str, follow_last: bool = True) 
 
 
 @commands.command("ReadFile")
-def read_file(ctx: Context, path: PathText, output: Literal["text", "base64"] = "text") -> dict[str, Any]:
+def read_file(ctx: Context, path: PathText, output: Literal["text", "base64"] = "text") -> FileRead:
     """Read a file inside the roots.
 
     Args:
@@ -107,7 +142,7 @@ def write_file(
     encoding: Literal["text", "base64"] = "text",
     mode: Literal["create", "overwrite", "append"] = "overwrite",
     make_dirs: bool = False,
-) -> dict[str, Any]:
+) -> FileWritten:
     """Write a file inside the roots.
 
     Args:
@@ -131,7 +166,7 @@ def write_file(
 
 
 @commands.command("ListDirectory")
-def list_directory(ctx: Context, path: PathText = ".") -> dict[str, Any]:
+def list_directory(ctx: Context, path: PathText = ".") -> Listing:
     """List a directory inside the roots (at most 1000 entries, sorted by name).
 
     Args:
@@ -149,7 +184,7 @@ def list_directory(ctx: Context, path: PathText = ".") -> dict[str, Any]:
 
 
 @commands.command("DeleteFile")
-def delete_file(ctx: Context, path: PathText) -> dict[str, Any]:
+def delete_file(ctx: Context, path: PathText) -> Deleted:
     """Delete a file (not a directory) inside the roots; a symlink is deleted itself, never its target.
 
     Args:
@@ -204,12 +239,18 @@ def _bytes(content: str, encoding: str) -> bytes:
         raise CommandError(errors.INVALID_CONTENT, "content is not valid base64") from None
 
 
-def _entry(path: Path) -> dict[str, Any]:
+def _entry(path: Path) -> Entry:
     info = path.lstat()
-    kind = "directory" if stat.S_ISDIR(info.st_mode) else "file" if stat.S_ISREG(info.st_mode) else "other"
+    kind: Literal["file", "directory", "symlink", "other"] = "other"
+    if stat.S_ISLNK(info.st_mode):
+        kind = "symlink"
+    elif stat.S_ISDIR(info.st_mode):
+        kind = "directory"
+    elif stat.S_ISREG(info.st_mode):
+        kind = "file"
     return {
         "name": path.name,
-        "type": "symlink" if stat.S_ISLNK(info.st_mode) else kind,
+        "type": kind,
         "size": info.st_size,
         "modified": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="seconds"),
     }

@@ -18,9 +18,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
-from connector_proxy.sdk import CommandError, CommandGroup, Context, Result
+from connector_proxy.sdk import CommandError, CommandGroup, Context
 from connector_proxy_os import errors
 from connector_proxy_os.files import PathText, Text, inside_roots, os_errors
 from connector_proxy_os.settings import OsResources, Program, Rule
@@ -28,6 +28,17 @@ from connector_proxy_os.settings import OsResources, Program, Rule
 commands = CommandGroup()
 
 CHUNK = 65536
+
+
+class Ran(TypedDict):
+    """What a program did: RunCommand's and SpawnProcess's answer (and NonZeroExit's body)."""
+
+    exit_code: int
+    stdout: str  # decoded as UTF-8, undecodable bytes replaced; at most max_output_bytes kept
+    stderr: str
+    stdout_truncated: bool
+    stderr_truncated: bool
+    duration_ms: int
 
 
 @commands.command("RunCommand")
@@ -40,7 +51,7 @@ def run_command(
     env: dict[str, Text] | None = None,
     timeout: Annotated[float | None, {"exclusiveMinimum": 0}] = None,
     allow_nonzero: bool = False,
-) -> Result:
+) -> Ran:
     """Run an allowlisted program and answer its exit code, output and duration.
 
     Args:
@@ -64,7 +75,7 @@ def programs(ctx: Context, prefix: str, limit: int) -> list[dict[str, str]]:
     return [{"name": name} for name in sorted(resources.programs) if name.startswith(prefix)][:limit]
 
 
-def spawn_process(ctx: Context, **parameters: Any) -> Result:
+def spawn_process(ctx: Context, **parameters: Any) -> Ran:
     resources: OsResources = ctx.resources
     limit = min(parameters.pop("timeout", None) or resources.spawn_timeout, resources.spawn_timeout)
     return run(ctx, timeout=limit, **_defaults(parameters))
@@ -100,7 +111,7 @@ def run(
     env: dict[str, str],
     timeout: float,
     allow_nonzero: bool,
-) -> Result:
+) -> Ran:
     resources: OsResources = ctx.resources
     program, args = _allowed(resources, name, args)
     environment = _environment(resources, env)
@@ -129,7 +140,7 @@ def run(
         )
     if outcome.overflowed and resources.fail_on_overflow:
         raise CommandError(errors.OUTPUT_TOO_LARGE, f"{name} wrote over {resources.max_output_bytes} bytes")
-    body = {
+    body: Ran = {
         "exit_code": child.returncode,
         "stdout": bytes(outcome.kept["stdout"]).decode(errors="replace"),
         "stderr": bytes(outcome.kept["stderr"]).decode(errors="replace"),
@@ -139,7 +150,7 @@ def run(
     }
     if child.returncode != 0 and not allow_nonzero:
         raise CommandError(errors.NON_ZERO_EXIT, f"{name} exited with status {child.returncode}", body=body)
-    return Result(body)
+    return body
 
 
 def _directory(resources: OsResources, cwd: str | None) -> Path | None:
