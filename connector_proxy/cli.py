@@ -122,7 +122,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _configure_logging(settings: Settings, action: str) -> None:
     """The daemon logs as configured; ``check`` prints its problems itself, the others only warn."""
-    levels = {"serve": settings.server.log_level.upper(), "check": "CRITICAL", "validate": "CRITICAL"}
+    levels = {
+        "serve": settings.server.log_level.upper(),
+        "check": "CRITICAL",
+        "validate": "CRITICAL",
+        "catalog": "CRITICAL",  # stdout is the document; what was left out is in it (and check says why)
+    }
     logs.configure(levels.get(action, "WARNING"), settings.server.log_format)
 
 
@@ -371,7 +376,8 @@ def _catalog_action(settings: Settings, _arguments: argparse.Namespace) -> int:
             for s in registry.statuses
             if s.state == "ready"
         }
-    print(json.dumps(exported(entries, packages), indent=2, sort_keys=True))
+        left_out = {s.name: s.state for s in registry.troubled}
+    print(json.dumps(exported(entries, packages, left_out), indent=2, sort_keys=True))
     return 0
 
 

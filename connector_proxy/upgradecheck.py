@@ -39,12 +39,21 @@ class UnreadableCatalog(ValueError):
 
 
 def exported(
-    entries: list[dict[str, Any]], packages: Mapping[str, Mapping[str, str | None]]
+    entries: list[dict[str, Any]],
+    packages: Mapping[str, Mapping[str, str | None]],
+    left_out: Mapping[str, str],
 ) -> dict[str, Any]:
-    """What ``catalog export`` writes: the catalog the host sees, and each ready connector's package
-    (``distribution``, ``version``)."""
+    """What ``catalog export`` writes: the catalog the host sees, each ready connector's package
+    (``distribution``, ``version``), and the connectors left out (their state): an export missing one
+    says so."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    return {"format": FORMAT, "exported_at": stamp, "packages": dict(packages), "commands": entries}
+    return {
+        "format": FORMAT,
+        "exported_at": stamp,
+        "packages": dict(packages),
+        "left_out": dict(left_out),
+        "commands": entries,
+    }
 
 
 def read_catalog(text: bytes | str, where: str) -> dict[str, dict[str, Any]]:

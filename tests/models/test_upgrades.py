@@ -157,7 +157,7 @@ def test_each_kind_of_breakage_is_reported_and_a_compatible_upgrade_reports_noth
     new_site, new = exported(tmp_path, "2.0.0", V2)
     compatible_site, _ = exported(tmp_path, "1.1.0", COMPATIBLE)
     exported_v2 = json.loads(new.read_text())
-    assert exported_v2["format"] == 1
+    assert exported_v2["format"] == 1 and exported_v2["left_out"] == {}
     assert exported_v2["packages"] == {"shop": {"distribution": "shop-connector", "version": "2.0.0"}}
     ping = next(c for c in exported_v2["commands"] if c["id"] == "shop/Ping")
     assert (ping["deprecated"], ping["replaced_by"], ping["since"]) == (
