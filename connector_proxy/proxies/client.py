@@ -20,12 +20,18 @@ from connector_proxy.config import ProxySettings
 from connector_proxy.errors import PROXY_INVALID_ANSWER, PROXY_TIMEOUT, PROXY_UNAVAILABLE, outbound_refusal
 from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
 from connector_proxy.sdk.errors import CommandError, OutboundRefusal
-from connector_proxy.sdk.outbound import origin_of, pool_manager
+from connector_proxy.sdk.outbound import (
+    BodyLate,
+    BodyTooLarge,
+    failure_reason,
+    origin_of,
+    pool_manager,
+    read_body,
+)
 
 VIA_HEADER = "Connector-Proxy-Via"  # on every request we send: the remote serves it from its own connectors
 API_KEY_HEADER = "Spiff-Connector-Proxy-Api-Key"
 CONNECT_TIMEOUT = 5.0
-CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,10 @@ class Remote:
             raise self._unavailable(f"the destination policy refuses it: {blocked}") from None
         except Urllib3Timeout as late:
             if isinstance(late, NewConnectionError):
-                raise self._unavailable(_reason(late)) from None
+                raise self._unavailable(failure_reason(late)) from None
             raise self._late(timeout) from None
         except (HTTPError, OSError) as failed:
-            raise self._unavailable(_reason(failed)) from None
+            raise self._unavailable(failure_reason(failed)) from None
         return Answer(response.status, dict(response.headers), content)
 
     def _manager(self) -> PoolManager:
@@ -101,29 +107,12 @@ class Remote:
 
     def _read(self, response: BaseHTTPResponse, deadline: float) -> bytes:
         """The whole body by the deadline and within max_response_bytes, however slowly it comes."""
-        limit = self.settings.max_response_bytes
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise self._too_large()
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self._late(None)
-            sock = getattr(response.connection, "sock", None)
-            if sock is not None:
-                sock.settimeout(left)  # the pool sets its own again when the connection is reused
-            try:
-                chunk = response.read1(CHUNK)
-            except Urllib3Timeout:
-                raise self._late(None) from None
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > limit:
-                raise self._too_large()
-            chunks.append(chunk)
+        try:
+            return read_body(response, deadline, self.settings.max_response_bytes)
+        except BodyTooLarge:
+            raise self._too_large() from None
+        except BodyLate:
+            raise self._late(None) from None
 
     def _unavailable(self, why: str) -> CommandError:
         return CommandError(PROXY_UNAVAILABLE, f"proxy {self.settings.name} ({self.origin}): {why}")
@@ -148,16 +137,3 @@ def _release(response: BaseHTTPResponse) -> None:
 
 def _loopback(host: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host in ("::1", "[::1]")
-
-
-def _reason(error: BaseException) -> str:
-    """The innermost OS-level reason (``connection refused``), never a URL."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.strerror:
-            return str(current.strerror).lower()
-        reason = getattr(current, "reason", None)
-        current = reason if isinstance(reason, BaseException) else current.__cause__ or current.__context__
-    return "the connection failed or was dropped"

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3 import HTTPHeaderDict, PoolManager, Timeout
+from urllib3 import BaseHTTPResponse, HTTPHeaderDict, PoolManager, Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
@@ -54,6 +54,7 @@ from connector_proxy.sdk.errors import OutboundRefusal
 REQUEST_ID_HEADER = "X-Request-Id"
 LINE_WAIT_OUTSIDE_CALL = 30.0  # seconds in line for code that runs outside any command's deadline
 KEPT_ORIGINS = 64  # pools of distinct origins kept per worker; the least used is closed first
+READ_CHUNK = 64 * 1024
 
 
 class DestinationBusy(EmptyPoolError, OutboundRefusal):
@@ -100,6 +101,68 @@ def origin_of(url: str) -> str:
     except ValueError:  # named in an error message: it must not become a crash of its own
         return "(an unreadable URL)"
     return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+class BodyTooLarge(Exception):
+    """The answer's body is over the caller's limit (declared, or as it arrived): not held."""
+
+
+class BodyLate(Exception):
+    """The answer's body had not all arrived by the caller's deadline."""
+
+
+def read_body(response: BaseHTTPResponse, deadline: float, limit: int, declared_length: bool = True) -> bytes:
+    """A streamed response's whole body by ``deadline`` (``time.monotonic()``) and within ``limit``
+    bytes, however slowly it trickles: each read waits only for what is left of the time.
+
+    A ``Content-Length`` over the limit is refused before a byte is read (``declared_length=False``
+    for a HEAD answer, which declares a body it does not send). Raises BodyTooLarge or BodyLate;
+    the caller releases the response (closed first when its body was not read to the end).
+    """
+    declared = response.headers.get("Content-Length", "")
+    if declared_length and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body is declared {declared} bytes, over {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := _next_chunk(response, deadline):
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _next_chunk(response: BaseHTTPResponse, deadline: float) -> bytes:
+    """What the socket has now (one read, not CHUNK bytes gathered), waiting no later than the deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise BodyLate("the body did not arrive in time")
+    sock = getattr(response.connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(left)  # the pool sets its own timeout again when the connection is reused
+    try:
+        return response.read1(READ_CHUNK)
+    except Urllib3Timeout:  # the socket's wait, set to what was left, ran out
+        raise BodyLate("the body did not arrive in time") from None
+
+
+def failure_reason(error: BaseException) -> str:
+    """Why a connection failed, in words a message may show: the innermost OS-level reason
+    (``connection refused``), never a URL (urllib3's exceptions carry one, query and all)."""
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if "NameResolution" in type(current).__name__:
+            return "the host name does not resolve"
+        if isinstance(current, OSError) and current.strerror:
+            return str(current.strerror).lower()
+        linked = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return "the connection failed"
 
 
 def pooled_session(policy: DestinationPolicy, max_redirects: int = 5) -> requests.Session:

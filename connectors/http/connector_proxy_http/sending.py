@@ -38,13 +38,13 @@ from connector_proxy.sdk import (
     origin_of,
 )
 from connector_proxy.sdk.destinations import parse_destination
+from connector_proxy.sdk.outbound import BodyLate, BodyTooLarge, failure_reason, read_body
 from connector_proxy_http import errors
 from connector_proxy_http.decoding import decode_body
 from connector_proxy_http.settings import HttpResources
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRIED_ERRORS = (errors.TIMEOUT, errors.CONNECTION_FAILED)
-CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -195,31 +195,11 @@ def _encoded(outgoing: Outgoing, defaults: Mapping[str, str]) -> tuple[bytes | N
 
 def _read(response: BaseHTTPResponse, limit: int, deadline: float, outgoing: Outgoing) -> bytes:
     """The body, whole, by the deadline: a body that trickles in is cut there, not read for ever."""
-    declared = response.headers.get("Content-Length", "")
-    # a HEAD answer declares the length of a body it does not send
-    if outgoing.method != "HEAD" and declared.isdigit() and int(declared) > limit:
-        raise _too_large(response, limit, outgoing)
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := _next_chunk(response, deadline, outgoing):
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(response, limit, outgoing)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _next_chunk(response: BaseHTTPResponse, deadline: float, outgoing: Outgoing) -> bytes:
-    """What the socket has now (one read, not CHUNK bytes gathered), waiting no later than the deadline."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _late(outgoing)
-    sock = getattr(response.connection, "sock", None)
-    if sock is not None:
-        sock.settimeout(left)  # the pool sets its own timeout again when the connection is reused
-    try:
-        return response.read1(CHUNK)
-    except TimeoutError:  # urllib3's: the socket's wait, set to what was left, ran out
+    try:  # a HEAD answer declares the length of a body it does not send
+        return read_body(response, deadline, limit, declared_length=outgoing.method != "HEAD")
+    except BodyTooLarge:
+        raise _too_large(response, limit, outgoing) from None
+    except BodyLate:
         raise _late(outgoing) from None
 
 
@@ -259,26 +239,8 @@ def _translate(error: Exception, outgoing: Outgoing, timeout: float) -> CommandE
     if isinstance(cause, (URLSchemeUnknown, LocationParseError, LocationValueError)):
         return CommandError(errors.INVALID_URL, f"{where}: the URL (or a redirect's) cannot be requested")
     if isinstance(cause, (ProtocolError, OSError)) or isinstance(error, MaxRetryError):
-        return CommandError(errors.CONNECTION_FAILED, f"{where}: {_cause(cause)}")
+        return CommandError(errors.CONNECTION_FAILED, f"{where}: {failure_reason(cause)}")
     raise error
-
-
-def _cause(error: BaseException) -> str:
-    """The innermost OS-level reason (``connection refused``), never a URL."""
-    pending: list[BaseException] = [error]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if "NameResolution" in type(current).__name__:
-            return "the host name does not resolve"
-        if isinstance(current, OSError) and current.strerror:
-            return str(current.strerror).lower()
-        linked = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
-        pending.extend(item for item in linked if isinstance(item, BaseException))
-    return "the connection failed"
 
 
 def _pause(ctx: Context, attempt: int, retry_after: str | None) -> bool:
