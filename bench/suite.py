@@ -40,6 +40,15 @@ python = "{sys.executable}"
 )
 DIRECT = "upstream, direct"
 FORWARD = "POST /v1/do/http/GetRequestV2"
+HOP = "POST /v1/do/bench/Echo (through another proxy)"
+# a daemon serving the bench connector through the first one ([proxies.<name>], issue 32)
+AGGREGATING = """
+[connectors.bench]
+enabled = false
+[proxies.first]
+url = "{url}"
+connectors = ["bench"]
+"""
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,10 @@ def run(
         upstream = stack.enter_context(fast_upstream(prefer_nginx=tools))
         daemon = stack.enter_context(RunningDaemon(config, site=(few,)))
         crowded = stack.enter_context(RunningDaemon(config, site=(many,)))
-        scenarios = list(_scenarios(upstream, daemon, crowded))
+        hop = Path(folder) / "aggregating.toml"
+        hop.write_text(resilience.CONFIG + AGGREGATING.format(url=daemon.url))
+        aggregating = stack.enter_context(RunningDaemon(hop, site=(few,)))
+        scenarios = list(_scenarios(upstream, daemon, crowded, aggregating))
         other: tuple[Path, Path] | None = None
         if against:  # its isolated workers would run this tree's code: in-process scenarios only
             other = stack.enter_context(trees.other_tree(against, Path(folder)))
@@ -157,7 +169,9 @@ def run(
         )
 
 
-def _scenarios(upstream: Upstream, daemon: RunningDaemon, crowded: RunningDaemon) -> Iterator[Scenario]:
+def _scenarios(
+    upstream: Upstream, daemon: RunningDaemon, crowded: RunningDaemon, aggregating: RunningDaemon
+) -> Iterator[Scenario]:
     yield Scenario(DIRECT, load.Load(upstream.url), None)
     forward = {"url": upstream.url, "spiff__task_id": "bench", "spiff__task_data": {}}
     yield Scenario(FORWARD, load.Load(f"{daemon.url}/v1/do/http/GetRequestV2", forward), daemon)
@@ -170,6 +184,9 @@ def _scenarios(upstream: Upstream, daemon: RunningDaemon, crowded: RunningDaemon
     for name, mode in (("bench", "in-process"), ("bench_isolated", "isolated")):
         url = f"{daemon.url}/v1/do/{name}/Echo"
         yield Scenario(f"POST /v1/do/{name}/Echo ({mode})", load.Load(url, echo), daemon)
+    # the CPU is the aggregating daemon's: what passing a call on costs it (the remote's is Echo's)
+    url = f"{aggregating.url}/v1/do/bench/Echo"
+    yield Scenario(HOP, load.Load(url, echo), aggregating)
 
 
 def _twins(upstream: Upstream, twin: RunningDaemon, rev: str) -> Iterator[Scenario]:

@@ -34,6 +34,7 @@ def test_the_benchmark_runs_and_prints_its_table(tmp_path: Path) -> None:
         "GET /v1/commands",
         "POST /v1/do/bench/Echo (in-process)",
         "POST /v1/do/bench_isolated/Echo (isolated)",
+        "POST /v1/do/bench/Echo (through another proxy)",
     ]
     assert "start-up to first answer" in done.stdout
     assert report.read_text().startswith("# Benchmark results")
