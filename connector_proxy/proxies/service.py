@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -97,8 +98,13 @@ class Proxies:
         ]
 
     def read_all(self, timeout: float) -> None:
-        for name in self.remotes:
-            self.read(name, timeout)
+        """Every remote at once: start-up (and a reload) waits for the slowest, not for their sum."""
+        if len(self.remotes) < 2:
+            for name in self.remotes:
+                self.read(name, timeout)
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(self.remotes))) as pool:
+            list(pool.map(lambda name: self.read(name, timeout), self.remotes))
 
     def read(self, name: str, timeout: float) -> None:
         """Read one remote's catalog now; a failure keeps what was read before and says why."""

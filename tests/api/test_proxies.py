@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from connector_proxy.config import ConfigError
-from connector_proxy.sdk.testing import free_port
+from connector_proxy.sdk.testing import SilentServer, free_port
 from tests.support import CLI, TEST_CONFIG, TEST_ENV, client_from, settings_from
 
 
@@ -84,3 +85,15 @@ def test_a_remote_that_never_answered(tmp_path: Path) -> None:
         timeout=60,
     )
     assert checked.returncode == 1 and "[proxies.old]: unreachable" in checked.stderr
+
+
+def test_remotes_that_never_answer_hold_start_up_for_the_slowest_only(tmp_path: Path) -> None:
+    with SilentServer() as first, SilentServer() as second:  # they take the connection, never answer
+        config = f"[proxies.one]\nurl = '{first.url}'\n[proxies.two]\nurl = '{second.url}'\n"
+        began = time.monotonic()
+        client = client_from(tmp_path, config)
+        took = time.monotonic() - began
+        statuses = client.get("/v1/proxies").get_json()
+    assert 5 <= took < 9  # each read is cut at 5 s, and they are read at once (one after the other: 10 s)
+    assert [(s["name"], s["state"]) for s in statuses] == [("one", "unreachable"), ("two", "unreachable")]
+    assert all("gave no answer within 5 s" in s["detail"] for s in statuses)
