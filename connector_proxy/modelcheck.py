@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -32,6 +32,8 @@ KINDS = (
     "wrong_type",
     "uncaught_code",
     "host_built_in",
+    "deprecated_command",
+    "deprecated_parameter",
 )
 # the host runs these six itself and never sends them to a proxy; their V2 forms come to us
 HOST_BUILT_IN = re.compile(r"http/(Get|Post|Put|Patch|Delete|Head)Request")
@@ -85,6 +87,8 @@ class CommandShape:
     properties: Mapping[str, Any]
     required: frozenset[str]
     codes: tuple[re.Pattern[str], ...]
+    deprecated: str | None = None  # the connector's message, with its replacement
+    deprecated_parameters: Mapping[str, str] = field(default_factory=dict)  # name -> the message
 
     @classmethod
     def from_catalog_entry(cls, entry: Mapping[str, Any]) -> CommandShape:
@@ -94,10 +98,20 @@ class CommandShape:
             properties={p["id"]: p.get("schema", {}) for p in parameters},
             required=frozenset(p["id"] for p in parameters if p.get("required")),
             codes=tuple(re.compile(re.sub(r"<[^>]*>", ".+", re.escape(code))) for code in codes),
+            deprecated=_deprecation(entry) if entry.get("deprecated") else None,
+            deprecated_parameters={p["id"]: _deprecation(p) for p in parameters if p.get("deprecated")},
         )
 
     def raises(self, code: str) -> bool:
         return any(pattern.fullmatch(code) for pattern in self.codes)
+
+
+def _deprecation(entry: Mapping[str, Any]) -> str:
+    """A command's or a parameter's deprecation in words: its message (a parameter has none), and
+    what to use instead."""
+    said = entry["deprecated"] if isinstance(entry.get("deprecated"), str) else "deprecated"
+    instead = entry.get("replaced_by")
+    return f"{said}; use {instead}" if instead else said
 
 
 def shapes_of(catalog: Iterable[Mapping[str, Any]]) -> dict[str, CommandShape]:
@@ -203,6 +217,8 @@ def check_task(task: ServiceTask, shapes: Mapping[str, CommandShape]) -> Iterato
         else:
             yield finding("unknown_command", f"{command!r} is not in the proxy's catalog")
         return
+    if shape.deprecated:
+        yield finding("deprecated_command", shape.deprecated, severity=NOTE)
     yield from _check_parameters(shape, task.given, finding)
     for code in task.caught:
         if not shape.raises(code):
@@ -216,6 +232,8 @@ def _check_parameters(
 ) -> Iterator[Finding]:
     for name in sorted(set(given) - set(shape.properties)):
         yield finding("unknown_parameter", "the command has no such parameter", name)
+    for name in sorted(set(given) & set(shape.deprecated_parameters)):
+        yield finding("deprecated_parameter", shape.deprecated_parameters[name], name, NOTE)
     for name in sorted(shape.required):
         if not (given.get(name) or "").strip():
             yield finding("missing_parameter", "required, and given no value", name)

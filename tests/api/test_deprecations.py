@@ -39,3 +39,15 @@ def test_a_deprecated_command_is_shown_so_and_still_runs_with_a_warning(tmp_path
     assert "Deprecated: say it with Greet" in app.get("/").get_data(as_text=True)
     counted = app.get("/metrics").get_data(as_text=True)
     assert 'connector_proxy_deprecated_calls_total{command="Salute",connector="sample"} 1.0' in counted
+
+
+def test_a_model_still_calling_a_deprecated_command_gets_a_note(tmp_path: Path) -> None:
+    model = (Path(__file__).parents[1] / "fixtures" / "models" / "clean.bpmn").read_text()
+    model = model.replace('id="sample/Greet"', 'id="sample/Salute"').replace(
+        '<spiffworkflow:parameter id="tags" type="any" value="[&#34;a&#34;, &#34;b&#34;]" />', ""
+    )
+    answer = client(tmp_path).post("/v1/validate", data=model, content_type="application/xml").get_json()
+    assert answer["ok"] is True  # a note, not an error: it still runs
+    (note,) = answer["findings"]
+    assert (note["kind"], note["severity"]) == ("deprecated_command", "note")
+    assert note["message"] == "say it with Greet; use sample/Greet"
