@@ -6,7 +6,8 @@ service task of the models against both: a command removed, a parameter removed 
 renamed, a new required parameter the task does not give, a type narrowed under
 what the task gives, an error code its boundary event catches that is no longer
 declared are breakages (errors); a command or parameter the upgrade deprecates,
-still used, is a note. A task that was already broken before the upgrade is left to ``validate``.
+still used, and keys its answer no longer declares are notes. A task that was
+already broken before the upgrade is left to ``validate``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ UPGRADE_KINDS = (
     "dropped_code",
     "deprecated_command",
     "deprecated_parameter",
+    "answer_changed",
 )
 FORMAT = 1  # of an exported catalog
 
@@ -92,10 +94,22 @@ class Upgrade:
             yield task.finding(
                 "deprecated_command", f"deprecated: {after['deprecated']}{instead}", severity=NOTE
             )
+        yield from _answer(task, before.get("output_schema"), after.get("output_schema"))
         yield from _parameters(task, _by_id(before), _by_id(after))
         yield from _codes(
             task, CommandShape.from_catalog_entry(before), CommandShape.from_catalog_entry(after)
         )
+
+
+def _answer(task: ServiceTask, before: Any, after: Any) -> Iterator[Finding]:
+    """Keys the answer declared and no longer does: a script reading the result variable may miss them
+    (a note: what a model's scripts read is not known here)."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return
+    gone = sorted(set(before.get("properties", {})) - set(after.get("properties", {})))
+    if gone and after.get("type") == "object":
+        keys = ", ".join(repr(key) for key in gone)
+        yield task.finding("answer_changed", f"the answer no longer holds {keys}", severity=NOTE)
 
 
 def _by_id(entry: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -18,8 +18,17 @@ from connector_proxy.upgradecheck import UPGRADE_KINDS
 from tests.support import CLI, TEST_ENV, client_from
 
 HEAD = """
-from typing import Annotated
+from typing import Annotated, TypedDict
 from connector_proxy.sdk import Connector, ErrorCode
+
+
+class Pong(TypedDict):
+    pong: bool
+    at: str
+
+
+class Pong2(TypedDict):
+    pong: bool
 
 OUT_OF_STOCK = ErrorCode("OutOfStock", "Nothing left.", 409)
 shop = Connector("shop", version="{version}")
@@ -40,8 +49,8 @@ def refund(ctx, order_id: str) -> dict:
     return {}
 
 @shop.command("Ping")
-def ping(ctx) -> dict:
-    return {}
+def ping(ctx) -> Pong:
+    return {"pong": True, "at": "now"}
 """
 V2 = """
 @shop.command("Order")  # OutOfStock is no longer raised
@@ -49,8 +58,8 @@ def order(ctx, address: str, sku: str | None = None, quantity: int = 1) -> dict:
     return {}
 
 @shop.command("Ping", deprecated="it tells nothing", replaced_by="shop/Health", since="1.0.0")
-def ping(ctx) -> dict:
-    return {}
+def ping(ctx) -> Pong2:
+    return {"pong": True}
 
 @shop.command("Health", since="2.0.0")
 def health(ctx) -> dict:
@@ -147,6 +156,7 @@ BREAKAGES = {
     ("Task_order", "dropped_code", None),
     ("Task_refund", "removed_command", None),
     ("Task_ping", "deprecated_command", None),
+    ("Task_ping", "answer_changed", None),
 }
 
 
