@@ -36,6 +36,7 @@ class RemoteCommand:
     connector: str
     proxy: str
     entry: Mapping[str, Any]  # its catalog entry as the remote wrote it, with "proxy" added
+    parameters: Mapping[str, Any]  # the object schema calls are validated with here
     validator: Validator
     optional: frozenset[str]  # parameters where null means "not given"
 
@@ -103,6 +104,7 @@ def _command(proxy: str, command_id: str, entry: Mapping[str, Any]) -> RemoteCom
         connector=command_id.partition("/")[0],
         proxy=proxy,
         entry=MappingProxyType({**entry, "proxy": proxy}),
+        parameters=MappingProxyType(schema),
         validator=parameters_validator(schema),
         optional=frozenset(set(properties) - set(required)),
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 
+from connector_proxy import jsontext
 from connector_proxy.errors import COMMAND_NOT_FOUND, command_not_found
-from connector_proxy.web import proxied
+from connector_proxy.web import openapi, proxied
 from connector_proxy.web.documented import documented
 from connector_proxy.web.openapi import LIST_OF_OBJECTS, OBJECT
 from connector_proxy.web.responses import error_response, json_response, raw_json
@@ -72,5 +73,19 @@ def list_proxies() -> Response:
 @catalog.get("/openapi.json")
 @documented({200: OBJECT}, tag="catalog")
 def openapi_document() -> Response:
-    """This API as OpenAPI 3.1, each command with its own request schema; rendered at start-up."""
-    return raw_json(proxy_state().openapi_json)
+    """This API as OpenAPI 3.1, each command with its own request schema; rendered at start-up, and
+    again after another proxy's catalog changes (its commands are documented beside ours)."""
+    state = proxy_state()
+    if not state.proxies.remotes or proxied.came_through_a_proxy():
+        return raw_json(state.openapi_json)
+    view = state.proxies.view
+    kept = _OPENAPI_WITH_REMOTES.get(id(state))
+    if kept is None or kept[0] is not view:
+        elsewhere = {command_id: command.parameters for command_id, command in view.commands.items()}
+        document = jsontext.dumps(openapi.build(current_app, state.registry, state.settings, elsewhere))
+        kept = _OPENAPI_WITH_REMOTES[id(state)] = (view, document)
+    return raw_json(kept[1])
+
+
+# per app: the document for the remote catalogs last seen (a view is replaced whole when one changes)
+_OPENAPI_WITH_REMOTES: dict[int, tuple[object, bytes]] = {}

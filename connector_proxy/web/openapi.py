@@ -72,8 +72,15 @@ LIST_OF_OBJECTS: dict[str, Any] = {"type": "array", "items": OBJECT}
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
 
 
-def build(app: Flask, registry: Registry, settings: Settings) -> dict[str, Any]:
-    """The whole document; raises ValueError naming a route with no declaration."""
+def build(
+    app: Flask,
+    registry: Registry,
+    settings: Settings,
+    elsewhere: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The whole document; raises ValueError naming a route with no declaration. ``elsewhere``: the
+    parameters schemas of commands other proxies serve, by id, documented beside ours."""
+    commands = [*_command_schemas(registry), *_with_host_keys(elsewhere or {})]
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint == "static":
@@ -87,7 +94,7 @@ def build(app: Flask, registry: Registry, settings: Settings) -> dict[str, Any]:
             where = Where(rule, view, method)
             paths.setdefault(path, {})[method.lower()] = _operation(where, doc, settings)
             if doc.per_command:
-                for command_id, schema in _command_schemas(registry):
+                for command_id, schema in commands:
                     concrete = _CONVERTER.sub("{}", rule.rule).format(*command_id.split("/", 1))
                     operation = _operation(where, doc, settings, command_id, schema)
                     _describe_command(operation, registry.find(command_id))
@@ -221,8 +228,13 @@ def _unauthenticated(names: list[str]) -> dict[str, Any]:
 
 def _command_schemas(registry: Registry) -> Iterable[tuple[str, dict[str, Any]]]:
     """Each command's parameters schema, taking the host's ``spiff__*`` keys besides."""
-    for command_id, description in sorted(registry.descriptions.items()):
-        schema = dict(json.loads(description)["parameters_schema"])
+    described = {cid: json.loads(text)["parameters_schema"] for cid, text in registry.descriptions.items()}
+    return _with_host_keys(described)
+
+
+def _with_host_keys(schemas: Mapping[str, Mapping[str, Any]]) -> Iterable[tuple[str, dict[str, Any]]]:
+    for command_id, given in sorted(schemas.items()):
+        schema = dict(given)
         schema.pop("$schema", None)
         schema["patternProperties"] = {**schema.get("patternProperties", {}), "^spiff__": ANY}
         yield command_id, schema

@@ -106,7 +106,11 @@ def test_a_remote_command_joins_the_catalog_and_runs_through_us_unchanged(
         f"{ours.url}/v1/validate", data=model, headers={**OURS, "Content-Type": "application/xml"}, timeout=10
     )
     assert checked.json()["ok"] is True, checked.json()["findings"]
+    document = requests.get(f"{ours.url}/v1/openapi.json", headers=OURS, timeout=5).json()
+    greet = document["paths"]["/v1/do/sample/Greet"]["post"]["requestBody"]["content"]["application/json"]
+    assert greet["schema"]["required"] == ["name"] and "http/GetRequestV2" in str(document["paths"])
     proxies = requests.get(f"{ours.url}/v1/proxies", headers=OURS, timeout=5).json()
+
     assert proxies[0]["name"] == "remote" and proxies[0]["state"] == "ready" and proxies[0]["commands"] > 5
     assert "proxy remote" not in readiness_problems(ours)
 
