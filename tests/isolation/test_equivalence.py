@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -434,9 +435,16 @@ def test_an_isolated_webhook_answers_exactly_as_in_process(
     answers = {}
     for mode, daemon in daemons.items():
         response = requests.post(f"{daemon.url}/v1/inbound/{path}", data=body, headers=chosen, timeout=30)
-        answers[mode] = (response.status_code, response.json())
+        answers[mode] = (response.status_code, _seconds_elided(response.json()))
     assert answers["isolated"] == answers["in_process"]
     assert answers["in_process"][0] == status, answers
+
+
+def _seconds_elided(answer: Any) -> Any:
+    """A stale stamp's age is counted when each daemon answers: the two may be a second apart."""
+    if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+        return {**answer, "error": re.sub(r"is \d+ s from now", "is N s from now", answer["error"])}
+    return answer
 
 
 def test_isolated_sign_ins_are_listed_and_started_exactly_as_in_process(
