@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema.protocols import Validator
+
 from connector_proxy import envelope, errors, metrics
 from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
@@ -91,10 +93,8 @@ class Executor:
         bound = self.registry.find(command_id)
         if bound is None:
             return rejected(self._missing(command_id))
-        if not isinstance(payload, dict):
-            return rejected(CommandError(errors.INVALID_REQUEST_BODY, "The body must be a JSON object"))
         try:
-            validate(bound.validator, split(payload, bound.optional)[0])
+            check_call(bound.validator, bound.optional, payload)
         except CommandError as error:
             return rejected(error)
         return bound
@@ -112,7 +112,7 @@ class Executor:
             checked = self.check(command_id, payload)
         if isinstance(checked, Outcome):
             return checked, []
-        parameters, spiff = split(payload, checked.optional)
+        parameters, spiff = _split(payload, checked.optional)
         context = self._context(checked, spiff, timeout)
         if checked.command.deprecated is not None:
             _warn_deprecated(checked, context)
@@ -137,6 +137,14 @@ class Executor:
         )
 
 
+def check_call(validator: Validator, optional: frozenset[str], payload: Any) -> None:
+    """Raise the refusal of a call whose body is not an object or whose parameters fail their schema
+    (here, or for a command another proxy serves: the same rules, the same words)."""
+    if not isinstance(payload, dict):
+        raise CommandError(errors.INVALID_REQUEST_BODY, "The body must be a JSON object")
+    validate(validator, _split(payload, optional)[0])
+
+
 def _warn_deprecated(bound: BoundCommand, context: Context) -> None:
     """The model's author reads it in the task's logs; the operator counts who still calls it."""
     command = bound.command
@@ -159,7 +167,7 @@ def rejected(error: CommandError) -> Outcome:
     return Outcome(error.http_status, envelope.from_error(error))
 
 
-def split(payload: Mapping[str, Any], optional: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _split(payload: Mapping[str, Any], optional: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Host keys go to the context; null for an optional parameter means not given."""
     parameters: dict[str, Any] = {}
     spiff: dict[str, Any] = {}

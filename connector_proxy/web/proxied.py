@@ -15,13 +15,12 @@ from flask import Response, request
 
 from connector_proxy import metrics
 from connector_proxy.concurrency import unless_client_leaves
-from connector_proxy.errors import INVALID_REQUEST_BODY, PROXY_CHAIN, PROXY_UNAVAILABLE
-from connector_proxy.executor import split
+from connector_proxy.errors import PROXY_CHAIN, PROXY_UNAVAILABLE
+from connector_proxy.executor import check_call
 from connector_proxy.proxies.calls import Passed, forward_call, forward_typeahead, redirect_location
 from connector_proxy.proxies.catalogs import RemoteCommand
 from connector_proxy.proxies.client import VIA_HEADER, Remote
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.validation import validate
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import ProxyState
 
@@ -72,9 +71,7 @@ def _answer(state: ProxyState, remote: Remote, command: RemoteCommand, body: byt
         served = f"{command.id} is served by proxy {remote.settings.name}"
         chain = f"{served}: a call that came through another proxy is not passed on again"
         raise CommandError(PROXY_CHAIN, chain)
-    if not isinstance(payload, dict):
-        raise CommandError(INVALID_REQUEST_BODY, "The body must be a JSON object")
-    validate(command.validator, split(payload, command.optional)[0])  # with the parameters it declares
+    check_call(command.validator, command.optional, payload)  # with the parameters it declares
     if remote.settings.mode == "redirect":
         location = redirect_location(remote, f"/v1/do/{command.id}")
         response = json_response({"location": location}, remote.settings.redirect_status)
