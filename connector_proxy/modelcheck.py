@@ -98,15 +98,15 @@ class CommandShape:
             properties={p["id"]: p.get("schema", {}) for p in parameters},
             required=frozenset(p["id"] for p in parameters if p.get("required")),
             codes=tuple(re.compile(re.sub(r"<[^>]*>", ".+", re.escape(code))) for code in codes),
-            deprecated=_deprecation(entry) if entry.get("deprecated") else None,
-            deprecated_parameters={p["id"]: _deprecation(p) for p in parameters if p.get("deprecated")},
+            deprecated=deprecation(entry) if entry.get("deprecated") else None,
+            deprecated_parameters={p["id"]: deprecation(p) for p in parameters if p.get("deprecated")},
         )
 
     def raises(self, code: str) -> bool:
         return any(pattern.fullmatch(code) for pattern in self.codes)
 
 
-def _deprecation(entry: Mapping[str, Any]) -> str:
+def deprecation(entry: Mapping[str, Any]) -> str:
     """A command's or a parameter's deprecation in words: its message (a parameter has none), and
     what to use instead."""
     said = entry["deprecated"] if isinstance(entry.get("deprecated"), str) else "deprecated"

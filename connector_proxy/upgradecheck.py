@@ -20,7 +20,15 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from connector_proxy.modelcheck import NOT_A_LITERAL, NOTE, CommandShape, Finding, ServiceTask, literal
+from connector_proxy.modelcheck import (
+    NOT_A_LITERAL,
+    NOTE,
+    CommandShape,
+    Finding,
+    ServiceTask,
+    deprecation,
+    literal,
+)
 
 UPGRADE_KINDS = (
     "removed_command",
@@ -90,10 +98,7 @@ class Upgrade:
             yield task.finding("removed_command", f"{task.command} is gone after the upgrade{instead}")
             return
         if after.get("deprecated") and not before.get("deprecated"):  # what this upgrade changes
-            instead = f"; use {after['replaced_by']}" if after.get("replaced_by") else ""
-            yield task.finding(
-                "deprecated_command", f"deprecated: {after['deprecated']}{instead}", severity=NOTE
-            )
+            yield task.finding("deprecated_command", deprecation(after), severity=NOTE)
         yield from _answer(task, before.get("output_schema"), after.get("output_schema"))
         yield from _parameters(task, _by_id(before), _by_id(after))
         yield from _codes(
@@ -129,8 +134,7 @@ def _parameters(
         elif name in before and name in after:
             yield from _narrowed(task, name, before[name], after[name])
             if after[name].get("deprecated") and not before[name].get("deprecated"):
-                instead = f"; use {after[name]['replaced_by']!r}" if after[name].get("replaced_by") else ""
-                yield task.finding("deprecated_parameter", f"deprecated{instead}", name, NOTE)
+                yield task.finding("deprecated_parameter", deprecation(after[name]), name, NOTE)
     for name in sorted(after):
         was_required = before.get(name, {}).get("required") is True
         if (

@@ -17,6 +17,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from connector_proxy.sdk import CommandError, CommandGroup, Context
 from connector_proxy_aws import errors
 from connector_proxy_aws.answers import (
+    Item,
     ItemDeleted,
     ItemFound,
     ItemPut,
@@ -29,7 +30,6 @@ from connector_proxy_aws.calling import allowed, call
 
 commands = CommandGroup()
 
-Item = dict[str, Any]
 Limit = Annotated[int, {"minimum": 1, "maximum": 1000}]
 SERIALIZER, DESERIALIZER = TypeSerializer(), TypeDeserializer()
 SortOperator = Literal["=", "<", "<=", ">", ">=", "begins_with", "between"]
