@@ -8,9 +8,12 @@ import dataclasses
 import json
 import logging
 import os
+import signal
+import socket
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,6 +185,14 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     if settings.jobs.backend != "celery":
         print("connector-proxy: worker needs jobs.backend = celery", file=sys.stderr)
         return 2
+    from connector_proxy.jobs.service import celery_backend
+
+    celery_backend()  # a missing extra is a configuration error now, not in each restarted child
+    return _supervised(lambda dead: _celery_worker(settings, arguments, dead))
+
+
+def _celery_worker(settings: Settings, arguments: argparse.Namespace, dead: tuple[str, int] | None) -> int:
+    """One Celery worker process; ``dead``: the one it replaces, whose jobs it queues again at once."""
     from connector_proxy.discovery import discover
     from connector_proxy.executor import Executor
     from connector_proxy.jobs.delivery import warn_without_credentials
@@ -196,7 +207,8 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     executor = Executor(discovered.registry, settings.limits)
     runner = JobRunner(store, executor, settings.jobs)
     app = backend.worker_app(store, runner, settings.jobs)
-    services = ProcessServices(discovered.pools)
+    leases = backend.WorkerLeases(store, runner, app, settings.jobs.celery_queue, dead)
+    services = ProcessServices(discovered.pools, [leases])
     services.start()  # threads, not forks (--pool=threads): this process owns the isolated workers
     try:
         app.worker_main(
@@ -212,6 +224,59 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     finally:
         services.stop(grace=settings.server.graceful_timeout)
     return 0
+
+
+def _supervised(run: Callable[[tuple[str, int] | None], int]) -> int:
+    """``connector-proxy worker``: a small parent that runs the worker in a child process and starts it
+    again whenever it exits (killed, out of memory, Celery giving up on Redis) until it is told to stop
+    (SIGTERM, SIGINT: passed on to the child, which finishes its jobs). The new child queues again the
+    jobs the dead one ran. Restarts back off from 1 s to 30 s while the child dies young."""
+    log = logging.getLogger(__name__)
+    stopping, child, delay = False, 0, 1.0
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child:
+            os.kill(child, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, stop)
+    dead: tuple[str, int] | None = None
+    while True:
+        started = time.monotonic()
+        child = os.fork()
+        if child == 0:
+            os._exit(_child(run, dead))
+        code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])  # retried after a signal (PEP 475)
+        if stopping:
+            return max(code, 0)
+        delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
+        log.warning(
+            "the Celery worker (pid %s) exited with %s; starting another in %.0f s", child, code, delay
+        )
+        dead = (socket.gethostname(), child)
+        deadline = time.monotonic() + delay
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if stopping:
+            return 0
+
+
+def _child(run: Callable[[tuple[str, int] | None], int], dead: tuple[str, int] | None) -> int:
+    """The supervised worker's body; its exit status, whatever it raised."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+    try:
+        return run(dead)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:
+        logging.getLogger(__name__).exception("the Celery worker failed")
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
 
 
 @contextmanager

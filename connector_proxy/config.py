@@ -125,6 +125,9 @@ class JobSettings:
     threads: int = 4  # jobs run at once per worker process (sqlite backend)
     command_timeout: float = 3600.0  # a job's deadline: the host is not waiting on the line
     max_starts: int = 3  # a job whose process dies under it this often is failed, not run again
+    # a running job's claim, renewed each second by its process: a job whose process stopped renewing
+    # this long is queued again (one whose gunicorn worker exited is queued at once)
+    lease_seconds: float = 90.0
     # Fernet keys sealing payloads and envelopes at rest (the first seals, all open); empty: stored clear
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     keep_finished: float = 7 * 24 * 3600.0
@@ -642,6 +645,8 @@ def _check_jobs(jobs: JobSettings) -> None:
         raise ConfigError("jobs.threads must be at least 1")
     if jobs.max_starts < 1:
         raise ConfigError("jobs.max_starts must be at least 1")
+    if jobs.lease_seconds < 3:
+        raise ConfigError("jobs.lease_seconds must be at least 3 (a lease is renewed every second)")
     if not jobs.redis_prefix or not jobs.redis_prefix.isprintable() or " " in jobs.redis_prefix:
         raise ConfigError("jobs.redis_prefix must be printable text without spaces")
     for key in ("command_timeout", "keep_finished", "delivery_timeout", "delivery_give_up_after"):

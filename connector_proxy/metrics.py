@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -25,6 +25,7 @@ OK, UPSTREAM_ERROR, PROXY_ERROR = "ok", "upstream_error", "proxy_error"
 ABANDONED = "abandoned"  # ended before it answered: its client hung up
 JOBS = "connector_proxy_jobs"  # read from the job store when scraped
 EVENTS = "connector_proxy_events"  # read from the event store when scraped
+JOBS_RECOVERED = "connector_proxy_jobs_recovered"  # read from the job store when scraped (a counter)
 # a call waits on upstreams for up to limits.command_timeout (44 s)
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 45.0)
 
@@ -116,8 +117,28 @@ class StoreStates(Collector):
         yield family
 
 
+class StoreCounts(Collector):
+    """A counter the store keeps (``connector_proxy_jobs_recovered_total{reason}``): whichever process
+    counted (a worker, gunicorn's master, a Celery worker), the scrape reads the one sum."""
+
+    def __init__(self, name: str, documentation: str, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._name, self._documentation, self._counts = name, documentation, counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=["reason"])
+        try:
+            counts = self._counts()
+        except Exception:  # an unreachable store is readiness's to report
+            counts = {}
+        for reason, count in counts.items():
+            family.add_metric([reason], count)
+        yield family
+
+
 def exposition(
-    job_counts: Callable[[], Mapping[str, int]], event_counts: Callable[[], Mapping[str, int]]
+    job_counts: Callable[[], Mapping[str, int]],
+    event_counts: Callable[[], Mapping[str, int]],
+    job_recoveries: Callable[[], Mapping[str, int]] = dict,
 ) -> bytes:
     """The Prometheus text of every worker process (or of this one), plus the job and event states."""
     if os.environ.get(MULTIPROCESS_DIRECTORY):
@@ -132,6 +153,14 @@ def exposition(
     )
     stores.register(
         StoreStates(EVENTS, "Inbound events in the store by state (pending: not yet delivered)", event_counts)
+    )
+    stores.register(
+        StoreCounts(
+            JOBS_RECOVERED,
+            "Running jobs queued again because their process died, by reason (restart, worker_exited,"
+            " lease_expired)",
+            job_recoveries,
+        )
     )
     return counted + generate_latest(stores)
 
@@ -180,4 +209,4 @@ def exposed_names() -> list[str]:
         POLLS,
     )
     names = [f"{w._name}_total" if isinstance(w, Counter) else w._name for w in wrappers]
-    return [*names, JOBS, EVENTS]
+    return [*names, JOBS, EVENTS, f"{JOBS_RECOVERED}_total"]

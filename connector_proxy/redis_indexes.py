@@ -11,6 +11,16 @@ from typing import cast
 
 import redis
 
+TIMEOUT = 5.0  # seconds a Redis connect or command may take: a Redis that is away fails fast (readiness 503)
+
+
+def redis_client(url: str) -> redis.Redis:
+    """The stores' client: short socket timeouts, so a Redis that went away is an error in seconds, never
+    a hang; a connection it dropped (a restart) is made again at the next command."""
+    return redis.Redis.from_url(
+        url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, health_check_interval=30
+    )
+
 
 def newest(client: redis.Redis, index: str, key: Callable[[str], str], limit: int) -> list[bytes]:
     """The records of the ``limit`` newest ids in ``index``, newest first; expired ones tidied away."""

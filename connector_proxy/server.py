@@ -115,6 +115,10 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         def worker_gone(_server: object, worker: Any) -> None:
             if os.environ.get(MULTIPROCESS_DIRECTORY):  # its live gauges stop counting; counters stay
                 mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+            try:  # the jobs it was running are queued again now, not when their leases run out
+                proxy_state_of(self.application).jobs.worker_gone(worker.pid)
+            except Exception:  # the store is away: the leases run out and another worker's sweep finds them
+                log.exception("could not queue again the jobs of worker %s", worker.pid)
 
         def daemon_exiting(_server: object) -> None:
             if self.metrics_directory is not None:

@@ -10,8 +10,6 @@ crash finds the same events, which the store keeps once.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
@@ -22,6 +20,7 @@ from connector_proxy.config import EventSettings
 from connector_proxy.events.delivery import MessageSender
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
 from connector_proxy.events.subscriptions import Subscription
+from connector_proxy.leases import new_owner
 from connector_proxy.metrics import EVENTS_RECEIVED, POLLS
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import CallIds, identified
@@ -51,7 +50,7 @@ class EventThreads:
         self._wake.set()
 
     def start(self) -> None:
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = new_owner()
         self._sender = MessageSender(self.settings)  # its pool belongs to this process
         self._stopping.clear()
         loops = [self._deliver] * self.settings.delivery_threads + [self._poll_and_prune]

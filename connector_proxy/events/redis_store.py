@@ -12,12 +12,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
-import redis
-
 from connector_proxy.config import EventSettings, JobSettings
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
-from connector_proxy.events.store import LeaseLost, Poll
-from connector_proxy.redis_indexes import counts_by_state, newest
+from connector_proxy.events.store import Poll
+from connector_proxy.leases import HOLD, RELEASE, LeaseLost
+from connector_proxy.redis_indexes import counts_by_state, newest, redis_client
 from connector_proxy.sealing import Sealer
 
 # ARGV: prefix, subscription, owner ('' for a webhook's events), cursor JSON, seconds a finished record
@@ -59,24 +58,11 @@ end
 redis.call('ZADD', ARGV[1] .. ':events:due', ARGV[3], ids[1])
 return record
 """
-# KEYS: the lease. ARGV: owner, milliseconds. 1 if taken or renewed.
-HOLD = """
-local current = redis.call('GET', KEYS[1])
-if current == false or current == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class RedisEventStore:
     def __init__(self, jobs: JobSettings, events: EventSettings, sealer: Sealer) -> None:
-        self.redis = redis.Redis.from_url(jobs.redis_url)
+        self.redis = redis_client(jobs.redis_url)
         self.prefix = jobs.redis_prefix
         self.sealer = sealer
         self.keep = int(events.keep_delivered)
@@ -160,7 +146,8 @@ class RedisEventStore:
         return 0
 
     def ping(self) -> None:
-        self.redis.ping()
+        """A write, not a PING: a Redis at its maxmemory (or that cannot persist) still answers PING."""
+        self.redis.set(f"{self.prefix}:events:probe", time.time(), ex=60)
 
     def recover(self) -> None:
         """Nothing to do: several daemons share the store, and leases and holds expire by themselves."""

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from connector_proxy.events.model import StoredEvent
+from connector_proxy.leases import LeaseLost
 
-
-class LeaseLost(RuntimeError):
-    """A poller's lease passed to another before its events were stored: they are not kept here
-    (the new holder polls from the same cursor, so nothing is lost)."""
+__all__ = ["EventStore", "LeaseLost", "Poll"]  # LeaseLost: the poll's lease passed on; nothing kept
 
 
 @dataclass(frozen=True)

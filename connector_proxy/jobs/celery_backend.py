@@ -8,18 +8,24 @@ mid-run has its job run again by another (at least once).
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
+import threading
 import time
+from collections.abc import Collection
 from typing import Any, cast
 
 import redis
 from celery import Celery
 
 from connector_proxy.config import JobSettings
-from connector_proxy.jobs.model import FINISHED, PENDING, STATES, WAITING, Job, refusal
+from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, STATES, WAITING, Job, refusal
 from connector_proxy.jobs.runner import JobRunner
-from connector_proxy.redis_indexes import counts_by_state, newest
+from connector_proxy.jobs.store import LEASE_EXPIRED, RECOVERY_REASONS, WORKER_EXITED
+from connector_proxy.leases import HOLD, RELEASE, RENEW_EVERY, LeaseLost, owner_pid
+from connector_proxy.redis_indexes import TIMEOUT as REDIS_TIMEOUT
+from connector_proxy.redis_indexes import counts_by_state, newest, redis_client
 from connector_proxy.sealing import Sealer
 
 log = logging.getLogger(__name__)
@@ -29,13 +35,27 @@ RUN, DELIVER, EXPIRE = (
     "connector_proxy.expire_job",
 )
 BY_WORKER, BY_CANCEL = "worker", "cancel"  # who took a queued job first (its first-start marker)
+SWEEP_EVERY = 2.0  # seconds between looks for running jobs whose lease ran out
+# KEYS: the job's lease, the queued index, the recovering index. ARGV: owner, milliseconds, job id.
+# 1 if the job was queued and nobody held its lease: it is the owner's now.
+CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if not redis.call('ZSCORE', KEYS[2], ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[3])
+return 1
+"""
 
 
 class RedisJobStore:
     """Job records in Redis; what both sides of Celery read and write."""
 
     def __init__(self, settings: JobSettings) -> None:
-        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.redis = redis_client(settings.redis_url)
+        self.lease_ms = int(settings.lease_seconds * 1000)
+        self._claim = self.redis.register_script(CLAIM)
+        self._hold = self.redis.register_script(HOLD)
+        self._release = self.redis.register_script(RELEASE)
         self.sealer = Sealer(settings.encryption_keys)
         self.keep = int(settings.keep_finished)
         # a record outlives its job's creation by at most this: run, deliver (each save renews it), keep
@@ -55,15 +75,111 @@ class RedisJobStore:
 
     def save(self, job: Job, delivering: bool = False) -> None:
         """``delivering`` needs nothing here: a delivery is a task, taken by one worker at a time."""
+        if job.runner is not None:
+            self._save_leased(job, job.runner)
+            return
         with self.redis.pipeline() as batch:
-            batch.set(self._key(job.id), job.to_json(self.sealer), ex=self.keep if job.finished else None)
-            batch.zadd(f"{self.prefix}:jobs", {job.id: job.created_at})
-            for state in STATES:
-                batch.zrem(f"{self.prefix}:jobs:{state}", job.id)
-            batch.zadd(f"{self.prefix}:jobs:{job.state}", {job.id: job.created_at})
-            if job.finished and job.task_id is not None:
-                batch.delete(f"{self.prefix}:task:{job.task_id}")  # the next call for the task starts anew
+            self._write(batch, job)
             batch.execute()
+
+    def _save_leased(self, job: Job, owner: str) -> None:
+        """Written only while ``owner`` holds the job's lease (WATCHed: a lease renewed meanwhile is
+        tried again); a job leaving ``running`` gives its lease up."""
+        lease, releasing = self._lease(job.id), job.state != RUNNING
+        for _ in range(5):
+            with self.redis.pipeline() as batch:
+                try:
+                    batch.watch(lease)  # type: ignore[no-untyped-call]
+                    if batch.get(lease) != owner.encode():
+                        raise LeaseLost(f"job {job.id}: its lease passed to another process")
+                    job.runner = None if releasing else owner
+                    batch.multi()
+                    self._write(batch, job)
+                    if releasing:
+                        batch.delete(lease)
+                    batch.execute()
+                    return
+                except redis.WatchError:  # renewed by the heartbeat between the read and the write
+                    job.runner = owner
+        raise LeaseLost(f"job {job.id}: its lease kept changing under the write")
+
+    def _write(self, batch: Any, job: Job) -> None:
+        batch.set(self._key(job.id), job.to_json(self.sealer), ex=self.keep if job.finished else None)
+        batch.zadd(f"{self.prefix}:jobs", {job.id: job.created_at})
+        for state in STATES:
+            batch.zrem(f"{self.prefix}:jobs:{state}", job.id)
+        batch.zadd(f"{self.prefix}:jobs:{job.state}", {job.id: job.created_at})
+        if job.state != QUEUED:
+            batch.zrem(self._recovering, job.id)
+        if job.finished and job.task_id is not None:
+            batch.delete(f"{self.prefix}:task:{job.task_id}")  # the next call for the task starts anew
+
+    def claim(self, job_id: str, owner: str) -> Job | None:
+        """A queued job nobody holds, now started by ``owner`` (not yet saved); else None."""
+        keys = [self._lease(job_id), f"{self.prefix}:jobs:{QUEUED}", self._recovering]
+        if not self._claim(keys=keys, args=[owner, self.lease_ms, job_id]):
+            return None
+        job = self.get(job_id)
+        if job is None or job.state != QUEUED:  # cancelled or expired just now
+            self.release(job_id, owner)
+            return None
+        job.start()
+        job.runner = owner
+        return job
+
+    def release(self, job_id: str, owner: str) -> None:
+        self._release(keys=[self._lease(job_id)], args=[owner])
+
+    def renew(self, owner: str, job_ids: Collection[str], seconds: float) -> None:
+        with self.redis.pipeline(transaction=False) as batch:
+            for job_id in job_ids:
+                self._hold(keys=[self._lease(job_id)], args=[owner, int(seconds * 1000)], client=batch)
+            batch.execute()
+
+    def requeue_lost(self, dead: tuple[str, int] | None = None) -> builtins.list[str]:
+        running = cast(builtins.list[bytes], self.redis.zrange(f"{self.prefix}:jobs:{RUNNING}", 0, -1))
+        reason = LEASE_EXPIRED if dead is None else WORKER_EXITED
+        return [raw.decode() for raw in running if self._requeue(raw.decode(), dead, reason)]
+
+    def _requeue(self, job_id: str, dead: tuple[str, int] | None, reason: str) -> bool:
+        """Queue the running job again if its lease is gone (or held by the ``dead`` process); WATCHed,
+        so a claim or a save meanwhile wins."""
+        lease = self._lease(job_id)
+        with self.redis.pipeline() as batch:
+            try:
+                batch.watch(lease, self._key(job_id))  # type: ignore[no-untyped-call]
+                holder = cast(bytes | None, batch.get(lease))
+                if (
+                    (holder is not None)
+                    if dead is None
+                    else (holder is None or owner_pid(holder.decode()) != dead)
+                ):
+                    return False
+                job = self.get_with(batch, job_id)
+                if job is None or job.state != RUNNING:
+                    return False
+                job.state, job.runner = QUEUED, None
+                batch.multi()
+                self._write(batch, job)
+                batch.delete(lease)
+                batch.zadd(self._recovering, {job_id: job.created_at})
+                batch.hincrby(f"{self.prefix}:jobs:recovered", reason, 1)
+                batch.execute()
+            except redis.WatchError:
+                return False
+        log.warning("job %s (%s): %s; queued again", job.id, job.command, RECOVERY_REASONS[reason])
+        return True
+
+    def get_with(self, client: Any, job_id: str) -> Job | None:
+        data = client.get(self._key(job_id))
+        return Job.from_json(cast(bytes, data), self.sealer) if data else None
+
+    def recovering(self) -> int:
+        return int(self.redis.zcard(self._recovering))
+
+    def recoveries(self) -> dict[str, int]:
+        stored = cast(dict[bytes, bytes], self.redis.hgetall(f"{self.prefix}:jobs:recovered"))
+        return {reason: 0 for reason in RECOVERY_REASONS} | {k.decode(): int(v) for k, v in stored.items()}
 
     def settle(self, job: Job) -> bool:
         """The first to mark the job settled writes it: a relayed PUT, the command's answer, the expiry."""
@@ -111,7 +227,8 @@ class RedisJobStore:
         self.redis.set(f"{self.prefix}:probe", time.time(), ex=60)
 
     def recover(self) -> int:
-        """Nothing to do: the broker gives a lost worker's task to another."""
+        """Nothing to do at the daemon's start: jobs run in ``connector-proxy worker``, whose processes
+        queue again what a dead one ran (its lease, or at once when the worker's supervisor saw it die)."""
         return 0
 
     def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
@@ -120,6 +237,13 @@ class RedisJobStore:
 
     def _key(self, job_id: str | None) -> str:
         return f"{self.prefix}:job:{job_id}"
+
+    def _lease(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:lease"
+
+    @property
+    def _recovering(self) -> str:
+        return f"{self.prefix}:jobs:recovering"
 
 
 class CeleryDispatch:
@@ -149,13 +273,21 @@ def celery_app(settings: JobSettings) -> Celery:
     app = Celery("connector_proxy", broker=settings.redis_url, set_as_current=False)
     app.conf.update(
         task_default_queue=settings.celery_queue,
+        # a Redis that goes away is waited for, for ever (Celery's default gives up after 100 tries)
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_connection_timeout=REDIS_TIMEOUT,
         task_serializer="json",
         accept_content=["json"],
         task_acks_late=True,  # acknowledged when done: a lost worker's job runs again
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.command_timeout + 600},
+        broker_transport_options={
+            "visibility_timeout": settings.command_timeout + 600,
+            "socket_timeout": REDIS_TIMEOUT,
+            "socket_connect_timeout": REDIS_TIMEOUT,
+        },
         worker_hijack_root_logger=False,
     )
     return app
@@ -173,12 +305,13 @@ def worker_app(store: RedisJobStore, runner: JobRunner, settings: JobSettings) -
 
     @app.task(name=RUN)  # type: ignore[untyped-decorator]
     def run(job_id: str) -> None:
-        job = store.get(job_id)
-        if job is None or job.finished:
-            return  # a redelivered task whose job is already done (or expired)
-        if job.attempts == 0 and not store.first_start(job_id):
-            return  # cancelled by an operator (or taken by another worker) before it started
-        job.start()
+        owner = runner.owner
+        job = store.claim(job_id, owner)
+        if job is None:
+            return  # done, running under another's lease, or a redelivered task of a finished job
+        if job.attempts == 1 and not store.first_start(job_id):
+            store.release(job_id, owner)
+            return  # cancelled by an operator before it started
         store.save(job)
         runner.run(job)
         if job.state == WAITING:  # its command PUTs the result back through the relay
@@ -202,6 +335,47 @@ def worker_app(store: RedisJobStore, runner: JobRunner, settings: JobSettings) -
         retry_later(job)
 
     return app
+
+
+class WorkerLeases:
+    """In each ``connector-proxy worker`` process: renew the leases of the jobs it runs each second, and
+    every few seconds queue again (and send) the running jobs whose lease ran out. ``dead``: the
+    process this one replaces (its supervisor saw it exit), whose jobs are queued again at once."""
+
+    def __init__(
+        self, store: RedisJobStore, runner: JobRunner, app: Celery, queue: str, dead: tuple[str, int] | None
+    ) -> None:
+        self.store, self.runner, self.app, self.queue, self.dead = store, runner, app, queue, dead
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="job leases")
+        self._thread.start()
+
+    def stop(self, grace: float) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(min(grace, 5))
+
+    def _run(self) -> None:
+        swept = 0.0
+        while not self._stopping.wait(RENEW_EVERY):
+            try:
+                self.runner.renew()
+                if self.dead is not None:
+                    self._send(self.store.requeue_lost(self.dead))
+                    self.dead = None
+                if time.monotonic() - swept >= SWEEP_EVERY:
+                    swept = time.monotonic()
+                    self._send(self.store.requeue_lost())
+            except Exception:  # Redis is away: leases and sweeps resume when it is back
+                log.warning("job leases: Redis did not answer; trying again", exc_info=True)
+
+    def _send(self, job_ids: builtins.list[str]) -> None:
+        for job_id in job_ids:
+            self.app.send_task(RUN, args=[job_id], queue=self.queue)
 
 
 def _text(raw: Any) -> str:

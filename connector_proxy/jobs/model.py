@@ -67,6 +67,7 @@ class Job:
     relay_key_digest: str | None = None
     actions: list[dict[str, Any]] = field(default_factory=list)  # what operators did to it, and when
     traceparent: str | None = None  # of the request that made it: its run and callback join that trace
+    runner: str | None = None  # while running: the lease holder running it (host:pid:nonce)
 
     def acted(self, action: str, by: str) -> None:
         """Record an operator's action (``cancel``, ``redeliver``) and where it came from (api, page)."""

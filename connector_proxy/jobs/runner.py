@@ -10,6 +10,8 @@ that can.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 from connector_proxy import jsontext
 from connector_proxy.config import JobSettings
@@ -19,6 +21,7 @@ from connector_proxy.jobs import relay
 from connector_proxy.jobs.delivery import CREDENTIALS_REFUSED, CallbackSender
 from connector_proxy.jobs.model import DELIVERED, PENDING, WAITING, Job
 from connector_proxy.jobs.store import JobStore
+from connector_proxy.leases import LeaseLost, new_owner
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import CallIds, identified
 from connector_proxy.sdk.errors import CommandError
@@ -35,9 +38,39 @@ class JobRunner:
         self.executor = executor
         self.settings = settings
         self._sender: CallbackSender | None = None  # made where it sends: pools never cross a fork
+        self._owner: tuple[int, str] = (0, "")
+        self._held: set[str] = set()  # ids of the jobs this process runs now, their leases renewed
+        self._lock = threading.Lock()
+
+    @property
+    def owner(self) -> str:
+        """This process's name as the holder of its jobs' leases (a forked worker gets its own)."""
+        if self._owner[0] != os.getpid():
+            self._owner = (os.getpid(), new_owner())
+            self._held = set()
+        return self._owner[1]
+
+    def renew(self) -> None:
+        """Renew the leases of the jobs this process runs (its heartbeat, each second)."""
+        with self._lock:
+            held = set(self._held)
+        if held:
+            self.store.renew(self.owner, held, self.settings.lease_seconds)
 
     def run(self, job: Job) -> None:
-        """Run a job its backend has started (and saved as running), then deliver its result."""
+        """Run a job its backend has started (saved as running, its lease held), then deliver its result.
+        A run whose lease was lost meanwhile (its job recovered by another process) writes nothing more."""
+        with self._lock:
+            self._held.add(job.id)
+        try:
+            self._run(job)
+        except LeaseLost as lost:
+            log.warning("%s: this run's outcome is dropped, the job runs (or ran) elsewhere", lost)
+        finally:
+            with self._lock:
+                self._held.discard(job.id)
+
+    def _run(self, job: Job) -> None:
         with (
             identified(CallIds(request_id=job.request_id)),  # its lines carry the accepting request's id
             tracing.span(f"job {job.command}", parent=job.traceparent, connector_proxy__job_id=job.id),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import socket
 import time
 from types import ModuleType
 from typing import Any, Protocol
@@ -209,6 +210,22 @@ class Jobs:
     def recover(self) -> int:
         """Before any worker forks: what a stop left running runs again."""
         return self.store.recover()
+
+    def worker_gone(self, pid: int) -> int:
+        """gunicorn's master saw worker ``pid`` exit (killed, timed out, out of memory): the jobs it ran
+        are queued again now, not once their leases run out. Only the embedded backend runs jobs in
+        gunicorn's workers (Celery's run in ``connector-proxy worker``, which does the same)."""
+        if self.background is None:
+            return 0
+        return len(self.store.requeue_lost((socket.gethostname(), pid)))
+
+    def recovering(self) -> int:
+        """Jobs queued again by recovery, not started since (readiness and /v1/operations show them)."""
+        return self.store.recovering()
+
+    def recoveries(self) -> dict[str, int]:
+        """Jobs queued again by recovery, by reason, for /metrics."""
+        return self.store.recoveries()
 
 
 def _accepted(job: Job, joined: bool) -> Outcome:

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from connector_proxy.config import JobSettings
@@ -28,6 +29,8 @@ from connector_proxy.jobs.model import (
     refusal,
 )
 from connector_proxy.jobs.runner import JobRunner
+from connector_proxy.jobs.store import LEASE_EXPIRED, RECOVERY_REASONS, RESTART, WORKER_EXITED
+from connector_proxy.leases import Heartbeat, LeaseLost, owner_pid
 from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
 
@@ -49,7 +52,29 @@ CREATE INDEX IF NOT EXISTS jobs_by_task ON jobs (task_id, state);
 CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs (delivery_state, next_delivery_at);
 CREATE TABLE IF NOT EXISTS refused_credentials (origin TEXT PRIMARY KEY, status INTEGER, at REAL);
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL);
+-- a running job's lease: its runner (host, pid) renews ``until``; a row without an owner marks a job
+-- queued again by recovery, for the reason given, and not started since
+CREATE TABLE IF NOT EXISTS job_leases (
+    job_id TEXT PRIMARY KEY,
+    owner TEXT,
+    host TEXT,
+    pid INTEGER,
+    until REAL NOT NULL DEFAULT 0,
+    recovered TEXT
+);
+CREATE INDEX IF NOT EXISTS job_leases_by_owner ON job_leases (owner);
+CREATE TABLE IF NOT EXISTS job_recoveries (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
+# jobs left running whose lease is gone or run out
+LOST = (
+    "SELECT j.data FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id"
+    " WHERE j.state = ? AND (l.owner IS NULL OR l.until < ?)"
+)
+# jobs left running by one process (host, pid) that is gone
+LOST_BY = (
+    "SELECT j.data FROM jobs j JOIN job_leases l ON l.job_id = j.id"
+    " WHERE j.state = ? AND l.host = ? AND l.pid = ?"
+)
 
 
 class SqliteJobStore:
@@ -92,24 +117,63 @@ class SqliteJobStore:
 
     def ping(self) -> None:
         """A write, not a read: a full disk still reads (readiness must see that it cannot write)."""
-        with self.file.write() as db:
-            db.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (time.time(),))
+        self.file.probe()
 
     def recover(self) -> int:
         with self.file.write() as db:
-            rows = db.execute("SELECT data FROM jobs WHERE state = ?", (RUNNING,))
-            left = [Job.from_json(row[0], self.sealer) for row in rows]
-            for job in left:
-                job.state = QUEUED
-                self._update(db, job)
+            rows = db.execute("SELECT data FROM jobs WHERE state = ?", (RUNNING,)).fetchall()
+            left = self._requeue(db, [Job.from_json(row[0], self.sealer) for row in rows], RESTART)
             db.execute(  # deliveries leased by a stopped process go out now
                 "UPDATE jobs SET next_delivery_at = ? WHERE delivery_state = ?", (time.time(), PENDING)
             )
         if left:
-            log.warning("%s job(s) left running by the last stop are queued again", len(left))
-        return len(left)
+            log.warning("%s job(s) left running by the last stop are queued again", left)
+        return left
 
-    def claim_job(self) -> Job | None:
+    def requeue_lost(self, dead: tuple[str, int] | None = None) -> builtins.list[str]:
+        arguments: tuple[object, ...] = (RUNNING, time.time()) if dead is None else (RUNNING, *dead)
+        query = LOST if dead is None else LOST_BY
+        if not self.file.read().execute(f"{query} LIMIT 1", arguments).fetchone():
+            return []  # a read takes no lock: every process looks every second
+        with self.file.write() as db:
+            lost = [Job.from_json(row[0], self.sealer) for row in db.execute(query, arguments).fetchall()]
+            self._requeue(db, lost, LEASE_EXPIRED if dead is None else WORKER_EXITED)
+        return [job.id for job in lost]
+
+    def _requeue(self, db: sqlite3.Connection, lost: builtins.list[Job], reason: str) -> int:
+        """Queue ``lost`` running jobs again, marked as recovering, and count them under ``reason``."""
+        for job in lost:
+            log.warning("job %s (%s): %s; queued again", job.id, job.command, RECOVERY_REASONS[reason])
+            job.state, job.runner = QUEUED, None
+            self._update(db, job)
+            db.execute(
+                "INSERT OR REPLACE INTO job_leases (job_id, owner, until, recovered) VALUES (?, NULL, 0, ?)",
+                (job.id, reason),
+            )
+        if lost:
+            db.execute(
+                "INSERT INTO job_recoveries (reason, count) VALUES (?, ?)"
+                " ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
+                (reason, len(lost)),
+            )
+        return len(lost)
+
+    def renew(self, owner: str, job_ids: Collection[str], seconds: float) -> None:
+        with self.file.write() as db:
+            db.execute("UPDATE job_leases SET until = ? WHERE owner = ?", (time.time() + seconds, owner))
+
+    def recovering(self) -> int:
+        query = (
+            "SELECT COUNT(*) FROM job_leases l JOIN jobs j ON j.id = l.job_id"
+            " WHERE l.owner IS NULL AND j.state = ?"
+        )
+        return int(self.file.read().execute(query, (QUEUED,)).fetchone()[0])
+
+    def recoveries(self) -> dict[str, int]:
+        rows = self.file.read().execute("SELECT reason, count FROM job_recoveries").fetchall()
+        return {reason: 0 for reason in RECOVERY_REASONS} | {reason: count for reason, count in rows}
+
+    def claim_job(self, owner: str) -> Job | None:
         if not self.file.read().execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (QUEUED,)).fetchone():
             return None  # a read takes no lock: idle workers cost next to nothing
         with self.file.write() as db:
@@ -120,7 +184,14 @@ class SqliteJobStore:
                 return None
             job = Job.from_json(row[0], self.sealer)
             job.start()
+            job.runner = owner
             self._update(db, job)
+            held = owner_pid(owner) or ("", 0)
+            db.execute(
+                "INSERT OR REPLACE INTO job_leases (job_id, owner, host, pid, until, recovered)"
+                " VALUES (?, ?, ?, ?, ?, NULL)",
+                (job.id, owner, *held, time.time() + self.settings.lease_seconds),
+            )
             return job
 
     def claim_delivery(self) -> Job | None:
@@ -184,6 +255,11 @@ class SqliteJobStore:
                 " AND finished_at < ? AND delivery_state != ?",
                 (*FINISHED, cutoff, PENDING),
             ).rowcount
+            db.execute(  # marks of recovered jobs that have started (or gone) since
+                "DELETE FROM job_leases WHERE owner IS NULL"
+                " AND job_id NOT IN (SELECT id FROM jobs WHERE state = ?)",
+                (QUEUED,),
+            )
         if gone:
             log.info("%s finished job(s) older than jobs.keep_finished removed", gone)
 
@@ -191,7 +267,20 @@ class SqliteJobStore:
         if delivering:
             job.delivery.next_at = self._lease()  # the caller delivers it, not another process's loop
         with self.file.write() as db:
+            self._fence(db, job)
             self._update(db, job)
+
+    def _fence(self, db: sqlite3.Connection, job: Job) -> None:
+        """A runner writes its job only while it holds the job's lease (else LeaseLost, nothing written);
+        a job leaving ``running`` gives its lease up."""
+        if job.runner is None:
+            return
+        row = db.execute("SELECT owner FROM job_leases WHERE job_id = ?", (job.id,)).fetchone()
+        if row is None or row[0] != job.runner:
+            raise LeaseLost(f"job {job.id}: its lease passed to another process")
+        if job.state != RUNNING:
+            db.execute("DELETE FROM job_leases WHERE job_id = ?", (job.id,))
+            job.runner = None
 
     def _insert(self, db: sqlite3.Connection, job: Job) -> None:
         db.execute(
@@ -240,6 +329,7 @@ class SqliteJobThreads:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._running: list[threading.Thread] = []
+        self._heartbeat = Heartbeat(runner.renew, "job leases")
 
     def run(self, _job: Job) -> None:
         """A job was queued in this process: a thread takes it now (other processes poll)."""
@@ -257,6 +347,7 @@ class SqliteJobThreads:
         self._running = [threading.Thread(target=loop, daemon=True, name="jobs") for loop in loops]
         for thread in self._running:
             thread.start()
+        self._heartbeat.start()
 
     def stop(self, grace: float) -> None:
         """Take no new job; let running ones finish within ``grace`` seconds."""
@@ -266,14 +357,16 @@ class SqliteJobThreads:
         for thread in self._running:
             thread.join(max(0.0, deadline - time.monotonic()))
         running = sum(thread.is_alive() for thread in self._running)
-        if running:
+        if running:  # their leases run out, or the master's child_exit hook queues them again at once
             log.warning(
-                "stopping with %s job thread(s) busy: their jobs run again at the next start", running
+                "stopping with %s job thread(s) busy: their jobs run again once their leases are gone",
+                running,
             )
+        self._heartbeat.stop()
 
     def _run_jobs(self) -> None:
         while not self._stopping.is_set():
-            job = self.store.claim_job()
+            job = self.store.claim_job(self.runner.owner)
             if job is None:
                 self._wake.wait(POLL)
                 self._wake.clear()
@@ -287,6 +380,8 @@ class SqliteJobThreads:
         last_prune = 0.0
         while not self._stopping.wait(POLL):
             try:
+                if self.store.requeue_lost():  # jobs of a process that died, their leases run out
+                    self._wake.set()
                 for overdue in self.store.overdue(time.time() - self.runner.settings.command_timeout):
                     self.runner.expire(overdue)  # an indexed read each turn: usually finds none
                 while (job := self.store.claim_delivery()) is not None:

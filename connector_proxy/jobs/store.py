@@ -7,9 +7,21 @@ transaction, a Celery task); from a started job on, every backend hands it to
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Collection
 from typing import Protocol
 
 from connector_proxy.jobs.model import Job
+
+# why a running job was queued again (connector_proxy_jobs_recovered_total{reason})
+RESTART = "restart"  # left running by the daemon's last stop, found at start-up
+WORKER_EXITED = "worker_exited"  # its process exited (killed, timed out, out of memory), seen at once
+LEASE_EXPIRED = "lease_expired"  # its process stopped renewing its lease for jobs.lease_seconds
+RECOVERY_REASONS = {
+    RESTART: "left running by the last stop",
+    WORKER_EXITED: "the process running it exited",
+    LEASE_EXPIRED: "the process running it stopped renewing its lease",
+}
 
 
 class JobStore(Protocol):
@@ -26,7 +38,11 @@ class JobStore(Protocol):
 
     def save(self, job: Job, delivering: bool = False) -> None:
         """Write the job as it is now. ``delivering``: the caller sends its callback next, so no
-        other process may pick the delivery up meanwhile."""
+        other process may pick the delivery up meanwhile.
+
+        A job with a ``runner`` is written only while that runner holds its lease, else
+        :class:`~connector_proxy.leases.LeaseLost` and nothing is written (a job recovered from a
+        runner that was only slow never finishes twice); once it leaves ``running`` the lease is given up."""
         ...
 
     def settle(self, job: Job) -> bool:
@@ -60,4 +76,21 @@ class JobStore(Protocol):
         """At start-up, before any worker: jobs left running by a stop are queued again.
 
         Returns how many. Jobs are run at least once: one interrupted mid-run runs again."""
+        ...
+
+    def renew(self, owner: str, job_ids: Collection[str], seconds: float) -> None:
+        """The runner ``owner`` still runs these jobs: their leases last ``seconds`` from now."""
+        ...
+
+    def requeue_lost(self, dead: tuple[str, int] | None = None) -> builtins.list[str]:
+        """Queue again, by the same rule as :meth:`recover`, the running jobs whose lease ran out (or,
+        with ``dead``, every one the process (host, pid) ran: it is gone). Their ids."""
+        ...
+
+    def recovering(self) -> int:
+        """Jobs queued again by recovery that have not started since (readiness shows them)."""
+        ...
+
+    def recoveries(self) -> dict[str, int]:
+        """Jobs queued again by recovery since the store was made, by reason (for /metrics)."""
         ...

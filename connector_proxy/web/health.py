@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from flask import Blueprint, Response
@@ -39,13 +40,16 @@ def liveness() -> Response:
 @health.get("/v1/readiness")
 @documented({200: READY}, errors=(NOT_READY,), tag="operations")
 def readiness() -> Response:
-    """200 when every enabled connector and subscription is ready, the job store answers and no host
-    refused the callback credentials at its last callback; 503 naming each problem. Another proxy whose
-    catalog could not be read at its last try is named in ``degraded`` (and in a 503's details), never a
+    """200 when every enabled connector and subscription is ready, the job store answers and can write,
+    and no host refused the callback credentials at its last callback; 503 naming each problem. Jobs
+    being recovered from a process that died are named in ``degraded`` (``jobs: recovering``), as is
+    another proxy whose catalog could not be read at its last try (and in a 503's details), never a
     reason for 503: a balancer would take this daemon out for one remote's outage."""
     state = proxy_state()
     problems = [*_connector_problems(state), *_job_store_problems(state), *_subscription_problems(state)]
     degraded = state.proxies.problems()  # named, never a 503: a remote down fails its own commands only
+    if not problems:
+        degraded += _jobs_recovering(state)
     if problems:
         summary = "; ".join(f"{p['component']}: {p['state']}" for p in problems)
         return error_response(CommandError(NOT_READY, f"Not ready: {summary}", details=problems + degraded))
@@ -69,15 +73,36 @@ def _connector_problems(state: ProxyState) -> list[dict[str, Any]]:
 def _job_store_problems(state: ProxyState) -> list[dict[str, Any]]:
     try:
         state.jobs.ping()
+        state.events.ping()  # the same file or Redis, but its own tables or keys: each must take a write
     except Exception as error:  # any failure to reach the store is the answer, not a 500
-        log.warning("readiness: the job store does not answer: %s", error)
+        log.warning("readiness: the job store does not answer or cannot write: %s", error)
         store = state.settings.jobs.backend
-        detail = f"{type(error).__name__}: the job store ({store}) does not answer or cannot write: {error}"
-        return [{"component": "jobs", "state": "unreachable", "detail": detail[:300]}]
+        detail = f"{type(error).__name__}: the store of jobs and events ({store}): {error}"
+        return [{"component": "jobs", "state": _store_state(error), "detail": detail[:300]}]
     return [
         {"component": f"callbacks to {origin}", "state": "credentials_refused", "detail": detail}
         for origin, detail in state.jobs.refused_credentials().items()
     ]
+
+
+def _store_state(error: Exception) -> str:
+    """``unreachable`` (Redis away, a timeout) or ``cannot_write`` (it answers, but refuses the write: a
+    full or read-only disk, a Redis at its maxmemory or unable to persist)."""
+    redis = sys.modules.get("redis")  # imported only by a daemon with a Redis store
+    away = (ConnectionError, TimeoutError) + (
+        (redis.ConnectionError, redis.TimeoutError) if redis is not None else ()
+    )
+    return "unreachable" if isinstance(error, away) else "cannot_write"
+
+
+def _jobs_recovering(state: ProxyState) -> list[dict[str, Any]]:
+    """Jobs queued again after their process died, not started since: degraded, not a 503 (they run
+    as soon as a worker is free)."""
+    count = state.jobs.recovering()
+    if not count:
+        return []
+    detail = f"{count} job(s) whose process died are queued again and wait to run"
+    return [{"component": "jobs", "state": "recovering", "detail": detail}]
 
 
 def _subscription_problems(state: ProxyState) -> list[dict[str, Any]]:

@@ -26,7 +26,8 @@ def scrape() -> Response:
     if keys and not _offers_one_of(keys):
         return error_response(CommandError(UNAUTHORIZED, f"/metrics needs Authorization: Bearer or {HEADER}"))
     return Response(
-        counted.exposition(state.jobs.counts, state.events.counts), content_type=CONTENT_TYPE_LATEST
+        counted.exposition(state.jobs.counts, state.events.counts, state.jobs.recoveries),
+        content_type=CONTENT_TYPE_LATEST,
     )
 
 

@@ -75,6 +75,7 @@ def operations_now(state: ProxyState, jobs: str | None = None, events: str | Non
     return {
         "attention": {
             "undeliverable_jobs": len(undeliverable),
+            "recovering_jobs": state.jobs.recovering(),  # queued again after their process died
             "dead_events": event_counts.get(DEAD, 0),
             "failing_pollers": sum(1 for s in subscriptions if (s["poll"] or {}).get("failures_in_a_row")),
             "workers_lost": sum(sum(w[kind] for kind in LOST) for w in workers),
