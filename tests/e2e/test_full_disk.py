@@ -30,7 +30,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point = tmp_path / "small"
     mount_point.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], capture_output=True, text=True
     )
     if mounted.returncode != 0:
         if os.environ.get("CI"):
@@ -95,4 +95,4 @@ def test_a_full_disk_is_a_declared_transient_503_and_readiness_says_so(
         assert "full" in answer.json()["error"]["message"]
     assert not_ready.status_code == 503
     assert [p["component"] for p in not_ready.json()["error"]["details"]] == ["jobs"]
-    assert again.status_code == 202 and ready.status_code == 200
+    assert again.status_code == 202 and ready.status_code == 200, ready.text
