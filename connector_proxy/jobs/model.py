@@ -67,7 +67,8 @@ class Job:
     relay_key_digest: str | None = None
     actions: list[dict[str, Any]] = field(default_factory=list)  # what operators did to it, and when
     traceparent: str | None = None  # of the request that made it: its run and callback join that trace
-    runner: str | None = None  # while running: the lease holder running it (host:pid:nonce)
+    # while this process runs it: its lease's holder (host:pid:nonce); never stored (the lease is)
+    runner: str | None = None
 
     def acted(self, action: str, by: str) -> None:
         """Record an operator's action (``cancel``, ``redeliver``) and where it came from (api, page)."""
@@ -98,6 +99,7 @@ class Job:
     def to_json(self, sealer: Sealer) -> str:
         """The stored record; its payload and envelope sealed when encryption at rest is on."""
         data = asdict(self)
+        del data["runner"]  # the lease says who runs it; a record stays readable by an older daemon
         data["payload"], data["envelope"] = sealer.seal(data["payload"]), sealer.seal(data["envelope"])
         return jsontext.dumps(data, as_stored=True).decode()  # strict: an upstream's NaN is stored as "NaN"
 
