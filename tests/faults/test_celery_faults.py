@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from connector_proxy.sdk.testing import CallbackReceiver
@@ -134,3 +135,28 @@ def test_redis_killed_and_started_again_readiness_says_so_and_queued_jobs_run(
     assert refused.status_code == 503
     assert refused.json()["error"]["error_code"] == "StoreUnavailable"
     assert answered_in < 25  # Redis' 5 s timeouts, not a hang
+
+
+def test_a_redis_refusing_writes_makes_readiness_503_cannot_write_until_it_takes_them(
+    deployment: Deployment,
+) -> None:
+    admin = redis.Redis.from_url(deployment.redis.url)
+    with Daemon(deployment.config, TEST_ENV, deployment.folder / "daemon.log") as daemon:
+        assert requests.get(f"{daemon.url}/v1/readiness", timeout=30).status_code == 200
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)  # every write is refused with OOM; PING still answers
+        try:
+            not_ready = requests.get(f"{daemon.url}/v1/readiness", timeout=30)
+            refused = requests.post(
+                f"{daemon.url}/v1/do/sample/Sleep", json={"seconds": 0}, headers=ASYNC, timeout=30
+            )
+        finally:
+            admin.config_set("maxmemory", 0)
+        ready = requests.get(f"{daemon.url}/v1/readiness", timeout=30)
+
+    assert not_ready.status_code == 503
+    [problem] = not_ready.json()["error"]["details"]
+    assert (problem["component"], problem["state"]) == ("jobs", "cannot_write")
+    assert refused.status_code == 503
+    assert refused.json()["error"]["error_code"] == "StoreUnavailable"
+    assert ready.status_code == 200
