@@ -4,6 +4,7 @@ the catalog, start a new connector package, or try a command."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -232,13 +233,14 @@ def _supervised(run: Callable[[tuple[str, int] | None], int]) -> int:
     (SIGTERM, SIGINT: passed on to the child, which finishes its jobs). The new child queues again the
     jobs the dead one ran. Restarts back off from 1 s to 30 s while the child dies young."""
     log = logging.getLogger(__name__)
-    stopping, child, delay = False, 0, 1.0
+    stopping, child, delay = False, 0, 0.5  # the first restart waits 1 s
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
         if child:
-            os.kill(child, signum)
+            with contextlib.suppress(ProcessLookupError):  # it exited just now
+                os.kill(child, signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(signum, stop)
@@ -249,13 +251,14 @@ def _supervised(run: Callable[[tuple[str, int] | None], int]) -> int:
         if child == 0:
             os._exit(_child(run, dead))
         code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])  # retried after a signal (PEP 475)
+        gone, child = child, 0
         if stopping:
             return max(code, 0)
         delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
         log.warning(
-            "the Celery worker (pid %s) exited with %s; starting another in %.0f s", child, code, delay
+            "the Celery worker (pid %s) exited with %s; starting another in %.0f s", gone, code, delay
         )
-        dead = (socket.gethostname(), child)
+        dead = (socket.gethostname(), gone)
         deadline = time.monotonic() + delay
         while not stopping and time.monotonic() < deadline:
             time.sleep(0.1)
