@@ -101,7 +101,12 @@ def test_jobs_of_a_celery_worker_killed_mid_job_run_again_and_each_is_delivered_
 
         delivered_once_each(receiver, 6, seconds=60)
         assert recovered(daemon, "worker_exited") == 2
-        assert deployment.celery_pid() != first  # the supervisor started another
+        second = deployment.celery_pid()
+        assert second != first  # the supervisor started another
+
+    deployment.worker.terminate()  # passed on to the Celery worker: both end
+    assert deployment.worker.wait(timeout=30) == 0
+    assert not Path(f"/proc/{second}").exists()
 
 
 def test_redis_killed_and_started_again_readiness_says_so_and_queued_jobs_run(
