@@ -139,7 +139,20 @@ class RedisJobStore:
     def requeue_lost(self, dead: tuple[str, int] | None = None) -> builtins.list[str]:
         running = cast(builtins.list[bytes], self.redis.zrange(f"{self.prefix}:jobs:{RUNNING}", 0, -1))
         reason = LEASE_EXPIRED if dead is None else WORKER_EXITED
-        return [raw.decode() for raw in running if self._requeue(raw.decode(), dead, reason)]
+        lost = [raw.decode() for raw in running if self._requeue(raw.decode(), dead, reason)]
+        return lost if dead is None else lost + self._unclaim(dead)
+
+    def _unclaim(self, dead: tuple[str, int]) -> builtins.list[str]:
+        """Queued jobs the ``dead`` process had claimed but not yet started (it died in between): their
+        leases are let go, so a task sent again runs them now, not after Redis' visibility timeout."""
+        queued = cast(builtins.list[bytes], self.redis.zrange(f"{self.prefix}:jobs:{QUEUED}", 0, -1))
+        freed = []
+        for job_id in (raw.decode() for raw in queued):
+            holder = cast(bytes | None, self.redis.get(self._lease(job_id)))
+            if holder is not None and owner_pid(holder.decode()) == dead:
+                self.release(job_id, holder.decode())
+                freed.append(job_id)
+        return freed
 
     def _requeue(self, job_id: str, dead: tuple[str, int] | None, reason: str) -> bool:
         """Queue the running job again if its lease is gone (or held by the ``dead`` process); WATCHed,

@@ -143,3 +143,18 @@ def test_a_lease_shorter_than_three_seconds_is_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"jobs\.lease_seconds"):
         _check_jobs(dataclasses.replace(JobSettings(), lease_seconds=1))
+
+
+def test_a_job_a_dead_celery_worker_claimed_but_never_started_is_let_go(stores: Stores) -> None:
+    if stores.name != "celery":
+        pytest.skip("a SQLite claim starts the job in the same transaction")
+    store, owner = stores.store, new_owner()
+    job_id = stores.queued().id
+    assert store.claim(job_id, owner) is not None  # claimed; the process dies before saving it running
+    assert store.claim(job_id, new_owner()) is None
+    host, pid = owner.split(":")[0], int(owner.split(":")[1])
+
+    assert store.requeue_lost((host, pid)) == [job_id]  # its task is sent again
+
+    assert store.claim(job_id, new_owner()) is not None
+    assert store.recoveries()["worker_exited"] == 0  # it never started: nothing was recovered
