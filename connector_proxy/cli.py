@@ -440,7 +440,8 @@ def _call(settings: Settings, arguments: argparse.Namespace) -> int:
         print(f"connector-proxy: {error}", file=sys.stderr)
         return 2
     discovered = discover(settings)
-    outcome = Executor(discovered.registry, settings.limits).run(arguments.command, payload)
+    executor = Executor(discovered.registry, settings.limits)
+    outcome = executor.run(arguments.command, payload, answers_host=True)
     for pool in discovered.pools.values():
         pool.close()  # an isolated connector's worker ends with the command
     print(json.dumps(outcome.envelope, indent=2, default=str))

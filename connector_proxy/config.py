@@ -114,6 +114,8 @@ class OAuthSettings:
     session_secret: str = field(default="", repr=False)
     # the proxy's URL as the browser reaches it, for the provider's redirect back; empty: from the request
     public_url: str = ""
+    # seconds a renewed token set the host could not store yet is kept for its next call (30 days)
+    keep_renewed: float = 2_592_000.0
 
 
 @dataclass(frozen=True)
@@ -492,6 +494,8 @@ def _resolve_oauth(oauth: OAuthSettings, environ: Mapping[str, str]) -> OAuthSet
             )
     if oauth.state_ttl <= 0:
         raise ConfigError("oauth.state_ttl must be positive")
+    if oauth.keep_renewed <= 0:
+        raise ConfigError("oauth.keep_renewed must be positive")
     return dataclasses.replace(oauth, session_secret=secret)
 
 
