@@ -425,6 +425,8 @@ def _catalog_table(registry: Registry) -> str:
         summary = entry["description"].split("\n", 1)[0]
         if entry["alias_of"]:
             summary = f"alias of {entry['alias_of']}"
+        if entry.get("run_by_host"):
+            summary = f"run by a SpiffWorkflow backend itself; {summary}"
         rows.append((entry["id"], parameters, summary))
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows)

@@ -225,7 +225,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
     ("line timeout", "sample/Crowd", {"url": "{silent}", "stuck_after": 60}, 200, "DestinationTimeout"),
     (
         "upstream timeout",
-        "http/GetRequest",
+        "http/GetRequestV2",
         {"url": "{silent}/x", "timeout": 0.3, "attempts": 1},
         200,
         "Timeout",
