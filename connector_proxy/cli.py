@@ -220,12 +220,13 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
     from connector_proxy.jobs.runner import JobRunner
     from connector_proxy.jobs.service import celery_backend
     from connector_proxy.lifecycle import ProcessServices
+    from connector_proxy.renewed import create_renewals
 
     backend = celery_backend()
     warn_without_credentials(settings.jobs)
     discovered = discover(settings)
     store = backend.RedisJobStore(settings.jobs)
-    executor = Executor(discovered.registry, settings.limits)
+    executor = Executor(discovered.registry, settings.limits, create_renewals(settings))
     runner = JobRunner(store, executor, settings.jobs)
     app = backend.worker_app(store, runner, settings.jobs)
     services = ProcessServices(discovered.pools)
