@@ -225,7 +225,7 @@ def celery_backend() -> ModuleType:
     except ModuleNotFoundError as missing:
         raise ConfigError(
             f'jobs.backend = "celery" needs the celery extra ({missing.name} is not installed):'
-            " pip install 'connector-proxy[celery]'"
+            " from a clone, .venv/bin/pip install -c constraints.txt './[celery]' (or -e '.[celery]')"
         ) from None
 
 
