@@ -104,5 +104,8 @@ def test_the_celery_backend_without_its_extra_says_what_to_install(tmp_path: Pat
     ran = subprocess.run([sys.executable, "-c", without_celery], capture_output=True, text=True, timeout=60)
 
     assert ran.returncode == 2, ran.stderr
-    assert "pip install -c constraints.txt './[celery]'" in ran.stderr and "celery is not installed" in ran.stderr
+    assert (
+        "pip install -c constraints.txt './[celery]'" in ran.stderr
+        and "celery is not installed" in ran.stderr
+    )
     assert "Traceback" not in ran.stderr
