@@ -132,3 +132,28 @@ def test_the_try_it_form_shows_the_envelope_and_a_400_naming_the_parameter(
     assert refused.split("\n", 1)[0].endswith("(the proxy answered 400)")
     # the proxy answered 200, but the envelope holds the upstream's error: shown as the failure it is
     assert upstream_error.split("\n", 1)[0].endswith("(the proxy answered 200)") and shown_as_error
+
+
+def test_a_catalog_of_sixty_commands_has_an_index_to_jump_from_and_a_search(
+    page: tuple[Page, Daemon],
+) -> None:
+    browser_page, daemon = page
+    browser_page.goto(f"{daemon.url}/")
+    browser_page.fill("#api_key", KEY)
+    browser_page.click("text=Sign in")
+    commands = browser_page.locator("article.command").count()
+    height = browser_page.viewport_size["height"] if browser_page.viewport_size else 720
+
+    browser_page.click('#index a[data-connector="os"]')
+    landed = browser_page.locator("#connector-os h2").bounding_box()
+    plain = browser_page.locator('article[id="http/GetRequest"] [data-run-by-host]').inner_text()
+    browser_page.fill("#q", "putobject")  # the index follows the search
+    http_entry_hidden = browser_page.locator('#index [data-connector="http"]').is_hidden()
+    aws_entry_visible = browser_page.locator('#index [data-connector="aws"]').is_visible()
+
+    assert commands >= 60
+    assert browser_page.url.endswith("#connector-os")
+    assert landed is not None and 0 <= landed["y"] < height  # the section is on screen
+    assert "run by a SpiffWorkflow backend itself" in plain and "http/GetRequestV2" in plain
+    assert http_entry_hidden and aws_entry_visible
+    assert browser_page.locator("#connector-http").is_hidden()

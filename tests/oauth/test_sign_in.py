@@ -18,7 +18,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector_proxy.sdk.testing import ServiceTaskHost
+from connector_proxy.sdk.testing import CallbackReceiver, ServiceTaskHost
 from tests.oauth_provider import OAuthProvider
 from tests.support import SPIFF_SITE, Daemon, call, client_from, completed
 
@@ -168,6 +168,39 @@ def test_an_upstream_failure_after_a_refresh_fails_the_task_and_the_next_answer_
     assert host.secrets["crm"]["access_token"] in provider.tokens
     assert not provider.tokens[host.secrets["crm"]["access_token"]].revoked
     assert after.state == "completed"
+
+
+def test_a_set_renewed_in_a_job_is_kept_and_handed_over_by_the_next_answer(
+    tmp_path: Path, client: FlaskClient, provider: OAuthProvider
+) -> None:
+    """A job's callback cannot carry a token set (the host stores none from it): the next synchronous
+    call with the old set is handed the kept one and its answer carries it."""
+    tokens = token_set_of(sign_in(client)[0].headers["Location"])
+    held = json.dumps({**tokens, "expires_at": int(time.time()) - 10})
+    path = tmp_path / "plugins.toml"
+    jobs = '[jobs]\ncallback_allow = ["127.0.0.1"]\nallow_callback_loopback = true\n'
+    path.write_text(config(provider, jobs))
+    receiver = CallbackReceiver()
+    host = ServiceTaskHost()
+    try:
+        with Daemon(path, ENV, tmp_path / "daemon.log") as daemon:
+            accepted = requests.post(
+                f"{daemon.url}/v1/do/sample/WhoAmI",
+                json={"token_set": held, "secret": "crm", "spiff__callback_url": f"{receiver.url}/cb"},
+                headers={"Prefer": "respond-async"},
+                timeout=30,
+            )
+            [(_, delivered)] = receiver.wait_for(1)
+            grants = len(provider.token_requests)
+            after = host.call(daemon.url, "sample/WhoAmI", {"token_set": held, "secret": "crm"})
+    finally:
+        receiver.close()
+
+    assert accepted.status_code == 202
+    assert "refreshed_token_set" not in delivered and delivered["command_response"]["body"]["sub"] == "alice"
+    assert provider.tokens[tokens["access_token"]].revoked  # the job rotated the set the host holds
+    assert after.state == "completed" and len(provider.token_requests) == grants
+    assert host.secrets["crm"]["access_token"] in provider.tokens
 
 
 def test_a_client_credentials_token_never_leaves_the_daemon_and_is_kept_between_calls(
