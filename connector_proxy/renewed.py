@@ -123,15 +123,16 @@ class Renewals:
     def outstanding(
         self, handed: Mapping[str, RefreshedTokens], refreshed: list[RefreshedTokens]
     ) -> list[RefreshedTokens]:
-        """What the host has yet to store: the sets handed in, and what the command renewed (each named
-        by the set the host holds), the latest last."""
-        waiting = dict(handed)
-        renewed = []
-        for tokens in refreshed:
-            earlier = waiting.pop(tokens.given, None)  # renewed again: the host still holds the first set
-            given = tokens.given if earlier is None else earlier.given
-            renewed.append(RefreshedTokens(tokens.secret, tokens.token_set, given))
-        return [*waiting.values(), *renewed]
+        """What the host has yet to store, one set per set it holds (the latest renewal of it), each
+        named by that set; the latest last."""
+        origin = {handed_fp: tokens.given for handed_fp, tokens in handed.items()}
+        latest = {tokens.given: tokens for tokens in handed.values()}
+        for tokens in refreshed:  # renewed once, or again (a 401 after a refresh): the host holds the first
+            given = origin.get(tokens.given, tokens.given)
+            origin[token_fingerprint(tokens.token_set)] = given
+            latest.pop(given, None)
+            latest[given] = RefreshedTokens(tokens.secret, tokens.token_set, given)
+        return list(latest.values())
 
     def settle(self, outstanding: list[RefreshedTokens], stored: RefreshedTokens | None) -> None:
         """Forget the set the host stores now; keep every other one until a later answer carries it."""
