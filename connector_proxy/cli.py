@@ -483,7 +483,8 @@ def _call(settings: Settings, arguments: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"connector-proxy: {error}", file=sys.stderr)
         return 2
-    as_text = [key for key, _, _ in map(lambda t: t.partition("="), arguments.parameters) if key[-1:] != ":"]
+    keys = [text.partition("=")[0] for text in arguments.parameters]
+    as_text = [key for key in keys if not key.endswith(":")]  # key:=json is JSON already
     discovered = discover(settings)
     executor = Executor(discovered.registry, settings.limits)
     outcome = executor.run(arguments.command, payload, answers_host=True)

@@ -110,7 +110,7 @@ class Renewals:
             if key.startswith(SPIFF_PREFIX) or not looks_like_token_set(value):
                 continue
             given = _fingerprint(value)
-            kept = self.store.find(given) if given is not None else None
+            kept = self._find(given) if given is not None else None
             if given is None or kept is None:
                 continue
             token_set = self._open(kept[1])
@@ -145,12 +145,24 @@ class Renewals:
                 continue
             if self.store is None:
                 continue
-            if tokens is stored:
-                self.store.drop(tokens.given)
-            else:
-                sealed = json.dumps(self.sealer.seal(dict(tokens.token_set)))
-                self.store.keep(tokens.given, tokens.secret, sealed, self.lifetime)
-                log.info("a renewed token set for secret %s is kept for the host's next call", tokens.secret)
+            try:
+                if tokens is stored:
+                    self.store.drop(tokens.given)
+                else:
+                    sealed = json.dumps(self.sealer.seal(dict(tokens.token_set)))
+                    self.store.keep(tokens.given, tokens.secret, sealed, self.lifetime)
+                    log.info(
+                        "a renewed token set for secret %s is kept for the host's next call", tokens.secret
+                    )
+            except Exception as error:  # the store is down: the call's answer stands; the set is lost
+                log.warning("a renewed token set for secret %s could not be kept (%s)", tokens.secret, error)
+
+    def _find(self, given: str) -> tuple[str, str] | None:
+        try:
+            return self.store.find(given) if self.store is not None else None
+        except Exception as error:  # the store is down: the call runs with the set the host gave
+            log.warning("kept token sets cannot be read (%s)", type(error).__name__)
+            return None
 
     def _open(self, sealed: str) -> dict[str, Any] | None:
         try:
