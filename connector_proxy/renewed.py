@@ -155,7 +155,10 @@ class Renewals:
                         "a renewed token set for secret %s is kept for the host's next call", tokens.secret
                     )
             except Exception as error:  # the store is down: the call's answer stands; the set is lost
-                log.warning("a renewed token set for secret %s could not be kept (%s)", tokens.secret, error)
+                problem = type(error).__name__  # never the store's URL
+                log.warning(
+                    "a renewed token set for secret %s could not be kept (%s)", tokens.secret, problem
+                )
 
     def _find(self, given: str) -> tuple[str, str] | None:
         try:
