@@ -9,6 +9,22 @@ from connector_proxy.registry import BoundAuth, BoundCommand
 from connector_proxy.sdk.parameters import JsonSchema
 
 _HOST_TYPES = {"string": "str", "integer": "int", "boolean": "bool"}
+# ids a SpiffWorkflow backend runs itself and never sends to a proxy (spiff-arena's
+# connectors/http_connector.py, d7678cf); their V2 forms come to the http connector
+RUN_BY_HOST = frozenset(
+    f"http/{method}Request" for method in ("Get", "Post", "Put", "Patch", "Delete", "Head")
+)
+RUN_BY_HOST_REASON = (
+    "a SpiffWorkflow backend runs this id itself and never sends it to the proxy: the proxy's"
+    " destination policy, limits and error codes do not apply"
+)
+
+
+def run_by_host(command_id: str) -> str | None:
+    """Why a host runs this id itself, with the id to call instead; None for the proxy's own."""
+    if command_id not in RUN_BY_HOST:
+        return None
+    return f"{RUN_BY_HOST_REASON}; call {command_id}V2 to have them"
 
 
 def host_type(schema: JsonSchema) -> str:
@@ -43,6 +59,7 @@ def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:
         "parameters": parameters,
         "errors": [code.describe() for code in bound.command.errors],
         "alias_of": None if command_id == bound.id else bound.id,
+        "run_by_host": command_id in RUN_BY_HOST,
         "asynchronous": bound.command.asynchronous,
         "deprecated": bound.command.deprecated,
         "replaced_by": bound.command.replaced_by,

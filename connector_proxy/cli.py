@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -20,7 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector_proxy import __version__, concurrency, logs
-from connector_proxy.config import ConfigError, Settings, config_path, load_settings, unknown_variables
+from connector_proxy.cli_help import Parser, PersonFormatter, fitted, port_taken
+from connector_proxy.config import (
+    ConfigError,
+    EnvironmentConfigError,
+    Settings,
+    config_path,
+    load_settings,
+    meant_variable,
+    unknown_variables,
+)
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name (connector_proxy.metrics)
 
@@ -39,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = config_path(arguments.config, os.environ)
     try:
         settings = load_settings(path, os.environ)
+    except EnvironmentConfigError as error:  # the file may not even have the key
+        print(f"connector-proxy: configuration error in the environment: {error}", file=sys.stderr)
+        return 2
     except ConfigError as error:
         print(f"connector-proxy: configuration error in {path}: {error}", file=sys.stderr)
         return 2
@@ -46,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         concurrency.prepare(settings.server.worker_class)  # before anything opens a socket or a lock
     _configure_logging(settings, arguments.action)
     for name in unknown_variables(settings.environ) if arguments.action in ("serve", "worker") else ():
-        logging.getLogger(__name__).warning("%s is not a setting and is ignored (misspelt?)", name)
+        logging.getLogger(__name__).warning(
+            "%s is not a setting and is ignored%s", name, meant_variable(name)
+        )
     handlers = {
         "serve": _serve,
         "worker": _worker,
@@ -65,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="connector-proxy", description=__doc__)
+    parser = Parser(prog="connector-proxy", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     actions = parser.add_subparsers(dest="action", required=True)
     for name, text in (
@@ -125,14 +140,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(settings: Settings, action: str) -> None:
-    """The daemon logs as configured; ``check`` prints its problems itself, the others only warn."""
+    """The daemon logs as configured; ``check`` prints its problems itself, the others only warn, in
+    sentences for the person who typed the command (JSON lines only when server.log_format asks)."""
     levels = {
         "serve": settings.server.log_level.upper(),
         "check": "CRITICAL",
         "validate": "CRITICAL",
         "catalog": "CRITICAL",  # stdout is the document; what was left out is in it (and check says why)
     }
-    logs.configure(levels.get(action, "WARNING"), settings.server.log_format)
+    level = levels.get(action, "WARNING")
+    if action in ("serve", "worker") or settings.server.log_format == "json":
+        logs.configure(level, settings.server.log_format)
+        return
+    person = logging.StreamHandler(sys.stderr)
+    person.setFormatter(PersonFormatter())
+    logging.basicConfig(level=level, handlers=[person], force=True)
 
 
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -142,6 +164,16 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     from connector_proxy.web.app import create_app
     from connector_proxy.web.state import proxy_state_of
 
+    bind = arguments.bind or settings.server.bind
+    if port_taken(bind):  # said now, in words, not after gunicorn's retries
+        named = "--bind" if arguments.bind else f"server.bind in {settings.source or 'the configuration'}"
+        print(
+            f"connector-proxy: {bind} is in use (another connector-proxy, or another program, listens"
+            f" there): stop it, or listen elsewhere with --bind HOST:PORT (now: {named};"
+            " CONNECTOR_PROXY_SERVER_BIND overrides server.bind)",
+            file=sys.stderr,
+        )
+        return 2
     app = create_app(_bound(settings, arguments.bind))
     warn_without_credentials(settings.jobs)
     proxy_state_of(app).jobs.recover()  # before any worker forks: what a stop left running runs again
@@ -200,12 +232,13 @@ def _celery_worker(settings: Settings, arguments: argparse.Namespace, dead: tupl
     from connector_proxy.jobs.runner import JobRunner
     from connector_proxy.jobs.service import celery_backend
     from connector_proxy.lifecycle import ProcessServices
+    from connector_proxy.renewed import create_renewals
 
     backend = celery_backend()
     warn_without_credentials(settings.jobs)
     discovered = discover(settings)
     store = backend.RedisJobStore(settings.jobs)
-    executor = Executor(discovered.registry, settings.limits)
+    executor = Executor(discovered.registry, settings.limits, create_renewals(settings))
     runner = JobRunner(store, executor, settings.jobs)
     app = backend.worker_app(store, runner, settings.jobs)
     leases = backend.WorkerLeases(store, runner, app, settings.jobs.celery_queue, dead)
@@ -335,7 +368,10 @@ def _check(settings: Settings, arguments: argparse.Namespace) -> int:
         left_out = bind_subscriptions(settings, registry).problems
         problems += [f"{where}: [subscriptions.{name}]: {detail}" for name, detail in left_out.items()]
         problems += [f"{where}: {problem}" for problem in registry.typeahead_problems]
-        problems += [f"environment: {name} is not a setting" for name in unknown_variables(settings.environ)]
+        problems += [
+            f"environment: {name} is not a setting{meant_variable(name)}"
+            for name in unknown_variables(settings.environ)
+        ]
         problems += _callback_problems(settings)
         problems += _proxy_problems(settings, registry)
         problems += _live_problems(settings, registry) if arguments.live else []
@@ -465,7 +501,14 @@ def _catalog(settings: Settings, url: str | None, api_key: str | None) -> list[d
     except SecretReferenceError as error:
         raise ValueError(f"--api-key: {error}") from None
     headers = {HEADER: key} if key else {}
-    answer = requests.get(f"{url.rstrip('/')}/v1/commands", headers=headers, timeout=30)
+    try:
+        answer = requests.get(f"{url.rstrip('/')}/v1/commands", headers=headers, timeout=30)
+    except requests.Timeout:
+        raise ValueError(f"{url} did not answer GET /v1/commands within 30 s") from None
+    except requests.ConnectionError:
+        raise ValueError(
+            f"nothing answers at {url}: is the daemon running there, and are the host and port right?"
+        ) from None
     if answer.status_code != 200:
         raise ValueError(f"{url} answered {answer.status_code} to GET /v1/commands")
     listed: list[dict[str, Any]] = answer.json()
@@ -493,9 +536,10 @@ def _catalog_table(registry: Registry) -> str:
         summary = entry["description"].split("\n", 1)[0]
         if entry["alias_of"]:
             summary = f"alias of {entry['alias_of']}"
+        if entry.get("run_by_host"):
+            summary = f"{summary} (a SpiffWorkflow backend runs this id itself)"
         rows.append((entry["id"], parameters, summary))
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows)
+    return fitted(rows)
 
 
 def _call(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -507,12 +551,39 @@ def _call(settings: Settings, arguments: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"connector-proxy: {error}", file=sys.stderr)
         return 2
+    keys = [text.partition("=")[0] for text in arguments.parameters]
+    as_text = [key for key in keys if not key.endswith(":")]  # key:=json is JSON already
     discovered = discover(settings)
-    outcome = Executor(discovered.registry, settings.limits).run(arguments.command, payload)
+    executor = Executor(discovered.registry, settings.limits)
+    outcome = executor.run(arguments.command, payload, answers_host=True)
     for pool in discovered.pools.values():
         pool.close()  # an isolated connector's worker ends with the command
     print(json.dumps(outcome.envelope, indent=2, default=str))
+    for hint in _json_hints(outcome.envelope["error"], as_text, payload):
+        print(f"connector-proxy: hint: {hint}", file=sys.stderr)
     return 0 if outcome.envelope["error"] is None else 1
+
+
+def _json_hints(error: Any, as_text: list[str], payload: dict[str, Any]) -> list[str]:
+    """A parameter given as text (``key=value``) that had to be a number, a flag, a list or an
+    object: say how to give it as JSON (``key:=value``)."""
+    message = error.get("message", "") if isinstance(error, dict) else ""
+    hints = []
+    for key in as_text:
+        wrong = re.search(rf"\b{re.escape(key)}\b[^;]*(?:is not|must be) of type '?(\w+)", message)
+        if wrong:
+            example = _as_json(str(payload[key]), wrong[1])
+            hints.append(f"{key} was given as text ({key}={payload[key]}); give JSON with {key}:={example}")
+    return hints
+
+
+def _as_json(text: str, expected: str) -> str:
+    """The text as the JSON a shell passes on: itself if it is JSON already, else in a list."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return f"'{json.dumps([text])}'" if expected == "array" else "<JSON>"
+    return text
 
 
 def _parameter(text: str) -> tuple[str, Any]:

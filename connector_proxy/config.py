@@ -8,9 +8,10 @@ overridden with ``CONNECTOR_PROXY_<SECTION>_<KEY>`` (lists comma-separated).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -114,6 +115,8 @@ class OAuthSettings:
     session_secret: str = field(default="", repr=False)
     # the proxy's URL as the browser reaches it, for the provider's redirect back; empty: from the request
     public_url: str = ""
+    # seconds a renewed token set the host could not store yet is kept for its next call (30 days)
+    keep_renewed: float = 2_592_000.0
 
 
 @dataclass(frozen=True)
@@ -305,9 +308,17 @@ def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
 def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     """Read, override and validate the configuration; raise ConfigError if unusable."""
     document = _read_toml(path) if path is not None else {}
-    unknown = set(document) - set(SECTIONS) - {"connectors", "subscriptions", "proxies"}
+    tables = {*SECTIONS, "connectors", "subscriptions", "proxies"}
+    unknown = set(document) - tables
     if unknown:
-        raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown section(s): {_named(unknown, tables)}")
+    try:
+        return _settings(document, path, environ)
+    except ConfigError as error:
+        raise _from_environment(error, environ) from None
+
+
+def _settings(document: Mapping[str, Any], path: Path | None, environ: Mapping[str, str]) -> Settings:
     sections = {name: _section(name, cls, document.get(name, {}), environ) for name, cls in SECTIONS.items()}
     auth: AuthSettings = sections["auth"]
     sections["auth"] = _resolve_api_keys(auth, environ)
@@ -330,14 +341,54 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     )
 
 
+class EnvironmentConfigError(ConfigError):
+    """A value set by an environment override (``variable``), not by the file."""
+
+    def __init__(self, message: str, variable: str) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+def _from_environment(error: ConfigError, environ: Mapping[str, str]) -> ConfigError:
+    """An error about a key an environment variable set names that variable: the file may not even
+    have the key."""
+    if isinstance(error, EnvironmentConfigError):
+        return error
+    for section, key in re.findall(r"\b([a-z]+)\.([a-z_]+)\b", str(error)):
+        variable = f"{ENV_PREFIX}{section}_{key}".upper()
+        if section in SECTIONS and variable in environ:
+            return EnvironmentConfigError(f"{error} (set by the environment variable {variable})", variable)
+    return error
+
+
+def _named(unknown: set[str], known: set[str] | frozenset[str]) -> str:
+    """Unknown names, each with the known one it is likely a misspelling of."""
+    return ", ".join(name + did_you_mean(name, known) for name in sorted(unknown))
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean <the closest known word>?)``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """``CONNECTOR_PROXY_*`` variables that set nothing (a misspelt ``..._SERVER_WORKRS``, say)."""
-    known = {CONFIG_ENV} | {
+    known = _variables()
+    return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)
+
+
+def meant_variable(name: str) -> str:
+    """`` (did you mean CONNECTOR_PROXY_…?)`` for a variable that sets nothing, or ``""``."""
+    return did_you_mean(name, _variables())
+
+
+def _variables() -> set[str]:
+    return {CONFIG_ENV} | {
         f"{ENV_PREFIX}{name}_{field.name}".upper()
         for name, cls in SECTIONS.items()
         for field in dataclasses.fields(cls)
     }
-    return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -345,7 +396,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as stream:
             return tomllib.load(stream)
     except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist") from None
+        raise ConfigError(
+            f"no configuration file at {path.absolute()}; name one with --config PATH or"
+            f" {CONFIG_ENV}, or run where a plugins.toml is"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
 
@@ -357,12 +411,15 @@ def _section(name: str, cls: type[Any], table: Any, environ: Mapping[str, str]) 
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(table) - known
     if unknown:
-        raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown key(s) in [{name}]: {_named(unknown, known)}")
     values: dict[str, Any] = {}
     for key in known:
         env_name = f"{ENV_PREFIX}{name}_{key}".upper()
         if env_name in environ:
-            values[key] = _from_env(env_name, environ[env_name], hints[key])
+            try:
+                values[key] = _from_env(env_name, environ[env_name], hints[key])
+            except ConfigError as error:
+                raise EnvironmentConfigError(str(error), env_name) from None
         elif key in table:
             values[key] = _typed(f"{name}.{key}", table[key], hints[key])
     return cls(**values)
@@ -495,6 +552,8 @@ def _resolve_oauth(oauth: OAuthSettings, environ: Mapping[str, str]) -> OAuthSet
             )
     if oauth.state_ttl <= 0:
         raise ConfigError("oauth.state_ttl must be positive")
+    if oauth.keep_renewed <= 0:
+        raise ConfigError("oauth.keep_renewed must be positive")
     return dataclasses.replace(oauth, session_secret=secret)
 
 
@@ -540,7 +599,7 @@ def _subscription(name: str, entry: Any) -> SubscriptionSettings:
     known = {f.name for f in dataclasses.fields(SubscriptionSettings)} - {"name"}
     unknown = set(entry) - known
     if unknown:
-        raise ConfigError(f"unknown key(s) in [{where}]: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown key(s) in [{where}]: {_named(unknown, known)}")
     for key in ("trigger", "message"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise ConfigError(f"{where}.{key} must be a non-empty string")
@@ -581,7 +640,7 @@ def _proxy(name: str, entry: Any, environ: Mapping[str, str]) -> ProxySettings:
     hints = get_type_hints(ProxySettings)
     unknown = set(entry) - set(hints) - {"name"}
     if unknown:
-        raise ConfigError(f"unknown key(s) in [{where}]: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown key(s) in [{where}]: {_named(unknown, set(hints) - {'name'})}")
     if "url" not in entry:
         raise ConfigError(f"{where}.url is required: the other proxy's base URL")
     values = {key: _typed(f"{where}.{key}", value, hints[key]) for key, value in entry.items()}
@@ -673,7 +732,7 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
         unknown = set(entry) - known
         if unknown:
             raise ConfigError(
-                f"unknown key(s) in [connectors.{name}]: {', '.join(sorted(unknown))}"
+                f"unknown key(s) in [connectors.{name}]: {_named(unknown, known)}"
                 f" (the connector's own settings go in [connectors.{name}.config])"
             )
         enabled = _typed(f"connectors.{name}.enabled", entry.get("enabled", True), bool)

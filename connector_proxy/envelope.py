@@ -43,10 +43,14 @@ def _build(
     }
 
 
-def with_refreshed_tokens(envelope: Envelope, refreshed: RefreshedTokens) -> Envelope:
-    """The host's shape for an answer after a token refresh: it stores the set in secret ``auth``."""
-    return {
-        "api_response": envelope,
-        "refreshed_token_set": dict(refreshed.token_set),
-        "auth": refreshed.secret,
-    }
+def with_refreshed_tokens(envelope: Envelope, refreshed: RefreshedTokens, command_id: str) -> Envelope:
+    """The answer after a token refresh: the same v2 envelope, so the host fails or completes the task
+    as it would without the refresh, with the set for its secret ``auth`` beside it. The host puts
+    ``api_response`` verbatim in the task's result variable: it is what it puts there from a plain
+    answer (``command_response`` and ``operator_identifier``). No ``spiff__logs``: with them at the top
+    the SpiffWorkflow backend replaces the answer by ``api_response`` and never stores the set."""
+    answer = {key: value for key, value in envelope.items() if key != "spiff__logs"}
+    answer["api_response"] = {**envelope["command_response"], "operator_identifier": command_id}
+    answer["refreshed_token_set"] = dict(refreshed.token_set)
+    answer["auth"] = refreshed.secret
+    return answer

@@ -18,6 +18,7 @@ from connector_proxy import envelope, errors, metrics
 from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
+from connector_proxy.renewed import Renewals
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import (
     Accepted,
@@ -49,15 +50,36 @@ class Outcome:
 class Executor:
     """Runs commands from the registry within the configured limits."""
 
-    def __init__(self, registry: Registry, limits: LimitSettings) -> None:
+    def __init__(self, registry: Registry, limits: LimitSettings, renewals: Renewals | None = None) -> None:
         self.registry = registry
         self.limits = limits
+        self.renewals = renewals or Renewals(None, 0.0)
 
-    def run(self, command_id: str, payload: Any, timeout: float | None = None) -> Outcome:
+    def run(
+        self, command_id: str, payload: Any, timeout: float | None = None, answers_host: bool = False
+    ) -> Outcome:
         """Run one call and log its outcome (never its parameters: they may hold secrets).
 
         ``timeout`` replaces ``limits.command_timeout`` (jobs have their own deadline).
+        ``answers_host``: the outcome is the host's synchronous answer, which can carry a renewed
+        token set (a job's callback cannot: the set is kept for a later answer).
         """
+        payload, handed = self.renewals.hand_in(payload)
+        outcome, refreshed = self._run_logged(command_id, payload, timeout)
+        outstanding = self.renewals.outstanding(handed, refreshed)
+        if not outstanding:
+            return outcome
+        carried = outstanding[-1] if answers_host and outcome.status == 200 else None
+        # the host stores the set only from an answer that completes the task; else it is kept here
+        self.renewals.settle(outstanding, carried if carried and _completes(outcome.envelope) else None)
+        if carried is None:
+            return outcome
+        answer = envelope.with_refreshed_tokens(outcome.envelope, carried, command_id)
+        return Outcome(outcome.status, answer, outcome.kind)
+
+    def _run_logged(
+        self, command_id: str, payload: Any, timeout: float | None
+    ) -> tuple[Outcome, list[RefreshedTokens]]:
         bound = self.registry.find(command_id)  # labels are the registry's names, never the client's
         timer = metrics.CallTimer(bound.connector, bound.command.name) if bound else metrics.CallTimer("", "")
         with (
@@ -83,10 +105,7 @@ class Executor:
                 error["error_code"] if error else "ok",
                 (time.perf_counter() - timer.started) * 1000,
             )
-        if refreshed:  # a command renewed an OAuth token set: the host must store it
-            tokens = envelope.with_refreshed_tokens(outcome.envelope, refreshed[-1])
-            return Outcome(outcome.status, tokens, outcome.kind)
-        return outcome
+        return outcome, refreshed
 
     def check(self, command_id: str, payload: Any) -> BoundCommand | Outcome:
         """The command a call names if the call is valid for it, else the refusal to answer."""
@@ -151,6 +170,12 @@ def _warn_deprecated(bound: BoundCommand, context: Context) -> None:
     instead = f"; use {command.replaced_by}" if command.replaced_by else ""
     context.log.warning("%s is deprecated: %s%s", bound.id, command.deprecated, instead)
     metrics.DEPRECATED_CALLS.labels(bound.connector, command.name).inc()
+
+
+def _completes(answer: Envelope) -> bool:
+    """Would the host complete the task on this answer (no error, an upstream status below 300)?"""
+    status = answer["command_response"].get("http_status")
+    return answer["error"] is None and isinstance(status, int) and status < 300
 
 
 def _ids_of(payload: Any) -> CallIds:

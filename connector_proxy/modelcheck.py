@@ -23,6 +23,7 @@ from defusedxml.ElementTree import fromstring
 from jsonschema import Draft202012Validator
 
 from connector_proxy import errors
+from connector_proxy.catalog import run_by_host
 
 ERROR, NOTE = "error", "note"
 KINDS = (
@@ -35,8 +36,6 @@ KINDS = (
     "deprecated_command",
     "deprecated_parameter",
 )
-# the host runs these six itself and never sends them to a proxy; their V2 forms come to us
-HOST_BUILT_IN = re.compile(r"http/(Get|Post|Put|Patch|Delete|Head)Request")
 # codes any SDK command's call may be answered with besides its own (a legacy package's entry lists its own)
 CALL_LEVEL_CODES = tuple(
     code.code
@@ -208,14 +207,13 @@ def check_task(task: ServiceTask, shapes: Mapping[str, CommandShape]) -> Iterato
     command, finding = task.command, task.finding
     if command is None:
         return  # not a connector call (a script-backed service task, say)
+    host_runs = run_by_host(command)
+    if host_runs is not None:  # whatever the catalog offers under this id, the call never reaches it
+        yield finding("host_built_in", f"{host_runs} (not checked)", severity=NOTE)
+        return
     shape = shapes.get(command)
     if shape is None:
-        if HOST_BUILT_IN.fullmatch(command):
-            yield finding(
-                "host_built_in", "run by the host itself, not the proxy: not checked", severity=NOTE
-            )
-        else:
-            yield finding("unknown_command", f"{command!r} is not in the proxy's catalog")
+        yield finding("unknown_command", f"{command!r} is not in the proxy's catalog")
         return
     if shape.deprecated:
         yield finding("deprecated_command", shape.deprecated, severity=NOTE)

@@ -9,12 +9,15 @@ its configuration goes. Everything it imports comes from ``connector_proxy.sdk``
 from __future__ import annotations
 
 import re
+from importlib import metadata
 from pathlib import Path
 from string import Template
 
 from connector_proxy import __version__
 
 VALID_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+BUILT_IN = ("http", "aws", "os")  # connectors/ in connector-proxy's repository, each its own package
+GROUP = "connector_proxy.connectors"
 
 PYPROJECT = Template("""[build-system]
 requires = ["setuptools>=64"]
@@ -40,6 +43,12 @@ include = ["$package*"]
 
 [tool.setuptools.package-data]
 $package = ["py.typed"]
+
+# the package's own test settings: run inside another project (a clone of connector-proxy, say),
+# pytest would otherwise take that project's options (its addopts, its plug-ins)
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+addopts = "-ra"
 """)
 
 PACKAGE = Template('''"""The $name connector: one command to start from."""
@@ -159,6 +168,9 @@ def create(name: str, where: Path) -> Path:
         raise ValueError(
             f"{name!r}: a connector name is lower case letters, digits and _, starting with a letter"
         )
+    taken = _taken(name)
+    if taken:
+        raise ValueError(f"{name!r} {taken}: installing this package would replace it; choose another name")
     package = f"connector_proxy_{name}"
     folder = where / f"connector-proxy-{name.replace('_', '-')}"
     if folder.exists():
@@ -176,3 +188,19 @@ def create(name: str, where: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.substitute(values))
     return folder
+
+
+def _taken(name: str) -> str | None:
+    """Why ``name`` is someone's already (a connector's name is its command ids' first half, and the
+    package's names are made from it), or None."""
+    if name in BUILT_IN:
+        return f"is a built-in connector's name (connector-proxy-{name})"
+    for point in metadata.entry_points(group=GROUP):
+        if point.name == name:
+            where = f"{point.dist.name} {point.dist.version}" if point.dist else point.value
+            return f"is the name of an installed connector ({where})"
+    try:
+        found = metadata.distribution(f"connector-proxy-{name.replace('_', '-')}")
+    except metadata.PackageNotFoundError:
+        return None
+    return f"names an installed package ({found.metadata['Name']} {found.version})"

@@ -105,6 +105,7 @@ class OAuthProvider:
         self.codes: dict[str, Code] = {}
         self.tokens: dict[str, Token] = {}
         self.refuse = False
+        self.userinfo_refuses = False  # every token, even a fresh one, is refused (401) at /userinfo
         self.token_requests: list[dict[str, str]] = []
         self.app = self._app()
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
@@ -153,7 +154,7 @@ class OAuthProvider:
         def userinfo() -> Any:
             bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
             known = provider.tokens.get(bearer)
-            if known is None or known.revoked:
+            if known is None or known.revoked or provider.userinfo_refuses:
                 return jsonify({"error": "invalid_token"}), 401
             return jsonify({"sub": "alice", "scope": known.scope})
 

@@ -70,12 +70,17 @@ class MessageSender:
             retry, error = self._send(event)
             if error is not None:
                 tracing.failed(error)
-        if error is None:
-            event.state, event.delivered_at, event.next_at = DELIVERED, time.time(), None
+        if error is None:  # the record says what is true now: the retries' cause is in the log
+            event.state, event.delivered_at, event.next_at, event.last_error = (
+                DELIVERED,
+                time.time(),
+                None,
+                None,
+            )
             EVENT_DELIVERIES.labels(event.subscription, "delivered").inc()
             log.info("event %s (%s): message %s delivered", event.id, event.subscription, event.message)
             return
-        event.last_error = error  # kept after a later success: the operator sees what the retries were for
+        event.last_error = error
         delay = backoff(event.attempts, FIRST_DELAY, MAX_DELAY)
         trying_since = event.retried_at or event.received_at
         if retry and time.time() - trying_since + delay <= self.settings.give_up_after:

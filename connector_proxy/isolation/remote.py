@@ -324,7 +324,7 @@ def forwarding(pool: WorkerPool, command: Command) -> Callable[[Context, dict[st
             return Raised(_worker_error(f"{pool.name}/{command.name}", trouble))
         ctx.log.lines.extend(str(line) for line in answer.get("logs", []))
         ctx.refreshed.extend(
-            RefreshedTokens(str(r.get("secret")), r.get("token_set") or {})
+            RefreshedTokens(str(r.get("secret")), r.get("token_set") or {}, str(r.get("given") or ""))
             for r in answer.get("refreshed", [])
         )
         return invocation_of(answer, by_code)

@@ -196,7 +196,9 @@ def _run(
         "id": call.get("id"),
         **message_of(invocation),
         "logs": ctx.log.lines,
-        "refreshed": [{"secret": r.secret, "token_set": dict(r.token_set)} for r in ctx.refreshed],
+        "refreshed": [
+            {"secret": r.secret, "token_set": dict(r.token_set), "given": r.given} for r in ctx.refreshed
+        ],
     }
 
 

@@ -150,6 +150,9 @@ class CallbackSender:
         if attempt.outcome is not None:
             CALLBACK_OUTCOMES.labels(attempt.outcome).inc()
         origin = origin_of(job.callback_url)
+        if attempt.outcome == REFUSED and job.delivery.resent_after is not None:
+            _refused_again(job, attempt, origin)
+            return
         if attempt.delivered:
             job.delivery.state, job.delivery.delivered_at, job.delivery.next_at = DELIVERED, time.time(), None
             CALLBACKS.labels("delivered").inc()
@@ -192,3 +195,12 @@ class CallbackSender:
         # refused credentials are retried too: the operator mends them, and the result must not be lost
         retry = is_transient(response.status) or response.status in CREDENTIAL_STATUSES
         return Attempt(False, retry, refused, response.status, answer)
+
+
+def _refused_again(job: Job, attempt: Attempt, origin: str) -> None:
+    """A resend of a delivered callback the host refuses (its task completed already, so it no
+    longer waits): the earlier delivery stands, and the refusal is one of the job's actions."""
+    job.resend_refused(attempt.status, attempt.answer)
+    log.warning(
+        "job %s: %s refused the callback sent again (%s); delivered before", job.id, origin, attempt.error
+    )

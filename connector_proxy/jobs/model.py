@@ -38,6 +38,8 @@ class Delivery:
     outcome: str | None = None  # the host's word: completed, retry_scheduled; or refused, credentials_refused
     host_status: int | None = None
     host_answer: Any = None  # what the host said last, for the operator
+    # an operator's resend of a delivered callback: the delivery it replaces, back if the host refuses
+    resent_after: dict[str, Any] | None = None
 
 
 @dataclass
@@ -73,6 +75,12 @@ class Job:
     def acted(self, action: str, by: str) -> None:
         """Record an operator's action (``cancel``, ``redeliver``) and where it came from (api, page)."""
         self.actions.append({"action": action, "by": by, "at": iso_time(time.time())})
+
+    def resend_refused(self, status: int | None, answer: Any) -> None:
+        """The host refused a resent callback it had taken before: the earlier delivery stands."""
+        self.delivery = Delivery(**{**(self.delivery.resent_after or {}), "resent_after": None})
+        refusal = {"action": "redeliver_refused", "by": "host", "at": iso_time(time.time())}
+        self.actions.append({**refusal, "host_status": status, "host_answer": answer})
 
     @property
     def finished(self) -> bool:

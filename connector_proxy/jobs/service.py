@@ -9,6 +9,7 @@ import importlib
 import logging
 import socket
 import time
+from dataclasses import asdict
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -24,7 +25,7 @@ from connector_proxy.errors import (
 from connector_proxy.executor import ACCEPTED, Executor, Outcome, rejected, text_or_none
 from connector_proxy.jobs import relay
 from connector_proxy.jobs.delivery import callback_policy, checked_callback_url
-from connector_proxy.jobs.model import PENDING, QUEUED, WAITING, Delivery, Job
+from connector_proxy.jobs.model import DELIVERED, PENDING, QUEUED, WAITING, Delivery, Job
 from connector_proxy.jobs.store import JobStore
 from connector_proxy.lifecycle import Background
 from connector_proxy.sdk import tracing
@@ -177,7 +178,8 @@ class Jobs:
                 CALLBACK_NOT_RESENDABLE, f"Job {job_id} has no callback to send again ({shown})"
             )
         job.acted("redeliver", by)
-        job.delivery = Delivery(state=PENDING, next_at=time.time())
+        earlier = asdict(job.delivery) if job.delivery.state == DELIVERED else None
+        job.delivery = Delivery(state=PENDING, next_at=time.time(), resent_after=earlier)
         self.store.save(job)
         log.info(
             "job %s (%s): its callback is sent again at an operator's request (%s)", job.id, job.command, by
@@ -240,7 +242,7 @@ def celery_backend() -> ModuleType:
     except ModuleNotFoundError as missing:
         raise ConfigError(
             f'jobs.backend = "celery" needs the celery extra ({missing.name} is not installed):'
-            " pip install 'connector-proxy[celery]'"
+            " from a clone, .venv/bin/pip install -c constraints.txt './[celery]' (or -e '.[celery]')"
         ) from None
 
 

@@ -209,7 +209,7 @@ class OAuth2:
         renewed = self.request_tokens(ctx.config, form, min(TOKEN_TIMEOUT, ctx.seconds_left()))
         # a provider that does not rotate refresh tokens keeps the old one valid
         renewed.setdefault("refresh_token", refresh_token)
-        ctx.refreshed.append(RefreshedTokens(secret, renewed))
+        ctx.refreshed.append(RefreshedTokens(secret, renewed, token_fingerprint(tokens)))
         return renewed
 
     def request_tokens(
@@ -253,6 +253,19 @@ def parse_token_set(token_set: Mapping[str, Any] | str) -> dict[str, Any]:
     if not isinstance(parsed, Mapping) or not isinstance(parsed.get("access_token"), str):
         raise CommandError(TOKEN_SET_INVALID, "the token set is not a JSON object with an access_token")
     return dict(parsed)
+
+
+def token_fingerprint(token_set: Mapping[str, Any]) -> str:
+    """A token set's SHA-256 (its keys sorted): which set a host holds, without keeping the set itself."""
+    text = json.dumps(token_set, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def looks_like_token_set(value: Any) -> bool:
+    """Cheaply: might this parameter be a token set (an object, or JSON text, with an access_token)?"""
+    if isinstance(value, Mapping):
+        return "access_token" in value
+    return isinstance(value, str) and value.startswith("{") and '"access_token"' in value
 
 
 def is_expired(token_set: Mapping[str, Any]) -> bool:

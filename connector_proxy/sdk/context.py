@@ -20,6 +20,7 @@ class RefreshedTokens:
 
     secret: str
     token_set: Mapping[str, Any]
+    given: str = ""  # token_fingerprint() of the set the command was handed: what the host still holds
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@
 ``RunningDaemon`` is ``connector-proxy serve`` under gunicorn in a child
 process; ``app_client`` is the same application in the test's process (no
 server), quick for checking a command's validation, answers and errors.
-``SilentServer`` is an upstream that never answers, ``CallbackReceiver`` a
+``SilentServer`` is an upstream that never answers, ``ServiceTaskHost`` what a
+SpiffWorkflow backend makes of a call's answer, ``CallbackReceiver`` a
 host's callback endpoint, ``MessageHost`` a host's message API (inbound
 events), ``moto_server`` AWS as moto's server plays it over HTTP. Nothing here
 is imported by the daemon itself.
@@ -44,7 +45,9 @@ __all__ = [
     "Message",
     "MessageHost",
     "RunningDaemon",
+    "ServiceTaskHost",
     "SilentServer",
+    "TaskOutcome",
     "app_client",
     "assert_answers_as_declared",
     "call",
@@ -281,6 +284,97 @@ def _whole_body(handler: BaseHTTPRequestHandler) -> bytes | None:
 
 
 UNCAUGHT = "UncaughtServiceTaskError"  # the host's error_type for an error no boundary event caught
+
+
+@dataclass
+class TaskOutcome:
+    """What became of a service task: ``completed`` (``result`` is its result variable), ``failed``
+    (``error_code`` is the BPMN error raised) or ``waiting`` (a 202: a callback completes it)."""
+
+    state: str
+    result: Any = None
+    error_code: str | None = None
+
+
+class ServiceTaskHost:
+    """What a SpiffWorkflow backend does with a proxy's answer to a service task, step by step as its
+    ``ServiceTaskDelegate.call_connector`` does at spiff-arena d7678cf (no boundary event catches an
+    error here): ``secrets`` holds what it stored from ``refreshed_token_set``, ``logs`` the
+    ``spiff__logs`` lines it copied."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, Any] = {}
+        self.logs: list[str] = []
+
+    def call(self, proxy_url: str, command: str, parameters: Mapping[str, Any]) -> TaskOutcome:
+        """POST the call as the backend does (with its ``spiff__`` keys) and take the answer."""
+        body = {
+            **parameters,
+            "spiff__process_instance_id": 1,
+            "spiff__process_model_identifier": "tests/model",
+            "spiff__task_id": "6f1c0d52-3f4f-4a49-9d9e-000000000001",
+            "spiff__task_data": {},
+            "spiff__callback_url": "http://127.0.0.1:9/v1.0/tasks/1/6f1c0d52/callback",
+        }
+        request = http.client.HTTPConnection(urlsplit(proxy_url).netloc, timeout=45)
+        try:
+            request.request(
+                "POST", f"/v1/do/{command}", json.dumps(body), {"Content-Type": "application/json"}
+            )
+            answer = request.getresponse()
+            return self.take(command, answer.status, answer.read().decode("utf-8", "replace"))
+        finally:
+            request.close()
+
+    def take(self, command: str, status: int, text: str) -> TaskOutcome:
+        """The backend's steps on one answer, in its order."""
+        try:
+            parsed: Any = json.loads(text or "{}")
+        except ValueError:
+            parsed = {"error": {"error_code": "ServiceTaskOperatorReturnedInvalidJsonError"}}
+        if "spiff__logs" in parsed:
+            self.logs.extend(str(line) for line in parsed["spiff__logs"])
+            if "api_response" in parsed:  # the answer is replaced: a token set beside it is never seen
+                parsed = parsed["api_response"]
+        result: Any = parsed
+        if "command_response_version" in parsed and parsed["command_response_version"] > 1:
+            result = {**parsed["command_response"], "operator_identifier": command}
+        failure = self._error_code(parsed, status)
+        if failure is not None:
+            return TaskOutcome("failed", error_code=failure)
+        if status == 202:
+            return TaskOutcome("waiting")
+        if "refreshed_token_set" not in parsed:
+            return TaskOutcome("completed", result)
+        self.secrets[parsed["auth"]] = parsed["refreshed_token_set"]
+        return TaskOutcome("completed", parsed["api_response"])
+
+    @staticmethod
+    def _error_code(parsed: Mapping[str, Any], status: int) -> str | None:
+        """``check_for_errors``: the top level only."""
+        code = None
+        response = parsed.get("command_response")
+        if parsed.get("command_response_version", 0) > 1 and isinstance(response, dict):
+            upstream = response.get("http_status")
+            if isinstance(upstream, int) and upstream >= 300:
+                code = f"ServiceTaskHttpError{upstream}"
+        error = parsed.get("error")
+        if isinstance(error, dict) and "error_code" in error:
+            return str(error["error_code"])
+        if code is None and status >= 300:
+            return "ServiceTaskOperatorReturnedBadStatusError"
+        return code
+
+    @staticmethod
+    def callback_result(content: Mapping[str, Any]) -> Any:
+        """What a task completed by callback stores in its result variable: ``command_response.body``
+        only (JSON text with mimetype application/json is parsed)."""
+        response = content["command_response"]
+        body = response["body"]
+        if isinstance(body, str) and response.get("mimetype") == "application/json":
+            with contextlib.suppress(ValueError):
+                return json.loads(body)
+        return body
 
 
 class CallbackReceiver:

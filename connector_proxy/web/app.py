@@ -17,6 +17,7 @@ from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import create_jobs
 from connector_proxy.lifecycle import ProcessServices
 from connector_proxy.proxies.service import FIRST_READ_SECONDS, Proxies
+from connector_proxy.renewed import create_renewals
 from connector_proxy.signin import SignIns
 from connector_proxy.spent import create_spent
 from connector_proxy.web import openapi
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
     app.config["SESSION_COOKIE_NAME"] = "connector_proxy_page"
     app.session_interface = PageSessions()
-    executor = Executor(registry, settings.limits)
+    executor = Executor(registry, settings.limits, create_renewals(settings))
     jobs_service = create_jobs(settings, executor)
     events = create_events(settings, registry)
     proxies = Proxies(settings, registry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -70,7 +71,8 @@ def run_command(connector: str, command: str) -> Response:
     if state.jobs.relays(command_id, payload):  # the command PUTs its result back: through the daemon
         outcome = unless_client_leaves(client, lambda: state.jobs.relay(command_id, payload))
     else:
-        outcome = unless_client_leaves(client, lambda: state.executor.run(command_id, payload))
+        answer = partial(state.executor.run, command_id, payload, answers_host=True)
+        outcome = unless_client_leaves(client, answer)
     return json_response(outcome.envelope, outcome.status)
 
 

@@ -55,12 +55,19 @@ ENVELOPE = {
         "spiff__logs": {"type": "array", "items": {"type": "string"}},
     },
 }
-# the host's shape when a command renewed an OAuth token set during the call
+# the answer when a command renewed an OAuth token set: the envelope without spiff__logs, and beside it
+# what the host stores (api_response: command_response and operator_identifier, its result variable)
 REFRESHED = {
     "type": "object",
-    "required": ["api_response", "refreshed_token_set", "auth"],
+    "required": [
+        *("command_response", "error", "command_response_version"),
+        *("api_response", "refreshed_token_set", "auth"),
+    ],
     "properties": {
-        "api_response": {"$ref": "#/components/schemas/Envelope"},
+        "command_response": {"$ref": "#/components/schemas/Envelope/properties/command_response"},
+        "error": {"$ref": "#/components/schemas/Envelope/properties/error"},
+        "command_response_version": {"const": 2},
+        "api_response": {"type": "object", "required": ["body", "operator_identifier"]},
         "refreshed_token_set": {"type": "object"},
         "auth": {"type": "string"},
     },

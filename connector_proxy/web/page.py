@@ -106,12 +106,18 @@ def catalog_page() -> Any:
         by_connector.setdefault(command["id"].split("/", 1)[0], []).append(command)
     connectors = connectors_now(state)
     examples = {c["id"]: json.dumps(_example(c), indent=2) for c in commands}
+    every: dict[str, int] = {}  # the index: commands per connector, whatever the search
+    for command in catalog:
+        connector = command["id"].split("/", 1)[0]
+        every[connector] = every.get(connector, 0) + 1
     return render_template(
         "catalog.html",
         connectors=connectors,
         proxies=[status.describe() for status in state.proxies.statuses.values()],
         now=time.time(),
         commands=by_connector,
+        index={name: (count, len(by_connector.get(name, ()))) for name, count in sorted(every.items())},
+        allowed=allowed,
         examples=examples,
         query=query,
         csrf=_csrf_token(),
@@ -263,6 +269,36 @@ def _matches(command: dict[str, Any], query: str) -> bool:
         [command["id"], command.get("description", ""), *(p["id"] for p in command["parameters"])]
     )
     return query in text.lower()
+
+
+# a parameter's bounds as its schema words them, in the order a reader wants them
+_BOUNDS = (
+    ("minimum", "≥ {}"),
+    ("exclusiveMinimum", "> {}"),
+    ("maximum", "≤ {}"),
+    ("exclusiveMaximum", "< {}"),
+    ("minLength", "at least {} characters"),
+    ("maxLength", "at most {} characters"),
+    ("minItems", "at least {} items"),
+    ("maxItems", "at most {} items"),
+    ("multipleOf", "a multiple of {}"),
+    ("format", "format {}"),
+)
+
+
+def allowed(schema: Any) -> str:
+    """What values a parameter takes, beyond its type: its enum, const, ranges and lengths."""
+    if not isinstance(schema, dict):
+        return ""
+    if isinstance(schema.get("enum"), list):
+        return "one of " + ", ".join(json.dumps(value) for value in schema["enum"])
+    if "const" in schema:
+        return f"exactly {json.dumps(schema['const'])}"
+    said = [shape.format(schema[key]) for key, shape in _BOUNDS if key in schema]
+    items = schema.get("items")
+    if isinstance(items, dict) and allowed(items):
+        said.append(f"each {allowed(items)}")
+    return ", ".join(said)
 
 
 def _example(command: dict[str, Any]) -> dict[str, Any]:

@@ -90,3 +90,27 @@ def test_every_try_it_form_starts_from_parameters_that_validate(tmp_path: Path) 
             refused[command] = [p.message for p in problems]
 
     assert len(forms) > 20 and refused == {}
+
+
+def test_the_page_has_an_index_ranges_enums_and_marks_what_the_host_runs(tmp_path: Path) -> None:
+    client = client_from(tmp_path)
+    page = client.get("/").get_data(as_text=True)
+    filtered = client.get("/?q=greet").get_data(as_text=True)
+    greet = page[page.index('id="sample/Greet"') : page.index("</article>", page.index('id="sample/Greet"'))]
+    plain = page[
+        page.index('id="http/GetRequest"') : page.index("</article>", page.index('id="http/GetRequest"'))
+    ]
+    v2 = page[
+        page.index('id="http/GetRequestV2"') : page.index("</article>", page.index('id="http/GetRequestV2"'))
+    ]
+
+    index = page[page.index('<nav id="index"') : page.index("</nav>", page.index('<nav id="index"'))]
+    for connector in ("http", "sample", "os", "aws"):
+        assert f'href="#connector-{connector}"' in index and f'id="connector-{connector}"' in page
+    assert re.search(r"sample <span[^>]*>\(\d+\)</span>", index)
+    assert '<td class="allowed">≥ 1, ≤ 5</td>' in greet
+    assert '<td class="allowed">one of "plain", "loud"</td>' in html.unescape(greet)
+    assert "data-run-by-host" in plain and "models call <code>http/GetRequestV2</code>" in plain
+    assert "data-run-by-host" not in v2
+    assert re.search(r'<span class="muted" data-connector="http">http \(0 of \d+\)</span>', filtered)
+    assert re.search(r"sample <span[^>]*>\(\d+ of \d+\)</span>", filtered)

@@ -251,7 +251,9 @@ def test_list_prints_the_catalog(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert "http/GetRequestV2" in done.stdout
-    assert "alias of http/GetRequest" in done.stdout
+    assert (
+        "http/GetRequest       url*" in done.stdout and "alias of http/GetRequestV2 (a Spiff" in done.stdout
+    )
     assert "broken: import_error" in done.stdout
     # the sample's token is masked; the http connector's schema defaults are filled in
     assert 'sample: {"greeting": "Hello", "token": "********"}' in done.stdout

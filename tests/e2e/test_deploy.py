@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,45 @@ def test_the_recipes_serve_the_daemon_and_probe_liveness() -> None:
     unit = (DEPLOY / "connector-proxy.service").read_text()
     assert "ExecStart=/opt/connector-proxy/.venv/bin/connector-proxy serve" in unit
     assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
+
+
+def _sent(path: str, patterns: list[str]) -> bool:
+    """Does docker send ``path`` in the build context? The last pattern matching it or a parent decides."""
+    parts = path.split("/")
+    sent = True
+    for pattern in patterns:
+        keep = pattern.startswith("!")
+        bare = pattern.removeprefix("!")
+        prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+        nested = bare.removeprefix("**/")
+        if any(fnmatch(prefix, bare) for prefix in prefixes) or (
+            bare.startswith("**/") and any(fnmatch(part, nested) for part in parts)
+        ):
+            sent = keep
+    return sent
+
+
+def test_the_build_context_holds_what_the_image_copies_and_no_venv() -> None:
+    ignore = (DEPLOY.parent / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in ignore if line.strip() and not line.startswith("#")]
+    copied = [
+        source
+        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+        for source in [word for word in line.split()[1:] if not word.startswith("--")][:-1]
+    ]
+
+    assert copied and all(_sent(source.removeprefix("/"), patterns) for source in copied), copied
+    assert _sent("connector_proxy/web/app.py", patterns) and _sent("connectors/http/pyproject.toml", patterns)
+    for kept_out in (
+        ".venv/bin/python",
+        "connectors/http/.venv/x",
+        "connector_proxy/__pycache__/a.pyc",
+        "connector-proxy-jobs.sqlite3",
+        ".git/HEAD",
+        "connectors/http/tests/test_x.py",
+    ):
+        assert not _sent(kept_out, patterns), kept_out
 
 
 def test_what_the_image_copies_and_the_compose_file_mounts_exists() -> None:

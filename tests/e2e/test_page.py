@@ -132,3 +132,57 @@ def test_the_try_it_form_shows_the_envelope_and_a_400_naming_the_parameter(
     assert refused.split("\n", 1)[0].endswith("(the proxy answered 400)")
     # the proxy answered 200, but the envelope holds the upstream's error: shown as the failure it is
     assert upstream_error.split("\n", 1)[0].endswith("(the proxy answered 200)") and shown_as_error
+
+
+MANY = """
+from typing import Annotated, Literal
+
+from connector_proxy.sdk import Connector
+
+many = Connector("many", description="Thirty commands, to fill the page.")
+for _n in range(30):
+    def _command(ctx, size: Annotated[int, {"minimum": 1, "maximum": 9}] = 1,
+                 colour: Literal["red", "blue"] = "red") -> dict:
+        return {"size": size, "colour": colour}
+    many.command(f"Fill{_n:02d}")(_command)
+"""
+
+
+def test_a_catalog_of_sixty_commands_has_an_index_to_jump_from_and_a_search(
+    tmp_path: Path, browser: Browser
+) -> None:
+    site = tmp_path / "site"
+    (site / "many-0.1.dist-info").mkdir(parents=True)
+    (site / "many-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: many\nVersion: 0.1\n")
+    (site / "many-0.1.dist-info" / "entry_points.txt").write_text(
+        "[connector_proxy.connectors]\nmany = many_commands:many\n"
+    )
+    (site / "many_commands.py").write_text(MANY)
+    config = tmp_path / "plugins.toml"
+    config.write_text(CONFIG + f'[connectors.many]\n[jobs]\nsqlite_path = "{tmp_path / "jobs.sqlite3"}"\n')
+    with Daemon(config, TEST_ENV, tmp_path / "daemon.log", site=(site,)) as daemon:
+        browser_page = browser.new_page()
+        try:
+            browser_page.goto(f"{daemon.url}/")
+            browser_page.fill("#api_key", KEY)
+            browser_page.click("text=Sign in")
+            commands = browser_page.locator("article.command").count()
+            height = browser_page.viewport_size["height"] if browser_page.viewport_size else 720
+            browser_page.click('#index a[data-connector="os"]')
+            landed = browser_page.locator("#connector-os h2").bounding_box()
+            plain = browser_page.locator('article[id="http/GetRequest"] [data-run-by-host]').inner_text()
+            ranges = browser_page.locator('article[id="many/Fill07"] td.allowed').all_inner_texts()
+            browser_page.fill("#q", "getitem")  # the index follows the search
+            http_entry_hidden = browser_page.locator('#index [data-connector="http"]').is_hidden()
+            aws_entry_visible = browser_page.locator('#index [data-connector="aws"]').is_visible()
+            http_hidden = browser_page.locator("#connector-http").is_hidden()
+            url = browser_page.url
+        finally:
+            browser_page.close()
+
+    assert commands >= 60
+    assert url.endswith("#connector-os")
+    assert landed is not None and 0 <= landed["y"] < height  # the section is on screen
+    assert "run by a SpiffWorkflow backend itself" in plain and "http/GetRequestV2" in plain
+    assert ranges == ["≥ 1, ≤ 9", 'one of "red", "blue"']
+    assert http_entry_hidden and aws_entry_visible and http_hidden

@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from connector_proxy.sdk.testing import RunningDaemon
-from tests.support import CLI
+from tests.support import CLI, SITE
 
 
 def environment(folder: Path) -> Path:
@@ -38,7 +38,11 @@ def test_a_new_connector_installs_passes_its_tests_and_check_and_is_listed(tmp_p
     python = environment(tmp_path / "venv")
     pip = (sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "-e", folder)
     installed = run(*pip, cwd=tmp_path)
+    # made inside a project whose own pytest options would break its tests (as a clone's -n would
+    # without pytest-xdist): the package's own settings apply, run from inside it or from the project
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "--no-such-option"\n')
     tested = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=folder)
+    from_project = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", folder.name, cwd=tmp_path)
     (tmp_path / "plugins.toml").write_text("[discovery]\nenable_unlisted = false\n[connectors.weather]\n")
     checked = run(python, "-m", "connector_proxy", "check", cwd=tmp_path)
     listed = run(python, "-m", "connector_proxy", "list", cwd=tmp_path)
@@ -48,6 +52,7 @@ def test_a_new_connector_installs_passes_its_tests_and_check_and_is_listed(tmp_p
     assert "wrote connector-proxy-weather/connector_proxy_weather/__init__.py" in made.stdout
     assert installed.returncode == 0, installed.stderr
     assert tested.returncode == 0 and "3 passed" in tested.stdout, tested.stdout + tested.stderr
+    assert from_project.returncode == 0 and "3 passed" in from_project.stdout, from_project.stderr
     assert checked.returncode == 0, checked.stderr
     assert "1 connector(s) ready (weather), 0 problem(s)" in checked.stdout
     assert "weather/Greet" in listed.stdout and 'weather: {"greeting": "Hello"}' in listed.stdout
@@ -90,3 +95,18 @@ def _reloaded(daemon: RunningDaemon, seconds: float = 60) -> None:
     while old & set(daemon.worker_pids()):
         assert time.monotonic() < deadline, "the old workers were not replaced"
         time.sleep(0.1)
+
+
+def test_names_of_built_in_and_installed_connectors_are_refused_with_the_reason(tmp_path: Path) -> None:
+    environ = {**os.environ, "PYTHONPATH": str(SITE)}  # the sample connectors are installed there
+    built_in = subprocess.run(
+        [*CLI, "new", "http"], cwd=tmp_path, env=environ, capture_output=True, text=True
+    )
+    installed = subprocess.run(
+        [*CLI, "new", "sample"], cwd=tmp_path, env=environ, capture_output=True, text=True
+    )
+
+    assert built_in.returncode == 2 and "'http' is a built-in connector's name" in built_in.stderr
+    assert "would replace it; choose another name" in built_in.stderr
+    assert installed.returncode == 2 and "installed connector (sample-connectors 0.1.0)" in installed.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written

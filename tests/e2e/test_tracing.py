@@ -150,15 +150,15 @@ def test_a_call_continues_the_hosts_trace_down_to_the_upstream(
         trace_id,
         {
             "POST /v1/do/<connector>/<command>",
-            "call http/GetRequest",
+            "call http/GetRequestV2",
             "validate",
-            "command http/GetRequest",
+            "command http/GetRequestV2",
             "GET",
         },
     )
 
     assert answer.json()["error"] is None
-    server, call = spans["POST /v1/do/<connector>/<command>"], spans["call http/GetRequest"]
+    server, call = spans["POST /v1/do/<connector>/<command>"], spans["call http/GetRequestV2"]
     assert server["parent"] == parent and server["service"] == "connector-proxy"
     assert server["attributes"]["http.response.status_code"] == 200
     assert call["parent"] == server["span_id"]
@@ -167,8 +167,8 @@ def test_a_call_continues_the_hosts_trace_down_to_the_upstream(
         call["attributes"]["spiff.process_instance_id"] == "42"
         and call["attributes"]["spiff.task_id"] == "t-1"
     )
-    assert spans["validate"]["parent"] == spans["command http/GetRequest"]["parent"] == call["span_id"]
-    assert spans["GET"]["parent"] == spans["command http/GetRequest"]["span_id"]
+    assert spans["validate"]["parent"] == spans["command http/GetRequestV2"]["parent"] == call["span_id"]
+    assert spans["GET"]["parent"] == spans["command http/GetRequestV2"]["span_id"]
     assert spans["GET"]["attributes"]["server.address"] == "localhost"  # pytest-httpserver's name
     sent = httpserver.log[0][0].headers["traceparent"]
     assert sent.split("-")[1] == trace_id and sent.split("-")[2] == spans["GET"]["span_id"]

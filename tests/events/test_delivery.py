@@ -53,3 +53,15 @@ def test_a_time_to_live_asks_the_host_to_buffer_the_message() -> None:
         url = sender(host, time_to_live_in_seconds=120).url(event())
 
     assert "time_to_live_in_seconds=120" in url and f"message_instance_uuid={event().id}" in url
+
+
+def test_a_delivered_event_keeps_no_error_from_the_tries_before() -> None:
+    with MessageHost(fail_first=1) as host:
+        stored = event()
+        post = sender(host)
+        post.deliver(stored)
+        failed_first = (stored.state, stored.last_error)
+        post.deliver(stored)
+
+    assert failed_first[0] != DELIVERED and failed_first[1]
+    assert stored.state == DELIVERED and stored.last_error is None and stored.attempts == 2

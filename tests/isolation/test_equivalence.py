@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import MessageHost, SilentServer
+from connector_proxy.sdk.testing import MessageHost, ServiceTaskHost, SilentServer
 from tests.oauth_provider import OAuthProvider
 from tests.support import (
     ROOT,
@@ -225,7 +225,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
     ("line timeout", "sample/Crowd", {"url": "{silent}", "stuck_after": 60}, 200, "DestinationTimeout"),
     (
         "upstream timeout",
-        "http/GetRequest",
+        "http/GetRequestV2",
         {"url": "{silent}/x", "timeout": 0.3, "attempts": 1},
         200,
         "Timeout",
@@ -538,7 +538,7 @@ def test_an_isolated_sign_in_exchange_and_token_refresh_answer_as_in_process(
 ) -> None:
     """The exchange runs in the daemon with the worker's declaration; a command that renews a token set
     in a worker reports it across the protocol, and the host gets the same refreshed-token answer."""
-    exchanged, renewed = {}, {}
+    exchanged, renewed, kept = {}, {}, {}
     for mode, daemon in daemons.items():
         legacy = _signed_in(daemon, "example/OAuth")
         tokens = _signed_in(daemon, "sample/Provider")
@@ -549,11 +549,27 @@ def test_an_isolated_sign_in_exchange_and_token_refresh_answer_as_in_process(
         exchanged[mode] = (_shape(legacy), _shape(tokens))
         renewed[mode] = (answer.status_code, _shape(answer.json()))
         assert answer.json()["auth"] == "crm"
-        assert answer.json()["api_response"]["command_response"]["body"]["sub"] == "alice"
+        assert answer.json()["api_response"]["body"]["sub"] == "alice"
         assert answer.json()["refreshed_token_set"]["access_token"] != tokens["access_token"]
         assert provider.tokens[tokens["access_token"]].revoked  # rotated at the provider by this daemon
+        kept[mode] = _kept_after_a_failure(daemon, provider)
     assert exchanged["isolated"] == exchanged["in_process"]
     assert renewed["isolated"] == renewed["in_process"]
+    assert kept["isolated"] == kept["in_process"] == ("ServiceTaskHttpError401", "completed", 0)
+
+
+def _kept_after_a_failure(daemon: Daemon, provider: OAuthProvider) -> tuple[Any, ...]:
+    """A set renewed in a call the upstream then refused is handed to the next call with the old set."""
+    held = {**_signed_in(daemon, "sample/Provider"), "expires_at": int(time.time()) - 10}
+    host = ServiceTaskHost()
+    provider.userinfo_refuses = True
+    try:
+        failed = host.call(daemon.url, "sample/WhoAmI", {"token_set": held, "secret": "crm"})
+    finally:
+        provider.userinfo_refuses = False
+    grants = len(provider.token_requests)
+    again = host.call(daemon.url, "sample/WhoAmI", {"token_set": held, "secret": "crm"})
+    return failed.error_code, again.state, len(provider.token_requests) - grants
 
 
 CHECK_CASES = [

@@ -597,6 +597,35 @@ def test_an_operator_cancels_a_queued_job_and_sends_a_callback_again(
     assert shown["attempts"] == 0  # its command never ran
 
 
+def test_a_resend_the_host_refuses_as_already_completed_keeps_the_delivery(
+    daemon: Daemon, receiver: CallbackReceiver
+) -> None:
+    """The host's task completed on the first PUT: a resent callback is refused (400, no longer
+    waiting), and the job still says delivered, the refusal among its actions."""
+    accepted = call(daemon, "sample/Greet", host_call(receiver, "/cb/twice", name="Ada")).json()
+    job_id = accepted["command_response"]["body"]["job_id"]
+    first = poll_delivered(daemon, job_id)
+    receiver.refuse = 400  # as spiff-arena answers a callback for a task that no longer waits
+    resent = requests.post(f"{daemon.url}/v1/jobs/{job_id}/redeliver", timeout=10)
+    deadline = time.monotonic() + 20
+    while (shown := requests.get(f"{daemon.url}/v1/jobs/{job_id}", timeout=5).json())["actions"][-1][
+        "action"
+    ] != "redeliver_refused":
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.05)
+    operations = requests.get(f"{daemon.url}/v1/operations?jobs=undeliverable", timeout=5).json()
+
+    assert resent.status_code == 200 and receiver.attempts == 2
+    assert shown["delivery"]["state"] == "delivered" and shown["delivery"]["outcome"] == "completed"
+    assert shown["delivery"]["delivered_at"] == first["delivery"]["delivered_at"]
+    assert shown["delivery"]["last_error"] is None
+    refusal = shown["actions"][-1]
+    assert [a["action"] for a in shown["actions"]] == ["redeliver", "redeliver_refused"]
+    assert refusal["by"] == "host" and refusal["host_status"] == 400
+    assert refusal["host_answer"]["error_code"] == "not_waiting_for_callback"
+    assert job_id not in [job["id"] for job in operations["jobs"]["shown"]]
+
+
 def poll_delivered(daemon: Daemon, job_id: str) -> dict[str, Any]:
     job: dict[str, Any]
     deadline = time.monotonic() + 20

@@ -57,6 +57,29 @@ def test_every_kind_of_problem_is_named_by_file_task_and_parameter(client: Flask
     assert next(f for f in body["findings"] if f["kind"] == "host_built_in")["severity"] == "note"
 
 
+def test_a_host_run_id_is_noted_even_where_the_http_connector_offers_it(tmp_path: Path) -> None:
+    """The plain http ids are the http connector's aliases, yet a SpiffWorkflow backend never sends
+    them: every use is noted with the reason, and the catalog marks them."""
+    client = client_from(tmp_path, TEST_CONFIG, TEST_ENV)
+    model = (MODELS / "orders.bpmn").read_bytes()
+    model_v2 = model.replace(b'id="http/GetRequest"', b'id="http/GetRequestV2"')
+
+    catalog = {entry["id"]: entry for entry in client.get("/v1/commands").get_json()}
+    noted = client.post("/v1/validate", data=model, content_type="application/xml").get_json()
+    plain = client.post("/v1/validate", data=model_v2, content_type="application/xml").get_json()
+
+    assert catalog["http/GetRequest"]["alias_of"] == "http/GetRequestV2"
+    assert catalog["http/GetRequest"]["run_by_host"] is True
+    assert (
+        catalog["http/GetRequestV2"]["alias_of"] is None
+        and catalog["http/GetRequestV2"]["run_by_host"] is False
+    )
+    note = next(f for f in noted["findings"] if f["task_id"] == "Task_fetch")
+    assert note["kind"] == "host_built_in" and note["severity"] == "note"
+    assert "destination policy" in note["message"] and "http/GetRequestV2" in note["message"]
+    assert [f["kind"] for f in plain["findings"] if f["task_id"] == "Task_fetch"] == []
+
+
 def test_several_files_in_a_multipart_form(client: FlaskClient) -> None:
     files = [(open(MODELS / name, "rb"), name) for name in ("clean.bpmn", "orders.bpmn")]  # noqa: SIM115
     answer = client.post("/v1/validate", data={"files": files}, content_type="multipart/form-data")

@@ -18,6 +18,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
+from connector_proxy.sdk.testing import CallbackReceiver, ServiceTaskHost
 from tests.oauth_provider import OAuthProvider
 from tests.support import SPIFF_SITE, Daemon, call, client_from, completed
 
@@ -116,10 +117,90 @@ def test_a_command_uses_the_tokens_and_refreshes_them_when_expired(
     assert fresh["command_response"]["body"] == {"sub": "alice", "scope": "profile read"}
     assert renewed[0] == 200
     assert renewed[1]["auth"] == "crm_tokens"
-    assert renewed[1]["api_response"]["command_response"]["body"]["sub"] == "alice"
+    assert renewed[1]["api_response"]["body"]["sub"] == "alice"
     new_set = renewed[1]["refreshed_token_set"]
     assert new_set["access_token"] != tokens["access_token"] and new_set["expires_at"] > time.time()
     assert provider.tokens[tokens["access_token"]].revoked  # the provider rotated: the old set is dead
+
+
+def host_takes(client: FlaskClient, host: ServiceTaskHost, command: str, payload: Any) -> Any:
+    answer = client.post(f"/v1/do/{command}", json=payload)
+    return host.take(command, answer.status_code, answer.get_data(as_text=True))
+
+
+def test_after_a_refresh_the_host_keeps_in_the_result_what_it_keeps_without_one(
+    client: FlaskClient, provider: OAuthProvider
+) -> None:
+    host = ServiceTaskHost()
+    tokens = token_set_of(sign_in(client)[0].headers["Location"])
+    plain = host_takes(client, host, "sample/WhoAmI", {"token_set": json.dumps(tokens), "secret": "crm"})
+    expired = {**tokens, "expires_at": int(time.time()) - 10}
+    refreshed = host_takes(client, host, "sample/WhoAmI", {"token_set": json.dumps(expired), "secret": "crm"})
+
+    assert plain.state == refreshed.state == "completed"
+    assert refreshed.result == plain.result  # the body, mimetype, status and operator_identifier, no more
+    assert set(plain.result) == {"body", "mimetype", "http_status", "operator_identifier"}
+    assert host.secrets["crm"]["access_token"] not in (tokens["access_token"], None)
+
+
+def test_an_upstream_failure_after_a_refresh_fails_the_task_and_the_next_answer_carries_the_set(
+    client: FlaskClient, provider: OAuthProvider
+) -> None:
+    host = ServiceTaskHost()
+    tokens = token_set_of(sign_in(client)[0].headers["Location"])
+    held = json.dumps({**tokens, "expires_at": int(time.time()) - 10})  # what the host's secret holds
+    provider.userinfo_refuses = True
+    without_refresh = host_takes(client, host, "sample/WhoAmI", {"token_set": json.dumps(tokens)})
+    failed = host_takes(client, host, "sample/WhoAmI", {"token_set": held, "secret": "crm"})
+    stored_on_failure = dict(host.secrets)
+    provider.userinfo_refuses = False
+    grants_before = len(provider.token_requests)
+    next_call = host_takes(client, host, "sample/WhoAmI", {"token_set": held, "secret": "crm"})
+    after = host_takes(client, host, "sample/WhoAmI", {"token_set": json.dumps(host.secrets["crm"])})
+
+    assert without_refresh.state == failed.state == "failed"
+    assert failed.error_code == without_refresh.error_code == "ServiceTaskHttpError401"
+    assert stored_on_failure == {}  # the backend stops at the error, before it stores a set
+    # the refresh token was rotated: the host's old set is dead, yet the next call works with the kept one
+    assert provider.tokens[tokens["access_token"]].revoked
+    assert next_call.state == "completed" and next_call.result["body"]["sub"] == "alice"
+    assert len(provider.token_requests) == grants_before  # handed the kept set: no second refresh
+    assert host.secrets["crm"]["access_token"] in provider.tokens
+    assert not provider.tokens[host.secrets["crm"]["access_token"]].revoked
+    assert after.state == "completed"
+
+
+def test_a_set_renewed_in_a_job_is_kept_and_handed_over_by_the_next_answer(
+    tmp_path: Path, client: FlaskClient, provider: OAuthProvider
+) -> None:
+    """A job's callback cannot carry a token set (the host stores none from it): the next synchronous
+    call with the old set is handed the kept one and its answer carries it."""
+    tokens = token_set_of(sign_in(client)[0].headers["Location"])
+    held = json.dumps({**tokens, "expires_at": int(time.time()) - 10})
+    path = tmp_path / "plugins.toml"
+    jobs = '[jobs]\ncallback_allow = ["127.0.0.1"]\nallow_callback_loopback = true\n'
+    path.write_text(config(provider, jobs))
+    receiver = CallbackReceiver()
+    host = ServiceTaskHost()
+    try:
+        with Daemon(path, ENV, tmp_path / "daemon.log") as daemon:
+            accepted = requests.post(
+                f"{daemon.url}/v1/do/sample/WhoAmI",
+                json={"token_set": held, "secret": "crm", "spiff__callback_url": f"{receiver.url}/cb"},
+                headers={"Prefer": "respond-async"},
+                timeout=30,
+            )
+            [(_, delivered)] = receiver.wait_for(1)
+            grants = len(provider.token_requests)
+            after = host.call(daemon.url, "sample/WhoAmI", {"token_set": held, "secret": "crm"})
+    finally:
+        receiver.close()
+
+    assert accepted.status_code == 202
+    assert "refreshed_token_set" not in delivered and delivered["command_response"]["body"]["sub"] == "alice"
+    assert provider.tokens[tokens["access_token"]].revoked  # the job rotated the set the host holds
+    assert after.state == "completed" and len(provider.token_requests) == grants
+    assert host.secrets["crm"]["access_token"] in provider.tokens
 
 
 def test_a_client_credentials_token_never_leaves_the_daemon_and_is_kept_between_calls(

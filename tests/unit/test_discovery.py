@@ -41,7 +41,7 @@ def test_aliases_point_at_their_command(tmp_path: Path) -> None:
 
     assert registry.find("sample/Hello") is registry.find("sample/Greet")
     assert catalog["sample/Hello"]["alias_of"] == "sample/Greet"
-    assert catalog["http/GetRequestV2"]["alias_of"] == "http/GetRequest"
+    assert catalog["http/GetRequest"]["alias_of"] == "http/GetRequestV2"  # the V2 ids are the commands
     assert catalog["sample/Greet"]["alias_of"] is None
 
 

@@ -1,6 +1,9 @@
 """The six request commands and their parameter schema, written once.
 
-The ``…V2`` ids are aliases: existing SpiffWorkflow models call them.
+The ``…V2`` ids are the commands: a SpiffWorkflow backend runs the plain ids (``GetRequest``…) itself
+and never sends them to a proxy, so models that want our destination policy, limits and error codes
+call the ``V2`` ones. The plain ids are aliases, for other hosts and for models moved from a host
+that sent them on.
 """
 
 from __future__ import annotations
@@ -116,8 +119,8 @@ def _register(method: str, with_body: bool) -> None:
         return send(ctx, _outgoing(method, parameters))
 
     commands.command(
-        name,
-        aliases=[f"{name}V2"],
+        f"{name}V2",
+        aliases=[name],
         parameters=parameters_schema(with_body, headers_by_default),
         description=f"Send an HTTP {method} request and answer with the upstream's decoded body.",
         output={"anyOf": [WITH_HEADERS, UPSTREAM_BODY]} if headers_by_default else UPSTREAM_BODY,
