@@ -8,12 +8,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 
 from connector_proxy.config import ProxySettings
+from connector_proxy.sdk.paths import UnsafeSegment, segment
 from connector_proxy.validation import parameters_validator
 
 # the host editor's types, back to the JSON Schema a call is validated with ("any": anything)
@@ -26,6 +27,15 @@ _SCHEMA_OF_HOST_TYPE: dict[str, dict[str, Any]] = {
 
 class UnreadableCatalog(Exception):
     """The remote's answer is not a catalog; the message says why (never its text: it is not ours)."""
+
+
+class CatalogTooLarge(UnreadableCatalog):
+    """The remote's catalog is over ``max_catalog_bytes`` or ``max_commands``: not read."""
+
+
+def digest_of(commands: bytes, auths: bytes | None) -> str:
+    """What an unchanged catalog is recognised by, before anything of it is parsed."""
+    return hashlib.sha256(commands + b"\0" + (auths or b"")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -56,12 +66,17 @@ class RemoteCatalog:
 def read_catalog(proxy: ProxySettings, commands: bytes, auths: bytes | None) -> RemoteCatalog:
     """The catalog of ``GET /v1/commands`` (and ``/v1/auths``, when it answered) of ``proxy``."""
     entries = _list_of_objects(commands, "/v1/commands")
+    if len(entries) > proxy.max_commands:
+        limit = f"proxies.{proxy.name}.max_commands"
+        raise CatalogTooLarge(
+            f"/v1/commands lists {len(entries)} commands, over {limit} ({proxy.max_commands})"
+        )
     taken: dict[str, RemoteCommand] = {}
     skipped = []
     offered = set()
     for entry in entries:
         command_id = entry.get("id")
-        if not isinstance(command_id, str) or command_id.count("/") != 1 or not all(command_id.split("/")):
+        if not _safe_id(command_id):
             skipped.append(f"an entry whose id is not '<connector>/<command>': {str(command_id)[:80]!r}")
             continue
         connector = command_id.partition("/")[0]
@@ -78,8 +93,18 @@ def read_catalog(proxy: ProxySettings, commands: bytes, auths: bytes | None) -> 
         for entry in listed
         if isinstance(entry.get("id"), str) and proxy.takes(entry["id"].partition("/")[0])
     )
-    digest = hashlib.sha256(commands + b"\0" + (auths or b"")).hexdigest()
+    digest = digest_of(commands, auths)
     return RemoteCatalog(MappingProxyType(taken), signins, tuple(sorted(offered)), tuple(skipped), digest)
+
+
+def _safe_id(command_id: Any) -> TypeGuard[str]:
+    """``<connector>/<command>``, each a segment we can put in a path as it is (no dots, no escapes)."""
+    if not isinstance(command_id, str) or command_id.count("/") != 1:
+        return False
+    try:
+        return all(segment(part) == part for part in command_id.split("/"))
+    except UnsafeSegment:
+        return False
 
 
 def _list_of_objects(body: bytes, path: str) -> list[dict[str, Any]]:
