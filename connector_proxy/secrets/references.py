@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from connector_proxy.sdk.masking import remember
 from connector_proxy.secrets.providers import SecretReferenceError, provider
 
 MASK = "********"
@@ -15,15 +16,18 @@ def resolve_reference(value: str, environ: Mapping[str, str]) -> str:
     scheme, colon, reference = value.partition(":")
     resolver = provider(scheme) if colon else None
     if resolver is None:
+        remember(value)  # a secret written in the file as it is: never logged either
         return value
     try:
-        return resolver.resolve(reference, environ)
+        resolved = resolver.resolve(reference, environ)
     except SecretReferenceError:
         raise
     except Exception as error:  # a provider's own failure: named by its kind, its text may hold anything
         raise SecretReferenceError(
             f"{scheme}:{reference} could not be read ({type(error).__name__})"
         ) from None
+    remember(resolved)
+    return resolved
 
 
 def resolve_secrets(schema: Mapping[str, Any], value: Any, environ: Mapping[str, str]) -> Any:
