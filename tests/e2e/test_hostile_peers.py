@@ -1,0 +1,190 @@
+"""The daemon under gunicorn against peers that misbehave (tests/hostile): another proxy whose
+typeahead a caller tries to walk, whose catalog declares catastrophic patterns, is huge, changes on
+every read or answers where it must not send a host; and secrets that must reach no log line."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connector_proxy.web.auth import HEADER
+from tests.hostile import CATASTROPHIC, HostileRemote, Knobs
+from tests.hostile.remote import envelope
+from tests.support import TEST_ENV, Daemon
+
+KEY = "our-key-0123456789"
+OURS = {HEADER: KEY}
+ENV = {**TEST_ENV, "OUR_KEY": KEY, "REMOTE_KEY": "remote-key-0123456789"}
+
+
+def aggregating(tmp_path: Path, url: str, extra: str = "", server: str = "workers = 2\n") -> Path:
+    config = tmp_path / "ours.toml"
+    config.write_text(
+        f'[server]\n{server}[auth]\napi_keys = ["env:OUR_KEY"]\n'
+        f'[jobs]\nsqlite_path = "{tmp_path / "j.sqlite3"}"\n'
+        f'[proxies.remote]\nurl = "{url}"\napi_key = "env:REMOTE_KEY"\nrefresh_seconds = 0.5\n{extra}'
+    )
+    return config
+
+
+@pytest.fixture
+def remote() -> Iterator[HostileRemote]:
+    peer = HostileRemote()
+    yield peer
+    peer.close()
+
+
+def raw_get(daemon: Daemon, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """GET ``path`` exactly as written (requests would remove its dot segments first)."""
+    host, port = daemon.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read() or b"null")
+    finally:
+        connection.close()
+
+
+def proxies(daemon: Daemon) -> dict[str, Any]:
+    listed = requests.get(f"{daemon.url}/v1/proxies", headers=OURS, timeout=5).json()
+    return {entry["name"]: entry for entry in listed}
+
+
+def wait_for(what: str, check: Any, seconds: float = 20) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.1)
+    return found
+
+
+WALKS = [
+    "/v1/typeahead/evil/../../../v1/jobs",
+    "/v1/typeahead/evil/..%2f..%2f..%2fv1%2fjobs",
+    "/v1/typeahead/evil/%2e%2e/%2e%2e/v1/connectors",
+    "/v1/typeahead/evil/%2E%2E%2F%2E%2E%2Fv1%2Fjobs",
+    "/v1/typeahead/evil/names%252f..%252f..",
+    "/v1/typeahead/evil/./names",
+    "/v1/typeahead/evil/names\\..\\..\\v1",
+]
+
+
+def test_a_typeahead_category_never_walks_the_remotes_paths(tmp_path: Path, remote: HostileRemote) -> None:
+    remote.commands = [{"id": "evil/Do", "parameters": []}]
+    with Daemon(aggregating(tmp_path, remote.url), ENV, tmp_path / "d.log") as daemon:
+        wait_for("the remote's catalog read", lambda: proxies(daemon)["remote"]["state"] == "ready")
+        status, suggested = raw_get(daemon, "/v1/typeahead/evil/names?prefix=a", OURS)
+        assert (status, suggested) == (200, ["suggested"])  # the way in works: the walks below are refused
+        asked = [path for path in remote.paths() if path.startswith("/v1/typeahead/")]
+        assert asked == ["/v1/typeahead/evil/names?prefix=a"]
+        for walk in WALKS:
+            for headers in (OURS, {}):
+                status, answer = raw_get(daemon, walk, headers)
+                assert status in (400, 404), (walk, status, answer)
+                assert answer["error"]["error_code"] in ("TypeaheadNotFound", "BadRequest", "NotFound")
+        sent = [path for path in remote.paths() if not path.startswith(("/v1/commands", "/v1/auths"))]
+    assert sent == asked, f"the daemon sent the remote {sent}"
+
+
+def test_a_remote_command_id_that_walks_a_path_is_left_out(tmp_path: Path, remote: HostileRemote) -> None:
+    remote.commands = [
+        {"id": "evil/..", "parameters": []},
+        {"id": "evil/%2e%2e", "parameters": []},
+        {"id": "evil/a%2fb", "parameters": []},
+        {"id": "evil/Fine", "parameters": []},
+    ]
+    with Daemon(aggregating(tmp_path, remote.url), ENV, tmp_path / "d.log") as daemon:
+        status = wait_for(
+            "the catalog read", lambda: proxies(daemon)["remote"]["read_at"] and proxies(daemon)
+        )
+        ids = {e["id"] for e in requests.get(f"{daemon.url}/v1/commands", headers=OURS, timeout=5).json()}
+        answer = requests.post(f"{daemon.url}/v1/do/evil/Fine", json={}, headers=OURS, timeout=10)
+    assert "evil/Fine" in ids and not {"evil/..", "evil/%2e%2e", "evil/a%2fb"} & ids
+    assert len(status["remote"]["skipped"]) == 3 and answer.status_code == 200
+    assert [p for p in remote.paths() if p.startswith("/v1/do/")] == ["/v1/do/evil/Fine"]
+
+
+def test_catastrophic_patterns_cannot_hold_a_worker(tmp_path: Path, remote: HostileRemote) -> None:
+    remote.patterns([pattern for pattern, _ in CATASTROPHIC] + ["^(a)\\1$", "^(?=a)a$"])
+    with Daemon(aggregating(tmp_path, remote.url), ENV, tmp_path / "d.log") as daemon:
+        state = wait_for("the catalog read", lambda: proxies(daemon)["remote"]["read_at"] and proxies(daemon))
+        skipped = state["remote"]["skipped"]
+        # a pattern RE2 cannot match (a backreference, a lookahead) is refused when the catalog is read
+        assert len(skipped) == 2 and all("linear time" in why for why in skipped), skipped
+        slowest: list[float] = []
+        stop = threading.Event()
+
+        def probe() -> None:
+            while not stop.is_set():
+                began = time.monotonic()
+                requests.get(f"{daemon.url}/v1/liveness", timeout=10).raise_for_status()
+                slowest.append(time.monotonic() - began)
+                time.sleep(0.05)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        try:
+            for index, (_pattern, value) in enumerate(CATASTROPHIC):
+                began = time.monotonic()
+                answer = requests.post(
+                    f"{daemon.url}/v1/do/evil/P{index}", json={"value": value}, headers=OURS, timeout=30
+                )
+                assert answer.status_code == 400, answer.text
+                assert answer.json()["error"]["error_code"] == "InvalidParameters"
+                assert time.monotonic() - began < 5
+                matched = requests.post(
+                    f"{daemon.url}/v1/do/evil/P0", json={"value": "aaaa"}, headers=OURS, timeout=30
+                )
+                assert matched.status_code == 200  # a matching value still passes
+        finally:
+            stop.set()
+            prober.join()
+    assert max(slowest) < 2, max(slowest)
+
+
+def test_a_remote_answer_is_passed_on_safely(tmp_path: Path, remote: HostileRemote) -> None:
+    remote.commands = [
+        {"id": "odd/Away", "parameters": []},
+        {"id": "odd/Home", "parameters": []},
+        {"id": "odd/Picture", "parameters": []},
+        {  # the reference proxy's shape, and fields the protocol does not name
+            "id": "odd/Shapes",
+            "description": None,
+            "x-owner": {"team": "elsewhere"},
+            "parameters": [
+                {"id": "plain", "type": "str", "required": True},
+                {"id": "nothing"},
+                {"id": "odd", "schema": "not an object", "required": "yes", "extra": [1, 2]},
+            ],
+        },
+    ]
+    accepted = envelope({"job_id": "j-1"}, 202)
+    for name, location in (("Away", "http://evil.example/v1/jobs/j-1"), ("Home", "/v1/jobs/j-1")):
+        remote.answer(f"/v1/do/odd/{name}", accepted, Knobs(status=202, headers={"Location": location}))
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    remote.answer("/v1/do/odd/Picture", svg, Knobs(content_type="image/svg+xml"))
+    config = aggregating(tmp_path, remote.url)
+    config.write_text(config.read_text().replace('api_keys = ["env:OUR_KEY"]', "api_keys = []"))
+    with Daemon(config, ENV, tmp_path / "d.log") as daemon:
+        wait_for("the catalog read", lambda: proxies(daemon)["remote"]["state"] == "ready")
+        away = requests.post(f"{daemon.url}/v1/do/odd/Away", json={}, timeout=10)
+        home = requests.post(f"{daemon.url}/v1/do/odd/Home", json={}, timeout=10)
+        picture = requests.post(f"{daemon.url}/v1/do/odd/Picture", json={}, timeout=10)
+        page = requests.get(f"{daemon.url}/", timeout=10)
+    assert away.status_code == 502 and away.json()["error"]["error_code"] == "ProxyInvalidAnswer"
+    assert "Location" not in away.headers and "evil.example" not in away.text
+    assert home.status_code == 202 and home.headers["Location"] == remote.url + "/v1/jobs/j-1"
+    assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/svg+xml"
+    assert picture.headers["X-Content-Type-Options"] == "nosniff"
+    assert away.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.status_code == 200, page.text[:2000]
+    assert "odd/Shapes" in page.text and "plain" in page.text
