@@ -11,6 +11,8 @@ with the schema.
 from __future__ import annotations
 
 import functools
+import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -29,6 +31,7 @@ def _whole_number(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
+_UNICODE_ESCAPE = re.compile(r"(\\\\)|\\u([0-9a-fA-F]{4})")
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a refused pattern is our message, not a line on stderr
 
@@ -36,7 +39,12 @@ _RE2_OPTIONS.log_errors = False  # a refused pattern is our message, not a line 
 @functools.lru_cache(maxsize=4096)
 def linear(pattern: str) -> Any:
     """The RE2 form of a schema's pattern (compiled once); re2.error if RE2 cannot match it."""
-    return re2.compile(pattern, _RE2_OPTIONS)
+    return re2.compile(_UNICODE_ESCAPE.sub(_re2_escape, pattern), _RE2_OPTIONS)
+
+
+def _re2_escape(match: re.Match[str]) -> str:
+    """JSON Schema's (ECMA's) ``\\uXXXX`` as RE2 writes it, ``\\x{XXXX}``; an escaped backslash stays."""
+    return match[0] if match[1] else "\\x{" + match[2] + "}"
 
 
 def _pattern_rule(validator: Any, pattern: str, instance: Any, _schema: Any) -> Iterator[ValidationError]:
@@ -82,6 +90,39 @@ ParametersValidator = validators.extend(  # type: ignore[no-untyped-call]
 def parameters_validator(schema: Mapping[str, Any]) -> Validator:
     """The validator of a command's parameters; raises SchemaError if the schema itself is wrong,
     or if it holds a pattern RE2 cannot match (checked here, when the catalog is read, not per call)."""
+    try:
+        canonical = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):  # a connector's schema holding a Python value: checked as it is
+        _check_now(schema)
+    else:
+        _checked(canonical)
+    validator: Validator = ParametersValidator(schema)
+    return validator
+
+
+def object_validator(properties: Mapping[str, Any], required: list[str]) -> tuple[dict[str, Any], Validator]:
+    """The object schema of named parameters (no others), and its validator: each parameter's schema
+    is checked once however many commands declare it (a remote's 6,000 commands share a few), the
+    object around them is ours."""
+    for schema in properties.values():
+        _checked(json.dumps(schema, sort_keys=True))
+    whole = {
+        "type": "object",
+        "properties": dict(properties),
+        "required": required,
+        "additionalProperties": False,
+    }
+    validator: Validator = ParametersValidator(whole)
+    return whole, validator
+
+
+@functools.lru_cache(maxsize=16384)
+def _checked(canonical: str) -> None:
+    """Check a schema (its canonical JSON text) once: jsonschema's check costs milliseconds."""
+    _check_now(json.loads(canonical))
+
+
+def _check_now(schema: Any) -> None:
     ParametersValidator.check_schema(schema)
     for pattern in _patterns(schema):
         try:
@@ -89,8 +130,6 @@ def parameters_validator(schema: Mapping[str, Any]) -> Validator:
         except re2.error:
             shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
             raise SchemaError(f"the pattern {shown!r} cannot be matched in linear time (RE2)") from None
-    validator: Validator = ParametersValidator(schema)
-    return validator
 
 
 def validate(validator: Validator, parameters: Mapping[str, Any]) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeGuard
@@ -15,7 +16,7 @@ from jsonschema.protocols import Validator
 
 from connector_proxy.config import ProxySettings
 from connector_proxy.sdk.paths import UnsafeSegment, segment
-from connector_proxy.validation import parameters_validator
+from connector_proxy.validation import object_validator
 
 # the host editor's types, back to the JSON Schema a call is validated with ("any": anything)
 _SCHEMA_OF_HOST_TYPE: dict[str, dict[str, Any]] = {
@@ -23,6 +24,9 @@ _SCHEMA_OF_HOST_TYPE: dict[str, dict[str, Any]] = {
     "int": {"type": "integer"},
     "bool": {"type": "boolean"},
 }
+
+
+_BLANK = re.compile(r"[ \t\n\r]*")
 
 
 class UnreadableCatalog(Exception):
@@ -109,12 +113,40 @@ def _safe_id(command_id: Any) -> TypeGuard[str]:
 
 def _list_of_objects(body: bytes, path: str) -> list[dict[str, Any]]:
     try:
-        document = json.loads(body)
-    except ValueError:
-        raise UnreadableCatalog(f"{path} did not answer JSON") from None
-    if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
+        document = list(_items(body.decode("utf-8")))
+    except (ValueError, IndexError):
+        raise UnreadableCatalog(f"{path} did not answer a JSON list") from None
+    if not all(isinstance(item, dict) for item in document):
         raise UnreadableCatalog(f"{path} did not answer a list of objects")
     return document
+
+
+def _items(text: str) -> Iterator[Any]:
+    """A JSON list's items one by one: ``json.loads`` of a 3 MB catalog would hold the interpreter
+    (and the worker's event loop with it) for its whole parse, each item only for microseconds."""
+    decoder = json.JSONDecoder()
+    at = _skip(text, 0)
+    if text[at] != "[":
+        raise ValueError("not a list")
+    at = _skip(text, at + 1)
+    if text[at] == "]":
+        at = _skip(text, at + 1)
+    else:
+        while True:
+            item, at = decoder.raw_decode(text, at)
+            yield item
+            at = _skip(text, at)
+            separator, at = text[at], _skip(text, at + 1)
+            if separator == "]":
+                break
+            if separator != ",":
+                raise ValueError("not a list")
+    if at != len(text):
+        raise ValueError("more after the list")
+
+
+def _skip(text: str, at: int) -> int:
+    return _BLANK.match(text, at).end()  # type: ignore[union-attr]  # it matches the empty string
 
 
 def _command(proxy: str, command_id: str, entry: Mapping[str, Any]) -> RemoteCommand:
@@ -123,14 +155,14 @@ def _command(proxy: str, command_id: str, entry: Mapping[str, Any]) -> RemoteCom
         raise ValueError("parameters must be a list of objects with an id")
     properties = {str(p["id"]): _schema_of(p) for p in parameters}
     required = [str(p["id"]) for p in parameters if p.get("required") is True]
-    schema = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+    schema, validator = object_validator(properties, required)
     return RemoteCommand(
         id=command_id,
         connector=command_id.partition("/")[0],
         proxy=proxy,
         entry=MappingProxyType({**entry, "proxy": proxy}),
         parameters=MappingProxyType(schema),
-        validator=parameters_validator(schema),
+        validator=validator,
         optional=frozenset(set(properties) - set(required)),
     )
 

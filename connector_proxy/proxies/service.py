@@ -9,6 +9,7 @@ at once, so a request reads one consistent view and never waits on a remote.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -20,7 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from connector_proxy.concurrency import off_the_loop
-from connector_proxy.config import Settings
+from connector_proxy.config import ProxySettings, Settings
 from connector_proxy.jsontext import dumps
 from connector_proxy.proxies.catalogs import (
     CatalogTooLarge,
@@ -124,11 +125,11 @@ class Proxies:
         status.tried_at = time.time()
         try:
             commands, auths = _fetch(remote, timeout)
-            known = self._catalogs.get(name)
-            if known is not None and known.digest == digest_of(commands, auths):
+            known = self._catalogs.get(name, RemoteCatalog()).digest
+            catalog = off_the_loop(lambda: _changed(known, remote.settings, commands, auths))
+            if catalog is None:  # as read before: nothing to parse or rebuild
                 status.state, status.detail, status.read_at = "ready", None, time.time()
                 return
-            catalog = off_the_loop(lambda: read_catalog(remote.settings, commands, auths))
         except (CommandError, UnreadableCatalog) as problem:
             state = _state_of(problem)
             if (status.state, status.detail) != (state, str(problem)):
@@ -142,17 +143,24 @@ class Proxies:
             status.skipped = catalog.skipped
             if changed:
                 off_the_loop(self._rebuild)
+        if changed:
+            # the catalog's ~30 objects a command are long-lived and acyclic (freed by their count when
+            # replaced): left to the collector, each full collection would scan them all, holding the
+            # interpreter, and the event loop, for 100 ms and more
+            off_the_loop(gc.freeze)
 
     def _rebuild(self) -> None:
         served, owner = self._sources()
         remote_auths = [a for n in self.remotes for a in self._catalogs.get(n, RemoteCatalog()).auths]
         served_auths = [a for a in remote_auths if owner.get(_of(a)) == a["proxy"]]
-        remote_entries = [dict(command.entry) for command in served.values()]
+        descriptions = {cid: dumps(dict(c.entry)) for cid, c in served.items()}
+        # entry by entry, as a list's JSON is written: one dumps of 3 MB would hold the event loop
+        written = [*((e["id"], dumps(e)) for e in self._local_catalog), *descriptions.items()]
         self.view = View(
             commands=MappingProxyType(dict(sorted(served.items()))),
-            catalog_json=dumps(sorted([*self._local_catalog, *remote_entries], key=lambda e: e["id"])),
+            catalog_json=b"[" + b",".join(text for _id, text in sorted(written)) + b"]",
             auths_json=dumps([*self._local_auths, *served_auths]),
-            descriptions=MappingProxyType({cid: dumps(dict(c.entry)) for cid, c in served.items()}),
+            descriptions=MappingProxyType(descriptions),
         )
 
     def _sources(self) -> tuple[dict[str, RemoteCommand], dict[str, str]]:
@@ -191,6 +199,11 @@ def _fetch(remote: Remote, timeout: float) -> tuple[bytes, bytes | None]:
     if answer.status != 200:
         raise UnreadableCatalog(f"/v1/commands answered {answer.status}")
     return answer.body, auths.body if auths is not None and auths.status == 200 else None
+
+
+def _changed(known: str, proxy: ProxySettings, commands: bytes, auths: bytes | None) -> RemoteCatalog | None:
+    """The catalog read, or None when its digest is the one ``known``."""
+    return None if digest_of(commands, auths) == known else read_catalog(proxy, commands, auths)
 
 
 def _state_of(problem: Exception) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -188,3 +190,51 @@ def test_a_remote_answer_is_passed_on_safely(tmp_path: Path, remote: HostileRemo
     assert away.headers["X-Content-Type-Options"] == "nosniff"
     assert page.status_code == 200, page.text[:2000]
     assert "odd/Shapes" in page.text and "plain" in page.text
+
+
+def test_a_big_catalog_changing_every_two_seconds_leaves_the_daemon_responsive(
+    tmp_path: Path, remote: HostileRemote
+) -> None:
+    remote.big(6000, changing=os.environ.get("I41_CHANGING", "1") == "1")  # 3.4 MB a read, a new one at each
+    config = aggregating(tmp_path, remote.url, server="workers = 2\n")
+    config.write_text(config.read_text().replace("refresh_seconds = 0.5", "refresh_seconds = 2"))
+    with Daemon(config, ENV, tmp_path / "d.log") as daemon:
+        wait_for("the catalog read", lambda: proxies(daemon)["remote"]["commands"] == 6000, 60)
+        reads, took = remote.reads, []
+        ended = time.monotonic() + 16
+        with requests.Session() as session:
+            while time.monotonic() < ended:
+                began = time.monotonic()
+                session.get(f"{daemon.url}/v1/liveness", timeout=10).raise_for_status()
+                took.append(time.monotonic() - began)
+                time.sleep(0.02)
+        called = requests.post(
+            f"{daemon.url}/v1/do/big/Command5999", json={"first": "x"}, headers=OURS, timeout=10
+        )
+        reread = remote.reads - reads
+    log = daemon.log.read_text()
+    p99 = statistics.quantiles(took, n=100)[98]
+    print(
+        f"liveness over {len(took)} probes: median {statistics.median(took) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+    )
+    assert reread >= 8  # both workers read it again every 2 s all along: the rebuilds were measured
+    assert "WORKER TIMEOUT" not in log and called.status_code == 200
+    assert p99 < 0.1, f"liveness p99 {p99 * 1000:.0f} ms"
+
+
+@pytest.mark.parametrize(
+    ("limit", "named"),
+    [("max_commands = 100", "max_commands (100)"), ("max_catalog_bytes = 65536", "max_catalog_bytes (65536")],
+)
+def test_a_catalog_over_its_limits_is_refused_and_named(
+    tmp_path: Path, remote: HostileRemote, limit: str, named: str
+) -> None:
+    remote.big(300)
+    with Daemon(aggregating(tmp_path, remote.url, limit + "\n"), ENV, tmp_path / "d.log") as daemon:
+        state = wait_for(
+            "the refusal", lambda: proxies(daemon)["remote"]["state"] == "too_large" and proxies(daemon)
+        )
+        ready = requests.get(f"{daemon.url}/v1/readiness", headers=OURS, timeout=5).json()
+    assert named in state["remote"]["detail"] and state["remote"]["commands"] == 0
+    problems = {p["component"]: p for p in ready["error"]["details"]}
+    assert problems["proxy remote"]["state"] == "too_large"

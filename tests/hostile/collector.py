@@ -28,7 +28,7 @@ class HostileCollector(HostilePeer):
 
     def spans(self) -> list[dict[str, Any]]:
         """Every span received, decoded: name, attributes, events (name and attributes)."""
-        found = []
+        found: list[dict[str, Any]] = []
         for body in list(self.bodies):
             if not body:
                 continue

@@ -44,7 +44,7 @@ class HostileRemote(HostilePeer):
         self.commands: list[dict[str, Any]] = []
         self.auths: list[dict[str, Any]] = []
         self.catalog_knobs = Knobs()
-        self._changing: tuple[int, itertools.count[int]] | None = None
+        self._changing: tuple[bytes, itertools.count[int]] | None = None
         self.reads = 0
         self.answer("/v1/commands", self._catalog)
         self.answer("/v1/auths", lambda _r: self.auths)
@@ -58,8 +58,9 @@ class HostileRemote(HostilePeer):
     def big(self, count: int, changing: bool = False) -> None:
         """A catalog of ``count`` commands of one connector (``big``), each with three parameters;
         ``changing``: every read differs from the one before (a description carries a counter)."""
-        self._changing = (count, itertools.count()) if changing else None
-        self.commands = _big(count, 0)
+        self.commands = _big(count, "0")
+        template = json.dumps(_big(count, "GENERATION")).encode()
+        self._changing = (template, itertools.count()) if changing else None
 
     def patterns(self, listed: list[str]) -> None:
         """One command per pattern (``evil/P<i>``): a string parameter ``value`` that must match it."""
@@ -75,15 +76,14 @@ class HostileRemote(HostilePeer):
 
     def _catalog(self, _request: Request) -> Any:
         self.reads += 1
-        if self._changing is not None:
-            count, counter = self._changing
-            return Response(
-                json.dumps(_big(count, next(counter))), content_type=self.catalog_knobs.content_type
-            )
+        if self._changing is not None:  # made from bytes: a 3 MB json.dumps would hold the tests' GIL
+            template, counter = self._changing
+            body = template.replace(b"GENERATION", str(next(counter)).encode())
+            return Response(body, content_type=self.catalog_knobs.content_type)
         return self.commands
 
 
-def _big(count: int, generation: int) -> list[dict[str, Any]]:
+def _big(count: int, generation: str) -> list[dict[str, Any]]:
     parameter = {"type": "string", "maxLength": 200, "description": "a parameter of a big catalog"}
     return [
         {
