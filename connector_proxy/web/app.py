@@ -109,12 +109,14 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
 
 
 def _refuse_odd_path_parameters() -> Response | None:
-    """A path parameter holding a control character (``%0d%0a``) is a 400 on every route, before any
+    """A path (parameter) holding a control character (``%0d%0a``) is a 400 on every route, before any
     route builds a header, a log line or a URL from it."""
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str) and _CONTROL.search(value):
             message = f"The path parameter {name!r} holds a control character"
             return error_response(CommandError(errors.BAD_REQUEST, message))
+    if _CONTROL.search(request.path):  # one no route matched (a path parameter cannot hold a newline)
+        return error_response(CommandError(errors.BAD_REQUEST, "The path holds a control character"))
     return None
 
 

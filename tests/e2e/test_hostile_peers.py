@@ -238,3 +238,97 @@ def test_a_catalog_over_its_limits_is_refused_and_named(
     assert named in state["remote"]["detail"] and state["remote"]["commands"] == 0
     problems = {p["component"]: p for p in ready["error"]["details"]}
     assert problems["proxy remote"]["state"] == "too_large"
+
+
+def traced_config(tmp_path: Path) -> Path:
+    config = tmp_path / "traced.toml"
+    config.write_text(
+        '[server]\nworkers = 1\n[auth]\napi_keys = ["env:OUR_KEY"]\n'
+        '[connectors.sample.config]\ntoken = "env:SAMPLE_TOKEN"\n'
+        f'[jobs]\nsqlite_path = "{tmp_path / "j.sqlite3"}"\n'
+    )
+    return config
+
+
+def test_no_secret_reaches_a_log_line_and_odd_paths_are_a_400(tmp_path: Path) -> None:
+    from tests.hostile import HostileCollector
+
+    steer = tmp_path / "check"
+    steer.write_text("crash")  # the sample's check raises KeyError(<its token>)
+    collector = HostileCollector()
+    environ = {
+        **ENV,
+        "SAMPLE_CHECK_FILE": str(steer),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    try:
+        with Daemon(traced_config(tmp_path), environ, tmp_path / "d.log") as daemon:
+            checked = requests.post(f"{daemon.url}/v1/connectors/sample/check", headers=OURS, timeout=30)
+            odd = {
+                path: requests.request(method, f"{daemon.url}{path}", headers=OURS, timeout=10)
+                for method, path in (
+                    ("POST", "/page/operations/retry/x%0d%0aSet-Cookie:%20a=b"),
+                    ("GET", "/v1/jobs/x%0d%0aX-Evil:%201"),
+                    ("GET", "/v1/commands/sample/Gr%00eet"),
+                    ("GET", "/v1/typeahead/sample/col%0aours"),
+                )
+            }
+            requests.get(f"{daemon.url}/no/such/route-with-a-secret-0123", headers=OURS, timeout=10)
+            # a collector that misbehaves slows nothing: each knob in turn, calls and liveness stay prompt
+            for knobs in (Knobs(slow=3), Knobs(html=True), Knobs(garbage=True), Knobs(status=500)):
+                collector.misbehave(knobs)
+                began = time.monotonic()
+                for _ in range(5):
+                    greet = requests.post(
+                        f"{daemon.url}/v1/do/sample/Greet", json={"name": "Ada"}, headers=OURS, timeout=10
+                    )
+                    assert greet.status_code == 200
+                    requests.get(f"{daemon.url}/v1/liveness", timeout=5).raise_for_status()
+                    time.sleep(0.1)
+                assert time.monotonic() - began < 5, knobs
+            collector.misbehave(Knobs(content_type="application/x-protobuf"))
+            wait_for(
+                "the spans",
+                lambda: any(s["name"] == "POST /v1/do/<connector>/<command>" for s in collector.spans()),
+            )
+        log = daemon.log.read_text()
+        spans = collector.spans()
+    finally:
+        collector.close()
+    assert checked.status_code == 200 and checked.json()["state"] == "failed"
+    assert "KeyError" in log and "********" in log  # the exception is logged, its secret masked
+    assert TEST_ENV["SAMPLE_TOKEN"] not in log and TEST_ENV["SAMPLE_TOKEN"] not in str(spans)
+    for path, answer in odd.items():
+        assert answer.status_code == 400, (path, answer.status_code, answer.text)
+        assert answer.json()["error"]["error_code"] == "BadRequest" and "Set-Cookie" not in answer.headers
+    names = {span["name"] for span in spans}
+    assert "GET" in names and not [name for name in names if "route-with-a-secret" in name]
+    assert not [name for name in names if "%0d" in name.lower() or "\r" in name]
+
+
+@pytest.mark.parametrize(
+    "knobs", [Knobs(html=True), Knobs(garbage=True), Knobs(loop=True)], ids=["html", "garbage", "loop"]
+)
+def test_a_hostile_secrets_store_leaves_its_connector_out_and_says_why(tmp_path: Path, knobs: Knobs) -> None:
+    from tests.hostile import HostilePeer
+
+    with HostilePeer() as store:
+        store.answer("/*", {"SecretString": "never-seen-0123456789"}, knobs)
+        config = tmp_path / "plugins.toml"
+        config.write_text('[connectors.sample.config]\ntoken = "aws-sm:somewhere/token"\n')
+        aws = {
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": store.url,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "AKIDHOSTILE",
+            "AWS_SECRET_ACCESS_KEY": "hostile-store-0123",
+        }
+        began = time.monotonic()
+        with Daemon(config, {**TEST_ENV, **aws}, tmp_path / "d.log") as daemon:
+            shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}
+            alive = requests.get(f"{daemon.url}/v1/liveness", timeout=5).status_code
+        took = time.monotonic() - began
+    assert alive == 200 and took < 60
+    assert shown["sample"]["state"] == "config_error"
+    assert shown["sample"]["detail"].startswith("aws-sm:somewhere/token")
+    assert "never-seen" not in daemon.log.read_text() and "<html" not in daemon.log.read_text()
