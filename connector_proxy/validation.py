@@ -48,7 +48,14 @@ def _re2_escape(match: re.Match[str]) -> str:
 
 
 def _pattern_rule(validator: Any, pattern: str, instance: Any, _schema: Any) -> Iterator[ValidationError]:
-    if validator.is_type(instance, "string") and linear(pattern).search(instance) is None:
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        matched = linear(pattern).search(instance) is not None
+    except re2.error:  # a schema not checked by parameters_validator (a model's literal against it)
+        yield ValidationError("its schema's pattern cannot be matched in linear time")
+        return
+    if not matched:
         yield ValidationError("does not match its pattern")  # never the value: it may be a secret
 
 
@@ -74,15 +81,19 @@ def _additional_properties(validator: Any, allowed: Any, instance: Any, schema: 
         yield ValidationError(f"Additional properties are not allowed ({len(extras)} given)")
 
 
+_LINEAR_RULES = {
+    "pattern": _pattern_rule,
+    "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties,
+}
+# Draft 2020-12 with its patterns matched by RE2: for any schema another proxy may have written
+LinearValidator = validators.extend(Draft202012Validator, validators=_LINEAR_RULES)  # type: ignore[no-untyped-call]
+
 # JSON Schema counts 2.0 as an integer; a command declaring ``int`` then meets a float it cannot use
 # (``range(2.0)``), so an integer parameter is a JSON number written without a fraction
 ParametersValidator = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
-    validators={
-        "pattern": _pattern_rule,
-        "patternProperties": _pattern_properties,
-        "additionalProperties": _additional_properties,
-    },
+    validators=_LINEAR_RULES,
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number),
 )
 

@@ -68,6 +68,23 @@ def wait_for(what: str, check: Any, seconds: float = 20) -> Any:
     return found
 
 
+MODEL = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="Definitions_evil">
+  <bpmn:process id="Process_evil" isExecutable="true">
+    <bpmn:serviceTask id="Task_evil" name="Match">
+      <bpmn:extensionElements>
+        <spiffworkflow:serviceTaskOperator id="evil/P0">
+          <spiffworkflow:parameters>
+            <spiffworkflow:parameter id="value" type="str" value="&#34;VALUE&#34;" />
+          </spiffworkflow:parameters>
+        </spiffworkflow:serviceTaskOperator>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
 WALKS = [
     "/v1/typeahead/evil/../../../v1/jobs",
     "/v1/typeahead/evil/..%2f..%2f..%2fv1%2fjobs",
@@ -146,6 +163,16 @@ def test_catastrophic_patterns_cannot_hold_a_worker(tmp_path: Path, remote: Host
                     f"{daemon.url}/v1/do/evil/P0", json={"value": "aaaa"}, headers=OURS, timeout=30
                 )
                 assert matched.status_code == 200  # a matching value still passes
+            # a model's literal is checked against the remote's pattern too (POST /v1/validate)
+            began = time.monotonic()
+            checked = requests.post(
+                f"{daemon.url}/v1/validate",
+                data=MODEL.replace("VALUE", "a" * 30_000 + "!").encode(),
+                headers={**OURS, "Content-Type": "application/xml"},
+                timeout=30,
+            )
+            assert checked.status_code == 200 and time.monotonic() - began < 5
+            assert [f["kind"] for f in checked.json()["findings"]] == ["wrong_type"], checked.json()
         finally:
             stop.set()
             prober.join()
