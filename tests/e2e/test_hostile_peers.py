@@ -109,6 +109,9 @@ def test_a_typeahead_category_never_walks_the_remotes_paths(tmp_path: Path, remo
                 status, answer = raw_get(daemon, walk, headers)
                 assert status in (400, 404), (walk, status, answer)
                 assert answer["error"]["error_code"] in ("TypeaheadNotFound", "BadRequest", "NotFound")
+        for walk in ("/v1/auth/evil/%2e%2e", "/v1/auth/evil/..%2f..%2fv1%2fjobs", "/v1/auth/%2e%2e/jobs"):
+            status, _answer = raw_get(daemon, walk)
+            assert status == 404, walk  # a sign-in no one offers: the browser is sent nowhere
         sent = [path for path in remote.paths() if not path.startswith(("/v1/commands", "/v1/auths"))]
     assert sent == asked, f"the daemon sent the remote {sent}"
 
