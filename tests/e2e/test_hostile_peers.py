@@ -224,30 +224,39 @@ def test_a_remote_answer_is_passed_on_safely(tmp_path: Path, remote: HostileRemo
 def test_a_big_catalog_changing_every_two_seconds_leaves_the_daemon_responsive(
     tmp_path: Path, remote: HostileRemote
 ) -> None:
-    remote.big(6000, changing=True)  # 3.4 MB a read, a new one at each
+    remote.big(6000)  # 3 MB a read; unchanged at first, then a new one at each read
     config = aggregating(tmp_path, remote.url, server="workers = 2\n")
     config.write_text(config.read_text().replace("refresh_seconds = 0.5", "refresh_seconds = 2"))
     with Daemon(config, ENV, tmp_path / "d.log") as daemon:
         wait_for("the catalog read", lambda: proxies(daemon)["remote"]["commands"] == 6000, 60)
-        reads, took = remote.reads, []
-        ended = time.monotonic() + 16
-        with requests.Session() as session:
-            while time.monotonic() < ended:
-                began = time.monotonic()
-                session.get(f"{daemon.url}/v1/liveness", timeout=10).raise_for_status()
-                took.append(time.monotonic() - began)
-                time.sleep(0.02)
+        unchanged = liveness_for(daemon, 6)  # what the machine's own load costs a probe
+        remote.big(6000, changing=True)
+        reads = remote.reads
+        changing = liveness_for(daemon, 16)
         called = requests.post(
             f"{daemon.url}/v1/do/big/Command5999", json={"first": "x"}, headers=OURS, timeout=10
         )
         reread = remote.reads - reads
     log = daemon.log.read_text()
-    p99 = statistics.quantiles(took, n=100)[98]
-    median = statistics.median(took)
-    print(f"liveness over {len(took)} probes: median {median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+    calm, busy = (statistics.quantiles(took, n=100)[98] for took in (unchanged, changing))
+    print(f"liveness p99: {calm * 1000:.1f} ms unchanged, {busy * 1000:.1f} ms changing every 2 s")
     assert reread >= 8  # both workers read it again every 2 s all along: the rebuilds were measured
     assert "WORKER TIMEOUT" not in log and called.status_code == 200
-    assert p99 < 0.1, f"liveness p99 {p99 * 1000:.0f} ms"
+    # under 100 ms, beyond what a busy machine costs the unchanged daemon (beside CPU hogs, that is
+    # tens of ms; a rebuild on the event loop, as before, cost seconds)
+    assert busy < 0.1 + calm, f"liveness p99 {busy * 1000:.0f} ms (unchanged {calm * 1000:.0f} ms)"
+
+
+def liveness_for(daemon: Daemon, seconds: float) -> list[float]:
+    """How long each liveness probe took, one every 20 ms for ``seconds``."""
+    took, ended = [], time.monotonic() + seconds
+    with requests.Session() as session:
+        while time.monotonic() < ended:
+            began = time.monotonic()
+            session.get(f"{daemon.url}/v1/liveness", timeout=10).raise_for_status()
+            took.append(time.monotonic() - began)
+            time.sleep(0.02)
+    return took
 
 
 @pytest.mark.parametrize(
