@@ -50,6 +50,17 @@ def rotating(schema: Mapping[str, Any], value: Any) -> bool:
     return bool(found)
 
 
+def remember_secrets(schema: Mapping[str, Any], value: Any) -> None:
+    """Mask the secret fields' values of a configuration resolved elsewhere (an isolated worker's,
+    resolved by the daemon) in this process's log lines and spans."""
+
+    def note(text: str) -> str:
+        remember(text)
+        return text
+
+    _map_secrets(schema, value, note)
+
+
 def mask_secrets(schema: Mapping[str, Any], value: Any) -> Any:
     """A copy of ``value`` safe to show: every secret field is masked."""
     return _map_secrets(schema, value, lambda _text: MASK)

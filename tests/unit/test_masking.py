@@ -64,3 +64,11 @@ def test_spans_are_masked_before_they_are_exported() -> None:
     )
     assert exported.status.description is not None and MASK in exported.status.description
     assert dict(exported.events[0].attributes or {})["exception.message"] == f"token {MASK} refused"
+
+
+def test_an_isolated_workers_configuration_resolved_elsewhere_is_masked_by_its_schema() -> None:
+    from connector_proxy.secrets import remember_secrets
+
+    schema = {"type": "object", "properties": {"token": {"type": "string", "secret": True}, "name": {}}}
+    remember_secrets(schema, {"token": "worker-token-0123456789", "name": "plain-name-0123"})
+    assert mask("worker-token-0123456789 plain-name-0123") == f"{MASK} plain-name-0123"
