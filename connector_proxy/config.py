@@ -247,6 +247,8 @@ class ProxySettings:
     redirect_status: int = 307
     refresh_seconds: float = 60.0  # its catalog is read again this often, in the background
     max_response_bytes: int = 16 * 1024 * 1024  # a bigger answer is refused, not held
+    max_catalog_bytes: int = 8 * 1024 * 1024  # a bigger /v1/commands is refused (state too_large)
+    max_commands: int = 10_000  # a catalog listing more is refused (state too_large)
 
     def takes(self, connector: str) -> bool:
         """Whether this proxy's connector of that name joins our catalog."""
@@ -654,8 +656,11 @@ def _proxy(name: str, entry: Any, environ: Mapping[str, str]) -> ProxySettings:
     for key in ("timeout", "refresh_seconds"):
         if getattr(proxy, key) <= 0:
             raise ConfigError(f"{where}.{key} must be positive")
-    if proxy.max_response_bytes < 1024:
-        raise ConfigError(f"{where}.max_response_bytes must be at least 1024")
+    for key in ("max_response_bytes", "max_catalog_bytes"):
+        if getattr(proxy, key) < 1024:
+            raise ConfigError(f"{where}.{key} must be at least 1024")
+    if proxy.max_commands < 1:
+        raise ConfigError(f"{where}.max_commands must be at least 1")
     try:
         key = resolve_reference(proxy.api_key, environ)
     except SecretReferenceError as error:

@@ -20,10 +20,10 @@ from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
-from jsonschema import Draft202012Validator
 
 from connector_proxy import errors
 from connector_proxy.catalog import run_by_host
+from connector_proxy.validation import LinearValidator
 
 ERROR, NOTE = "error", "note"
 KINDS = (
@@ -240,7 +240,7 @@ def _check_parameters(
         value = literal(expression)
         if schema is None or value is NOT_A_LITERAL:
             continue  # an expression: its value is known only when the task runs
-        problem = next(Draft202012Validator(schema).iter_errors(value), None)
+        problem = next(LinearValidator(schema).iter_errors(value), None)
         if problem is not None:
             yield finding(
                 "wrong_type",

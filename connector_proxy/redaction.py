@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import re
 
+from connector_proxy.sdk.masking import mask
+
 URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?P<rest>[^\s'\"<>]+)")
 QUERY = re.compile(r"(?<=[^\s?])\?[^\s'\"<>]+")  # /path?token=…, as in a request line
 AFTER_AUTHORITY = re.compile(r"[/?#]")
 
 
 def redact(text: str) -> str:
-    """``https://user:pw@host:8443/a?t=1`` -> ``https://host:8443/…``; ``/a?t=1`` -> ``/a?…``."""
-    return QUERY.sub("?…", URL.sub(_origin_only, text))
+    """``https://user:pw@host:8443/a?t=1`` -> ``https://host:8443/…``; ``/a?t=1`` -> ``/a?…``; and
+    every secret value this process resolved, wherever it is, ``********`` (:mod:`.sdk.masking`)."""
+    return QUERY.sub("?…", URL.sub(_origin_only, mask(text)))
 
 
 def _origin_only(match: re.Match[str]) -> str:

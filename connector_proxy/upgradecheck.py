@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from connector_proxy.modelcheck import (
     NOT_A_LITERAL,
     NOTE,
@@ -29,6 +27,7 @@ from connector_proxy.modelcheck import (
     deprecation,
     literal,
 )
+from connector_proxy.validation import LinearValidator
 
 UPGRADE_KINDS = (
     "removed_command",
@@ -165,7 +164,7 @@ def _narrowed(
 
 
 def _fits(schema: Mapping[str, Any], value: Any) -> bool:
-    return next(Draft202012Validator(schema).iter_errors(value), None) is None
+    return next(LinearValidator(schema).iter_errors(value), None) is None
 
 
 def _types(schema: Mapping[str, Any], entry: Mapping[str, Any]) -> set[str]:

@@ -1,16 +1,24 @@
 """Check a call's parameters against the command's schema before it runs.
 
 Messages name every bad field but never repeat a value: parameters arrive
-with the host's secrets substituted in plain text.
+with the host's secrets substituted in plain text. Patterns (``pattern``,
+``patternProperties``) are matched by RE2, in time linear in the value, so a
+pattern a remote catalog or a connector declares cannot hold a worker
+(``^(a+)+$``); one RE2 cannot match (a backreference, a lookaround) is refused
+with the schema.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import re2  # type: ignore[import-untyped]
 from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 
 from connector_proxy.errors import INVALID_PARAMETERS
@@ -23,19 +31,116 @@ def _whole_number(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
+_UNICODE_ESCAPE = re.compile(r"(\\\\)|\\u([0-9a-fA-F]{4})")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is our message, not a line on stderr
+
+
+@functools.lru_cache(maxsize=4096)
+def linear(pattern: str) -> Any:
+    """The RE2 form of a schema's pattern (compiled once); re2.error if RE2 cannot match it."""
+    return re2.compile(_UNICODE_ESCAPE.sub(_re2_escape, pattern), _RE2_OPTIONS)
+
+
+def _re2_escape(match: re.Match[str]) -> str:
+    """JSON Schema's (ECMA's) ``\\uXXXX`` as RE2 writes it, ``\\x{XXXX}``; an escaped backslash stays."""
+    return match[0] if match[1] else "\\x{" + match[2] + "}"
+
+
+def _pattern_rule(validator: Any, pattern: str, instance: Any, _schema: Any) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        matched = linear(pattern).search(instance) is not None
+    except re2.error:  # a schema not checked by parameters_validator (a model's literal against it)
+        yield ValidationError("its schema's pattern cannot be matched in linear time")
+        return
+    if not matched:
+        yield ValidationError("does not match its pattern")  # never the value: it may be a secret
+
+
+def _pattern_properties(validator: Any, patterns: Any, instance: Any, _schema: Any) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if linear(pattern).search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, allowed: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """jsonschema's rule, its patterns matched by RE2 (its own uses ``re``)."""
+    if not validator.is_type(instance, "object"):
+        return
+    known, patterns = schema.get("properties", {}), [linear(p) for p in schema.get("patternProperties", {})]
+    extras = [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
+    if validator.is_type(allowed, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], allowed, path=extra)
+    elif allowed is False and extras:
+        yield ValidationError(f"Additional properties are not allowed ({len(extras)} given)")
+
+
+_LINEAR_RULES = {
+    "pattern": _pattern_rule,
+    "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties,
+}
+# Draft 2020-12 with its patterns matched by RE2: for any schema another proxy may have written
+LinearValidator = validators.extend(Draft202012Validator, validators=_LINEAR_RULES)  # type: ignore[no-untyped-call]
+
 # JSON Schema counts 2.0 as an integer; a command declaring ``int`` then meets a float it cannot use
 # (``range(2.0)``), so an integer parameter is a JSON number written without a fraction
 ParametersValidator = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
+    validators=_LINEAR_RULES,
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number),
 )
 
 
 def parameters_validator(schema: Mapping[str, Any]) -> Validator:
-    """The validator of a command's parameters; raises SchemaError if the schema itself is wrong."""
-    ParametersValidator.check_schema(schema)
+    """The validator of a command's parameters; raises SchemaError if the schema itself is wrong,
+    or if it holds a pattern RE2 cannot match (checked here, when the catalog is read, not per call)."""
+    try:
+        canonical = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):  # a connector's schema holding a Python value: checked as it is
+        _check_now(schema)
+    else:
+        _checked(canonical)
     validator: Validator = ParametersValidator(schema)
     return validator
+
+
+def object_validator(properties: Mapping[str, Any], required: list[str]) -> tuple[dict[str, Any], Validator]:
+    """The object schema of named parameters (no others), and its validator: each parameter's schema
+    is checked once however many commands declare it (a remote's 6,000 commands share a few), the
+    object around them is ours."""
+    for schema in properties.values():
+        _checked(json.dumps(schema, sort_keys=True))
+    whole = {
+        "type": "object",
+        "properties": dict(properties),
+        "required": required,
+        "additionalProperties": False,
+    }
+    validator: Validator = ParametersValidator(whole)
+    return whole, validator
+
+
+@functools.lru_cache(maxsize=16384)
+def _checked(canonical: str) -> None:
+    """Check a schema (its canonical JSON text) once: jsonschema's check costs milliseconds."""
+    _check_now(json.loads(canonical))
+
+
+def _check_now(schema: Any) -> None:
+    ParametersValidator.check_schema(schema)
+    for pattern in _patterns(schema):
+        try:
+            linear(pattern)
+        except re2.error:
+            shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
+            raise SchemaError(f"the pattern {shown!r} cannot be matched in linear time (RE2)") from None
 
 
 def validate(validator: Validator, parameters: Mapping[str, Any]) -> None:
@@ -130,3 +235,17 @@ def _list(expected: Any) -> str:
     if isinstance(expected, list):
         return " or ".join(repr(item) if not isinstance(item, str) else item for item in expected)
     return str(expected)
+
+
+def _patterns(schema: Any) -> Iterator[str]:
+    """Every ``pattern`` and ``patternProperties`` key of a schema, at any depth."""
+    if isinstance(schema, Mapping):
+        for key, value in schema.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            elif key == "patternProperties" and isinstance(value, Mapping):
+                yield from (str(name) for name in value)
+            yield from _patterns(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _patterns(item)

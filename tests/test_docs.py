@@ -175,3 +175,21 @@ def test_the_scale_out_commands_are_the_ones_ci_runs() -> None:
 )
 def test_the_architecture_map_names_every_module(module: str) -> None:
     assert re.search(rf"^ +{re.escape(Path(module).name)} ", (DOCS / "architecture.md").read_text(), re.M)
+
+
+def test_operating_lists_what_is_not_trusted_and_each_limit_on_another_proxy() -> None:
+    from connector_proxy.config import ProxySettings
+
+    section = OPERATING.split("## What is not trusted", 1)[1].split("\n## ", 1)[0]
+    bounds = [f.name for f in dataclasses.fields(ProxySettings) if f.name.startswith("max_")]
+    assert bounds and all(f"`{name}`" in section or f"{name}`" in section for name in bounds), bounds
+    for surface in (
+        "another proxy's catalog",
+        "`pattern`",
+        "secret provider",
+        "tracing collector",
+        "url_path",
+    ):
+        assert surface in section, surface
+    # the states a remote's catalog can be in are the ones GET /v1/proxies documents
+    assert "`too_large`" in HTTP_API

@@ -15,6 +15,7 @@ from typing import Any
 
 from connector_proxy import jsontext
 from connector_proxy.jobs.model import iso_time
+from connector_proxy.sdk.paths import url_path
 from connector_proxy.sealing import Sealer
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -100,7 +101,7 @@ class StoredEvent:
             "delivered_at": iso_time(self.delivered_at),
             "retried_at": iso_time(self.retried_at),
             "retries": self.retries,
-            "status_url": f"/v1/events/{self.id}",
+            "status_url": url_path("v1", "events", self.id),
         }
 
 

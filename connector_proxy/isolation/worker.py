@@ -36,6 +36,7 @@ from connector_proxy.sdk.context import Accepted, Context, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, guarded, invoke
 from connector_proxy.sdk.triggers import POLLER, Event, InboundRequest
+from connector_proxy.secrets import remember_secrets
 
 GROUP = "connector_proxy.connectors"
 
@@ -137,6 +138,7 @@ def _serve(connector: Connector, incoming: IO[bytes], send: Callable[[dict[str, 
     if configure.get("type") != "configure":
         raise ProtocolError("expected configure")
     config = configure.get("config") or {}
+    remember_secrets(connector.config_schema or {}, config)  # this process's log lines and spans mask them
     try:
         resources = connector.setup(config) if connector.setup else None
     except Exception as error:  # the connector's setup is its own code

@@ -15,6 +15,7 @@ from typing import Any
 
 from connector_proxy import carried, envelope, jsontext
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.paths import url_path
 from connector_proxy.sealing import Sealer
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
@@ -129,7 +130,7 @@ class Job:
             "started_at": iso_time(self.started_at),
             "finished_at": iso_time(self.finished_at),
             "attempts": self.attempts,
-            "status_url": f"/v1/jobs/{self.id}",
+            "status_url": url_path("v1", "jobs", self.id),
             "delivery": {
                 "state": self.delivery.state,
                 "attempts": self.delivery.attempts,

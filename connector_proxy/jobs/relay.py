@@ -24,6 +24,7 @@ from connector_proxy.errors import INVALID_REQUEST_BODY, RELAY_TIMED_OUT
 from connector_proxy.jobs.model import WAITING, Job
 from connector_proxy.legacy.answers import logs_of, result_of
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.paths import url_path
 
 log = logging.getLogger(__name__)
 WILDCARDS = ("", "0.0.0.0", "::", "[::]")  # noqa: S104 - bind addresses read, not bound
@@ -51,7 +52,7 @@ def open_relay(job: Job, base: str) -> str:
     key = secrets.token_urlsafe(32)
     job.relay_key_digest = _digest(key)
     job.state = WAITING
-    return f"{base}/v1/relay/{job.id}?key={key}"
+    return f"{base}{url_path('v1', 'relay', job.id)}?key={key}"
 
 
 def key_fits(job: Job, key: str) -> bool:

@@ -31,6 +31,7 @@ from connector_proxy.lifecycle import Background
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import Result, call_ids
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.paths import url_path
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,12 @@ class Jobs:
 
 
 def _accepted(job: Job, joined: bool) -> Outcome:
-    body = {"job_id": job.id, "state": job.state, "status_url": f"/v1/jobs/{job.id}", "joined": joined}
+    body = {
+        "job_id": job.id,
+        "state": job.state,
+        "status_url": url_path("v1", "jobs", job.id),
+        "joined": joined,
+    }
     return Outcome(ACCEPTED, envelope.from_result(Result(body, http_status=ACCEPTED)))
 
 

@@ -9,11 +9,12 @@ or a refusal of our key, each a ``ProxyInvalidAnswer`` naming the proxy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from connector_proxy.errors import PROXY_INVALID_ANSWER
 from connector_proxy.proxies.client import Answer, Remote
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.outbound import origin_of
+from connector_proxy.sdk.paths import url_path
 
 PASSED_HEADERS = ("Location", "Preference-Applied", "Retry-After")  # what a 202 or a 503 tells the host
 
@@ -33,13 +34,13 @@ def forward_call(remote: Remote, command_id: str, body: bytes, prefer: str | Non
     headers = {"Content-Type": "application/json"}
     if prefer:
         headers["Prefer"] = prefer
-    answer = remote.request("POST", f"/v1/do/{command_id}", timeout, body, headers)
+    answer = remote.request("POST", url_path("v1", "do", *command_id.split("/")), timeout, body, headers)
     return _passed(remote, answer)
 
 
-def forward_typeahead(remote: Remote, category: str, query: bytes, timeout: float, with_key: bool) -> Passed:
-    """GET the remote's suggestions; our key goes only with a caller that showed one of ours."""
-    path = f"/v1/typeahead/{quote(category, safe='/.')}"
+def forward_typeahead(remote: Remote, path: str, query: bytes, timeout: float, with_key: bool) -> Passed:
+    """GET the remote's suggestions at ``path`` (made by ``url_path``); our key goes only with a caller
+    that showed one of ours."""
     answer = remote.request(
         "GET", f"{path}?{query.decode('latin-1')}" if query else path, timeout, None, None, with_key
     )
@@ -66,6 +67,16 @@ def _passed(remote: Remote, answer: Answer) -> Passed:
             PROXY_INVALID_ANSWER, f"{where} answered {answer.status} with a page, not an answer"
         )
     kept = {k.title(): v for k, v in answer.headers.items() if k.title() in PASSED_HEADERS}
-    if kept.get("Location", "").startswith("/"):  # the remote's own path (a job's): the host would ask us
-        kept["Location"] = remote.settings.url + kept["Location"]
+    if "Location" in kept:
+        kept["Location"] = _location(remote, where, kept["Location"])
     return Passed(answer.status, answer.body, kept, media_type)
+
+
+def _location(remote: Remote, where: str, location: str) -> str:
+    """A 202's (or a 303's) ``Location``: the remote's own path (a job's), made absolute so the host asks
+    the remote; one pointing anywhere else is refused, so a remote cannot send a host somewhere."""
+    if location.startswith("/") and not location.startswith("//"):
+        return remote.settings.url.rstrip("/") + location
+    if origin_of(location) == remote.origin and not any(ord(c) < 33 for c in location):
+        return location
+    raise CommandError(PROXY_INVALID_ANSWER, f"{where} answered a Location outside it: not passed on")

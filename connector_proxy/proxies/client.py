@@ -34,6 +34,10 @@ API_KEY_HEADER = "Spiff-Connector-Proxy-Api-Key"
 CONNECT_TIMEOUT = 5.0
 
 
+class AnswerTooLarge(CommandError):
+    """The remote answered more bytes than we take."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """A remote's whole answer."""
@@ -59,8 +63,10 @@ class Remote:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         with_key: bool = True,
+        max_bytes: int | None = None,
     ) -> Answer:
-        """Send and read the whole answer within ``timeout`` seconds (and the proxy's own timeout)."""
+        """Send and read the whole answer within ``timeout`` seconds (and the proxy's own timeout),
+        at most ``max_bytes`` of it (``max_response_bytes``)."""
         timeout = min(timeout, self.settings.timeout)
         sent = {VIA_HEADER: "connector-proxy", **(headers or {})}
         if with_key and self.settings.api_key:
@@ -79,7 +85,7 @@ class Remote:
                 preload_content=False,
             )
             try:
-                content = self._read(response, deadline)
+                content = self._read(response, deadline, max_bytes or self.settings.max_response_bytes)
             finally:
                 _release(response)
         except CommandError:
@@ -105,12 +111,12 @@ class Remote:
             self._pool = (os.getpid(), pool_manager(policy))
         return self._pool[1]
 
-    def _read(self, response: BaseHTTPResponse, deadline: float) -> bytes:
-        """The whole body by the deadline and within max_response_bytes, however slowly it comes."""
+    def _read(self, response: BaseHTTPResponse, deadline: float, limit: int) -> bytes:
+        """The whole body by the deadline and within ``limit`` bytes, however slowly it comes."""
         try:
-            return read_body(response, deadline, self.settings.max_response_bytes)
+            return read_body(response, deadline, limit)
         except BodyTooLarge:
-            raise self._too_large() from None
+            raise self._too_large(limit) from None
         except BodyLate:
             raise self._late(None) from None
 
@@ -122,10 +128,9 @@ class Remote:
         message = f"proxy {self.settings.name} ({self.origin}) gave no answer{within}"
         return CommandError(PROXY_TIMEOUT, message)
 
-    def _too_large(self) -> CommandError:
-        limit = self.settings.max_response_bytes
+    def _too_large(self, limit: int) -> CommandError:
         message = f"proxy {self.settings.name} ({self.origin}) answered more than {limit} bytes"
-        return CommandError(PROXY_INVALID_ANSWER, message)
+        return AnswerTooLarge(PROXY_INVALID_ANSWER, message)
 
 
 def _release(response: BaseHTTPResponse) -> None:

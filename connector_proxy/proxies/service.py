@@ -9,6 +9,7 @@ at once, so a request reads one consistent view and never waits on a remote.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -19,10 +20,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from connector_proxy.config import Settings
+from connector_proxy.concurrency import off_the_loop
+from connector_proxy.config import ProxySettings, Settings
 from connector_proxy.jsontext import dumps
-from connector_proxy.proxies.catalogs import RemoteCatalog, RemoteCommand, UnreadableCatalog, read_catalog
-from connector_proxy.proxies.client import Remote
+from connector_proxy.proxies.catalogs import (
+    CatalogTooLarge,
+    RemoteCatalog,
+    RemoteCommand,
+    UnreadableCatalog,
+    digest_of,
+    read_catalog,
+)
+from connector_proxy.proxies.client import AnswerTooLarge, Remote
 from connector_proxy.registry import Registry
 from connector_proxy.sdk.errors import CommandError
 
@@ -37,7 +46,7 @@ class ProxyStatus:
     name: str
     origin: str
     mode: str
-    state: str = "not_read"  # ready, unreachable, refused, unreadable
+    state: str = "not_read"  # ready, unreachable, refused, unreadable, too_large
     detail: str | None = None
     read_at: float | None = None  # when its catalog was last read (unix time)
     tried_at: float | None = None
@@ -107,11 +116,20 @@ class Proxies:
             list(pool.map(lambda name: self.read(name, timeout), self.remotes))
 
     def read(self, name: str, timeout: float) -> None:
-        """Read one remote's catalog now; a failure keeps what was read before and says why."""
+        """Read one remote's catalog now; a failure keeps what was read before and says why.
+
+        An unchanged catalog (the same digest) is not parsed again; a changed one is parsed and the
+        view rebuilt in a real thread (``off_the_loop``): 6,000 commands take a second of CPU, which
+        must not stop the worker's event loop (its liveness, its calls) for that long."""
         remote, status = self.remotes[name], self.statuses[name]
         status.tried_at = time.time()
         try:
-            catalog = _fetch(remote, timeout)
+            commands, auths = _fetch(remote, timeout)
+            known = self._catalogs.get(name, RemoteCatalog()).digest
+            catalog = off_the_loop(lambda: _changed(known, remote.settings, commands, auths))
+            if catalog is None:  # as read before: nothing to parse or rebuild
+                status.state, status.detail, status.read_at = "ready", None, time.time()
+                return
         except (CommandError, UnreadableCatalog) as problem:
             state = _state_of(problem)
             if (status.state, status.detail) != (state, str(problem)):
@@ -124,18 +142,25 @@ class Proxies:
             status.state, status.detail, status.read_at = "ready", None, catalog.read_at
             status.skipped = catalog.skipped
             if changed:
-                self._rebuild()
+                off_the_loop(self._rebuild)
+        if changed:
+            # the catalog's ~30 objects a command are long-lived and acyclic (freed by their count when
+            # replaced): left to the collector, each full collection would scan them all, holding the
+            # interpreter, and the event loop, for 100 ms and more
+            off_the_loop(gc.freeze)
 
     def _rebuild(self) -> None:
         served, owner = self._sources()
         remote_auths = [a for n in self.remotes for a in self._catalogs.get(n, RemoteCatalog()).auths]
         served_auths = [a for a in remote_auths if owner.get(_of(a)) == a["proxy"]]
-        remote_entries = [dict(command.entry) for command in served.values()]
+        descriptions = {cid: dumps(dict(c.entry)) for cid, c in served.items()}
+        # entry by entry, as a list's JSON is written: one dumps of 3 MB would hold the event loop
+        written = [*((e["id"], dumps(e)) for e in self._local_catalog), *descriptions.items()]
         self.view = View(
             commands=MappingProxyType(dict(sorted(served.items()))),
-            catalog_json=dumps(sorted([*self._local_catalog, *remote_entries], key=lambda e: e["id"])),
+            catalog_json=b"[" + b",".join(text for _id, text in sorted(written)) + b"]",
             auths_json=dumps([*self._local_auths, *served_auths]),
-            descriptions=MappingProxyType({cid: dumps(dict(c.entry)) for cid, c in served.items()}),
+            descriptions=MappingProxyType(descriptions),
         )
 
     def _sources(self) -> tuple[dict[str, RemoteCommand], dict[str, str]]:
@@ -158,18 +183,32 @@ class Proxies:
         return served, owner
 
 
-def _fetch(remote: Remote, timeout: float) -> RemoteCatalog:
-    answer = remote.request("GET", "/v1/commands", timeout)
+def _fetch(remote: Remote, timeout: float) -> tuple[bytes, bytes | None]:
+    """The bodies of ``/v1/commands`` and ``/v1/auths`` (None when it has none), within
+    ``max_catalog_bytes`` each."""
+    limit = min(remote.settings.max_catalog_bytes, remote.settings.max_response_bytes)
+    try:
+        answer = remote.request("GET", "/v1/commands", timeout, max_bytes=limit)
+        auths = remote.request("GET", "/v1/auths", timeout, max_bytes=limit) if answer.status == 200 else None
+    except AnswerTooLarge:
+        named = f"proxies.{remote.settings.name}.max_catalog_bytes"
+        raise CatalogTooLarge(f"its catalog is larger than {named} ({limit} bytes)") from None
     if answer.status in (401, 403):
         key = f"proxies.{remote.settings.name}.api_key"
         raise UnreadableCatalog(f"it refused our key ({key}): {answer.status}")
     if answer.status != 200:
         raise UnreadableCatalog(f"/v1/commands answered {answer.status}")
-    auths = remote.request("GET", "/v1/auths", timeout)
-    return read_catalog(remote.settings, answer.body, auths.body if auths.status == 200 else None)
+    return answer.body, auths.body if auths is not None and auths.status == 200 else None
+
+
+def _changed(known: str, proxy: ProxySettings, commands: bytes, auths: bytes | None) -> RemoteCatalog | None:
+    """The catalog read, or None when its digest is the one ``known``."""
+    return None if digest_of(commands, auths) == known else read_catalog(proxy, commands, auths)
 
 
 def _state_of(problem: Exception) -> str:
+    if isinstance(problem, CatalogTooLarge):
+        return "too_large"
     if isinstance(problem, CommandError):
         return "unreachable"
     return "refused" if "refused our key" in str(problem) else "unreadable"

@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 
 from connector_proxy.sdk.context import Context, RefreshedTokens
 from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.masking import remember
 
 AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"
@@ -252,6 +253,7 @@ def parse_token_set(token_set: Mapping[str, Any] | str) -> dict[str, Any]:
             parsed = None
     if not isinstance(parsed, Mapping) or not isinstance(parsed.get("access_token"), str):
         raise CommandError(TOKEN_SET_INVALID, "the token set is not a JSON object with an access_token")
+    remember(parsed.get("access_token"), parsed.get("refresh_token"))
     return dict(parsed)
 
 
@@ -294,6 +296,7 @@ def _token_answer(name: str, status: int, raw: bytes) -> dict[str, Any]:
     expires_in = tokens.get("expires_in")
     if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
         tokens["expires_at"] = int(time.time() + expires_in)
+    remember(tokens.get("access_token"), tokens.get("refresh_token"), tokens.get("id_token"))
     return tokens
 
 

@@ -48,6 +48,8 @@ def start(service: str, environ: Mapping[str, str] = os.environ) -> bool:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
         from opentelemetry.trace import SpanKind
+
+        from connector_proxy.sdk.masked_export import MaskingExporter
     except ImportError as missing:  # an isolated connector's environment without the SDK: no spans there
         logging.getLogger(__name__).warning(
             "tracing is asked for, but %s is not installed here", missing.name
@@ -56,7 +58,7 @@ def start(service: str, environ: Mapping[str, str] = os.environ) -> bool:
 
     named = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": service}
     _provider = TracerProvider(resource=Resource.create(named))
-    _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    _provider.add_span_processor(BatchSpanProcessor(MaskingExporter(OTLPSpanExporter())))
     _tracer = _provider.get_tracer("connector_proxy")
     _kinds.update(internal=SpanKind.INTERNAL, server=SpanKind.SERVER, client=SpanKind.CLIENT)
     _owner = os.getpid()

@@ -16,6 +16,7 @@ from connector_proxy.secrets.providers import GROUP, SecretProvider, SecretRefer
 from connector_proxy.secrets.references import (
     MASK,
     mask_secrets,
+    remember_secrets,
     resolve_reference,
     resolve_secrets,
     rotating,
@@ -28,6 +29,7 @@ __all__ = [
     "SecretReferenceError",
     "mask_secrets",
     "provider",
+    "remember_secrets",
     "resolve_reference",
     "resolve_secrets",
     "rotating",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from connector_proxy.sdk.masking import remember
 from connector_proxy.secrets.providers import SecretReferenceError, provider
 
 MASK = "********"
@@ -15,15 +16,18 @@ def resolve_reference(value: str, environ: Mapping[str, str]) -> str:
     scheme, colon, reference = value.partition(":")
     resolver = provider(scheme) if colon else None
     if resolver is None:
+        remember(value)  # a secret written in the file as it is: never logged either
         return value
     try:
-        return resolver.resolve(reference, environ)
+        resolved = resolver.resolve(reference, environ)
     except SecretReferenceError:
         raise
     except Exception as error:  # a provider's own failure: named by its kind, its text may hold anything
         raise SecretReferenceError(
             f"{scheme}:{reference} could not be read ({type(error).__name__})"
         ) from None
+    remember(resolved)
+    return resolved
 
 
 def resolve_secrets(schema: Mapping[str, Any], value: Any, environ: Mapping[str, str]) -> Any:
@@ -44,6 +48,17 @@ def rotating(schema: Mapping[str, Any], value: Any) -> bool:
 
     _map_secrets(schema, value, note)
     return bool(found)
+
+
+def remember_secrets(schema: Mapping[str, Any], value: Any) -> None:
+    """Mask the secret fields' values of a configuration resolved elsewhere (an isolated worker's,
+    resolved by the daemon) in this process's log lines and spans."""
+
+    def note(text: str) -> str:
+        remember(text)
+        return text
+
+    _map_secrets(schema, value, note)
 
 
 def mask_secrets(schema: Mapping[str, Any], value: Any) -> Any:

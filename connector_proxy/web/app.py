@@ -7,9 +7,9 @@ import re
 import secrets
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 
-from connector_proxy import jsontext
+from connector_proxy import errors, jsontext
 from connector_proxy.config import Settings, config_path, load_settings
 from connector_proxy.discovery import Discovered, discover
 from connector_proxy.events.service import create_events
@@ -18,6 +18,7 @@ from connector_proxy.jobs.service import create_jobs
 from connector_proxy.lifecycle import ProcessServices
 from connector_proxy.proxies.service import FIRST_READ_SECONDS, Proxies
 from connector_proxy.renewed import create_renewals
+from connector_proxy.sdk.errors import CommandError
 from connector_proxy.signin import SignIns
 from connector_proxy.spent import create_spent
 from connector_proxy.web import openapi
@@ -37,12 +38,14 @@ from connector_proxy.web.operations import operations
 from connector_proxy.web.page import PageSessions, page
 from connector_proxy.web.relay import relay
 from connector_proxy.web.request_ids import identify_requests
+from connector_proxy.web.responses import error_response
 from connector_proxy.web.state import ProxyState, attach
 from connector_proxy.web.traced import trace_requests
 from connector_proxy.web.typeahead import typeahead
 from connector_proxy.web.validate import validate
 
 _SLASHES = re.compile("/{2,}")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def create_app(settings: Settings | None = None, discovered: Discovered | None = None) -> Flask:
@@ -77,7 +80,9 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     identify_requests(app)  # around everything: a refused request has an id too
     trace_requests(app, settings.environ)
     allow_listed_origins(app, settings.cors)  # a listed origin's preflight goes before the key check
+    app.before_request(_refuse_odd_path_parameters)
     app.before_request(require_api_key)
+    app.after_request(_never_sniffed)
     for blueprint in (
         health,
         catalog,
@@ -102,6 +107,25 @@ def create_app(settings: Settings | None = None, discovered: Discovered | None =
     )
     attach(app, state)
     return app
+
+
+def _refuse_odd_path_parameters() -> Response | None:
+    """A path (parameter) holding a control character (``%0d%0a``) is a 400 on every route, before any
+    route builds a header, a log line or a URL from it."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and _CONTROL.search(value):
+            message = f"The path parameter {name!r} holds a control character"
+            return error_response(CommandError(errors.BAD_REQUEST, message))
+    if _CONTROL.search(request.path):  # one no route matched (a path parameter cannot hold a newline)
+        return error_response(CommandError(errors.BAD_REQUEST, "The path holds a control character"))
+    return None
+
+
+def _never_sniffed(response: Response) -> Response:
+    """Every answer, a remote's passed on too, is taken as the media type it declares (an SVG or a
+    text answer is never run as a page)."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _answer_every_path_in_json(app: Flask) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 
 from connector_proxy import jsontext
+from connector_proxy.concurrency import off_the_loop
 from connector_proxy.errors import COMMAND_NOT_FOUND, command_not_found
 from connector_proxy.web import openapi, proxied
 from connector_proxy.web.documented import documented
@@ -82,7 +83,11 @@ def openapi_document() -> Response:
     kept = _OPENAPI_WITH_REMOTES.get(id(state))
     if kept is None or kept[0] is not view:
         elsewhere = {command_id: command.parameters for command_id, command in view.commands.items()}
-        document = jsontext.dumps(openapi.build(current_app, state.registry, state.settings, elsewhere))
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        # thousands of remote commands take a while to document: not on the event loop
+        document = off_the_loop(
+            lambda: jsontext.dumps(openapi.build(app, state.registry, state.settings, elsewhere))
+        )
         kept = _OPENAPI_WITH_REMOTES[id(state)] = (view, document)
     return raw_json(kept[1])
 

@@ -22,6 +22,7 @@ from connector_proxy.errors import (
 )
 from connector_proxy.events.model import STATES
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.paths import url_path
 from connector_proxy.sdk.triggers import InboundRequest
 from connector_proxy.web.bounded import stop_reading
 from connector_proxy.web.documented import documented
@@ -83,7 +84,12 @@ def receive(connector: str, trigger: str, subscription: str | None = None) -> Re
     finally:
         state.unverified.release()
     answer = [
-        {"id": event.id, "state": event.state, "duplicate": not new, "status_url": f"/v1/events/{event.id}"}
+        {
+            "id": event.id,
+            "state": event.state,
+            "duplicate": not new,
+            "status_url": url_path("v1", "events", event.id),
+        }
         for event, new in received
     ]
     return json_response({"events": answer}, status=202)

@@ -26,6 +26,7 @@ from connector_proxy.errors import (
 from connector_proxy.registry import BoundAuth
 from connector_proxy.sdk.auth import CLIENT_CREDENTIALS, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.paths import url_path
 from connector_proxy.signin import COOKIE_PATH, cookie_name, well_formed
 from connector_proxy.web import proxied
 from connector_proxy.web.documented import Query, documented
@@ -133,7 +134,7 @@ def _auth(connector: str, auth: str) -> BoundAuth:
 
 def _callback_uri(bound: BoundAuth) -> str:
     base = proxy_state().settings.oauth.public_url or request.host_url
-    return f"{base.rstrip('/')}/v1/auth/{bound.id}/callback"
+    return base.rstrip("/") + url_path("v1", "auth", *bound.id.split("/"), "callback")
 
 
 def _back_to(redirect_url: str, tokens: dict[str, Any], auth_id: str) -> Response:

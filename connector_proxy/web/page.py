@@ -99,7 +99,7 @@ def catalog_page() -> Any:
         return render_template("signin.html", problem=None)
     state = proxy_state()
     query = request.args.get("q", "").strip().lower()
-    catalog = json.loads(state.proxies.view.catalog_json)  # other proxies' commands too
+    catalog = [_shown(c) for c in json.loads(state.proxies.view.catalog_json)]  # other proxies' too
     commands = [c for c in catalog if _matches(c, query)]
     by_connector: dict[str, list[dict[str, Any]]] = {}
     for command in commands:
@@ -262,6 +262,24 @@ def _csrf_matches(offered: str) -> bool:
     return isinstance(expected, str) and hmac.compare_digest(offered.encode(), expected.encode())
 
 
+def _shown(command: dict[str, Any]) -> dict[str, Any]:
+    """A catalog entry as the page reads it: another proxy's may lack any field the protocol leaves
+    optional (``schema``, ``required``, ``description``) or hold others; each has its type here."""
+    listed = command.get("parameters")
+    parameters = [
+        {
+            **p,
+            "id": str(p["id"]),
+            "required": p.get("required") is True,
+            "description": str(p.get("description") or ""),
+            "schema": p["schema"] if isinstance(p.get("schema"), dict) else {},
+        }
+        for p in (listed if isinstance(listed, list) else [])
+        if isinstance(p, dict) and "id" in p
+    ]
+    return {**command, "description": str(command.get("description") or ""), "parameters": parameters}
+
+
 def _matches(command: dict[str, Any], query: str) -> bool:
     if not query:
         return True
@@ -304,7 +322,7 @@ def allowed(schema: Any) -> str:
 def _example(command: dict[str, Any]) -> dict[str, Any]:
     """A body for the command: its required parameters, each a value its schema offers (its first
     example, its default, its first allowed value) or else a placeholder of its type."""
-    return {p["id"]: _example_value(p.get("schema", {})) for p in command["parameters"] if p["required"]}
+    return {p["id"]: _example_value(p["schema"]) for p in command["parameters"] if p["required"]}
 
 
 def _example_value(schema: dict[str, Any]) -> Any:

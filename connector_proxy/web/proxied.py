@@ -21,6 +21,7 @@ from connector_proxy.proxies.calls import Passed, forward_call, forward_typeahea
 from connector_proxy.proxies.catalogs import RemoteCommand
 from connector_proxy.proxies.client import VIA_HEADER, Remote
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.sdk.paths import UnsafeSegment, url_path
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import ProxyState
 
@@ -73,7 +74,7 @@ def _answer(state: ProxyState, remote: Remote, command: RemoteCommand, body: byt
         raise CommandError(PROXY_CHAIN, chain)
     check_call(command.validator, command.optional, payload)  # with the parameters it declares
     if remote.settings.mode == "redirect":
-        location = redirect_location(remote, f"/v1/do/{command.id}")
+        location = redirect_location(remote, url_path("v1", "do", *command.id.split("/")))
         response = json_response({"location": location}, remote.settings.redirect_status)
         response.headers["Location"] = location
         return response
@@ -91,9 +92,13 @@ def typeahead(state: ProxyState, category: str, with_key: bool) -> Response | No
     remote = None if came_through_a_proxy() else state.proxies.serving(connector)
     if remote is None:
         return None
+    try:
+        path = url_path("v1", "typeahead", *category.split("/"))
+    except UnsafeSegment:
+        return None  # a category no one offers (the caller's 404): nothing is sent
     query = request.query_string
     timeout = state.settings.limits.typeahead_timeout
-    return _response(forward_typeahead(remote, category, query, timeout, with_key))
+    return _response(forward_typeahead(remote, path, query, timeout, with_key))
 
 
 def sign_in(state: ProxyState, connector: str, auth: str) -> Response | None:
@@ -101,10 +106,12 @@ def sign_in(state: ProxyState, connector: str, auth: str) -> Response | None:
     remote = None if came_through_a_proxy() else state.proxies.serving(connector)
     if remote is None:
         return None
+    try:
+        path = url_path("v1", "auth", connector, auth)
+    except UnsafeSegment:
+        return None  # not a sign-in anyone offers: the caller's 404
     response = Response(status=307)
-    response.headers["Location"] = redirect_location(
-        remote, f"/v1/auth/{connector}/{auth}", request.query_string
-    )
+    response.headers["Location"] = redirect_location(remote, path, request.query_string)
     return response
 
 

@@ -33,5 +33,6 @@ def trace_requests(app: Flask, environ: Mapping[str, str]) -> None:
 
     @app.teardown_request
     def _close(_error: BaseException | None) -> None:
-        rule = request.url_rule.rule if request.url_rule is not None else request.path
+        # the route's template, never the path asked for (unbounded, and it may carry anything)
+        rule = request.url_rule.rule if request.url_rule is not None else None
         tracing.end(g.pop("trace", None), g.pop("trace_status", None), rule)

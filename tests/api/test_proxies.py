@@ -31,6 +31,8 @@ def nobody_listens() -> str:
         ("url = 'http://x'\nconnectors = 'sample'\n", "proxies.old.connectors must be a list of strings"),
         ("url = 'http://x'\napi_key = 'env:MISSING'\n", "proxies.old.api_key: "),
         ("url = 'http://x'\ncolour = 1\n", "unknown key(s) in [proxies.old]: colour"),
+        ("url = 'http://x'\nmax_commands = 0\n", "proxies.old.max_commands must be at least 1"),
+        ("url = 'http://x'\nmax_catalog_bytes = 10\n", "proxies.old.max_catalog_bytes must be at least 1024"),
     ],
 )
 def test_a_proxy_table_is_read_strictly(tmp_path: Path, table: str, problem: str) -> None:
