@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -43,6 +44,7 @@ from connector_proxy.registry import (
     Runner,
 )
 from connector_proxy.sdk.connector import Command, Connector
+from connector_proxy.sdk.factories import FACTORY_GROUP, CannotBuild, ConnectorFactory, Recipe
 from connector_proxy.sdk.invocation import invoke
 from connector_proxy.secrets import SecretReferenceError, mask_secrets, resolve_secrets, rotating
 from connector_proxy.site_paths import read_new_path_files
@@ -113,9 +115,12 @@ def discover(
         if connector_settings.isolated:  # configured isolation wins over a package installed here
             statuses[name], bound = _load_isolated(name, connector_settings, settings)
             bindings.update(bound)
+        elif connector_settings.built_from is not None:  # the operator's source wins too
+            statuses[name], bound = _load(_from_factory(name, connector_settings, settings), settings)
+            bindings.update(bound)
     for candidate in _candidates(settings, found, packages):
         configured = settings.connector(candidate.name)
-        if configured is not None and configured.isolated:
+        if configured is not None and (configured.isolated or configured.built_from is not None):
             continue
         if candidate.name in statuses:
             statuses[f"{candidate.name}#{candidate.origin}"] = _status_of(
@@ -156,6 +161,35 @@ def _from_entry_point(point: EntryPoint) -> Candidate:
         version=dist.version if dist is not None else None,
         load=partial(_load_entry_point, point),
     )
+
+
+def _from_factory(name: str, connector_settings: ConnectorSettings, settings: Settings) -> Candidate:
+    """A connector the operator has built by an installed factory from a source (a document)."""
+    factory, source = connector_settings.built_from or ("", "")
+    point = next(iter(entry_points(group=FACTORY_GROUP, name=factory)))  # config took installed names only
+    folder = settings.source.parent if settings.source else Path.cwd()
+    recipe = Recipe(name, source, folder, connector_settings.config)
+    dist = point.dist
+    return Candidate(
+        name=name,
+        origin=f"{factory} = {source}",
+        interface=SDK,
+        distribution=dist.name if dist is not None else None,
+        version=dist.version if dist is not None else None,
+        load=partial(_build, point, recipe),
+    )
+
+
+def _build(point: EntryPoint, recipe: Recipe) -> Connector:
+    """The factory's connector; CannotBuild leaves it out with the reason (state build_error)."""
+    factory: ConnectorFactory = point.load()
+    try:
+        built = factory(recipe)
+    except CannotBuild as problem:
+        raise ConnectorRejected("build_error", str(problem)) from None
+    if not isinstance(built, Connector) or built.name != recipe.name:
+        raise ConnectorRejected("invalid", f"{point.value} did not build a Connector named {recipe.name!r}")
+    return built
 
 
 def _from_package(package: Package) -> Candidate:

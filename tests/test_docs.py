@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from connector_proxy_aws import errors as aws_errors
 from connector_proxy_aws.settings import CONFIG_SCHEMA as AWS_CONFIG_SCHEMA
-from connector_proxy_http import errors as http_errors
-from connector_proxy_http.settings import CONFIG_SCHEMA
+from connector_proxy_http import CONFIG_SCHEMA
 from connector_proxy_os import errors as os_errors
 from connector_proxy_os.settings import CONFIG_SCHEMA as OS_CONFIG_SCHEMA
 
@@ -20,6 +19,7 @@ from connector_proxy import logs, metrics, modelcheck
 from connector_proxy.config import SECTIONS, Settings
 from connector_proxy.errors import DAEMON_ERRORS
 from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
+from connector_proxy.sdk.http import errors as http_errors
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()

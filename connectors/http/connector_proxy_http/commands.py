@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector_proxy.sdk import CommandGroup, Context, Result
-from connector_proxy_http.sending import Outgoing, send
+from connector_proxy.sdk.http.sending import Outgoing, send
 
 # RFC 9110: a header name is a token; a value is Latin-1 text without control characters (http.client
 # would otherwise fail while sending, or a CR/LF would split the request)
