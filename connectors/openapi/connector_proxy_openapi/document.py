@@ -21,12 +21,13 @@ from jsonschema import Draft4Validator, Draft202012Validator
 from jsonschema.exceptions import best_match
 from openapi_spec_validator.schemas import schema_v2, schema_v30, schema_v31
 from urllib3 import PoolManager, Timeout
+from urllib3.exceptions import TimeoutError
 
 from connector_proxy.sdk.factories import CannotBuild
 from connector_proxy.sdk.outbound import BodyLate, BodyTooLarge, failure_reason, origin_of, read_body
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024  # GitHub's, the largest public one we know, is 13 MB
-URL_SECONDS = 15.0  # a document URL must answer whole within this, or the connector is left out
+URL_SECONDS = 10.0  # a document URL must answer whole within this, or the connector is left out
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -126,7 +127,7 @@ def _fetch(url: str) -> bytes:
             response.release_conn()
     except BodyTooLarge:
         raise CannotBuild(f"{where}: the document is over {MAX_DOCUMENT_BYTES} bytes") from None
-    except BodyLate:
+    except (BodyLate, TimeoutError):
         raise CannotBuild(f"{where}: the document did not arrive within {URL_SECONDS:g} s") from None
     except CannotBuild:
         raise

@@ -72,10 +72,7 @@ class Refs:
         except CannotBuild:
             raise
         except Unresolvable as error:
-            cause = error.__cause__ or error.__context__
-            if isinstance(cause, CannotBuild):
-                raise cause from None
-            raise CannotBuild(f"$ref {ref!r} does not resolve") from None
+            raise _why(error) or CannotBuild(f"$ref {ref!r} does not resolve") from None
         except Exception:  # a pointer into a list with a word, a bad escape: the document is broken
             raise CannotBuild(f"$ref {ref!r} does not resolve") from None
         return resolved.contents, urldefrag(target).url
@@ -167,6 +164,16 @@ class Refs:
             if following in seen:
                 raise CannotBuild(f"$ref loop through {key!r}")
             seen.add(following)
+
+
+def _why(error: BaseException) -> CannotBuild | None:
+    """Our own refusal (a file outside the root, say) under referencing's wrappers, if it is one."""
+    current: BaseException | None = error
+    for _ in range(8):
+        if current is None or isinstance(current, CannotBuild):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _ref_chain(defs: Mapping[str, JsonSchema], key: str) -> Iterator[str]:

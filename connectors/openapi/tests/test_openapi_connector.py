@@ -1,0 +1,234 @@
+"""Connectors built from real public OpenAPI documents, through the real daemon under gunicorn,
+calling a local server that implements a few of their operations."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from connector_proxy.sdk.testing import RunningDaemon, SilentServer, free_port
+
+DOCUMENTS = Path(__file__).parent / "documents"
+PET = {"id": 7, "name": "Rex", "tag": "dog"}
+
+
+def config(upstream: str, dead: str) -> str:
+    return f"""
+[server]
+log_level = "warning"
+[discovery]
+enable_unlisted = false
+[connectors.pets]
+openapi = "petstore-3.0.yaml"
+[connectors.pets.config]
+base_url = "{upstream}/v1"
+[connectors.legacy]
+openapi = "petstore-separate/spec/swagger.json"
+[connectors.legacy.config]
+base_url = "{upstream}/api"
+auth = {{ bearer = "env:LEGACY_TOKEN" }}
+[connectors.museum]
+openapi = "museum-3.1.yaml"
+[connectors.museum.config]
+base_url = "{upstream}/museum"
+auth = {{ MuseumPlaceholderAuth = {{ username = "curator", password = "env:MUSEUM_PASSWORD" }} }}
+include = {{ tags = ["Events", "Operations"] }}
+exclude = {{ operations = ["deleteSpecialEvent"] }}
+[connectors.elsewhere]
+openapi = "petstore-3.0.yaml"
+[connectors.malformed]
+openapi = "malformed.yaml"
+[connectors.invalid]
+openapi = "invalid.yaml"
+[connectors.loop]
+openapi = "loop.yaml"
+[connectors.outside]
+openapi = "outside.yaml"
+[connectors.dead]
+openapi = "{dead}/openapi.json"
+"""
+
+
+BROKEN = {
+    "malformed.yaml": "openapi: 3.0.0\ninfo: [unclosed\n",
+    "invalid.yaml": "openapi: 3.0.0\ninfo:\n  title: no version\npaths: {}\n",
+    "loop.yaml": (
+        "openapi: 3.0.0\ninfo: {title: loop, version: '1'}\npaths:\n  /a:\n    get:\n"
+        "      parameters: [{$ref: '#/components/parameters/A'}]\n      responses: {'200': {description: ok}}\n"
+        "components:\n  parameters:\n    A: {$ref: '#/components/parameters/B'}\n"
+        "    B: {$ref: '#/components/parameters/A'}\n"
+    ),
+    "outside.yaml": (
+        "openapi: 3.0.0\ninfo: {title: outside, version: '1'}\npaths:\n  /a:\n    get:\n"
+        "      responses: {'200': {description: ok, content: {application/json: {schema:"
+        " {$ref: '../../etc/passwd'}}}}}\n"
+    ),
+}
+
+
+def upstream_handler(seen: list[Request]) -> Any:
+    def handle(request: Request) -> Response:
+        seen.append(request)
+        route = (request.method, request.path)
+        if route == ("GET", "/v1/pets"):
+            return Response(
+                json.dumps([PET] * int(request.args.get("limit", 1))), 200, mimetype="application/json"
+            )
+        if route == ("GET", "/v1/pets/7"):
+            return Response(json.dumps(PET), 200, mimetype="application/json")
+        if route == ("POST", "/api/pets"):
+            return Response(json.dumps({**request.get_json(), "id": 8}), 200, mimetype="application/json")
+        if request.path.startswith("/museum/special-events/"):
+            return Response(
+                json.dumps({"type": "about:blank", "title": "no such event"}),
+                404,
+                mimetype="application/problem+json",
+            )
+        if route == ("GET", "/museum/museum-hours"):
+            return Response(
+                json.dumps([{"date": "2024-01-01", "timeOpen": "09:00", "timeClose": "18:00"}]),
+                200,
+                mimetype="application/json",
+            )
+        return Response("{}", 500, mimetype="application/json")
+
+    return handle
+
+
+@pytest.fixture(scope="module")
+def seen() -> list[Request]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def upstream(seen: list[Request]) -> Iterator[str]:
+    server = HTTPServer(host="127.0.0.1", port=free_port())
+    server.expect_request("").respond_with_handler(upstream_handler(seen))
+    server.start()
+    try:
+        yield server.url_for("").rstrip("/")
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: str) -> Iterator[RunningDaemon]:
+    folder = tmp_path_factory.mktemp("openapi") / "config"
+    shutil.copytree(DOCUMENTS, folder)
+    for name, text in BROKEN.items():
+        (folder / name).write_text(text)
+    path = folder / "plugins.toml"
+    with SilentServer() as dead:
+        path.write_text(config(upstream, dead.url))
+        environ = {"LEGACY_TOKEN": "legacy-token-value", "MUSEUM_PASSWORD": "museum-password-value"}
+        running = RunningDaemon(path, environ)
+        try:
+            running.wait_ready(60)  # the dead document's URL is given up on after URL_SECONDS
+            yield running
+        finally:
+            running.stop()
+
+
+def do(daemon: RunningDaemon, command: str, **parameters: Any) -> dict[str, Any]:
+    answer = requests.post(f"{daemon.url}/v1/do/{command}", json=parameters, timeout=30)
+    assert answer.headers["Content-Type"].startswith("application/json")
+    document: dict[str, Any] = answer.json()
+    return document
+
+
+def test_every_operation_is_a_command_named_by_its_operation_id(daemon: RunningDaemon) -> None:
+    listed = {entry["id"]: entry for entry in requests.get(f"{daemon.url}/v1/commands", timeout=10).json()}
+    assert {"pets/listPets", "pets/createPets", "pets/showPetById"} <= set(listed)
+    assert {"legacy/findPets", "legacy/addPet", "legacy/find_pet_by_id", "legacy/deletePet"} <= set(listed)
+    museum = {name for name in listed if name.startswith("museum/")}
+    assert museum == {"museum/getMuseumHours", "museum/listSpecialEvents", "museum/createSpecialEvent",
+                      "museum/getSpecialEvent", "museum/updateSpecialEvent"}  # fmt: skip
+    shown = listed["pets/showPetById"]
+    assert "GET /pets/{petId} (operationId showPetById)" in shown["description"]
+    assert [(p["id"], p["required"], p["schema"]["x-in"]) for p in shown["parameters"]] == [
+        ("petId", True, "path")
+    ]
+    assert shown["output_schema"]["$ref"] == "#/$defs/components.schemas.Pet"
+    assert "HttpError404" in {code["error_code"] for code in listed["museum/getSpecialEvent"]["errors"]}
+
+
+def test_a_call_reaches_the_operations_path_with_its_parameters(
+    daemon: RunningDaemon, seen: list[Request]
+) -> None:
+    answer = do(daemon, "pets/listPets", limit=2)
+    assert answer["error"] is None, answer
+    assert answer["command_response"]["body"] == [PET, PET]
+    assert seen[-1].path == "/v1/pets" and seen[-1].args["limit"] == "2"
+    assert do(daemon, "pets/showPetById", petId="7")["command_response"]["body"] == PET
+
+
+def test_parameters_are_validated_before_anything_is_sent(daemon: RunningDaemon, seen: list[Request]) -> None:
+    before = len(seen)
+    answer = do(daemon, "pets/listPets", limit="many")
+    assert answer["error"]["error_code"] == "InvalidParameters"
+    assert "limit" in answer["error"]["message"]
+    assert do(daemon, "pets/showPetById")["error"]["error_code"] == "InvalidParameters"
+    assert len(seen) == before
+
+
+def test_a_swagger_2_body_with_refs_to_other_files_is_sent_as_json(
+    daemon: RunningDaemon, seen: list[Request]
+) -> None:
+    answer = do(daemon, "legacy/addPet", body={"name": "Tom", "id": 1})
+    assert answer["command_response"]["body"] == {"name": "Tom", "id": 8}
+    assert seen[-1].get_json() == {"name": "Tom", "id": 1}
+    assert seen[-1].headers["Authorization"] == "Bearer legacy-token-value"
+
+
+def test_a_documented_404_is_a_declared_error_carrying_the_upstreams_body(
+    daemon: RunningDaemon, seen: list[Request]
+) -> None:
+    event = "dad4bce8-f5cb-4078-a211-995864315e39"
+    answer = do(daemon, "museum/getSpecialEvent", eventId=event)
+    assert answer["error"]["error_code"] == "HttpError404"
+    assert answer["command_response"]["http_status"] == 404
+    assert answer["command_response"]["body"]["title"] == "no such event"
+    assert seen[-1].path == f"/museum/special-events/{event}"
+    username, password = base64.b64decode(seen[-1].headers["Authorization"].split()[1]).decode().split(":")
+    assert (username, password) == ("curator", "museum-password-value")
+
+
+def test_a_path_parameter_cannot_leave_its_segment(daemon: RunningDaemon, seen: list[Request]) -> None:
+    do(daemon, "museum/getSpecialEvent", eventId="../../v1/pets/7")
+    assert seen[-1].path.startswith("/museum/special-events/")
+
+
+def test_the_default_server_is_the_only_destination(daemon: RunningDaemon) -> None:
+    """elsewhere has no base_url: its document's server, petstore.swagger.io, is all it may reach."""
+    connectors = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=10).json()}
+    assert connectors["elsewhere"]["state"] == "ready"
+    assert connectors["elsewhere"]["config"]["base_url"] == "http://petstore.swagger.io/v1"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("malformed", "not JSON or YAML"),
+        ("invalid", "not a valid OpenAPI 3.0 document"),
+        ("loop", "$ref loop"),
+        ("outside", "outside the folder"),
+        ("dead", "did not arrive"),
+    ],
+)
+def test_a_document_that_does_not_build_leaves_its_connector_out(
+    daemon: RunningDaemon, name: str, reason: str
+) -> None:
+    connectors = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=10).json()}
+    assert connectors[name]["state"] == "build_error"
+    assert reason in connectors[name]["detail"]
