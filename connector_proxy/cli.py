@@ -14,13 +14,15 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector_proxy import __version__, concurrency, logs
 from connector_proxy.config import ConfigError, Settings, config_path, load_settings, unknown_variables
+from connector_proxy.sdk.factories import CLI_GROUP, CliAction
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name (connector_proxy.metrics)
 
@@ -33,9 +35,12 @@ if TYPE_CHECKING:  # the daemon's modules are imported once the standard library
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    packaged = _package_actions()
+    arguments = _parser(packaged).parse_args(argv)
     if arguments.action == "new":  # needs no configuration: it starts a package, anywhere
         return _new(arguments)
+    if arguments.action in packaged:  # a package's own action reads no configuration either
+        return packaged[arguments.action].run(arguments)
     path = config_path(arguments.config, os.environ)
     try:
         settings = load_settings(path, os.environ)
@@ -64,7 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def _package_actions() -> dict[str, CliAction]:
+    """Actions installed packages add (``connector_proxy.cli``); one that fails to load is left out."""
+    found: dict[str, CliAction] = {}
+    for point in entry_points(group=CLI_GROUP):
+        try:
+            found[point.name] = point.load()
+        except Exception as error:  # a broken package must not take the whole command line down
+            print(f"connector-proxy: action {point.name} left out: {type(error).__name__}", file=sys.stderr)
+    return found
+
+
+def _parser(packaged: Mapping[str, CliAction] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="connector-proxy", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     actions = parser.add_subparsers(dest="action", required=True)
@@ -121,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
                 metavar="key=value",
                 help="a parameter as text (key=value) or as JSON (key:=json)",
             )
+    for name, packaged_action in (packaged or {}).items():
+        if name not in actions.choices:  # a built-in action keeps its name
+            packaged_action.add_arguments(actions.add_parser(name, help=packaged_action.help))
     return parser
 
 

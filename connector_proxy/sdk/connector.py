@@ -56,6 +56,8 @@ class Command:
     replaced_by: str | None = None  # "<connector>/<command>"
     since: str | None = None  # the connector's version that added it
     output: JsonSchema | None = None  # the JSON Schema of command_response.body; None: not declared
+    # what it calls, for a command built from a description (OpenAPI): method, path and operationId
+    operation: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ read again. Built-in factories use this group exactly as third-party ones do.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,3 +46,18 @@ class ConnectorFactory(Protocol):
     """What a ``connector_proxy.factories`` entry point loads: a callable building one connector."""
 
     def __call__(self, recipe: Recipe) -> Connector: ...
+
+
+CLI_GROUP = "connector_proxy.cli"
+
+
+class CliAction(Protocol):
+    """What a ``connector_proxy.cli`` entry point loads: an action of ``connector-proxy`` a package
+    adds (``connector-proxy openapi inspect DOCUMENT``), named by the entry point. It reads no
+    configuration; ``run`` answers the exit status."""
+
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, arguments: argparse.Namespace) -> int: ...

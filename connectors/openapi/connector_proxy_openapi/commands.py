@@ -87,6 +87,7 @@ def build(
         errors=(*errors.ALL, *documented),
         deprecated="the document marks this operation deprecated" if operation.deprecated else None,
         output=_output(refs, operation),
+        operation={"method": operation.method, "path": operation.path, "operationId": operation.operation_id},
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,7 +65,8 @@ BROKEN = {
     "invalid.yaml": "openapi: 3.0.0\ninfo:\n  title: no version\npaths: {}\n",
     "loop.yaml": (
         "openapi: 3.0.0\ninfo: {title: loop, version: '1'}\npaths:\n  /a:\n    get:\n"
-        "      parameters: [{$ref: '#/components/parameters/A'}]\n      responses: {'200': {description: ok}}\n"
+        "      parameters: [{$ref: '#/components/parameters/A'}]\n"
+        "      responses: {'200': {description: ok}}\n"
         "components:\n  parameters:\n    A: {$ref: '#/components/parameters/B'}\n"
         "    B: {$ref: '#/components/parameters/A'}\n"
     ),
@@ -156,6 +159,7 @@ def test_every_operation_is_a_command_named_by_its_operation_id(daemon: RunningD
                       "museum/getSpecialEvent", "museum/updateSpecialEvent"}  # fmt: skip
     shown = listed["pets/showPetById"]
     assert "GET /pets/{petId} (operationId showPetById)" in shown["description"]
+    assert shown["operation"] == {"method": "GET", "path": "/pets/{petId}", "operationId": "showPetById"}
     assert [(p["id"], p["required"], p["schema"]["x-in"]) for p in shown["parameters"]] == [
         ("petId", True, "path")
     ]
@@ -232,3 +236,40 @@ def test_a_document_that_does_not_build_leaves_its_connector_out(
     connectors = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=10).json()}
     assert connectors[name]["state"] == "build_error"
     assert reason in connectors[name]["detail"]
+
+
+def test_inspect_lists_what_a_document_would_give() -> None:
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "connector_proxy",
+            "openapi",
+            "inspect",
+            "--json",
+            "--name",
+            "legacy",
+            "swagger.json",
+        ],
+        cwd=DOCUMENTS / "petstore-separate" / "spec",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    entries = {entry["id"]: entry for entry in json.loads(shown.stdout)}
+    assert entries["legacy/deletePet"]["operation"] == "DELETE /pets/{id}"
+    assert entries["legacy/deletePet"]["required"] == ["id"]
+
+
+def test_inspect_says_why_a_document_does_not_build(tmp_path: Path) -> None:
+    (tmp_path / "loop.yaml").write_text(BROKEN["loop.yaml"])
+    shown = subprocess.run(
+        [sys.executable, "-m", "connector_proxy", "openapi", "inspect", "loop.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 1
+    assert "$ref loop" in shown.stderr and "Traceback" not in shown.stderr
