@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft4Validator, Draft202012Validator
 from jsonschema.exceptions import best_match
+from jsonschema.protocols import Validator
 from openapi_spec_validator.schemas import schema_v2, schema_v30, schema_v31
 from urllib3 import PoolManager, Timeout
 from urllib3.exceptions import TimeoutError
@@ -92,6 +93,7 @@ def _at(where: Any) -> str:
 
 def check(content: Mapping[str, Any], source: str) -> str:
     """The document's version, once it fits that version's meta-schema."""
+    validator: Validator
     if str(content.get("swagger", "")) == "2.0":
         version, validator = "2.0", Draft4Validator(schema_v2)
     elif str(content.get("openapi", "")).startswith("3.0."):

@@ -132,7 +132,8 @@ def _v3(
         location = str(parameter["in"])
         schema = parameter.get("schema")
         if schema is None and isinstance(parameter.get("content"), Mapping):  # a parameter as JSON text
-            schema = next(iter(parameter["content"].values()), {}).get("schema")
+            contents = list(parameter["content"].values())
+            schema = contents[0].get("schema") if contents and isinstance(contents[0], Mapping) else None
         parameters.append(
             Parameter(
                 name=str(parameter["name"]),
@@ -152,7 +153,7 @@ def _v3(
         chosen = _choose(list(media))
         if chosen is not None:
             body = Body(
-                media_type=chosen,
+                media_type=_bare(chosen),
                 schema=(media[chosen] or {}).get("schema", {}),
                 base=where,
                 required=request.get("required") is True,
@@ -193,7 +194,7 @@ def _v2(
         name = str(parameter["name"])
         if location == "body":
             body = Body(
-                _choose(consumes) or "application/json",
+                _bare(_choose(consumes) or "application/json"),
                 parameter.get("schema", {}),
                 where,
                 parameter.get("required") is True,
@@ -241,13 +242,18 @@ def _v2(
 
 
 def _choose(media_types: list[str]) -> str | None:
-    """The body's media type we send (or read): JSON first, then form, multipart, then the first."""
-    lowered = [media.split(";")[0].strip().lower() for media in media_types]
+    """The body's media type we send (or read), as the document writes it: JSON first, then form,
+    multipart, then the first."""
     for wanted in (lambda m: m in JSON_TYPES or m.endswith("+json"), FORM.__eq__, MULTIPART.__eq__):
-        for media in lowered:
-            if wanted(media):
+        for media in media_types:
+            if wanted(_bare(media)):
                 return media
-    return lowered[0] if lowered else None
+    return media_types[0] if media_types else None
+
+
+def _bare(media_type: str) -> str:
+    """``application/json; charset=utf-8`` as ``application/json``."""
+    return media_type.split(";")[0].strip().lower()
 
 
 def default_base_url(content: Mapping[str, Any], version: str, location: str) -> str | None:

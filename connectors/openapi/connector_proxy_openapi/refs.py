@@ -16,14 +16,13 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import yaml
-from referencing import Registry, Resource, Specification
+from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 
 from connector_proxy.sdk.factories import CannotBuild
 from connector_proxy_openapi.document import MAX_DOCUMENT_BYTES, Document, load_text
 
 JsonSchema = dict[str, Any]
-_OPAQUE: Specification[Any] = Specification.OPAQUE
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9_.-]")
 _NOT_SCHEMAS = frozenset({"example", "examples", "default", "enum", "const", "xml", "externalDocs"})
 
@@ -35,7 +34,7 @@ class Refs:
         self.base = document.location if "://" in document.location else Path(document.location).as_uri()
         self.root = document.root
         self.version = document.version
-        resource = Resource(contents=document.content, specification=_OPAQUE)
+        resource = Resource.opaque(document.content)
         self.registry: Registry[Any] = Registry(retrieve=self._retrieve).with_resource(self.base, resource)  # type: ignore[call-arg]
         self.defs: dict[str, JsonSchema] = {}  # key -> the converted component
         self.needs: dict[str, frozenset[str]] = {}  # key -> the keys its schema refers to directly
@@ -62,7 +61,7 @@ class Refs:
             loaded = load_text(text)
         except (OSError, ValueError, yaml.YAMLError) as error:
             raise CannotBuild(f"$ref to {path.name}: cannot be read ({type(error).__name__})") from None
-        return Resource(contents=loaded, specification=_OPAQUE)
+        return Resource.opaque(loaded)
 
     def lookup(self, ref: str, base: str) -> tuple[Any, str]:
         """What ``ref`` (relative to ``base``) points at, and the base of what it points into."""
