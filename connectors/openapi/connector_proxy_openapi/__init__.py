@@ -122,4 +122,4 @@ def setup(config: Mapping[str, Any], default_url: str | None) -> ApiResources:
     return ApiResources(**{f.name: getattr(made, f.name) for f in fields(made)}, base_url=base_url)
 
 
-__all__ = ["ApiResources", "connector_of", "factory"]
+__all__ = ["ApiResources", "config_schema", "connector_of", "factory"]
