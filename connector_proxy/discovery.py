@@ -13,7 +13,7 @@ invalid is reported and left out; the others serve.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import EntryPoint, entry_points
@@ -364,9 +364,10 @@ def in_process(command: Command) -> Runner:
 def _bind(connector: Connector, live: Refreshing, runner: Callable[[Command], Runner]) -> Bindings:
     logger = logging.getLogger(f"connector_proxy.connectors.{connector.name}")
     bindings = Bindings()
+    checked: set[int] = set()  # $defs entries the connector's commands share, checked once
     for command in connector.commands.values():
         try:
-            validator = parameters_validator(command.parameters)
+            validator = parameters_validator(command.parameters, checked)
         except SchemaError as error:
             raise ConnectorRejected("invalid", f"{command.name}: {error.message}") from None
         canonical = f"{connector.name}/{command.name}"
@@ -474,13 +475,32 @@ def _typeahead_names(
     return names, frozenset(opened & set(names.values())), tuple(problems)
 
 
+class Rendered(Mapping[str, bytes]):
+    """``GET /v1/commands/<id>``'s documents, each written when first asked for and then kept: a
+    connector built from a big OpenAPI document has a thousand commands, most never described."""
+
+    def __init__(self, commands: Mapping[str, BoundCommand]) -> None:
+        self._commands = commands
+        self._written: dict[str, bytes] = {}
+
+    def __getitem__(self, command_id: str) -> bytes:
+        written = self._written.get(command_id)
+        if written is None:
+            written = dumps(catalog.full_description(command_id, self._commands[command_id]))
+            self._written[command_id] = written
+        return written
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._commands)
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+
 def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...], settings: Settings) -> Registry:
     ordered = dict(sorted(bindings.commands.items()))
     entries = [catalog.command_entry(command_id, bound) for command_id, bound in ordered.items()]
-    descriptions = {
-        command_id: dumps(catalog.full_description(command_id, bound))
-        for command_id, bound in ordered.items()
-    }
+    descriptions = Rendered(ordered)
     auths = dict(sorted(bindings.auths.items()))
     typeaheads = dict(sorted(bindings.typeaheads.items()))
     names, opened, problems = _typeahead_names(typeaheads, settings)
@@ -489,7 +509,7 @@ def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...], settings:
         statuses=statuses,
         catalog_json=dumps(entries),
         connectors_json=dumps([status.describe() for status in statuses]),
-        descriptions=MappingProxyType(descriptions),
+        descriptions=descriptions,
         auths=MappingProxyType(auths),
         auths_json=dumps([catalog.auth_entry(bound) for bound in auths.values() if bound.auth.interactive]),
         typeaheads=MappingProxyType(typeaheads),
