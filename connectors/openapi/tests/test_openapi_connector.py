@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import lzma
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,11 @@ include = {{ tags = ["Events", "Operations"] }}
 exclude = {{ operations = ["deleteSpecialEvent"] }}
 [connectors.elsewhere]
 openapi = "petstore-3.0.yaml"
+[connectors.github]
+openapi = "api.github.com.json"
+[connectors.github.config]
+base_url = "{upstream}/github"
+auth = {{ bearer = "env:GITHUB_TOKEN" }}
 [connectors.malformed]
 openapi = "malformed.yaml"
 [connectors.invalid]
@@ -96,6 +102,15 @@ def upstream_handler(seen: list[Request]) -> Any:
                 404,
                 mimetype="application/problem+json",
             )
+        if route == ("POST", "/github/repos/octo/cat/issues"):
+            issue = {
+                "number": 1,
+                "title": request.get_json()["title"],
+                "labels": request.get_json()["labels"],
+            }
+            return Response(json.dumps(issue), 201, mimetype="application/json")
+        if request.path.startswith("/github/"):
+            return Response(json.dumps({"message": "Not Found"}), 404, mimetype="application/json")
         if route == ("GET", "/museum/museum-hours"):
             return Response(
                 json.dumps([{"date": "2024-01-01", "timeOpen": "09:00", "timeClose": "18:00"}]),
@@ -131,10 +146,16 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: str) -> Iterator[
     shutil.copytree(DOCUMENTS, folder)
     for name, text in BROKEN.items():
         (folder / name).write_text(text)
+    github = DOCUMENTS / "api.github.com.json.xz"  # GitHub's public description, 13 MB, 1,223 operations
+    (folder / "api.github.com.json").write_bytes(lzma.decompress(github.read_bytes()))
     path = folder / "plugins.toml"
     with SilentServer() as dead:
         path.write_text(config(upstream, dead.url))
-        environ = {"LEGACY_TOKEN": "legacy-token-value", "MUSEUM_PASSWORD": "museum-password-value"}
+        environ = {
+            "LEGACY_TOKEN": "legacy-token-value",
+            "MUSEUM_PASSWORD": "museum-password-value",
+            "GITHUB_TOKEN": "github-token-value",
+        }
         running = RunningDaemon(path, environ)
         try:
             running.wait_ready(60)  # the dead document's URL is given up on after URL_SECONDS
@@ -273,3 +294,21 @@ def test_inspect_says_why_a_document_does_not_build(tmp_path: Path) -> None:
     )
     assert shown.returncode == 1
     assert "$ref loop" in shown.stderr and "Traceback" not in shown.stderr
+
+
+def test_githubs_whole_description_serves(daemon: RunningDaemon, seen: list[Request]) -> None:
+    listed = requests.get(f"{daemon.url}/v1/commands", timeout=30).json()
+    assert sum(entry["id"].startswith("github/") for entry in listed) == 1223
+    answer = do(daemon, "github/issues.create", owner="octo", repo="cat", title="Hi", labels=["bug"])
+    assert answer["command_response"]["body"] == {"number": 1, "title": "Hi", "labels": ["bug"]}
+    assert seen[-1].headers["Authorization"] == "Bearer github-token-value"
+    missing = do(daemon, "github/repos.get", owner="octo", repo="dog")
+    assert missing["error"]["error_code"] == "HttpError404"
+    assert missing["command_response"]["body"] == {"message": "Not Found"}
+    described = requests.get(f"{daemon.url}/v1/commands/github/repos.get", timeout=30).json()
+    assert described["operation"] == {
+        "method": "GET",
+        "path": "/repos/{owner}/{repo}",
+        "operationId": "repos/get",
+    }
+    assert "components.schemas.full-repository" in described["output_schema"]["$defs"]
