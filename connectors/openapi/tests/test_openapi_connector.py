@@ -6,9 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import lzma
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -312,3 +315,26 @@ def test_githubs_whole_description_serves(daemon: RunningDaemon, seen: list[Requ
         "operationId": "repos/get",
     }
     assert "components.schemas.full-repository" in described["output_schema"]["$defs"]
+
+
+def test_a_reload_reads_a_changed_document_again(tmp_path: Path) -> None:
+    document = tmp_path / "petstore.yaml"
+    document.write_text((DOCUMENTS / "petstore-3.0.yaml").read_text())
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        '[server]\nlog_level = "warning"\n[discovery]\nenable_unlisted = false\n'
+        '[connectors.pets]\nopenapi = "petstore.yaml"\n[connectors.pets.config]\nbase_url = "http://127.0.0.1:9"\n'
+    )
+    with RunningDaemon(config) as daemon:
+        assert "pets/listPets" in commands(daemon)
+        document.write_text(document.read_text().replace("operationId: listPets", "operationId: pets/list"))
+        os.kill(daemon.process.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        # the old workers answer until they have stopped: the new ones have the new command only
+        while {"pets/pets.list", "pets/createPets"} != commands(daemon) - {"pets/showPetById"}:
+            assert time.monotonic() < deadline, "the changed document was never read again"
+            time.sleep(0.1)
+
+
+def commands(daemon: RunningDaemon) -> set[str]:
+    return {entry["id"] for entry in requests.get(f"{daemon.url}/v1/commands", timeout=10).json()}
