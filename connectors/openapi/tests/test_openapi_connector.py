@@ -56,6 +56,11 @@ openapi = "api.github.com.json"
 [connectors.github.config]
 base_url = "{upstream}/github"
 auth = {{ bearer = "env:GITHUB_TOKEN" }}
+[connectors.keyed]
+openapi = "keyed.yaml"
+[connectors.keyed.config]
+base_url = "{upstream}/keyed"
+auth = {{ header_key = "env:HEADER_KEY", query_key = "env:QUERY_KEY", cookie_key = "env:COOKIE_KEY" }}
 [connectors.malformed]
 openapi = "malformed.yaml"
 [connectors.invalid]
@@ -68,6 +73,30 @@ openapi = "outside.yaml"
 openapi = "{dead}/openapi.json"
 """
 
+
+# API keys in a header, a query and a cookie; the second alternative asks for one not configured
+KEYED = """
+openapi: 3.1.0
+info: {title: keyed, version: '1'}
+security: [{header_key: [], query_key: []}]
+paths:
+  /things/{id}:
+    get:
+      operationId: getThing
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses: {'200': {description: ok}}
+  /cookies:
+    get:
+      operationId: byCookie
+      security: [{unknown: []}, {cookie_key: []}]
+      responses: {'200': {description: ok}}
+components:
+  securitySchemes:
+    header_key: {type: apiKey, in: header, name: X-Api-Key}
+    query_key: {type: apiKey, in: query, name: key}
+    cookie_key: {type: apiKey, in: cookie, name: session}
+    unknown: {type: apiKey, in: header, name: X-Other}
+"""
 
 BROKEN = {
     "malformed.yaml": "openapi: 3.0.0\ninfo: [unclosed\n",
@@ -112,6 +141,8 @@ def upstream_handler(seen: list[Request]) -> Any:
                 "labels": request.get_json()["labels"],
             }
             return Response(json.dumps(issue), 201, mimetype="application/json")
+        if request.path.startswith("/keyed/"):
+            return Response("{}", 200, mimetype="application/json")
         if request.path.startswith("/github/"):
             return Response(json.dumps({"message": "Not Found"}), 404, mimetype="application/json")
         if route == ("GET", "/museum/museum-hours"):
@@ -149,6 +180,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: str) -> Iterator[
     shutil.copytree(DOCUMENTS, folder)
     for name, text in BROKEN.items():
         (folder / name).write_text(text)
+    (folder / "keyed.yaml").write_text(KEYED)
     github = DOCUMENTS / "api.github.com.json.xz"  # GitHub's public description, 13 MB, 1,223 operations
     (folder / "api.github.com.json").write_bytes(lzma.decompress(github.read_bytes()))
     path = folder / "plugins.toml"
@@ -158,6 +190,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: str) -> Iterator[
             "LEGACY_TOKEN": "legacy-token-value",
             "MUSEUM_PASSWORD": "museum-password-value",
             "GITHUB_TOKEN": "github-token-value",
+            "HEADER_KEY": "header-key-value",
+            "QUERY_KEY": "query-key-value",
+            "COOKIE_KEY": "cookie-key-value",
         }
         running = RunningDaemon(path, environ)
         try:
@@ -338,3 +373,14 @@ def test_a_reload_reads_a_changed_document_again(tmp_path: Path) -> None:
 
 def commands(daemon: RunningDaemon) -> set[str]:
     return {entry["id"] for entry in requests.get(f"{daemon.url}/v1/commands", timeout=10).json()}
+
+
+def test_api_keys_travel_where_the_document_says(daemon: RunningDaemon, seen: list[Request]) -> None:
+    assert do(daemon, "keyed/getThing", id=5)["error"] is None
+    assert seen[-1].path == "/keyed/things/5"
+    assert seen[-1].headers["X-Api-Key"] == "header-key-value"
+    assert seen[-1].args["key"] == "query-key-value"
+    assert "session" not in seen[-1].cookies
+    assert do(daemon, "keyed/byCookie")["error"] is None
+    assert seen[-1].cookies["session"] == "cookie-key-value"
+    assert "X-Api-Key" not in seen[-1].headers and "X-Other" not in seen[-1].headers
