@@ -61,6 +61,12 @@ openapi = "keyed.yaml"
 [connectors.keyed.config]
 base_url = "{upstream}/keyed"
 auth = {{ header_key = "env:HEADER_KEY", query_key = "env:QUERY_KEY", cookie_key = "env:COOKIE_KEY" }}
+[connectors.remote]
+openapi = "{upstream}/documents/petstore.yaml"
+[connectors.huge]
+openapi = "huge.json"
+[connectors.schemaloop]
+openapi = "schemaloop.yaml"
 [connectors.malformed]
 openapi = "malformed.yaml"
 [connectors.invalid]
@@ -108,6 +114,13 @@ BROKEN = {
         "components:\n  parameters:\n    A: {$ref: '#/components/parameters/B'}\n"
         "    B: {$ref: '#/components/parameters/A'}\n"
     ),
+    "schemaloop.yaml": (
+        "openapi: 3.1.0\ninfo: {title: loop, version: '1'}\npaths:\n  /a:\n    get:\n"
+        "      responses: {'200': {description: ok, content: {application/json: {schema:"
+        " {$ref: '#/components/schemas/A'}}}}}\n"
+        "components:\n  schemas:\n    A: {$ref: '#/components/schemas/B'}\n"
+        "    B: {$ref: '#/components/schemas/A'}\n"
+    ),
     "outside.yaml": (
         "openapi: 3.0.0\ninfo: {title: outside, version: '1'}\npaths:\n  /a:\n    get:\n"
         "      responses: {'200': {description: ok, content: {application/json: {schema:"
@@ -124,6 +137,8 @@ def upstream_handler(seen: list[Request]) -> Any:
             return Response(
                 json.dumps([PET] * int(request.args.get("limit", 1))), 200, mimetype="application/json"
             )
+        if route == ("GET", "/v1/pets/9"):  # elsewhere on this host: another origin
+            return Response("", 302, headers={"Location": f"http://127.0.0.1:{free_port()}/v1/pets/7"})
         if route == ("GET", "/v1/pets/7"):
             return Response(json.dumps(PET), 200, mimetype="application/json")
         if route == ("POST", "/api/pets"):
@@ -141,6 +156,8 @@ def upstream_handler(seen: list[Request]) -> Any:
                 "labels": request.get_json()["labels"],
             }
             return Response(json.dumps(issue), 201, mimetype="application/json")
+        if route == ("GET", "/documents/petstore.yaml"):
+            return Response((DOCUMENTS / "petstore-3.0.yaml").read_bytes(), 200, mimetype="application/yaml")
         if request.path.startswith("/keyed/"):
             return Response("{}", 200, mimetype="application/json")
         if request.path.startswith("/github/"):
@@ -181,6 +198,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: str) -> Iterator[
     for name, text in BROKEN.items():
         (folder / name).write_text(text)
     (folder / "keyed.yaml").write_text(KEYED)
+    with (folder / "huge.json").open("wb") as huge:  # sparse: over the limit without using the disk
+        huge.truncate(65 * 1024 * 1024)
     github = DOCUMENTS / "api.github.com.json.xz"  # GitHub's public description, 13 MB, 1,223 operations
     (folder / "api.github.com.json").write_bytes(lzma.decompress(github.read_bytes()))
     path = folder / "plugins.toml"
@@ -272,7 +291,18 @@ def test_a_path_parameter_cannot_leave_its_segment(daemon: RunningDaemon, seen: 
     assert seen[-1].path.startswith("/museum/special-events/")
 
 
-def test_the_default_server_is_the_only_destination(daemon: RunningDaemon) -> None:
+def test_a_document_is_read_from_a_url(daemon: RunningDaemon) -> None:
+    listed = {entry["id"] for entry in requests.get(f"{daemon.url}/v1/commands", timeout=10).json()}
+    assert {"remote/listPets", "remote/createPets", "remote/showPetById"} <= listed
+
+
+def test_the_base_urls_origin_is_the_only_destination(daemon: RunningDaemon) -> None:
+    answer = do(daemon, "pets/showPetById", petId="9")
+    assert answer["error"]["error_code"] == "DestinationBlocked"
+    assert "not on the allow list" in answer["error"]["message"]
+
+
+def test_the_default_server_is_the_documents(daemon: RunningDaemon) -> None:
     """elsewhere has no base_url: its document's server, petstore.swagger.io, is all it may reach."""
     connectors = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=10).json()}
     assert connectors["elsewhere"]["state"] == "ready"
@@ -287,6 +317,8 @@ def test_the_default_server_is_the_only_destination(daemon: RunningDaemon) -> No
         ("loop", "$ref loop"),
         ("outside", "outside the folder"),
         ("dead", "did not arrive"),
+        ("huge", "over the 67108864 a document may have"),
+        ("schemaloop", "$ref loop"),
     ],
 )
 def test_a_document_that_does_not_build_leaves_its_connector_out(
