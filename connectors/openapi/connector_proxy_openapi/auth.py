@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connector_proxy.sdk import Context, OAuth2
-from connector_proxy.sdk.auth import CLIENT_CREDENTIALS
+from connector_proxy.sdk import Context, ErrorCode, OAuth2
+from connector_proxy.sdk.auth import CLIENT_CREDENTIALS, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR
 
 SECRET: dict[str, Any] = {"type": "string", "minLength": 1, "secret": True}
 BASIC: dict[str, Any] = {
@@ -69,7 +69,9 @@ def _scheme(name: str, scheme: Mapping[str, Any]) -> Scheme | None:
         return Scheme(name, "bearer")
     token_url = _client_credentials_url(scheme)
     if kind == "oauth2" and token_url:
-        return Scheme(name, "client_credentials", oauth=OAuth2(name, token_url, flow=CLIENT_CREDENTIALS))
+        # HTTP basic at the token endpoint: what RFC 6749 (2.3.1) has every server support
+        oauth = OAuth2(name, token_url, flow=CLIENT_CREDENTIALS, token_auth="client_secret_basic")  # noqa: S106
+        return Scheme(name, "client_credentials", oauth=oauth)
     return None  # authorization code, implicit, openIdConnect, mutualTLS: not offered (yet)
 
 
@@ -78,6 +80,16 @@ def _client_credentials_url(scheme: Mapping[str, Any]) -> str | None:
         return str(scheme.get("tokenUrl") or "") or None
     flow = (scheme.get("flows") or {}).get("clientCredentials")
     return str(flow.get("tokenUrl") or "") or None if isinstance(flow, Mapping) else None
+
+
+def errors_of(
+    found: Mapping[str, Scheme], requirements: tuple[Mapping[str, Any], ...]
+) -> tuple[ErrorCode, ...]:
+    """The token endpoint's codes, for an operation that may ask for a client credentials token."""
+    named = {name for requirement in requirements for name in requirement}
+    if any(found[name].kind == "client_credentials" for name in named if name in found):
+        return (OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR)
+    return ()
 
 
 def config_schema(found: Mapping[str, Scheme]) -> dict[str, Any]:

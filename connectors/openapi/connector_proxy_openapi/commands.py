@@ -84,7 +84,7 @@ def build(
         function=run,
         parameters=schema,
         description=_description(operation),
-        errors=(*errors.ALL, *documented),
+        errors=(*errors.ALL, *documented, *auth.errors_of(schemes, security)),
         deprecated="the document marks this operation deprecated" if operation.deprecated else None,
         output=_output(refs, operation),
         operation={"method": operation.method, "path": operation.path, "operationId": operation.operation_id},

@@ -4,7 +4,8 @@ meta-schema.
 Parsing is PyYAML's safe loader (its C version when built with libyaml) for YAML and the standard JSON
 reader for JSON; checking is openapi-spec-validator's, against the OpenAPI Initiative's own
 meta-schemas (2.0, 3.0, 3.1), through its jsonschema-rs backend: GitHub's 13 MB document is checked in
-milliseconds, where jsonschema in Python takes ten seconds. ``$ref`` resolution is :mod:`connector_proxy_openapi.refs`'.
+milliseconds, where jsonschema in Python takes ten seconds. ``$ref`` resolution is
+:mod:`connector_proxy_openapi.refs`'.
 """
 
 from __future__ import annotations
