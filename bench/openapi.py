@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import lzma
+import os
 import statistics
 import tempfile
 import time
@@ -65,14 +66,13 @@ def _config(folder: Path, document: Path, workers: int) -> Path:
 
 def _in_process(config: Path) -> None:
     settings = load_settings(config, {})
-    before = rss_mib(_self())
+    before = rss_mib(os.getpid())
     started = time.perf_counter()
     registry = discover(settings).registry
     took = time.perf_counter() - started
     commands = sum(1 for command_id in registry.commands if command_id.startswith("api/"))
-    print(
-        f"in process: built and bound {commands} commands in {took:.2f} s, RSS +{rss_mib(_self()) - before:.0f} MiB"
-    )
+    grown = rss_mib(os.getpid()) - before
+    print(f"in process: built and bound {commands} commands in {took:.2f} s, RSS +{grown:.0f} MiB")
 
 
 def _daemon(config: Path, asks: int) -> None:
@@ -119,12 +119,6 @@ def _uss_mib(pid: int) -> float:
         if line.startswith(("Private_Clean:", "Private_Dirty:")):
             private += int(line.split()[1])
     return private / 1024
-
-
-def _self() -> int:
-    import os
-
-    return os.getpid()
 
 
 if __name__ == "__main__":
