@@ -416,3 +416,31 @@ def test_api_keys_travel_where_the_document_says(daemon: RunningDaemon, seen: li
     assert do(daemon, "keyed/byCookie")["error"] is None
     assert seen[-1].cookies["session"] == "cookie-key-value"
     assert "X-Api-Key" not in seen[-1].headers and "X-Other" not in seen[-1].headers
+
+
+def test_validate_checks_models_against_the_documents_commands(tmp_path: Path) -> None:
+    """museum-404.bpmn ran on the real SpiffWorkflow backend: museum/getSpecialEvent answered 404 and
+    its HttpError404 boundary event caught it."""
+    shutil.copy(DOCUMENTS / "museum-3.1.yaml", tmp_path)
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        '[discovery]\nenable_unlisted = false\n[connectors.museum]\nopenapi = "museum-3.1.yaml"\n'
+        '[connectors.museum.config]\nbase_url = "http://127.0.0.1:9"\n'
+    )
+    model = (Path(__file__).parent / "museum-404.bpmn").read_text()
+    (tmp_path / "good.bpmn").write_text(model)
+    (tmp_path / "bad.bpmn").write_text(model.replace('parameter id="eventId"', 'parameter id="eventID"'))
+
+    def validate(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - our own interpreter and CLI
+            [sys.executable, "-m", "connector_proxy", "validate", "--config", str(config), name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert validate("good.bpmn").returncode == 0
+    bad = validate("bad.bpmn")
+    assert bad.returncode == 1
+    assert "eventID" in bad.stdout + bad.stderr
