@@ -432,7 +432,7 @@ def test_validate_checks_models_against_the_documents_commands(tmp_path: Path) -
     (tmp_path / "bad.bpmn").write_text(model.replace('parameter id="eventId"', 'parameter id="eventID"'))
 
     def validate(name: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(  # noqa: S603 - our own interpreter and CLI
+        return subprocess.run(
             [sys.executable, "-m", "connector_proxy", "validate", "--config", str(config), name],
             cwd=tmp_path,
             capture_output=True,
