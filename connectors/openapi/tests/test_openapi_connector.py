@@ -67,6 +67,10 @@ openapi = "{upstream}/documents/petstore.yaml"
 openapi = "huge.json"
 [connectors.schemaloop]
 openapi = "schemaloop.yaml"
+[connectors.forms]
+openapi = "forms.yaml"
+[connectors.forms.config]
+base_url = "{upstream}/forms"
 [connectors.malformed]
 openapi = "malformed.yaml"
 [connectors.invalid]
@@ -102,6 +106,30 @@ components:
     query_key: {type: apiKey, in: query, name: key}
     cookie_key: {type: apiKey, in: cookie, name: session}
     unknown: {type: apiKey, in: header, name: X-Other}
+"""
+
+# Swagger 2.0's formData: a form, and multipart where the operation consumes it
+FORMS = """
+swagger: '2.0'
+info: {title: forms, version: '1'}
+paths:
+  /pets/{id}:
+    post:
+      operationId: updatePetWithForm
+      consumes: [application/x-www-form-urlencoded]
+      parameters:
+        - {name: id, in: path, required: true, type: integer}
+        - {name: name, in: formData, type: string, required: true}
+        - {name: tags, in: formData, type: array, items: {type: string}}
+      responses: {'200': {description: ok}}
+  /pets/{id}/notes:
+    post:
+      operationId: addNote
+      consumes: [multipart/form-data]
+      parameters:
+        - {name: id, in: path, required: true, type: integer}
+        - {name: note, in: formData, type: string}
+      responses: {'200': {description: ok}}
 """
 
 BROKEN = {
@@ -158,7 +186,7 @@ def upstream_handler(seen: list[Request]) -> Any:
             return Response(json.dumps(issue), 201, mimetype="application/json")
         if route == ("GET", "/documents/petstore.yaml"):
             return Response((DOCUMENTS / "petstore-3.0.yaml").read_bytes(), 200, mimetype="application/yaml")
-        if request.path.startswith("/keyed/"):
+        if request.path.startswith(("/keyed/", "/forms/")):
             return Response("{}", 200, mimetype="application/json")
         if request.path.startswith("/github/"):
             return Response(json.dumps({"message": "Not Found"}), 404, mimetype="application/json")
@@ -198,6 +226,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: str) -> Iterator[
     for name, text in BROKEN.items():
         (folder / name).write_text(text)
     (folder / "keyed.yaml").write_text(KEYED)
+    (folder / "forms.yaml").write_text(FORMS)
     with (folder / "huge.json").open("wb") as huge:  # sparse: over the limit without using the disk
         huge.truncate(65 * 1024 * 1024)
     github = DOCUMENTS / "api.github.com.json.xz"  # GitHub's public description, 13 MB, 1,223 operations
@@ -444,3 +473,13 @@ def test_validate_checks_models_against_the_documents_commands(tmp_path: Path) -
     bad = validate("bad.bpmn")
     assert bad.returncode == 1
     assert "eventID" in bad.stdout + bad.stderr
+
+
+def test_bodies_go_as_the_operation_declares(daemon: RunningDaemon, seen: list[Request]) -> None:
+    assert do(daemon, "forms/updatePetWithForm", id=3, name="Rex", tags=["a", "b"])["error"] is None
+    assert seen[-1].path == "/forms/pets/3"
+    assert seen[-1].mimetype == "application/x-www-form-urlencoded"
+    assert seen[-1].form.to_dict(flat=False) == {"name": ["Rex"], "tags": ["a", "b"]}
+    assert do(daemon, "forms/addNote", id=3, note="hello")["error"] is None
+    assert seen[-1].mimetype == "multipart/form-data"
+    assert seen[-1].form["note"] == "hello"
