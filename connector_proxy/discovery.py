@@ -31,6 +31,7 @@ from connector_proxy.isolation.pool import WorkerPool
 from connector_proxy.isolation.remote import forwarding, isolated_connector, worker_command
 from connector_proxy.jsontext import dumps
 from connector_proxy.legacy.packages import Package, find_packages, load_package
+from connector_proxy.redaction import redact
 from connector_proxy.refreshing import Refreshing
 from connector_proxy.registry import (
     READY,
@@ -172,7 +173,7 @@ def _from_factory(name: str, connector_settings: ConnectorSettings, settings: Se
     dist = point.dist
     return Candidate(
         name=name,
-        origin=f"{factory} = {source}",
+        origin=f"{factory} = {redact(source)}",  # a URL's path and query may carry a token
         interface=SDK,
         distribution=dist.name if dist is not None else None,
         version=dist.version if dist is not None else None,

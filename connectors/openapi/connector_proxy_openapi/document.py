@@ -58,8 +58,9 @@ def read(source: str, folder: Path) -> Document:
         # relative $refs stay inside the configuration's folder (or the document's, when it lies elsewhere)
         root = folder.resolve() if path.is_relative_to(folder.resolve()) else path.parent
         location = str(path)
-    content = parse(raw, source)
-    return Document(content, check(content, source), location, root)
+    shown = origin_of(source) if root is None else source  # a URL's path and query may carry a token
+    content = parse(raw, shown)
+    return Document(content, check(content, shown), location, root)
 
 
 def parse(raw: bytes, source: str) -> dict[str, Any]:

@@ -80,7 +80,9 @@ openapi = "loop.yaml"
 [connectors.outside]
 openapi = "outside.yaml"
 [connectors.dead]
-openapi = "{dead}/openapi.json"
+openapi = "{dead}/openapi.json?token=dead-s3cret"
+[connectors.notfound]
+openapi = "{upstream}/documents/gone.json?token=gone-s3cret"
 """
 
 
@@ -348,6 +350,7 @@ def test_the_default_server_is_the_documents(daemon: RunningDaemon) -> None:
         ("dead", "did not arrive"),
         ("huge", "over the 67108864 a document may have"),
         ("schemaloop", "$ref loop"),
+        ("notfound", "the document's URL answered 500"),
     ],
 )
 def test_a_document_that_does_not_build_leaves_its_connector_out(
@@ -356,6 +359,7 @@ def test_a_document_that_does_not_build_leaves_its_connector_out(
     connectors = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=10).json()}
     assert connectors[name]["state"] == "build_error"
     assert reason in connectors[name]["detail"]
+    assert "s3cret" not in json.dumps(connectors[name])
 
 
 def test_inspect_lists_what_a_document_would_give() -> None:
