@@ -10,6 +10,7 @@ import yaml
 from connector_proxy_openapi import factory
 from jsonschema.exceptions import ValidationError
 
+from connector_proxy.config import ConfigError, load_settings
 from connector_proxy.sdk import Connector
 from connector_proxy.sdk.factories import CannotBuild, Recipe
 from connector_proxy.validation import parameters_validator
@@ -125,3 +126,26 @@ def test_include_and_exclude_choose_operations(tmp_path: Path) -> None:
 def test_what_cannot_build_says_why(tmp_path: Path, document: dict[str, Any], reason: str) -> None:
     with pytest.raises(CannotBuild, match=reason):
         built(tmp_path, document)
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ('openapi = "api.yaml"\nopenap = "x"', "unknown key(s) in [connectors.api]: openap"),
+        ("openapi = 3", "connectors.api.openapi must be a string"),
+        ('openapi = "api.yaml"\npython = "/usr/bin/python3"', "runs in the daemon"),
+    ],
+)
+def test_the_openapi_key_is_one_of_the_tables_keys(tmp_path: Path, table: str, problem: str) -> None:
+    (tmp_path / "plugins.toml").write_text(f"[connectors.api]\n{table}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(tmp_path / "plugins.toml", {})
+    assert problem in str(refused.value)
+
+
+def test_a_configured_document_names_its_factory(tmp_path: Path) -> None:
+    (tmp_path / "plugins.toml").write_text('[connectors.api]\nopenapi = "api.yaml"\n')
+    assert load_settings(tmp_path / "plugins.toml", {}).connectors["api"].built_from == (
+        "openapi",
+        "api.yaml",
+    )
