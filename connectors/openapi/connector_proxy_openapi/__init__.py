@@ -59,6 +59,9 @@ def connector_of(name: str, document: Document, table: Mapping[str, Any]) -> Con
         config_schema=config_schema(default_url, schemes),
         setup=lambda config: setup(config, default_url),
     )
+    for scheme in schemes.values():
+        if scheme.kind == "authorization_code" and scheme.oauth is not None:
+            connector.auth(scheme.oauth)  # the sign-in <name>/<scheme>, as any connector offers one
     taken: set[str] = set()
     try:
         for operation in operations(refs, content):

@@ -56,6 +56,9 @@ def build(
             required.append(key)
     if operation.body is not None:
         _body_parameters(refs, operation.body, properties, required, places, reached)
+    signed_by = auth.signed_in(schemes, security)
+    if signed_by is not None:
+        _token_parameters(signed_by, properties, places)
     schema: JsonSchema = {
         "type": "object",
         "properties": properties,
@@ -129,6 +132,26 @@ def _body_parameters(
         required.append(BODY)
 
 
+def _token_parameters(
+    scheme: str, properties: dict[str, JsonSchema], places: dict[str, tuple[str, str]]
+) -> None:
+    """An operation signed in by authorization code takes the token set the host keeps (its sign-in
+    ``<connector>/<scheme>``) and the secret's name, where a refreshed set is stored."""
+    for name, schema in (
+        (
+            auth.TOKEN_SET,
+            {"type": ["object", "string"], "description": f"The token set of the sign-in {scheme}."},
+        ),
+        (
+            auth.TOKEN_SECRET,
+            {"type": "string", "default": scheme, "description": "The host's secret holding it."},
+        ),
+    ):
+        if name not in properties:  # an API's own parameter of that name keeps it
+            properties[name] = {**schema, "x-in": "auth"}
+            places[name] = ("auth", name)
+
+
 def _followed(refs: Refs, schema: Any) -> Any:
     """A schema that is a reference, as the component it names."""
     for _ in range(64):
@@ -185,6 +208,7 @@ def call(ctx: Context, plan: Plan, parameters: Mapping[str, Any]) -> Result:
     headers: dict[str, str] = {}
     cookies: dict[str, str] = {}
     fields: dict[str, Any] = {}
+    signed: dict[str, Any] = {}
     data: Any = None
     for key, value in parameters.items():
         if value is None:
@@ -200,9 +224,12 @@ def call(ctx: Context, plan: Plan, parameters: Mapping[str, Any]) -> Result:
             cookies[wire] = _text(value)
         elif place == "field":
             fields[wire] = value
+        elif place == "auth":
+            signed[wire] = value
         else:
             data = value
-    basic = auth.apply(ctx, plan.schemes, plan.security, headers, query, cookies)
+    outgoing_parts = {"header": headers, "query": query, "cookie": cookies}
+    basic = auth.apply(ctx, plan.schemes, plan.security, outgoing_parts, signed)
     if cookies:
         headers["Cookie"] = "; ".join(f"{name}={quote(value, safe='')}" for name, value in cookies.items())
     if fields:
