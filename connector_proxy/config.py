@@ -710,8 +710,10 @@ def _built_from(name: str, entry: Mapping[str, Any], factories: set[str]) -> tup
     source = entry[factory]
     if not isinstance(source, str) or not source.strip():
         raise ConfigError(f"connectors.{name}.{factory} must be a string (a file or an http(s) URL)")
-    if "python" in entry or "program" in entry:
-        raise ConfigError(f"[connectors.{name}]: a connector built from {factory} runs in the daemon")
+    if "program" in entry:
+        raise ConfigError(
+            f"[connectors.{name}]: a connector built from {factory} runs isolated by python, not program"
+        )
     return factory, source
 
 

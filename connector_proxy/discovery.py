@@ -238,7 +238,10 @@ def _load(candidate: Candidate, settings: Settings) -> tuple[ConnectorStatus, Bi
 def _load_isolated(
     name: str, connector_settings: ConnectorSettings, settings: Settings
 ) -> tuple[ConnectorStatus, Bindings]:
-    command = worker_command(name, connector_settings.python, connector_settings.program)
+    built = None
+    if connector_settings.built_from is not None and settings.source is not None:
+        built = (*connector_settings.built_from, str(settings.source.resolve()))
+    command = worker_command(name, connector_settings.python, connector_settings.program, built)
     if not connector_settings.enabled:
         return ConnectorStatus(name, "disabled", "enabled = false", runs=command), Bindings()
     cwd = settings.source.parent if settings.source else None

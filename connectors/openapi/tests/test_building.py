@@ -133,7 +133,7 @@ def test_what_cannot_build_says_why(tmp_path: Path, document: dict[str, Any], re
     [
         ('openapi = "api.yaml"\nopenap = "x"', "unknown key(s) in [connectors.api]: openap"),
         ("openapi = 3", "connectors.api.openapi must be a string"),
-        ('openapi = "api.yaml"\npython = "/usr/bin/python3"', "runs in the daemon"),
+        ('openapi = "api.yaml"\nprogram = ["node", "worker.js"]', "runs isolated by python, not program"),
     ],
 )
 def test_the_openapi_key_is_one_of_the_tables_keys(tmp_path: Path, table: str, problem: str) -> None:

@@ -487,3 +487,22 @@ def test_bodies_go_as_the_operation_declares(daemon: RunningDaemon, seen: list[R
     assert do(daemon, "forms/addNote", id=3, note="hello")["error"] is None
     assert seen[-1].mimetype == "multipart/form-data"
     assert seen[-1].form["note"] == "hello"
+
+
+def test_an_isolated_connector_is_built_in_its_worker(
+    tmp_path: Path, upstream: str, seen: list[Request]
+) -> None:
+    shutil.copy(DOCUMENTS / "petstore-3.0.yaml", tmp_path)
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        '[server]\nlog_level = "warning"\n[discovery]\nenable_unlisted = false\n'
+        f'[connectors.pets]\nopenapi = "petstore-3.0.yaml"\npython = "{sys.executable}"\nworkers = 1\n'
+        f'[connectors.pets.config]\nbase_url = "{upstream}/v1"\n'
+        'include = { operations = ["showPetById"] }\n'
+    )
+    with RunningDaemon(config) as daemon:
+        connectors = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=10).json()}
+        assert connectors["pets"]["mode"] == "isolated" and connectors["pets"]["state"] == "ready"
+        assert commands(daemon) == {"pets/showPetById"}  # the table's include, read by the worker
+        assert do(daemon, "pets/showPetById", petId="7")["command_response"]["body"] == PET
+        assert seen[-1].path == "/v1/pets/7"
