@@ -37,6 +37,10 @@ from connector_proxy.sdk.http.settings import HttpResources
 from connector_proxy.sdk.outbound import BodyLate, BodyTooLarge, failure_reason, origin_of, read_body
 from connector_proxy.sdk.retrying import backoff
 
+# RFC 9110: a header name is a token; a value is Latin-1 text without control characters (http.client
+# would otherwise fail while sending, or a CR/LF would split the request)
+HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+HEADER_VALUE = "^[\\t\\u0020-\\u007e\\u0080-\\u00ff]*$"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRIED_ERRORS = (errors.TIMEOUT, errors.CONNECTION_FAILED)
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from connector_proxy.sdk import Command, CommandError, Context, ErrorCode, Result
 from connector_proxy.sdk.http import errors
-from connector_proxy.sdk.http.sending import Outgoing, send
+from connector_proxy.sdk.http.sending import HEADER_VALUE, Outgoing, send
 from connector_proxy_openapi import auth
 from connector_proxy_openapi.operations import FORM, MULTIPART, Body, Operation, Parameter
 from connector_proxy_openapi.refs import JsonSchema, Refs
@@ -103,6 +103,10 @@ def _parameter_schema(refs: Refs, parameter: Parameter, reached: set[str]) -> Js
     if parameter.deprecated:
         schema["deprecated"] = True
     schema["x-in"] = parameter.location  # where it travels, shown in the catalog
+    if parameter.location in ("header", "cookie") and schema.get("type", "string") == "string":
+        # a CR or LF would split the request: refused by validation, as the http connector's headers
+        schema.setdefault("pattern", HEADER_VALUE)
+        schema.setdefault("x-expected", "Latin-1 text on one line")
     return schema
 
 

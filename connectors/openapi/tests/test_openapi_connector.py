@@ -95,7 +95,9 @@ paths:
   /things/{id}:
     get:
       operationId: getThing
-      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer}}
+        - {name: X-Trace, in: header, schema: {type: string}}
       responses: {'200': {description: ok}}
   /cookies:
     get:
@@ -441,8 +443,9 @@ def commands(daemon: RunningDaemon) -> set[str]:
 
 
 def test_api_keys_travel_where_the_document_says(daemon: RunningDaemon, seen: list[Request]) -> None:
-    assert do(daemon, "keyed/getThing", id=5)["error"] is None
+    assert do(daemon, "keyed/getThing", id=5, **{"X-Trace": "t1"})["error"] is None
     assert seen[-1].path == "/keyed/things/5"
+    assert seen[-1].headers["X-Trace"] == "t1"
     assert seen[-1].headers["X-Api-Key"] == "header-key-value"
     assert seen[-1].args["key"] == "query-key-value"
     assert "session" not in seen[-1].cookies
@@ -506,3 +509,13 @@ def test_an_isolated_connector_is_built_in_its_worker(
         assert commands(daemon) == {"pets/showPetById"}  # the table's include, read by the worker
         assert do(daemon, "pets/showPetById", petId="7")["command_response"]["body"] == PET
         assert seen[-1].path == "/v1/pets/7"
+
+
+def test_a_header_parameter_cannot_split_the_request(daemon: RunningDaemon, seen: list[Request]) -> None:
+    before = len(seen)
+    answer = do(daemon, "keyed/getThing", id=5, **{"X-Trace": "t1\r\nX-Injected: 1"})
+    assert answer["error"]["error_code"] == "InvalidParameters"
+    assert (
+        "X-Trace" in answer["error"]["message"] and "Latin-1 text on one line" in answer["error"]["message"]
+    )
+    assert len(seen) == before
