@@ -214,6 +214,11 @@ class CommandGroup:
 
         return register
 
+    def add(self, command: Command) -> None:
+        """Register a command made as data rather than decorated (a factory builds them from a
+        description, as the openapi package does from each operation)."""
+        self._add_command(command)
+
     def _add_trigger(self, trigger: Trigger) -> None:
         if trigger.name in self.triggers:
             raise ValueError(f"{self._named(trigger.name)} is a trigger twice")

@@ -69,7 +69,7 @@ def connector_of(name: str, document: Document, table: Mapping[str, Any]) -> Con
                 continue
             command_name = _unique(operation.name, taken)
             security = operation.security if operation.security is not None else global_security
-            connector._add_command(build(refs, operation, command_name, security, schemes))
+            connector.add(build(refs, operation, command_name, security, schemes))
     except RecursionError:
         raise CannotBuild("the document nests too deeply") from None
     return connector
