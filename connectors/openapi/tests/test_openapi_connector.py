@@ -519,3 +519,17 @@ def test_a_header_parameter_cannot_split_the_request(daemon: RunningDaemon, seen
         "X-Trace" in answer["error"]["message"] and "Latin-1 text on one line" in answer["error"]["message"]
     )
     assert len(seen) == before
+
+
+def test_the_benchmark_runs(tmp_path: Path) -> None:
+    """bench/openapi.py, checked to work with a small document (its figures are in bench/RESULTS.md)."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "bench.openapi", str(DOCUMENTS / "petstore-3.0.yaml"), "--asks", "2"],
+        cwd=Path(__file__).parents[3],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "built and bound 3 commands" in shown.stdout
+    assert "GET /v1/commands: median" in shown.stdout
