@@ -53,7 +53,7 @@ def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:
             entry["deprecated"] = True
             entry["replaced_by"] = parameter_schema.get("replaced_by")
         parameters.append(entry)
-    return {
+    described: dict[str, Any] = {
         "id": command_id,
         "description": bound.command.description,
         "parameters": parameters,
@@ -66,6 +66,9 @@ def command_entry(command_id: str, bound: BoundCommand) -> dict[str, Any]:
         "since": bound.command.since,
         "output_schema": bound.command.output,
     }
+    if bound.command.operation is not None:  # built from an OpenAPI document: the operation it calls
+        described["operation"] = dict(bound.command.operation)
+    return described
 
 
 def full_description(command_id: str, bound: BoundCommand) -> dict[str, Any]:

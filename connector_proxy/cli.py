@@ -15,8 +15,9 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +41,17 @@ if TYPE_CHECKING:  # the daemon's modules are imported once the standard library
     from connector_proxy.modelcheck import Check
     from connector_proxy.proxies.service import Proxies
     from connector_proxy.registry import Registry
+    from connector_proxy.sdk.factories import CliAction
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    packaged = _package_actions(sys.argv[1:] if argv is None else argv)
+    arguments = _parser(packaged).parse_args(argv)
     if arguments.action == "new":  # needs no configuration: it starts a package, anywhere
         return _new(arguments)
+    chosen = packaged.get(arguments.action)
+    if chosen is not None and not isinstance(chosen, str):  # a package's action reads no configuration
+        return chosen.run(arguments)
     path = config_path(arguments.config, os.environ)
     try:
         settings = load_settings(path, os.environ)
@@ -79,23 +85,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def _package_actions(argv: Sequence[str]) -> dict[str, CliAction | str]:
+    """Actions installed packages add (``connector_proxy.cli``): the one asked for loaded, the others by
+    the package offering them (nothing of theirs is imported before ``serve`` patches the standard
+    library); one that fails to load is left out."""
+    from connector_proxy.sdk.factories import CLI_GROUP
+
+    asked = next((word for word in argv if not word.startswith("-")), None)
+    found: dict[str, CliAction | str] = {}
+    for point in entry_points(group=CLI_GROUP):
+        if point.name in BUILT_IN_ACTIONS:
+            continue  # a built-in action keeps its name
+        if point.name != asked:
+            found[point.name] = f"added by {point.dist.name if point.dist else point.value}"
+            continue
+        try:
+            found[point.name] = point.load()
+        except Exception as error:  # a broken package must not take the whole command line down
+            print(f"connector-proxy: action {point.name} left out: {type(error).__name__}", file=sys.stderr)
+    return found
+
+
+BUILT_IN_ACTIONS = {
+    "serve": "run the daemon under gunicorn",
+    "worker": "run jobs for the celery backend (jobs.backend = celery)",
+    "list": "print the catalog as a table",
+    "check": "load the configuration and every connector; exit 1 naming each problem",
+    "validate": "check BPMN models against the catalog (or an upgrade of it); exit 1 naming each problem",
+    "catalog": "catalog export: write the whole catalog as JSON, to compare an upgrade against",
+    "new": "write a new connector package (tests, README, entry point) in the current directory",
+    "call": "run one command in-process and print its envelope",
+}
+
+
+def _parser(packaged: Mapping[str, CliAction | str] | None = None) -> argparse.ArgumentParser:
     parser = Parser(prog="connector-proxy", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     actions = parser.add_subparsers(dest="action", required=True)
-    for name, text in (
-        ("serve", "run the daemon under gunicorn"),
-        ("worker", "run jobs for the celery backend (jobs.backend = celery)"),
-        ("list", "print the catalog as a table"),
-        ("check", "load the configuration and every connector; exit 1 naming each problem"),
-        (
-            "validate",
-            "check BPMN models against the catalog (or an upgrade of it); exit 1 naming each problem",
-        ),
-        ("catalog", "catalog export: write the whole catalog as JSON, to compare an upgrade against"),
-        ("new", "write a new connector package (tests, README, entry point) in the current directory"),
-        ("call", "run one command in-process and print its envelope"),
-    ):
+    for name, text in BUILT_IN_ACTIONS.items():
         action = actions.add_parser(name, help=text, description=text)
         if name != "new":  # the one action that reads no configuration
             action.add_argument(
@@ -136,6 +163,11 @@ def _parser() -> argparse.ArgumentParser:
                 metavar="key=value",
                 help="a parameter as text (key=value) or as JSON (key:=json)",
             )
+    for name, packaged_action in (packaged or {}).items():
+        if isinstance(packaged_action, str):  # not asked for: listed, not loaded
+            actions.add_parser(name, help=packaged_action)
+        else:
+            packaged_action.add_arguments(actions.add_parser(name, help=packaged_action.help))
     return parser
 
 

@@ -13,11 +13,13 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, get_type_hints
 
 from connector_proxy.sdk.destinations import parse_entries
+from connector_proxy.sdk.factories import FACTORY_GROUP
 from connector_proxy.sealing import valid_key
 from connector_proxy.secrets import SecretReferenceError, resolve_reference
 
@@ -224,6 +226,8 @@ class ConnectorSettings:
     # typeahead categories opened to keyless requests (a SpiffWorkflow backend sends no key there), by
     # the one-segment names hosts ask for ({"buckets": "s3-buckets"}); the others need the API key
     typeahead: Mapping[str, str] = field(default_factory=dict)
+    # built by an installed factory (connector_proxy.factories) from a source: ("openapi", "spec.yaml")
+    built_from: tuple[str, str] | None = None
 
     @property
     def isolated(self) -> bool:
@@ -734,7 +738,8 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
         if not isinstance(entry, dict):
             raise ConfigError(f"[connectors.{name}] must be a table")
         known = {"enabled", "config", "python", "program", "workers", "typeahead", "cgroup", *LIMIT_KEYS}
-        unknown = set(entry) - known
+        factories = set(entry) & factory_names()
+        unknown = set(entry) - known - factories
         if unknown:
             raise ConfigError(
                 f"unknown key(s) in [connectors.{name}]: {_named(unknown, known)}"
@@ -746,9 +751,34 @@ def _connectors(table: Any) -> dict[str, ConnectorSettings]:
             raise ConfigError(f"[connectors.{name}.config] must be a table")
         typeahead = _typeahead_names(name, entry.get("typeahead", {}))
         connectors[name] = ConnectorSettings(
-            enabled=enabled, config=config, typeahead=typeahead, **_isolation(name, entry)
+            enabled=enabled,
+            config=config,
+            typeahead=typeahead,
+            built_from=_built_from(name, entry, factories),
+            **_isolation(name, entry),
         )
     return connectors
+
+
+def factory_names() -> frozenset[str]:
+    """The keys that name a source to build a connector from: the installed factories' names."""
+    return frozenset(point.name for point in entry_points(group=FACTORY_GROUP))
+
+
+def _built_from(name: str, entry: Mapping[str, Any], factories: set[str]) -> tuple[str, str] | None:
+    if not factories:
+        return None
+    if len(factories) > 1:
+        raise ConfigError(f"[connectors.{name}]: give one of {', '.join(sorted(factories))}, not several")
+    (factory,) = factories
+    source = entry[factory]
+    if not isinstance(source, str) or not source.strip():
+        raise ConfigError(f"connectors.{name}.{factory} must be a string (a file or an http(s) URL)")
+    if "program" in entry:
+        raise ConfigError(
+            f"[connectors.{name}]: a connector built from {factory} runs isolated by python, not program"
+        )
+    return factory, source
 
 
 def _typeahead_names(name: str, table: Any) -> Mapping[str, str]:

@@ -13,10 +13,11 @@ invalid is reported and left out; the others serve.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -30,6 +31,7 @@ from connector_proxy.isolation.pool import WorkerPool
 from connector_proxy.isolation.remote import forwarding, isolated_connector, worker_command
 from connector_proxy.jsontext import dumps
 from connector_proxy.legacy.packages import Package, find_packages, load_package
+from connector_proxy.redaction import redact
 from connector_proxy.refreshing import Refreshing
 from connector_proxy.registry import (
     READY,
@@ -43,6 +45,7 @@ from connector_proxy.registry import (
     Runner,
 )
 from connector_proxy.sdk.connector import Command, Connector
+from connector_proxy.sdk.factories import FACTORY_GROUP, CannotBuild, ConnectorFactory, Recipe
 from connector_proxy.sdk.invocation import invoke
 from connector_proxy.secrets import SecretReferenceError, mask_secrets, resolve_secrets, rotating
 from connector_proxy.site_paths import read_new_path_files
@@ -113,9 +116,12 @@ def discover(
         if connector_settings.isolated:  # configured isolation wins over a package installed here
             statuses[name], bound = _load_isolated(name, connector_settings, settings)
             bindings.update(bound)
+        elif connector_settings.built_from is not None:  # the operator's source wins too
+            statuses[name], bound = _load(_from_factory(name, connector_settings, settings), settings)
+            bindings.update(bound)
     for candidate in _candidates(settings, found, packages):
         configured = settings.connector(candidate.name)
-        if configured is not None and configured.isolated:
+        if configured is not None and (configured.isolated or configured.built_from is not None):
             continue
         if candidate.name in statuses:
             statuses[f"{candidate.name}#{candidate.origin}"] = _status_of(
@@ -156,6 +162,35 @@ def _from_entry_point(point: EntryPoint) -> Candidate:
         version=dist.version if dist is not None else None,
         load=partial(_load_entry_point, point),
     )
+
+
+def _from_factory(name: str, connector_settings: ConnectorSettings, settings: Settings) -> Candidate:
+    """A connector the operator has built by an installed factory from a source (a document)."""
+    factory, source = connector_settings.built_from or ("", "")
+    point = next(iter(entry_points(group=FACTORY_GROUP, name=factory)))  # config took installed names only
+    folder = settings.source.parent if settings.source else Path.cwd()
+    recipe = Recipe(name, source, folder, connector_settings.config)
+    dist = point.dist
+    return Candidate(
+        name=name,
+        origin=f"{factory} = {redact(source)}",  # a URL's path and query may carry a token
+        interface=SDK,
+        distribution=dist.name if dist is not None else None,
+        version=dist.version if dist is not None else None,
+        load=partial(_build, point, recipe),
+    )
+
+
+def _build(point: EntryPoint, recipe: Recipe) -> Connector:
+    """The factory's connector; CannotBuild leaves it out with the reason (state build_error)."""
+    factory: ConnectorFactory = point.load()
+    try:
+        built = factory(recipe)
+    except CannotBuild as problem:
+        raise ConnectorRejected("build_error", str(problem)) from None
+    if not isinstance(built, Connector) or built.name != recipe.name:
+        raise ConnectorRejected("invalid", f"{point.value} did not build a Connector named {recipe.name!r}")
+    return built
 
 
 def _from_package(package: Package) -> Candidate:
@@ -203,7 +238,10 @@ def _load(candidate: Candidate, settings: Settings) -> tuple[ConnectorStatus, Bi
 def _load_isolated(
     name: str, connector_settings: ConnectorSettings, settings: Settings
 ) -> tuple[ConnectorStatus, Bindings]:
-    command = worker_command(name, connector_settings.python, connector_settings.program)
+    built = None
+    if connector_settings.built_from is not None and settings.source is not None:
+        built = (*connector_settings.built_from, str(settings.source.resolve()))
+    command = worker_command(name, connector_settings.python, connector_settings.program, built)
     if not connector_settings.enabled:
         return ConnectorStatus(name, "disabled", "enabled = false", runs=command), Bindings()
     cwd = settings.source.parent if settings.source else None
@@ -330,9 +368,10 @@ def in_process(command: Command) -> Runner:
 def _bind(connector: Connector, live: Refreshing, runner: Callable[[Command], Runner]) -> Bindings:
     logger = logging.getLogger(f"connector_proxy.connectors.{connector.name}")
     bindings = Bindings()
+    checked: set[int] = set()  # $defs entries the connector's commands share, checked once
     for command in connector.commands.values():
         try:
-            validator = parameters_validator(command.parameters)
+            validator = parameters_validator(command.parameters, checked)
         except SchemaError as error:
             raise ConnectorRejected("invalid", f"{command.name}: {error.message}") from None
         canonical = f"{connector.name}/{command.name}"
@@ -440,13 +479,32 @@ def _typeahead_names(
     return names, frozenset(opened & set(names.values())), tuple(problems)
 
 
+class Rendered(Mapping[str, bytes]):
+    """``GET /v1/commands/<id>``'s documents, each written when first asked for and then kept: a
+    connector built from a big OpenAPI document has a thousand commands, most never described."""
+
+    def __init__(self, commands: Mapping[str, BoundCommand]) -> None:
+        self._commands = commands
+        self._written: dict[str, bytes] = {}
+
+    def __getitem__(self, command_id: str) -> bytes:
+        written = self._written.get(command_id)
+        if written is None:
+            written = dumps(catalog.full_description(command_id, self._commands[command_id]))
+            self._written[command_id] = written
+        return written
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._commands)
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+
 def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...], settings: Settings) -> Registry:
     ordered = dict(sorted(bindings.commands.items()))
     entries = [catalog.command_entry(command_id, bound) for command_id, bound in ordered.items()]
-    descriptions = {
-        command_id: dumps(catalog.full_description(command_id, bound))
-        for command_id, bound in ordered.items()
-    }
+    descriptions = Rendered(ordered)
     auths = dict(sorted(bindings.auths.items()))
     typeaheads = dict(sorted(bindings.typeaheads.items()))
     names, opened, problems = _typeahead_names(typeaheads, settings)
@@ -455,7 +513,7 @@ def _freeze(bindings: Bindings, statuses: tuple[ConnectorStatus, ...], settings:
         statuses=statuses,
         catalog_json=dumps(entries),
         connectors_json=dumps([status.describe() for status in statuses]),
-        descriptions=MappingProxyType(descriptions),
+        descriptions=descriptions,
         auths=MappingProxyType(auths),
         auths_json=dumps([catalog.auth_entry(bound) for bound in auths.values() if bound.auth.interactive]),
         typeaheads=MappingProxyType(typeaheads),

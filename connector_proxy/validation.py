@@ -11,6 +11,7 @@ with the schema.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -23,6 +24,13 @@ from jsonschema.protocols import Validator
 
 from connector_proxy.errors import INVALID_PARAMETERS
 from connector_proxy.sdk.errors import CommandError
+
+try:  # optional: a much faster check of schemas (connector_proxy.validation.check_schema)
+    from jsonschema_rs import meta as _meta
+
+    _fast_meta: Any = _meta
+except ImportError:  # pragma: no cover - jsonschema judges alone
+    _fast_meta = None
 
 Problem = dict[str, str]
 
@@ -98,15 +106,23 @@ ParametersValidator = validators.extend(  # type: ignore[no-untyped-call]
 )
 
 
-def parameters_validator(schema: Mapping[str, Any]) -> Validator:
+def parameters_validator(schema: Mapping[str, Any], checked: set[int] | None = None) -> Validator:
     """The validator of a command's parameters; raises SchemaError if the schema itself is wrong,
-    or if it holds a pattern RE2 cannot match (checked here, when the catalog is read, not per call)."""
-    try:
-        canonical = json.dumps(schema, sort_keys=True)
-    except (TypeError, ValueError):  # a connector's schema holding a Python value: checked as it is
-        _check_now(schema)
-    else:
-        _checked(canonical)
+    or if it holds a pattern RE2 cannot match (checked here, when the catalog is read, not per call).
+
+    ``checked`` holds the ids of ``$defs`` entries already checked for commands that share them (a
+    connector built from an OpenAPI document shares each component): each is checked once, the
+    caller keeping the schemas alive while it holds the ids.
+    """
+    defs = schema.get("$defs")
+    if checked is None or not isinstance(defs, Mapping):
+        check_schema(schema)
+    else:  # the same as checking the whole: a $defs entry is checked as a schema of its own
+        check_schema({key: value for key, value in schema.items() if key != "$defs"})
+        for entry in defs.values():
+            if id(entry) not in checked:
+                check_schema(entry)
+                checked.add(id(entry))
     validator: Validator = ParametersValidator(schema)
     return validator
 
@@ -116,7 +132,7 @@ def object_validator(properties: Mapping[str, Any], required: list[str]) -> tupl
     is checked once however many commands declare it (a remote's 6,000 commands share a few), the
     object around them is ours."""
     for schema in properties.values():
-        _checked(json.dumps(schema, sort_keys=True))
+        check_schema(schema)
     whole = {
         "type": "object",
         "properties": dict(properties),
@@ -127,20 +143,47 @@ def object_validator(properties: Mapping[str, Any], required: list[str]) -> tupl
     return whole, validator
 
 
-@functools.lru_cache(maxsize=16384)
-def _checked(canonical: str) -> None:
-    """Check a schema (its canonical JSON text) once: jsonschema's check costs milliseconds."""
-    _check_now(json.loads(canonical))
+_CHECKED: set[bytes] = set()  # digests of the schemas found good: each distinct schema checked once
+_CHECKED_AT_MOST = 65536  # past that, checked again rather than remembered (a bound on memory)
+
+
+def check_schema(schema: Any) -> None:
+    """Raise SchemaError unless ``schema`` is a JSON Schema 2020-12 whose patterns RE2 can match.
+
+    A schema seen before (by its canonical text's digest) is not checked again: jsonschema's check
+    costs milliseconds and a remote's or an OpenAPI document's commands share most of theirs.
+    """
+    try:
+        digest = hashlib.blake2b(json.dumps(schema, sort_keys=True).encode(), digest_size=16).digest()
+    except (TypeError, ValueError):  # a connector's schema holding a Python value: checked as it is
+        _check_now(schema)
+        return
+    if digest not in _CHECKED:
+        _check_now(schema)
+        if len(_CHECKED) < _CHECKED_AT_MOST:
+            _CHECKED.add(digest)
 
 
 def _check_now(schema: Any) -> None:
-    ParametersValidator.check_schema(schema)
+    """jsonschema-rs, when installed (the openapi connector brings it), says yes a hundred times faster
+    than jsonschema; any doubt goes to jsonschema, whose error is the one raised. Patterns by RE2."""
+    if not _fast_valid(schema):
+        ParametersValidator.check_schema(schema)
     for pattern in _patterns(schema):
         try:
             linear(pattern)
         except re2.error:
             shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
             raise SchemaError(f"the pattern {shown!r} cannot be matched in linear time (RE2)") from None
+
+
+def _fast_valid(schema: Any) -> bool:
+    if _fast_meta is None:
+        return False
+    try:
+        return bool(_fast_meta.is_valid(schema))
+    except (ValueError, TypeError):  # a value it cannot read (a tuple, say): jsonschema judges
+        return False
 
 
 def validate(validator: Validator, parameters: Mapping[str, Any]) -> None:

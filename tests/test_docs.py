@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 from connector_proxy_aws import errors as aws_errors
 from connector_proxy_aws.settings import CONFIG_SCHEMA as AWS_CONFIG_SCHEMA
-from connector_proxy_http import errors as http_errors
-from connector_proxy_http.settings import CONFIG_SCHEMA
+from connector_proxy_http import CONFIG_SCHEMA
+from connector_proxy_openapi import config_schema as openapi_config_schema
 from connector_proxy_os import errors as os_errors
 from connector_proxy_os.settings import CONFIG_SCHEMA as OS_CONFIG_SCHEMA
 
 import connector_proxy.sdk
 import connector_proxy.sdk.testing
 from connector_proxy import logs, metrics, modelcheck
-from connector_proxy.config import SECTIONS, Settings
+from connector_proxy.config import SECTIONS, Settings, factory_names
 from connector_proxy.errors import DAEMON_ERRORS
 from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
+from connector_proxy.sdk.http import errors as http_errors
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
@@ -31,6 +32,7 @@ SPIFFWORKFLOW = (DOCS / "spiffworkflow.md").read_text()
 HTTP_README = (ROOT / "connectors" / "http" / "README.md").read_text()
 AWS_README = (ROOT / "connectors" / "aws" / "README.md").read_text()
 OS_README = (ROOT / "connectors" / "os" / "README.md").read_text()
+OPENAPI = (DOCS / "openapi.md").read_text()
 
 
 @pytest.mark.parametrize("code", [e.code for e in DAEMON_ERRORS + http_errors.ALL])
@@ -57,6 +59,21 @@ def test_ci_runs_the_readme_test_command() -> None:
     match = re.search(r"## Test it\n\n```sh\n(.+)\n```", README)
     assert match is not None
     assert match.group(1) in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("code", [e.code for e in http_errors.ALL])
+def test_the_openapi_page_lists_the_codes_of_its_calls(code: str) -> None:
+    assert f"`{code}`" in OPENAPI
+
+
+@pytest.mark.parametrize("key", list(openapi_config_schema(None, {})["properties"]))
+def test_the_openapi_page_lists_its_settings(key: str) -> None:
+    assert f"| `{key}` |" in OPENAPI
+
+
+@pytest.mark.parametrize("factory", sorted(factory_names()))
+def test_every_factory_key_is_documented(factory: str) -> None:
+    assert f"`connectors.<name>.{factory}`" in CONFIGURATION
 
 
 @pytest.mark.parametrize("code", [e.code for e in aws_errors.ALL])
@@ -135,6 +152,7 @@ PAGES = [
     "connectors/http/README.md",
     "connectors/aws/README.md",
     "connectors/os/README.md",
+    "connectors/openapi/README.md",
 ]
 
 

@@ -48,11 +48,14 @@ WORKER_ERRORS = (
 )
 
 
-def worker_command(name: str, python: str | None, program: tuple[str, ...]) -> tuple[str, ...]:
-    """Our worker under another interpreter, or the operator's program as given."""
+def worker_command(
+    name: str, python: str | None, program: tuple[str, ...], built: tuple[str, str, str] | None = None
+) -> tuple[str, ...]:
+    """Our worker under another interpreter, or the operator's program as given. ``built``: the
+    connector is built there by a factory, from a source, with its table in a configuration file."""
     if program:
         return program
-    return (python or sys.executable, "-m", "connector_proxy.isolation.worker", name)
+    return (python or sys.executable, "-m", "connector_proxy.isolation.worker", name, *(built or ()))
 
 
 def isolated_connector(
@@ -109,6 +112,7 @@ def isolated_connector(
             replaced_by=_text_or_none(entry.get("replaced_by")),
             since=_text_or_none(entry.get("since")),
             output=entry.get("output") if isinstance(entry.get("output"), dict) else None,
+            operation=entry.get("operation") if isinstance(entry.get("operation"), dict) else None,
         )
     for entry in description.get("typeaheads", []):  # optional: older workers describe none
         category = str(entry["name"])

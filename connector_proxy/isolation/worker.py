@@ -14,8 +14,10 @@ import logging
 import os
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import IO, Any
 
 from connector_proxy import logs
@@ -34,6 +36,7 @@ from connector_proxy.sdk.auth import AUTH_FIELDS, OAuth2
 from connector_proxy.sdk.connector import Command, Connector, Typeahead
 from connector_proxy.sdk.context import Accepted, Context, TaskLog
 from connector_proxy.sdk.errors import CommandError, ErrorCode
+from connector_proxy.sdk.factories import FACTORY_GROUP, CannotBuild, Recipe
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, guarded, invoke
 from connector_proxy.sdk.triggers import POLLER, Event, InboundRequest
 from connector_proxy.secrets import remember_secrets
@@ -51,10 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     def send(message: dict[str, Any]) -> None:
         protocol_out.write(encode(message))
 
-    if len(arguments) != 1:
-        send({"type": "failed", "message": "usage: python -m connector_proxy.isolation.worker NAME"})
+    if len(arguments) not in (1, 4):
+        usage = "usage: python -m connector_proxy.isolation.worker NAME [FACTORY SOURCE CONFIG]"
+        send({"type": "failed", "message": usage})
         return 2
-    found = _find(arguments[0])
+    found = _find(arguments[0]) if len(arguments) == 1 else _build(*arguments)
     if isinstance(found, str):
         send({"type": "failed", "message": found})
         return 3
@@ -88,6 +92,22 @@ def _find(name: str) -> tuple[Connector, str] | str:
     )
 
 
+def _build(name: str, factory: str, source: str, config: str) -> tuple[Connector, str] | str:
+    """A connector built here by an installed factory (``connector_proxy.factories``), from ``source``
+    and the connector's table read from the configuration file (secrets never pass on a command line)."""
+    points = [point for point in entry_points(group=FACTORY_GROUP) if point.name == factory]
+    if not points:
+        return f"no factory {factory!r} in {FACTORY_GROUP} in this environment ({sys.executable})"
+    path = Path(config)
+    try:
+        table = tomllib.loads(path.read_text()).get("connectors", {}).get(name, {}).get("config", {})
+        return points[0].load()(Recipe(name, source, path.parent, table)), SDK
+    except CannotBuild as problem:  # reported to the daemon, which leaves the connector out
+        return f"build_error: {problem}"
+    except Exception as error:  # reported to the daemon, which leaves the connector out
+        return f"import_error: {type(error).__name__}: {error}"
+
+
 def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
     """The handshake's description: everything the daemon needs to list and validate."""
     return {
@@ -111,6 +131,7 @@ def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
                 "replaced_by": command.replaced_by,
                 "since": command.since,
                 "output": command.output,
+                "operation": command.operation,  # optional: a command built from an OpenAPI document's
             }
             for command in connector.commands.values()
         ],

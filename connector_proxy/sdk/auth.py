@@ -94,7 +94,8 @@ class OAuth2:
 
     ``client_id`` and ``client_secret`` are fixed values for packages that
     carry them; connectors should leave them unset and read the configuration
-    keys named by ``client_id_key`` and ``client_secret_key``.
+    keys named by ``client_id_key`` and ``client_secret_key`` (``auth.github.client_id``: a key
+    inside the configuration's tables).
     """
 
     name: str
@@ -121,13 +122,13 @@ class OAuth2:
 
     def credentials(self, config: Mapping[str, Any]) -> tuple[str, str | None]:
         """The client id and secret, from the fixed values or the configuration."""
-        client_id = self.client_id or config.get(self.client_id_key)
+        client_id = self.client_id or _configured(config, self.client_id_key)
         if not isinstance(client_id, str) or not client_id:
             raise CommandError(
                 OAUTH_NOT_CONFIGURED,
                 f"{self.name}: the connector's configuration has no {self.client_id_key}",
             )
-        secret = self.client_secret or config.get(self.client_secret_key)
+        secret = self.client_secret or _configured(config, self.client_secret_key)
         return client_id, secret if isinstance(secret, str) and secret else None
 
     def authorize_url(self, config: Mapping[str, Any], redirect_uri: str, state: str, verifier: str) -> str:
@@ -241,6 +242,14 @@ class OAuth2:
                 OAUTH_PROVIDER_ERROR,
                 f"{self.name}: the token endpoint did not answer ({type(error).__name__})",
             ) from None
+
+
+def _configured(config: Mapping[str, Any], key: str) -> Any:
+    """The configuration's value at ``key``, dots leading into its tables; None when absent."""
+    value: Any = config
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def parse_token_set(token_set: Mapping[str, Any] | str) -> dict[str, Any]:

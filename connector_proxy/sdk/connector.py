@@ -56,6 +56,8 @@ class Command:
     replaced_by: str | None = None  # "<connector>/<command>"
     since: str | None = None  # the connector's version that added it
     output: JsonSchema | None = None  # the JSON Schema of command_response.body; None: not declared
+    # what it calls, for a command built from a description (OpenAPI): method, path and operationId
+    operation: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,11 @@ class CommandGroup:
             return function
 
         return register
+
+    def add(self, command: Command) -> None:
+        """Register a command made as data rather than decorated (a factory builds them from a
+        description, as the openapi package does from each operation)."""
+        self._add_command(command)
 
     def _add_trigger(self, trigger: Trigger) -> None:
         if trigger.name in self.triggers:

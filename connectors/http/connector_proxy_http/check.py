@@ -6,7 +6,7 @@ from urllib3 import Timeout
 from urllib3.exceptions import HTTPError
 
 from connector_proxy.sdk import CheckFailed, Context, DestinationBlocked
-from connector_proxy_http.settings import HttpResources
+from connector_proxy.sdk.http.settings import HttpResources
 
 
 def destinations_answer(ctx: Context) -> str:

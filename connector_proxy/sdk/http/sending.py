@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from urllib3 import BaseHTTPResponse, HTTPHeaderDict, Timeout
+from urllib3 import BaseHTTPResponse, HTTPHeaderDict, Timeout, encode_multipart_formdata
 from urllib3.exceptions import (
     LocationParseError,
     LocationValueError,
@@ -28,21 +28,19 @@ from urllib3.exceptions import (
 )
 from urllib3.util import Retry
 
-from connector_proxy.sdk import (
-    CommandError,
-    Context,
-    DestinationBlocked,
-    Result,
-    backoff,
-    is_transient,
-    origin_of,
-)
-from connector_proxy.sdk.destinations import parse_destination
-from connector_proxy.sdk.outbound import BodyLate, BodyTooLarge, failure_reason, read_body
-from connector_proxy_http import errors
-from connector_proxy_http.decoding import decode_body
-from connector_proxy_http.settings import HttpResources
+from connector_proxy.sdk.context import Context, Result
+from connector_proxy.sdk.destinations import DestinationBlocked, parse_destination
+from connector_proxy.sdk.errors import CommandError, is_transient
+from connector_proxy.sdk.http import errors
+from connector_proxy.sdk.http.decoding import decode_body
+from connector_proxy.sdk.http.settings import HttpResources
+from connector_proxy.sdk.outbound import BodyLate, BodyTooLarge, failure_reason, origin_of, read_body
+from connector_proxy.sdk.retrying import backoff
 
+# RFC 9110: a header name is a token; a value is Latin-1 text without control characters (http.client
+# would otherwise fail while sending, or a CR/LF would split the request)
+HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+HEADER_VALUE = "^[\\t\\u0020-\\u007e\\u0080-\\u00ff]*$"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRIED_ERRORS = (errors.TIMEOUT, errors.CONNECTION_FAILED)
 
@@ -56,7 +54,7 @@ class Outgoing:
     headers: Mapping[str, str]
     params: Mapping[str, Any] | None = None
     data: Any = None
-    body_format: str = "json"
+    body_format: str = "json"  # json, form, multipart, raw or none
     auth: tuple[str, str] | None = None
     timeout: float = 30.0
     attempts: int = 1
@@ -183,6 +181,8 @@ def _encoded(outgoing: Outgoing, defaults: Mapping[str, str]) -> tuple[bytes | N
     elif outgoing.data is not None and outgoing.body_format == "form":
         body = urlencode(outgoing.data, doseq=True).encode()
         content_type = "application/x-www-form-urlencoded"
+    elif outgoing.data is not None and outgoing.body_format == "multipart":
+        body, content_type = encode_multipart_formdata(_parts(outgoing.data))
     if content_type:
         headers["Content-Type"] = content_type
     for name, value in outgoing.headers.items():
@@ -191,6 +191,15 @@ def _encoded(outgoing: Outgoing, defaults: Mapping[str, str]) -> tuple[bytes | N
         token = b64encode(":".join(outgoing.auth).encode()).decode()
         headers["Authorization"] = f"Basic {token}"
     return body, headers
+
+
+def _parts(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """multipart/form-data fields: text as is, other JSON values as JSON text, lists repeated."""
+    return [
+        (name, item if isinstance(item, str) else json.dumps(item))
+        for name, value in data.items()
+        for item in (value if isinstance(value, list) else [value])
+    ]
 
 
 def _read(response: BaseHTTPResponse, limit: int, deadline: float, outgoing: Outgoing) -> bytes:

@@ -1,4 +1,6 @@
-"""The connector's table in plugins.toml, its schema and its defaults."""
+"""What a connector that sends HTTP requests takes from its table in plugins.toml: the limits, the
+destination policy and the pool, shared by the http connector and the connectors built from OpenAPI
+documents (one outbound path for both)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from typing import Any
 from urllib3 import PoolManager
 from urllib3.util import Retry
 
-from connector_proxy.sdk import DestinationPolicy, pool_manager
-from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
+from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA, DestinationPolicy
+from connector_proxy.sdk.outbound import pool_manager
 
 # headers that say how to answer, never who asks: kept when a redirect leads to another origin
 SAFE_ACROSS_ORIGINS = frozenset(
@@ -26,28 +28,25 @@ SAFE_ACROSS_ORIGINS = frozenset(
     }
 )
 
-CONFIG_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "destinations": DESTINATIONS_SCHEMA,
-        "max_response_bytes": {"type": "integer", "minimum": 1, "default": 10 * 1024 * 1024},
-        "max_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 120},
-        "connect_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
-        "max_redirects": {"type": "integer", "minimum": 0, "default": 5},
-        "keep_headers_across_origins": {
-            "type": "array",
-            "items": {
-                "type": "string",
-                "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
-                "x-expected": "a header name",
-            },
-            "default": [],
-            "description": "Header names, beyond the built-in safe ones, still sent when a redirect"
-            " leads to another origin; every other header a call sets is dropped there.",
+# the keys of a connector's table that shape its requests; a connector adds its own beside them
+OUTBOUND_PROPERTIES: dict[str, Any] = {
+    "destinations": DESTINATIONS_SCHEMA,
+    "max_response_bytes": {"type": "integer", "minimum": 1, "default": 10 * 1024 * 1024},
+    "max_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 120},
+    "connect_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
+    "max_redirects": {"type": "integer", "minimum": 0, "default": 5},
+    "keep_headers_across_origins": {
+        "type": "array",
+        "items": {
+            "type": "string",
+            "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+            "x-expected": "a header name",
         },
-        "user_agent": {"type": "string", "default": "connector-proxy-http/0.1"},
+        "default": [],
+        "description": "Header names, beyond the built-in safe ones, still sent when a redirect"
+        " leads to another origin; every other header a call sets is dropped there.",
     },
+    "user_agent": {"type": "string", "default": "connector-proxy-http/0.1"},
 }
 
 
@@ -65,9 +64,10 @@ class HttpResources:
     named_origins: tuple[str, ...] = ()  # what the live check tries: destinations.allow's one by one
 
 
-def setup(config: Mapping[str, Any]) -> HttpResources:
-    """``config`` arrives validated, with the schema's defaults filled in."""
-    policy = DestinationPolicy.from_config(config.get("destinations"))
+def setup(config: Mapping[str, Any], policy: DestinationPolicy | None = None) -> HttpResources:
+    """``config`` arrives validated, with the schema's defaults filled in; ``policy`` replaces
+    the one its ``destinations`` give."""
+    policy = policy or DestinationPolicy.from_config(config.get("destinations"))
     return HttpResources(
         pool=pool_manager(policy),
         redirects=_follow_redirects_only(config["max_redirects"]),

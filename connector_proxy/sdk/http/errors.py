@@ -1,6 +1,7 @@
-"""The error codes the http connector answers with (listed in its README)."""
+"""The error codes of a call sent through :mod:`connector_proxy.sdk.http.sending` (the http connector's
+and the OpenAPI connectors'; listed in the http connector's README and docs/openapi.md)."""
 
-from connector_proxy.sdk import ErrorCode
+from connector_proxy.sdk.errors import ErrorCode
 
 HTTP_ERROR = ErrorCode(
     "HttpError<status>",
