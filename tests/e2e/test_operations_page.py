@@ -140,6 +140,7 @@ def test_an_operator_sees_what_went_wrong_and_mends_it_from_the_page(
     assert crashed["error"]["error_code"] == "WorkerCrashed"
     assert summary["attention"] == {
         "undeliverable_jobs": 1,
+        "recovering_jobs": 0,
         "dead_events": 1,
         "failing_pollers": 0,
         "workers_lost": 1,
