@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector_proxy import __version__, concurrency, logs
-from connector_proxy.config import ConfigError, Settings, config_path, load_settings, unknown_variables
+from connector_proxy.config import (
+    ConfigError,
+    Settings,
+    config_path,
+    load_settings,
+    read_worker_class,
+    unknown_variables,
+)
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name (connector_proxy.metrics)
 
@@ -38,12 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _new(arguments)
     path = config_path(arguments.config, os.environ)
     try:
+        if arguments.action == "serve":  # before anything imports ssl: a secret provider may (boto3)
+            concurrency.prepare(read_worker_class(path, os.environ))
         settings = load_settings(path, os.environ)
     except ConfigError as error:
         print(f"connector-proxy: configuration error in {path}: {error}", file=sys.stderr)
         return 2
-    if arguments.action == "serve":
-        concurrency.prepare(settings.server.worker_class)  # before anything opens a socket or a lock
     _configure_logging(settings, arguments.action)
     for name in unknown_variables(settings.environ) if arguments.action in ("serve", "worker") else ():
         logging.getLogger(__name__).warning("%s is not a setting and is ignored (misspelt?)", name)

@@ -330,6 +330,14 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     )
 
 
+def read_worker_class(path: Path | None, environ: Mapping[str, str]) -> str:
+    """``server.worker_class`` alone, resolving no secret: ``serve`` patches the standard library
+    for it before a secret provider (boto3 for ``aws-sm:``) imports ``ssl``."""
+    document = _read_toml(path) if path is not None else {}
+    server: ServerSettings = _section("server", ServerSettings, document.get("server", {}), environ)
+    return server.worker_class
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """``CONNECTOR_PROXY_*`` variables that set nothing (a misspelt ``..._SERVER_WORKRS``, say)."""
     known = {CONFIG_ENV} | {
