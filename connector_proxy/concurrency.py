@@ -20,6 +20,7 @@ import logging
 import socket
 import struct
 import termios
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -61,6 +62,36 @@ def off_the_loop(work: Callable[[], T]) -> T:
     import gevent
 
     return gevent.get_hub().threadpool.apply(work)  # type: ignore[no-any-return]
+
+
+def within(seconds: float, work: Callable[[], T]) -> T:
+    """``work``'s value if it finishes within ``seconds``, else ``TimeoutError``, leaving it to run on
+    in a real thread (third-party code hanging in C or in a loop cannot be stopped, only left)."""
+    if is_green():
+        import gevent
+
+        pending = gevent.get_hub().threadpool.spawn(work)
+        try:
+            return pending.get(timeout=seconds)  # type: ignore[no-any-return]
+        except gevent.Timeout:
+            raise TimeoutError(f"not done within {seconds:g} s") from None
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as error:  # handed to the waiting caller, as if raised there
+            outcome.append((False, error))
+
+    runner = threading.Thread(target=run, name="within", daemon=True)  # a daemon: exit never waits
+    runner.start()
+    runner.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"not done within {seconds:g} s")
+    finished, value = outcome[0]
+    if not finished:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 def unless_client_leaves(client: socket.socket | None, work: Callable[[], T]) -> T:

@@ -101,6 +101,7 @@ class DiscoverySettings:
     enable_unlisted: bool = True
     spiffworkflow_packages: bool = True  # also load SpiffWorkflow's connector_<name> packages
     prefer: str = "entry_point"  # when both kinds offer one name: "entry_point" or "spiffworkflow"
+    import_timeout: float = 30.0  # seconds a connector's import may take; one that hangs is left out
 
 
 @dataclass(frozen=True)
@@ -644,6 +645,8 @@ def _check(sections: Mapping[str, Any]) -> None:
     _check_jobs(sections["jobs"])
     if sections["discovery"].prefer not in ("entry_point", "spiffworkflow"):
         raise ConfigError("discovery.prefer must be entry_point or spiffworkflow")
+    if sections["discovery"].import_timeout <= 0:
+        raise ConfigError("discovery.import_timeout must be positive")
 
 
 def _check_jobs(jobs: JobSettings) -> None:
