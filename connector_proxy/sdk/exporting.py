@@ -6,11 +6,12 @@ and the child runs those hooks before it execs: the new "thread" is a greenlet, 
 to the hub, and the child goes on running copies of the parent's greenlets (requests, job threads)
 instead of the program it was forked for, so the call that started the program waits for ever.
 
-This processor registers no fork hook: a forked child inherits a queue and a thread it never uses
-(the daemon's workers start their own after the fork, :func:`connector_proxy.sdk.tracing.start`).
-A span ending costs a length check and an append; when the queue is full, or the collector is
-down, refusing, hung or slow, spans are dropped and counted, never waited for. Only the standard
-library and the OpenTelemetry SDK are used: an isolated connector's worker exports this way too.
+This processor registers no fork hook (and :class:`ForkQuietTracerProvider` silences the
+provider's): a forked child inherits a queue and a thread it never uses (the daemon's workers start
+their own after the fork, :func:`connector_proxy.sdk.tracing.start`). A span ending costs a length
+check and an append; when the queue is full, or the collector is down, refusing, hung or slow, spans
+are dropped and counted, never waited for. Only the standard library and the OpenTelemetry SDK are
+used: an isolated connector's worker exports this way too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 QUEUE_FULL = "queue_full"  # more spans ended than the collector took in time
@@ -39,6 +40,20 @@ def _number(environ: Mapping[str, str], name: str, default: int) -> int:
     except ValueError:
         return default
     return value if value > 0 else default
+
+
+class ForkQuietTracerProvider(TracerProvider):
+    """The SDK's provider without its work in forked children.
+
+    Its fork hook re-reads the resource's process-dependent detectors through a thread pool, in the
+    child, between fork and exec: under gevent the pool's threads are greenlets and waiting on them
+    runs the parent's other greenlets in the child (the hang above). The hook is registered by the
+    SDK's constructor and calls this method: here it does nothing. A forked child that goes on as
+    a Python process (a gunicorn worker) builds its own provider in :func:`tracing.start`.
+    """
+
+    def _handle_fork(self) -> None:
+        return None
 
 
 class BoundedSpanProcessor(SpanProcessor):

@@ -48,10 +48,9 @@ def start(
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.trace import SpanKind
 
-        from connector_proxy.sdk.exporting import BoundedSpanProcessor, counted
+        from connector_proxy.sdk.exporting import BoundedSpanProcessor, ForkQuietTracerProvider, counted
     except ImportError as missing:  # an isolated connector's environment without the SDK: no spans there
         logging.getLogger(__name__).warning(
             "tracing is asked for, but %s is not installed here", missing.name
@@ -59,9 +58,10 @@ def start(
         return False
 
     named = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": service}
-    # never the SDK's BatchSpanProcessor: its fork hooks hang programs started under gevent
+    # neither the SDK's BatchSpanProcessor nor its provider's fork hook: they hang programs started
+    # under gevent (connector_proxy.sdk.exporting)
     exporting = BoundedSpanProcessor.from_environment(OTLPSpanExporter(), counted(dropped), environ)
-    _provider = TracerProvider(resource=Resource.create(named), shutdown_on_exit=False)
+    _provider = ForkQuietTracerProvider(resource=Resource.create(named), shutdown_on_exit=False)
     _provider.add_span_processor(exporting)
     _tracer = _provider.get_tracer("connector_proxy")
     _kinds.update(internal=SpanKind.INTERNAL, server=SpanKind.SERVER, client=SpanKind.CLIENT)

@@ -80,4 +80,3 @@ def test_a_connector_whose_import_hangs_is_left_out_with_its_reason(daemon: Daem
     assert connectors["stuck"]["state"] == "import_error"
     assert "did not import within 2 s (discovery.import_timeout)" in connectors["stuck"]["detail"]
     assert connectors["faulty"]["state"] == "ready"
-
