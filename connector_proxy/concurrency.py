@@ -14,6 +14,7 @@ the daemon. ``server.worker_class = "gthread"`` keeps plain threads.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import logging
@@ -22,7 +23,6 @@ import struct
 import termios
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from typing import Any, TypeVar
 
@@ -67,15 +67,7 @@ def off_the_loop(work: Callable[[], T]) -> T:
 def within(seconds: float, work: Callable[[], T]) -> T:
     """``work``'s value if it finishes within ``seconds``, else ``TimeoutError``, leaving it to run on
     in a real thread (third-party code hanging in C or in a loop cannot be stopped, only left)."""
-    if is_green():
-        import gevent
-
-        pending = gevent.get_hub().threadpool.spawn(work)
-        try:
-            return pending.get(timeout=seconds)  # type: ignore[no-any-return]
-        except gevent.Timeout:
-            raise TimeoutError(f"not done within {seconds:g} s") from None
-    outcome: list[Any] = []
+    outcome: list[tuple[bool, Any]] = []
 
     def run() -> None:
         try:
@@ -83,9 +75,15 @@ def within(seconds: float, work: Callable[[], T]) -> T:
         except BaseException as error:  # handed to the waiting caller, as if raised there
             outcome.append((False, error))
 
-    runner = threading.Thread(target=run, name="within", daemon=True)  # a daemon: exit never waits
-    runner.start()
-    runner.join(seconds)
+    if is_green():
+        import gevent
+
+        with contextlib.suppress(gevent.Timeout):  # the hub's real threads, not greenlets
+            gevent.get_hub().threadpool.spawn(run).get(timeout=seconds)
+    else:
+        runner = threading.Thread(target=run, name="within", daemon=True)  # a daemon: exit never waits
+        runner.start()
+        runner.join(seconds)
     if not outcome:
         raise TimeoutError(f"not done within {seconds:g} s")
     finished, value = outcome[0]
@@ -132,7 +130,7 @@ def _readable(watcher: Any, client: socket.socket, caller: Any) -> None:
         gevent.kill(caller)  # asynchronous: thrown into the caller where it waits
 
 
-@contextmanager
+@contextlib.contextmanager
 def reading_deadline(seconds: float, client: socket.socket | None) -> Iterator[None]:
     """Reads from the client inside end by ``seconds`` with ``TimeoutError``, however bytes trickle.
 
@@ -156,7 +154,7 @@ def reading_deadline(seconds: float, client: socket.socket | None) -> Iterator[N
         yield
 
 
-@contextmanager
+@contextlib.contextmanager
 def _entry_points_read_once() -> Iterator[None]:
     """gevent looks for plugins 25 times while patching, each time reading every installed
     distribution's metadata (~230 ms of start-up); one reading serves them all."""
