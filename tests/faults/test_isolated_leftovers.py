@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,13 @@ memory_bytes = 268435456
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    (tmp_path / "plugins.toml").write_text(CONFIG)
-    with Daemon(
-        tmp_path / "plugins.toml", {}, tmp_path / "daemon.log", site=(FAULT_SITE,), samples=False
-    ) as running:
+    with started(tmp_path, CONFIG) as running:
         yield running
+
+
+def started(folder: Path, config: str) -> Daemon:
+    (folder / "plugins.toml").write_text(config)
+    return Daemon(folder / "plugins.toml", {}, folder / "daemon.log", site=(FAULT_SITE,), samples=False)
 
 
 @pytest.fixture
@@ -130,24 +133,25 @@ def test_what_a_call_started_ends_when_its_worker_is_killed_at_the_deadline(
 
 
 def test_a_daemon_worker_killed_takes_its_isolated_workers_and_their_children_along(
-    daemon: Daemon, marker: str
+    tmp_path: Path, marker: str
 ) -> None:
-    before = daemon.worker_pids()
-    isolated = do(daemon, "Hello")["command_response"]["body"]["pid"]
-    with pytest.raises(requests.ReadTimeout):
-        requests.post(  # hangs in its isolated worker until the daemon's worker is killed
-            f"{daemon.url}/v1/do/faulty/Orphan", json={"marker": marker, "hang": True}, timeout=1
-        )
-    deadline = time.monotonic() + start_seconds()  # on a busy machine the call may not be there yet
-    while not running_with(marker):
-        assert time.monotonic() < deadline, "the call never started its child"
-        time.sleep(0.05)
+    patient = CONFIG.replace("command_timeout = 3", "command_timeout = 600")  # killed first, not timed out
+    with started(tmp_path, patient) as daemon, ThreadPoolExecutor(1) as caller:
+        before = daemon.worker_pids()
+        isolated = do(daemon, "Hello")["command_response"]["body"]["pid"]
+        hanging = caller.submit(do, daemon, "Orphan", marker=marker, hang=True)  # held open: not left
+        deadline = time.monotonic() + start_seconds()  # on a busy machine the call may not be there yet
+        while not running_with(marker):
+            assert time.monotonic() < deadline, "the call never started its child"
+            time.sleep(0.05)
 
-    os.kill(before[0], signal.SIGKILL)
-    replaced(daemon, before)
+        os.kill(before[0], signal.SIGKILL)
+        replaced(daemon, before)
 
-    assert gone(marker)
-    assert ended(isolated)
+        with pytest.raises(requests.ConnectionError):
+            hanging.result()
+        assert gone(marker)
+        assert ended(isolated)
 
 
 def test_a_worker_lost_in_a_call_is_replaced_at_once_and_leaves_no_cgroup(daemon: Daemon) -> None:
