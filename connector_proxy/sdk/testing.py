@@ -104,7 +104,10 @@ def stop_owned(process: subprocess.Popen[Any], timeout: float = 30) -> int:
 def stop_all() -> None:
     """Stop every process :func:`start_owned` started that is still owned: an interrupted run
     (Ctrl-C), a fixture that never reached its finalizer."""
-    for process in list(_owned.values()):
+    for pid, process in list(_owned.items()):
+        if process.returncode is not None:  # reaped by its test already: its pid may be another's now
+            _owned.pop(pid, None)
+            continue
         stop_owned(process, timeout=5)
 
 
