@@ -30,6 +30,7 @@ from connector_proxy.config import (
     config_path,
     load_settings,
     meant_variable,
+    read_worker_class,
     unknown_variables,
 )
 
@@ -54,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return chosen.run(arguments)
     path = config_path(arguments.config, os.environ)
     try:
+        if arguments.action == "serve":  # before anything imports ssl: a secret provider may (boto3)
+            concurrency.prepare(read_worker_class(path, os.environ))
         settings = load_settings(path, os.environ)
     except EnvironmentConfigError as error:  # the file may not even have the key
         print(f"connector-proxy: configuration error in the environment: {error}", file=sys.stderr)
@@ -61,8 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"connector-proxy: configuration error in {path}: {error}", file=sys.stderr)
         return 2
-    if arguments.action == "serve":
-        concurrency.prepare(settings.server.worker_class)  # before anything opens a socket or a lock
     _configure_logging(settings, arguments.action)
     for name in unknown_variables(settings.environ) if arguments.action in ("serve", "worker") else ():
         logging.getLogger(__name__).warning(

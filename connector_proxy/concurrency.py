@@ -14,6 +14,7 @@ the daemon. ``server.worker_class = "gthread"`` keeps plain threads.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import logging
@@ -21,8 +22,8 @@ import socket
 import struct
 import sys
 import termios
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from typing import Any, TypeVar
 
@@ -67,6 +68,34 @@ def off_the_loop(work: Callable[[], T]) -> T:
     return gevent.get_hub().threadpool.apply(work)  # type: ignore[no-any-return]
 
 
+def within(seconds: float, work: Callable[[], T]) -> T:
+    """``work``'s value if it finishes within ``seconds``, else ``TimeoutError``, leaving it to run on
+    in a real thread (third-party code hanging in C or in a loop cannot be stopped, only left)."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as error:  # handed to the waiting caller, as if raised there
+            outcome.append((False, error))
+
+    if is_green():
+        import gevent
+
+        with contextlib.suppress(gevent.Timeout):  # the hub's real threads, not greenlets
+            gevent.get_hub().threadpool.spawn(run).get(timeout=seconds)
+    else:
+        runner = threading.Thread(target=run, name="within", daemon=True)  # a daemon: exit never waits
+        runner.start()
+        runner.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"not done within {seconds:g} s")
+    finished, value = outcome[0]
+    if not finished:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
 def unless_client_leaves(client: socket.socket | None, work: Callable[[], T]) -> T:
     """Run ``work``, stopping it if the client hangs up first: its answer has nowhere to go.
 
@@ -105,7 +134,7 @@ def _readable(watcher: Any, client: socket.socket, caller: Any) -> None:
         gevent.kill(caller)  # asynchronous: thrown into the caller where it waits
 
 
-@contextmanager
+@contextlib.contextmanager
 def reading_deadline(seconds: float, client: socket.socket | None) -> Iterator[None]:
     """Reads from the client inside end by ``seconds`` with ``TimeoutError``, however bytes trickle.
 
@@ -129,7 +158,7 @@ def reading_deadline(seconds: float, client: socket.socket | None) -> Iterator[N
         yield
 
 
-@contextmanager
+@contextlib.contextmanager
 def _entry_points_read_once() -> Iterator[None]:
     """gevent looks for plugins 25 times while patching, each time reading every installed
     distribution's metadata (~230 ms of start-up); one reading serves them all."""

@@ -104,6 +104,7 @@ class DiscoverySettings:
     enable_unlisted: bool = True
     spiffworkflow_packages: bool = True  # also load SpiffWorkflow's connector_<name> packages
     prefer: str = "entry_point"  # when both kinds offer one name: "entry_point" or "spiffworkflow"
+    import_timeout: float = 30.0  # seconds a connector's import may take; one that hangs is left out
 
 
 @dataclass(frozen=True)
@@ -376,6 +377,14 @@ def did_you_mean(word: str, known: Iterable[str]) -> str:
     """`` (did you mean <the closest known word>?)``, or ``""`` when none is close."""
     close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+def read_worker_class(path: Path | None, environ: Mapping[str, str]) -> str:
+    """``server.worker_class`` alone, resolving no secret: ``serve`` patches the standard library
+    for it before a secret provider (boto3 for ``aws-sm:``) imports ``ssl``."""
+    document = _read_toml(path) if path is not None else {}
+    server: ServerSettings = _section("server", ServerSettings, document.get("server", {}), environ)
+    return server.worker_class
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
@@ -704,6 +713,8 @@ def _check(sections: Mapping[str, Any]) -> None:
     _check_jobs(sections["jobs"])
     if sections["discovery"].prefer not in ("entry_point", "spiffworkflow"):
         raise ConfigError("discovery.prefer must be entry_point or spiffworkflow")
+    if sections["discovery"].import_timeout <= 0:
+        raise ConfigError("discovery.import_timeout must be positive")
 
 
 def _check_jobs(jobs: JobSettings) -> None:

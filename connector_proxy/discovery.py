@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from connector_proxy import catalog
+from connector_proxy.concurrency import within
 from connector_proxy.config import ConnectorSettings, Settings
 from connector_proxy.interfaces import SDK, SPIFFWORKFLOW
 from connector_proxy.isolation.pool import WorkerPool
@@ -222,7 +223,7 @@ def _load(candidate: Candidate, settings: Settings) -> tuple[ConnectorStatus, Bi
     if not connector_settings.enabled:
         return _status_of(candidate, "disabled", "enabled = false"), Bindings()
     try:
-        connector = _import(candidate)
+        connector = _import(candidate, settings.discovery.import_timeout)
         config = _configure(connector, connector_settings, settings.environ)
         resources = _setup(connector, config)
         live = _refreshing(
@@ -275,9 +276,13 @@ def _load_isolated(
     return status, bound
 
 
-def _import(candidate: Candidate) -> Connector:
+def _import(candidate: Candidate, seconds: float) -> Connector:
     try:
-        return candidate.load()
+        return within(seconds, candidate.load)
+    except TimeoutError:  # its import stays stuck in a thread of its own; the daemon starts without it
+        raise ConnectorRejected(
+            "import_error", f"did not import within {seconds:g} s (discovery.import_timeout)"
+        ) from None
     except ConnectorRejected:
         raise
     except Exception as error:  # any failure of third-party code must not stop the daemon

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from connector_proxy.metrics import spans_dropped
 from connector_proxy.sdk import tracing
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ class ProcessServices:
         self.backgrounds = backgrounds
 
     def start(self) -> None:
-        tracing.start("connector-proxy")  # its exporter's thread belongs to this process too
+        # its exporter's thread belongs to this process too
+        tracing.start("connector-proxy", dropped=spans_dropped)
         for pool in self.pools.values():
             pool.start()  # an isolated connector's workers belong to this process
         for background in self.backgrounds:

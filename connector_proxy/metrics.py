@@ -48,6 +48,19 @@ OUTBOUND_REFUSALS = Counter(
     "Upstream requests the SDK's bulkhead refused (busy: origin stuck at max_concurrent; line_timeout)",
     ["connector", "kind"],
 )
+SPANS_DROPPED = Counter(
+    "connector_proxy_spans_dropped",
+    "Trace spans not sent, by reason (queue_full, export_failed: the collector down, refusing, hung"
+    " or failing; shutdown: still queued at a process's exit): tracing never waits for its collector",
+    ["reason"],
+)
+
+
+def spans_dropped(reason: str, count: int) -> None:
+    """Count spans the exporter gave up on (:mod:`connector_proxy.sdk.exporting`)."""
+    SPANS_DROPPED.labels(reason).inc(count)
+
+
 DEPRECATED_CALLS = Counter(
     "connector_proxy_deprecated_calls",
     "Calls of commands their connector declares deprecated (models that still use them)",

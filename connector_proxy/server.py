@@ -10,9 +10,12 @@ once it is up and stops them, letting running jobs finish, when it exits.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import shutil
+import signal
 import socket
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 from flask import Flask
 from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.http import message
 from prometheus_client.multiprocess import mark_process_dead
 
@@ -33,6 +37,8 @@ from connector_proxy.web.request_ids import ENVIRON_KEY
 from connector_proxy.web.state import proxy_state_of
 
 log = logging.getLogger(__name__)
+BOOT_SLOTS = 4096  # one byte per worker generation (age modulo this), shared by the master and workers
+EXPECTED_SIGNALS = {signal.SIGTERM, signal.SIGQUIT, signal.SIGINT}  # how the master stops a worker
 
 
 class DaemonLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
@@ -81,6 +87,7 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         rebuild: Callable[[], Flask] | None = None,
     ) -> None:
         self.application = app
+        self.booted = mmap.mmap(-1, BOOT_SLOTS)  # anonymous and shared: written by workers after fork
         self.metrics_directory = metrics_directory  # ours to remove at exit
         self.rebuild = rebuild
         super().__init__()
@@ -124,13 +131,80 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
             if self.metrics_directory is not None:
                 shutil.rmtree(self.metrics_directory, ignore_errors=True)
 
-        self.cfg.set("post_worker_init", worker_started)
+        self.cfg.set("post_worker_init", booting(worker_started, self.booted))
         self.cfg.set("worker_exit", worker_exiting)
         self.cfg.set("child_exit", worker_gone)
         self.cfg.set("on_exit", daemon_exiting)
 
     def load(self) -> Flask:
         return self.application
+
+    def run(self) -> None:
+        try:
+            DaemonArbiter(self).run()
+        except RuntimeError as error:  # gunicorn's own message for a configuration it refuses
+            print(f"\nError: {error}\n", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+
+
+def booting(started: Callable[[Any], None], booted: mmap.mmap) -> Callable[[Any], None]:
+    """``post_worker_init``: the worker's services, then its mark as booted (from then on its exit,
+    with whatever status, is a crash the master outlives)."""
+
+    def hook(worker: Any) -> None:
+        started(worker)
+        booted[worker.age % BOOT_SLOTS] = 1
+
+    return hook
+
+
+class DaemonArbiter(Arbiter):  # type: ignore[misc]  # gunicorn ships no types
+    """gunicorn's master, except that a worker which has booted can never stop it.
+
+    gunicorn halts the whole server when a worker exits with status 3 or 4 (its "failed to boot"
+    and "app failed to load"), whenever that happens; a connector calling ``os._exit(3)`` mid-call
+    would take the daemon down. A worker marked booted (``booting``) is reaped here first, whatever
+    its status or signal: logged as a crash and replaced by the master's loop. Workers that never
+    booted are left to gunicorn, so a daemon that cannot start still stops.
+    """
+
+    def spawn_worker(self) -> Any:
+        self.app.booted[(self.worker_age + 1) % BOOT_SLOTS] = 0  # the age gunicorn gives the new one
+        return super().spawn_worker()
+
+    def reap_workers(self) -> None:
+        for pid, worker in list(self.WORKERS.items()):
+            if self.app.booted[worker.age % BOOT_SLOTS]:
+                self._reap_booted(pid, worker)
+        super().reap_workers()
+
+    def _reap_booted(self, pid: int, worker: Any) -> None:
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not reaped:
+            return
+        self.WORKERS.pop(pid, None)
+        how = exit_described(status)
+        if how is not None:
+            log.error("worker %s crashed (%s): a new one replaces it", pid, how)
+        worker.tmp.close()
+        self.cfg.child_exit(self, worker)
+
+
+def exit_described(status: int) -> str | None:
+    """A worker's wait status in words, or None for an ordinary stop (status 0, or the master's signal)."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        if number in EXPECTED_SIGNALS:
+            return None
+        try:
+            return f"signal {signal.Signals(number).name}"
+        except ValueError:
+            return f"signal {number}"
+    code = os.waitstatus_to_exitcode(status)
+    return f"status {code}" if code else None
 
 
 def gunicorn_options(server: ServerSettings, limits: LimitSettings) -> dict[str, Any]:

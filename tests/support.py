@@ -80,7 +80,7 @@ class Daemon(RunningDaemon):
         self.log = log
         super().__init__(config, environ, site=(SITE, *site) if samples else site, output=log.open("wb"))
 
-    def wait_ready(self, seconds: float = 20, poll: float = 0.05) -> float:
+    def wait_ready(self, seconds: float | None = None, poll: float = 0.05) -> float:
         try:
             return super().wait_ready(seconds, poll)
         except RuntimeError as error:

@@ -17,13 +17,16 @@ Anywhere else, ``memory_bytes`` is an ``RLIMIT_AS`` as before.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import itertools
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
+REMOVE_TRIES = 50  # of rmdir, 10 ms apart
 _names = itertools.count(1)
 
 
@@ -55,9 +58,19 @@ class WorkerCgroup:
         return False
 
     def remove(self) -> None:
-        """Remove it once its processes are gone (rmdir of an empty cgroup)."""
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+        """Remove it once its processes are gone (rmdir of an empty cgroup). Just after its last
+        process was reaped the kernel may still count it (EBUSY) for a moment: tried again briefly."""
+        for _ in range(REMOVE_TRIES):
+            try:
+                self.path.rmdir()
+            except FileNotFoundError:
+                return
+            except OSError as error:
+                if error.errno != errno.EBUSY:
+                    return
+                time.sleep(0.01)
+            else:
+                return
 
 
 @dataclass(frozen=True)

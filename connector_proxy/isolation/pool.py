@@ -1,10 +1,10 @@
 """A connector's workers inside one daemon process: checkout, replacement, backoff, health.
 
 Each gunicorn worker keeps its own pool (processes and pipes must not cross
-a fork), started when the worker starts. A worker lost to a crash, a timeout
-or garbage is replaced on the next call; repeated failures to start one back
-off (0, 0.5, 1 … 30 s), and meanwhile calls are refused at once with
-``WorkerUnavailable`` rather than left hanging.
+a fork), started when the worker starts. A worker lost to a crash, a limit, a
+timeout or garbage is replaced at once, in the background; repeated failures to
+start one back off (0, 0.5, 1 … 30 s), and meanwhile calls are refused at once
+with ``WorkerUnavailable`` rather than left hanging.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from connector_proxy.config import NO_LIMITS, WorkerLimits
 from connector_proxy.isolation.process import (
+    HANDSHAKE_SECONDS,
     WorkerGone,
     WorkerOverLimit,
     WorkerProcess,
@@ -43,7 +44,7 @@ class WorkerPool:
 
     A call checks a worker out (starting one if there is room, waiting for a
     free one until its deadline otherwise) and back in; a worker that failed
-    the call is killed and its place freed, with backoff if starts keep failing.
+    the call is killed and another started in its place at once; only starts that keep failing back off.
     """
 
     def __init__(
@@ -125,7 +126,7 @@ class WorkerPool:
             worker.kill()
             self._discard()
             raise
-        self._checkin(worker, succeeded=True)
+        self._checkin(worker)
         return answer
 
     def health(self) -> dict[str, Any]:
@@ -172,7 +173,8 @@ class WorkerPool:
                         continue
                     if worker.alive:
                         return worker
-                    self._live -= 1  # died while idle
+                    worker.kill()  # died while idle: reaped, its cgroup removed
+                    self._live -= 1
                     self._publish()
                     self._note("crashed", f"worker {worker.pid} exited while idle")
                 if self._live < self.size:
@@ -197,6 +199,7 @@ class WorkerPool:
             raise WorkerUnavailable(f"{self.name}: a worker could not start: {error}") from None
         with self._lock:
             self.stats["started"] += 1
+            self._failures = 0  # starts back off only while they fail in a row
         ISOLATED_WORKER_EVENTS.labels(self.name, "started").inc()
         self._publish()
         log.info("connector %s: worker %s started", self.name, worker.pid)
@@ -209,14 +212,12 @@ class WorkerPool:
             self._lock.notify()
         self._publish()
 
-    def _checkin(self, worker: WorkerProcess, succeeded: bool = False) -> None:
+    def _checkin(self, worker: WorkerProcess) -> None:
         if self._spent(worker):
             self._recycle(worker)
             return
         worker.idle_since = time.monotonic()
         with self._lock:
-            if succeeded:
-                self._failures = 0
             self._idle.append(worker)
             self._lock.notify()
 
@@ -266,15 +267,30 @@ class WorkerPool:
         )
         with self._lock:
             self._live -= 1
-            self._failures += 1
-            # the first failure is retried at once, then 0.5, 1 … 30 s: the same for every process
-            delay = 0.0 if self._failures == 1 else backoff(self._failures - 1, 0.5, MAX_BACKOFF, jitter=0)
-            self._start_after = time.monotonic() + delay
+            if starting:  # retried at once, then after 0.5, 1 … 30 s: the same for every process
+                self._failures += 1
+                failed = self._failures
+                delay = 0.0 if failed == 1 else backoff(failed - 1, 0.5, MAX_BACKOFF, jitter=0)
+                self._start_after = time.monotonic() + delay
             self._note(kind, f"{type(error).__name__}: {error}")
             self._lock.notify()
         ISOLATED_WORKER_EVENTS.labels(self.name, kind).inc()
         self._publish()
         log.warning("connector %s: worker lost (%s): %s", self.name, kind, error)
+        if not starting:  # a call's loss (a crash, a limit, a timeout) is the worker's, not the program's
+            threading.Thread(target=self._replace, daemon=True, name=f"{self.name}-replace").start()
+
+    def _replace(self) -> None:
+        """Start a worker in the lost one's place now, so the next caller does not wait for its start
+        (or, if it fails, finds the backoff in force)."""
+        with self._lock:
+            if self._live >= self.size or self._idle:
+                return
+        try:
+            worker = self._checkout(time.monotonic() + HANDSHAKE_SECONDS)
+        except WorkerUnavailable:
+            return
+        self._checkin(worker)
 
     def _publish(self) -> None:
         """The live worker count, for /metrics (summed over every daemon worker process)."""

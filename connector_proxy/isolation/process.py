@@ -1,5 +1,9 @@
 """One worker process: started in its own process group, handshaken, one call at a time.
 
+On Linux the worker runs under the SDK's shepherd, as the os connector's programs do: a subreaper
+that dies with the daemon's process, so whatever a call starts (even in a session of its own) is
+killed when the call ends, and everything when the worker is stopped.
+
 Reads never block past a deadline (select on the pipe), so a worker that
 hangs, dies or writes garbage costs the call its documented error and the
 worker its life, never a daemon thread.
@@ -8,12 +12,15 @@ worker its life, never a daemon thread.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
 import select
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -33,9 +40,11 @@ from connector_proxy.isolation.protocol import (
     decode,
     encode,
 )
+from connector_proxy.sdk import shepherd
 
 log = logging.getLogger(__name__)
 HANDSHAKE_SECONDS = 30.0
+SHEPHERDED = sys.platform == "linux"  # a subreaper shepherd holds each worker (connector_proxy.sdk.shepherd)
 MAX_LOGGED = 8000  # characters of one stderr line kept: a runaway print must not flood the log
 
 
@@ -72,21 +81,24 @@ class WorkerProcess:
         self.started = time.monotonic()
         self.idle_since = self.started
         self.cgroup = _cgroup_for(name, limits)
+        rlimited = limits.memory_bytes if self.cgroup is None else 0  # where no cgroup limits it
         self.process = subprocess.Popen(  # noqa: S603 - the operator's configured program, no shell
-            list(command),
+            shepherd.command(_found(command, cwd), 0, rlimited or 0) if SHEPHERDED else list(command),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group: a timeout kills its children too
             cwd=cwd,
         )
-        self.pid = self.process.pid
+        # the worker's own pid, once its shepherd has forked it (within milliseconds: the shepherd
+        # stays out of the cgroup, so its memory is not counted against the worker's limit)
+        self.pid = (shepherd.shepherded(self.process.pid) if SHEPHERDED else None) or self.process.pid
         self.protocol = VERSION  # until its hello says
-        if self.cgroup is not None and not self.cgroup.place(self.pid):
+        if self.cgroup is not None and not self.cgroup.place(self.pid):  # what it forks follows it in
             self.cgroup.remove()
             self.cgroup = None
-        if limits.memory_bytes and self.cgroup is None:
-            _limit(self.pid, "RLIMIT_AS", limits.memory_bytes)
+        if rlimited and not SHEPHERDED:  # a shepherd sets it before the worker starts
+            _limit(self.pid, "RLIMIT_AS", rlimited)
         self._buffer = b""
         self._next_id = 0
         threading.Thread(target=self._copy_stderr, daemon=True, name=f"{name}-stderr").start()
@@ -126,6 +138,8 @@ class WorkerProcess:
         self._write({**request, "id": self._next_id})
         try:
             answer = self._read(deadline)
+            if SHEPHERDED:  # nothing the call started outlives it, setsid or not
+                shepherd.sweep(self.process.pid, self.pid)
         except WorkerGone:
             ended_by = self._ended_by()
             if ended_by == -signal.SIGXCPU:
@@ -159,9 +173,12 @@ class WorkerProcess:
         return self.process.poll() is None
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        self.process.wait()
+        if SHEPHERDED:  # it kills the worker and all it started, escaped or not; then its group goes
+            shepherd.stop(self.process)
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         if self.cgroup is not None:
             self.cgroup.remove()
         for stream in (self.process.stdin, self.process.stdout):
@@ -212,6 +229,19 @@ class WorkerProcess:
         connector_log = logging.getLogger(f"connector_proxy.connectors.{self.name}")
         for line in iter(self.process.stderr.readline, b""):
             logs.relog(line.decode(errors="replace").rstrip()[:MAX_LOGGED], connector_log)
+
+
+def _found(command: Sequence[str], cwd: Path | None) -> list[str]:
+    """The command with its program found as Popen finds it (on PATH, or relative to ``cwd``), since
+    its shepherd execs it without a search; a missing program raises here, as Popen would."""
+    program = command[0]
+    if "/" in program:
+        path: str | None = str((cwd or Path.cwd()) / program)
+    else:
+        path = shutil.which(program)
+    if path is None or not os.access(path, os.X_OK):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    return [path, *command[1:]]
 
 
 def memory_limited_by(limits: WorkerLimits) -> str | None:

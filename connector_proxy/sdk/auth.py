@@ -21,13 +21,12 @@ the new tokens in its secret ``xero``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,13 +78,17 @@ AUTH_FIELDS = (
 )
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *_: Any) -> None:
-        return None  # a token endpoint that redirects is answered as it stands
+@functools.cache  # built on first use: urllib.request imports ssl, which gevent must patch first
+def _opener() -> Any:
+    """The standard library only (isolated workers have nothing else); no proxies from the environment,
+    no redirects (a token endpoint that redirects is answered as it stands)."""
+    import urllib.request
 
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *_: Any) -> None:
+            return None
 
-# the standard library only (isolated workers have nothing else); no proxies from the environment
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirects())
 
 
 @dataclass(frozen=True)
@@ -228,11 +231,14 @@ class OAuth2:
         url = self.filled(self.token_url, config)
         if not url.startswith(("https://", "http://")):
             raise CommandError(OAUTH_NOT_CONFIGURED, f"{self.name}: the token URL is not an http(s) URL")
+        import urllib.error
+        import urllib.request
+
         request = urllib.request.Request(  # noqa: S310 - the scheme was just checked
             url, data=urlencode(form).encode(), headers=headers, method="POST"
         )
         try:
-            with _opener.open(request, timeout=max(0.1, timeout)) as answer:
+            with _opener().open(request, timeout=max(0.1, timeout)) as answer:
                 return _token_answer(self.name, answer.status, answer.read(1024 * 1024))
         except urllib.error.HTTPError as refused:
             with refused:

@@ -74,7 +74,9 @@ def guarded(context: Context, what: str, work: Callable[[], Any]) -> Invocation:
         return Raised(error)
     except OutboundRefusal as refusal:  # the SDK's own limit: no connector maps it
         return Refused(refusal.kind, refusal.reason)
-    except Exception as error:  # a connector's bug must become an answer, not a dead worker
+    # a connector's bug must become an answer, not a dead worker: sys.exit() and a stray
+    # KeyboardInterrupt too (a worker's own stop reaches it elsewhere: gevent's or gunicorn's handlers)
+    except (Exception, SystemExit, KeyboardInterrupt) as error:
         name = exception_name(error)
         context.log.logger.exception("%s raised %s", what, name)
         return Crashed(name, str(error))

@@ -18,6 +18,7 @@ is imported by the daemon itself.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import http.client
 import json
@@ -55,10 +56,65 @@ __all__ = [
     "free_port",
     "moto_server",
     "silent_server",
+    "start_owned",
+    "start_seconds",
+    "stop_all",
+    "stop_owned",
     "succeeded",
 ]
 
 SERVE = [sys.executable, "-m", "connector_proxy", "serve"]
+START_SECONDS_ENV = "CONNECTOR_PROXY_TEST_START_SECONDS"
+
+
+def start_seconds() -> float:
+    """How long a test waits for what it starts (a daemon, moto, a worker) to answer: the one setting
+    ``CONNECTOR_PROXY_TEST_START_SECONDS``, else 60 s, 120 s under CI (``CI=true``): a busy machine
+    starts slowly, and waiting longer costs nothing when it starts at once."""
+    given = os.environ.get(START_SECONDS_ENV, "").strip()
+    if given:
+        return float(given)
+    return 120.0 if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes") else 60.0
+
+
+_owned: dict[int, subprocess.Popen[Any]] = {}  # what tests started, by process group; stop_all ends it
+
+
+def start_owned(arguments: list[str], **options: Any) -> subprocess.Popen[Any]:
+    """Start a program in a process group of its own, stopped with everything it started by
+    :func:`stop_owned` or, whatever the test's end, :func:`stop_all` (at exit, or a conftest's)."""
+    process: subprocess.Popen[Any] = subprocess.Popen(arguments, start_new_session=True, **options)  # noqa: S603
+    _owned[process.pid] = process
+    return process
+
+
+def stop_owned(process: subprocess.Popen[Any], timeout: float = 30) -> int:
+    """SIGTERM (a graceful stop) and wait up to ``timeout``; then SIGKILL to its whole process group,
+    so nothing it started outlives it (a worker, a program, a grandchild)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        status = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        status = process.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # its group bears its pid (start_new_session)
+    _owned.pop(process.pid, None)
+    return status
+
+
+def stop_all() -> None:
+    """Stop every process :func:`start_owned` started that is still owned: an interrupted run
+    (Ctrl-C), a fixture that never reached its finalizer."""
+    for pid, process in list(_owned.items()):
+        if process.returncode is not None:  # reaped by its test already: its pid may be another's now
+            _owned.pop(pid, None)
+            continue
+        stop_owned(process, timeout=5)
+
+
+atexit.register(stop_all)
 
 
 def free_port() -> int:
@@ -93,7 +149,7 @@ class RunningDaemon:
         if site:
             env["PYTHONPATH"] = os.pathsep.join(str(folder) for folder in site)
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+        self.process = start_owned(  # our own interpreter and module, no shell
             [str(python), *SERVE[1:], "--config", str(config), "--bind", f"127.0.0.1:{self.port}"],
             env=env,
             stdout=output,
@@ -101,8 +157,10 @@ class RunningDaemon:
             cwd=cwd,  # `-m` reads modules from here first: another tree's daemon starts in that tree
         )
 
-    def wait_ready(self, seconds: float = 20, poll: float = 0.005) -> float:
-        """Wait for ``/liveness`` to answer 200; the seconds since the process started."""
+    def wait_ready(self, seconds: float | None = None, poll: float = 0.005) -> float:
+        """Wait for ``/liveness`` to answer 200 (at most :func:`start_seconds`); the seconds since the
+        process started."""
+        seconds = start_seconds() if seconds is None else seconds
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -141,14 +199,18 @@ class RunningDaemon:
         return [int(pid) for pid in children.read_text().split()]
 
     def stop(self, timeout: float = 30) -> int:
-        """SIGTERM (graceful), then SIGKILL if it has not exited within ``timeout``."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        """SIGTERM (graceful), then SIGKILL if it has not exited within ``timeout``; then whatever
+        is left of its process group (workers, isolated workers, programs) is killed."""
+        return stop_owned(self.process, timeout)
+
+    def ready(self) -> Self:
+        """:meth:`wait_ready`, stopping the daemon if it does not come up: never left running."""
         try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+            self.wait_ready()
+        except BaseException:
+            self.stop(timeout=5)
+            raise
+        return self
 
     def kill(self) -> None:
         """SIGKILL the workers and the master at once: a crash, with no chance to clean up."""
@@ -156,14 +218,10 @@ class RunningDaemon:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.process.wait()
+        _owned.pop(self.process.pid, None)
 
     def __enter__(self) -> Self:
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop(timeout=5)
-            raise
-        return self
+        return self.ready()
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
@@ -223,11 +281,12 @@ def _still_open(connection: socket.socket) -> bool:
 
 
 @contextmanager
-def moto_server(seconds: float = 30) -> Iterator[str]:
+def moto_server(seconds: float | None = None) -> Iterator[str]:
     """moto's server (``pip install 'moto[server]'``) on a free port of 127.0.0.1, its URL: AWS over
     real HTTP, boto3's whole wire path. Lambda runs without Docker."""
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter, moto's module
+    seconds = start_seconds() if seconds is None else seconds
+    server = start_owned(  # our own interpreter, moto's module
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -238,8 +297,7 @@ def moto_server(seconds: float = 30) -> Iterator[str]:
         _post_json(f"{url}/moto-api/config", {"lambda": {"use_docker": False}})
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_owned(server, timeout=10)
 
 
 def _wait_for_answer(url: str, deadline: float) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 TRACEPARENT = "traceparent"
@@ -37,18 +37,20 @@ def wanted(environ: Mapping[str, str]) -> bool:
     )
 
 
-def start(service: str, environ: Mapping[str, str] = os.environ) -> bool:
-    """Export this process's spans if the environment asks (once per process); whether it does."""
+def start(
+    service: str, environ: Mapping[str, str] = os.environ, dropped: Callable[[str, int], None] | None = None
+) -> bool:
+    """Export this process's spans if the environment asks (once per process); whether it does.
+    ``dropped(reason, count)`` counts the spans not sent (:mod:`connector_proxy.sdk.exporting`)."""
     global _tracer, _provider, _owner
     if (_tracer is not None and _owner == os.getpid()) or not wanted(environ):
         return active()
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
         from opentelemetry.trace import SpanKind
 
+        from connector_proxy.sdk.exporting import BoundedSpanProcessor, ForkQuietTracerProvider, counted
         from connector_proxy.sdk.masked_export import MaskingExporter
     except ImportError as missing:  # an isolated connector's environment without the SDK: no spans there
         logging.getLogger(__name__).warning(
@@ -57,8 +59,15 @@ def start(service: str, environ: Mapping[str, str] = os.environ) -> bool:
         return False
 
     named = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": service}
-    _provider = TracerProvider(resource=Resource.create(named))
-    _provider.add_span_processor(BatchSpanProcessor(MaskingExporter(OTLPSpanExporter())))
+    # neither the SDK's BatchSpanProcessor nor its provider's fork hook: they hang programs started
+    # under gevent (connector_proxy.sdk.exporting)
+    exporting = BoundedSpanProcessor.from_environment(
+        MaskingExporter(OTLPSpanExporter()),
+        counted(dropped),
+        environ,
+    )
+    _provider = ForkQuietTracerProvider(resource=Resource.create(named), shutdown_on_exit=False)
+    _provider.add_span_processor(exporting)
     _tracer = _provider.get_tracer("connector_proxy")
     _kinds.update(internal=SpanKind.INTERNAL, server=SpanKind.SERVER, client=SpanKind.CLIENT)
     _owner = os.getpid()

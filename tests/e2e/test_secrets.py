@@ -21,6 +21,7 @@ import requests
 
 from connector_proxy.sdk.testing import moto_server
 from connector_proxy.secrets import GROUP, schemes
+from connector_proxy.web.auth import HEADER
 from tests.support import TEST_ENV, Daemon
 
 FIRST, SECOND = "first-token-0123456789", "second-token-0123456789"
@@ -53,8 +54,11 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
-def token_in_use(daemon: Daemon) -> dict[str, Any]:
-    answer = requests.post(f"{daemon.url}/v1/do/sample/TokenDigest", json={}, timeout=30).json()
+def token_in_use(daemon: Daemon, api_key: str | None = None) -> dict[str, Any]:
+    headers = {HEADER: api_key} if api_key else {}
+    answer = requests.post(
+        f"{daemon.url}/v1/do/sample/TokenDigest", json={}, headers=headers, timeout=30
+    ).json()
     assert answer["error"] is None, answer
     body: dict[str, Any] = answer["command_response"]["body"]
     return body
@@ -65,9 +69,11 @@ def token_in_use(daemon: Daemon) -> dict[str, Any]:
 CACHE_SECONDS = 3
 
 
-def wait_for_digest(daemon: Daemon, wanted: str, seconds: float = 10) -> dict[str, Any]:
+def wait_for_digest(
+    daemon: Daemon, wanted: str, seconds: float = 10, api_key: str | None = None
+) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
-    while (seen := token_in_use(daemon))["digest"] != wanted:
+    while (seen := token_in_use(daemon, api_key))["digest"] != wanted:
         assert time.monotonic() < deadline, f"{wanted} never came into use"
         time.sleep(0.2)
     return seen

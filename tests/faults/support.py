@@ -16,7 +16,7 @@ import pytest
 import redis
 import requests
 
-from connector_proxy.sdk.testing import CallbackReceiver, free_port
+from connector_proxy.sdk.testing import CallbackReceiver, free_port, start_owned, start_seconds
 from tests.support import Daemon
 
 ASYNC = {"Prefer": "respond-async"}
@@ -38,7 +38,7 @@ class RedisServer:
         self.start()
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
+        self.process = start_owned(
             [
                 self.binary,
                 "--port",
@@ -56,10 +56,9 @@ class RedisServer:
             ],
             stdout=(self.folder / "redis.log").open("ab"),
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_seconds()
         while time.monotonic() < deadline:
             try:
                 client.ping()

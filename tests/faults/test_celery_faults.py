@@ -21,7 +21,7 @@ import pytest
 import redis
 import requests
 
-from connector_proxy.sdk.testing import CallbackReceiver
+from connector_proxy.sdk.testing import CallbackReceiver, start_owned, start_seconds
 from tests.faults.support import (
     ASYNC,
     RedisServer,
@@ -52,17 +52,17 @@ class Deployment:
             f'[jobs]\nbackend = "celery"\nredis_url = "{self.redis.url}"\nlease_seconds = {LEASE}\n'
             'callback_allow = ["127.0.0.1"]\n'
         )
-        self.worker = subprocess.Popen(
+        self.worker = start_owned(
             [*CLI, "worker", "--config", str(self.config), "--concurrency", "2"],
             env={**os.environ, **TEST_ENV, "PYTHONPATH": str(SITE)},
             stdout=(folder / "worker.log").open("ab"),
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its group: the supervisor, the Celery worker and what they start
+            # its own group (start_owned): the supervisor, the Celery worker and what they start
         )
 
     def celery_pid(self) -> int:
         """The supervised Celery worker (the supervisor's one child), once it is up."""
-        found = wait_until(lambda: children(self.worker.pid), 30, "a Celery worker")
+        found = wait_until(lambda: children(self.worker.pid), start_seconds(), "a Celery worker")
         return int(found[0])
 
     def close(self) -> None:

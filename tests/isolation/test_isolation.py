@@ -106,10 +106,8 @@ settings = {{ secret = "notes-token-0123456789" }}
 program = ["/nonexistent/program"]
 """
     )
-    running = Daemon(config, TEST_ENV, folder / "daemon.log")
-    running.wait_ready()
-    yield running
-    running.stop()
+    with Daemon(config, TEST_ENV, folder / "daemon.log") as running:
+        yield running
 
 
 def do(

@@ -24,7 +24,7 @@ import redis
 import requests
 from cryptography.fernet import Fernet
 
-from connector_proxy.sdk.testing import free_port
+from connector_proxy.sdk.testing import free_port, start_owned, stop_owned
 from tests.support import CLI, SITE, TEST_ENV, CallbackReceiver, Daemon
 
 REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -56,13 +56,14 @@ class Backend:
             "JOBS_KEY": Fernet.generate_key().decode(),
         }
         self.worker: subprocess.Popen[bytes] | None = None
+        self.daemons: list[Daemon] = []
 
     def start_worker(self) -> None:
         if self.name != "celery":
             return
         log = (self.folder / "worker.log").open("ab")
         env = {**os.environ, **self.environ, "PYTHONPATH": str(SITE)}
-        self.worker = subprocess.Popen(
+        self.worker = start_owned(
             [*CLI, "worker", "--config", str(self.config), "--concurrency", "1"],
             env=env,
             stdout=log,
@@ -71,8 +72,7 @@ class Backend:
 
     def stop_worker(self) -> None:
         if self.worker is not None:
-            self.worker.terminate()
-            self.worker.wait(timeout=30)
+            stop_owned(self.worker)
 
     def stored(self, job_id: str) -> str:
         """The job's record as the backend keeps it."""
@@ -82,9 +82,9 @@ class Backend:
             return str(db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
 
     def daemon(self, name: str = "daemon") -> Daemon:
-        daemon = Daemon(self.config, self.environ, self.folder / f"{name}.log")
-        daemon.wait_ready()
-        return daemon
+        started = Daemon(self.config, self.environ, self.folder / f"{name}.log")
+        self.daemons.append(started)  # stopped with the backend, however the test ends
+        return started.ready()
 
 
 @pytest.fixture(params=["sqlite", "celery"])
@@ -93,10 +93,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         _need_redis()
     chosen = Backend(request.param, tmp_path)
     chosen.start_worker()
-    yield chosen
-    chosen.stop_worker()
-    if request.param == "celery":
-        _forget(chosen.prefix)
+    try:
+        yield chosen
+    finally:
+        for started in chosen.daemons:
+            started.stop()
+        chosen.stop_worker()
+        if request.param == "celery":
+            _forget(chosen.prefix)
 
 
 def _need_redis() -> None:
@@ -120,10 +124,8 @@ def _forget(prefix: str) -> None:
 
 
 @pytest.fixture
-def daemon(backend: Backend) -> Iterator[Daemon]:
-    running = backend.daemon()
-    yield running
-    running.stop()
+def daemon(backend: Backend) -> Daemon:
+    return backend.daemon()  # stopped by the backend's fixture
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ import re
 import selectors
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-from connector_proxy.sdk import CommandError, CommandGroup, Context
+from connector_proxy.sdk import CommandError, CommandGroup, Context, shepherd
 from connector_proxy_os import errors
 from connector_proxy_os.files import PathText, Text, inside_roots, os_errors
 from connector_proxy_os.settings import OsResources, Program, Rule
@@ -218,16 +217,12 @@ def _environment(resources: OsResources, extra: dict[str, str]) -> dict[str, str
     return {**resources.passthrough, **extra}
 
 
-SHEPHERD = str(Path(__file__).with_name("shepherd.py"))
-
-
 def _shepherded(command: list[str], resources: OsResources) -> list[str]:
-    """The program under its shepherd (:mod:`connector_proxy_os.shepherd`), which sets its CPU and
+    """The program under its shepherd (:mod:`connector_proxy.sdk.shepherd`), which sets its CPU and
     memory limits before it starts and kills all it leaves behind, escaped descendants included."""
     if not resources.contain_descendants:
         return command
-    limits = [str(resources.cpu_seconds or 0), str(resources.memory_bytes or 0)]
-    return [sys.executable, "-I", "-S", SHEPHERD, *limits, *command]
+    return shepherd.command(command, resources.cpu_seconds or 0, resources.memory_bytes or 0)
 
 
 def _limit(pid: int, resources: OsResources) -> None:
@@ -288,7 +283,6 @@ def _await_exit(child: subprocess.Popen[bytes], outcome: _Outcome, deadline: flo
         outcome.timed_out = True
 
 
-_SHEPHERD_GRACE = 2.0  # seconds the shepherd gets to kill all and exit before its group is killed
 _POLL = 0.05  # how soon a program that exited while a descendant holds its pipes is noticed
 _DRAIN_READS = 16  # a pipe holds at most 1 MiB (16 reads): what the program wrote before it ended
 
@@ -358,14 +352,12 @@ def _end(
     """End all the program started (its shepherd kills even escaped descendants; then the process
     group is killed), then take what is left in the pipes without waiting for an end a stray
     descendant may hold back."""
-    if resources.contain_descendants and child.poll() is None:  # the shepherd kills all, then exits
+    if resources.contain_descendants:  # the shepherd kills all, then exits; then what is left of the group
+        shepherd.stop(child)
+    else:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(child.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=_SHEPHERD_GRACE)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGKILL)  # what is left of the group, if the shepherd could not
-    child.wait()
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
     for key in list(selector.get_map().values()):
         if key.data != "stdin":
             for _ in range(_DRAIN_READS):  # bounded: a stray descendant may write for ever
