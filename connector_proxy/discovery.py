@@ -74,7 +74,10 @@ class Candidate:
     interface: str  # SDK or SPIFFWORKFLOW
     distribution: str | None
     version: str | None
-    load: Callable[[], Connector]
+    load: Callable[[], Any]  # imports it (bounded by discovery.import_timeout, in a thread of its own)
+    # a factory's build from what ``load`` gave, run where discovery runs: its I/O has deadlines of its
+    # own, and under gevent sockets used in the import's real thread hang the master before it forks
+    make: Callable[[Any], Connector] | None = None
 
 
 @dataclass
@@ -178,13 +181,13 @@ def _from_factory(name: str, connector_settings: ConnectorSettings, settings: Se
         interface=SDK,
         distribution=dist.name if dist is not None else None,
         version=dist.version if dist is not None else None,
-        load=partial(_build, point, recipe),
+        load=point.load,
+        make=partial(_build, point, recipe),
     )
 
 
-def _build(point: EntryPoint, recipe: Recipe) -> Connector:
+def _build(point: EntryPoint, recipe: Recipe, factory: ConnectorFactory) -> Connector:
     """The factory's connector; CannotBuild leaves it out with the reason (state build_error)."""
-    factory: ConnectorFactory = point.load()
     try:
         built = factory(recipe)
     except CannotBuild as problem:
@@ -278,7 +281,8 @@ def _load_isolated(
 
 def _import(candidate: Candidate, seconds: float) -> Connector:
     try:
-        return within(seconds, candidate.load)
+        loaded = within(seconds, candidate.load)
+        return loaded if candidate.make is None else candidate.make(loaded)
     except TimeoutError:  # its import stays stuck in a thread of its own; the daemon starts without it
         raise ConnectorRejected(
             "import_error", f"did not import within {seconds:g} s (discovery.import_timeout)"
