@@ -32,6 +32,7 @@ from connector_proxy import envelope, jsontext, logs
 from connector_proxy.config import LimitSettings, ServerSettings
 from connector_proxy.errors import http_refusal
 from connector_proxy.metrics import MULTIPROCESS_DIRECTORY
+from connector_proxy.sdk.invocation import guard_exits
 from connector_proxy.web.bounded import BoundedChunkedReader
 from connector_proxy.web.request_ids import ENVIRON_KEY
 from connector_proxy.web.state import proxy_state_of
@@ -153,6 +154,7 @@ def booting(started: Callable[[Any], None], booted: mmap.mmap) -> Callable[[Any]
 
     def hook(worker: Any) -> None:
         started(worker)
+        guard_exits()  # a command's os._exit() is its own call's crash, not the worker's
         booted[worker.age % BOOT_SLOTS] = 1
 
     return hook

@@ -9,9 +9,11 @@ here, so an isolated connector's environment needs nothing more.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from connector_proxy.sdk.context import Context, Result
 from connector_proxy.sdk.errors import CommandError, OutboundRefusal
@@ -64,9 +66,38 @@ def exception_name(error: BaseException) -> str:
     return str(getattr(error, "exception_name", type(error).__name__))
 
 
+class ExitCalled(Exception):
+    """A command called ``os._exit()`` in a process that serves other calls (see :func:`guard_exits`)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"os._exit({status}) called by a command")
+
+
+_IN_COMMAND: ContextVar[bool] = ContextVar("connector_proxy_in_command", default=False)
+_real_exit = os._exit
+_guarded_pid: int | None = None
+
+
+def guard_exits() -> None:
+    """In a process that holds other calls (a daemon's worker): ``os._exit()`` called by a command, in
+    the call's own thread, raises :class:`ExitCalled` and the call answers ``CommandCrashed``, rather
+    than ending every call the process holds. A child the command forked, or a thread it started,
+    exits for real (its exit is no one else's call); the master outlives that too."""
+    global _guarded_pid
+    _guarded_pid = os.getpid()
+    os._exit = _exit_unless_in_command
+
+
+def _exit_unless_in_command(status: int) -> NoReturn:
+    if _IN_COMMAND.get() and os.getpid() == _guarded_pid:
+        raise ExitCalled(status)
+    _real_exit(status)
+
+
 def guarded(context: Context, what: str, work: Callable[[], Any]) -> Invocation:
     """Run a connector's code (a command, an isolated typeahead or trigger) within ``context`` and sort
     what came of it; never raises for its sake."""
+    marked = _IN_COMMAND.set(True)
     try:
         with context.running():
             answer = work()
@@ -80,4 +111,6 @@ def guarded(context: Context, what: str, work: Callable[[], Any]) -> Invocation:
         name = exception_name(error)
         context.log.logger.exception("%s raised %s", what, name)
         return Crashed(name, str(error))
+    finally:
+        _IN_COMMAND.reset(marked)
     return Returned(answer if isinstance(answer, Result) else Result(body=answer))

@@ -42,9 +42,9 @@ def do(daemon: Daemon, command: str, **parameters: Any) -> requests.Response:
 @pytest.mark.parametrize(
     ("command", "parameters", "logged"),
     [
-        ("Exit", {"status": 3}, "status 3"),  # gunicorn's WORKER_BOOT_ERROR
-        ("Exit", {"status": 4}, "status 4"),  # gunicorn's APP_LOAD_ERROR
-        ("Exit", {"status": 1}, "status 1"),
+        ("ExitFromThread", {"status": 3}, "status 3"),  # gunicorn's WORKER_BOOT_ERROR
+        ("ExitFromThread", {"status": 4}, "status 4"),  # gunicorn's APP_LOAD_ERROR
+        ("ExitFromThread", {"status": 1}, "status 1"),
         ("Segfault", {}, "signal SIGSEGV"),
     ],
 )
@@ -60,6 +60,20 @@ def test_a_worker_ended_by_its_connector_is_replaced_and_the_daemon_serves_on(
     answer = do(daemon, "Hello")
     assert answer.status_code == 200 and answer.json()["command_response"]["body"]["pid"] in workers
     assert f"worker {before[0]} crashed ({logged})" in daemon.log.read_text()
+
+
+@pytest.mark.parametrize("status", [3, 4, 1, 0])
+def test_a_command_calling_os_exit_is_a_crashed_command_and_its_worker_serves_on(
+    daemon: Daemon, status: int
+) -> None:
+    before = daemon.worker_pids()
+
+    answer = do(daemon, "Exit", status=status)
+
+    assert answer.status_code == 500 and answer.json()["error"]["error_code"] == "CommandCrashed"
+    assert "ExitCalled" in answer.json()["error"]["message"]
+    assert daemon.worker_pids() == before
+    assert do(daemon, "Hello").json()["command_response"]["body"]["pid"] in before
 
 
 @pytest.mark.parametrize("how", ["SystemExit", "KeyboardInterrupt"])
