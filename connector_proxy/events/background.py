@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from connector_proxy import jsontext
 from connector_proxy.config import EventSettings
 from connector_proxy.events.delivery import MessageSender
+from connector_proxy.events.registrar import Registrar
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
 from connector_proxy.events.subscriptions import Subscription
 from connector_proxy.leases import new_owner
@@ -35,8 +36,15 @@ PRUNE_EVERY = 60.0
 class EventThreads:
     """Started in each worker process after the fork (see :mod:`connector_proxy.lifecycle`)."""
 
-    def __init__(self, store: EventStore, settings: EventSettings, pollers: Sequence[Subscription]) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        settings: EventSettings,
+        pollers: Sequence[Subscription],
+        registrar: Registrar | None = None,
+    ) -> None:
         self.store = store
+        self.registrar = registrar
         self.settings = settings
         self.pollers = pollers
         self.owner = ""
@@ -69,6 +77,11 @@ class EventThreads:
                 self.store.release_lease(subscription.name, self.owner)  # another worker polls at once
             except Exception:  # the store is gone: the lease expires by itself
                 log.warning("could not release the lease of subscription %s", subscription.name)
+        if self.registrar is not None:
+            try:
+                self.registrar.release(self.owner)
+            except Exception:
+                log.warning("could not release the registrar's lease")
 
     def _deliver(self) -> None:
         # a claimed event is off limits to other processes this long: a wait for a pooled
@@ -107,10 +120,20 @@ class EventThreads:
                         due[subscription.name] = 0.0  # whoever takes the lease next polls at once
                 except Exception:
                     log.exception("subscription %s: the poller failed; it goes on", subscription.name)
+            self._register()
             if time.monotonic() - pruned > PRUNE_EVERY:
                 self._prune()
                 pruned = time.monotonic()
             self._stopping.wait(TURN)
+
+    def _register(self) -> None:
+        if self.registrar is None or self._stopping.is_set():
+            return
+        try:
+            with identified(CallIds(uuid.uuid4().hex)):
+                self.registrar.turn(self.owner)
+        except Exception:  # the store failed: the next turn tries again
+            log.exception("setting subscriptions up at their sources failed; it goes on")
 
     def _poll(self, subscription: Subscription) -> int:
         """One poll under the lease; how many events it found (another poll follows soon if any)."""

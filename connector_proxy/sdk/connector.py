@@ -202,8 +202,17 @@ class CommandGroup:
             summary = description or parse_docstring(function).summary
             schema = settings or {"type": "object"}
             trigger = Trigger(
-                name, WEBHOOK, function, summary, schema, payload, verifier, None,
-                subscribe, unsubscribe, generated_secret,
+                name,
+                WEBHOOK,
+                function,
+                summary,
+                schema,
+                payload,
+                verifier,
+                None,
+                subscribe,
+                unsubscribe,
+                generated_secret,
             )
             self._add_trigger(trigger)
             return function
