@@ -81,15 +81,9 @@ class Registrar:
         print_ = fingerprint(subscription, url)
         if record is None or record.state == REMOVED:
             record = Registration(subscription.name, subscription.trigger.id)
-        elif record.fingerprint != print_ and record.state != FAILING:
-            if record.configured_at > self.configured_at:
-                return  # a newer configuration set it up: not ours to undo
-        elif record.requested or record.removing:
-            pass
-        elif record.state in (FAILING, PENDING):
-            if now < (record.next_at or 0):
-                return
-        else:
+        elif record.configured_at > self.configured_at:
+            return  # a newer configuration set it up (or tries to): not ours to undo
+        elif not _due(record, print_, now):
             return
         self._set_up(subscription, record, url, print_)
 
@@ -97,12 +91,13 @@ class Registrar:
         bound = subscription.trigger
         trigger = bound.trigger
         assert trigger.subscribe is not None
+        record.configured_at, record.requested, record.removing = self.configured_at, False, False
+        record.fingerprint = print_  # what is being tried: a failure waits for its backoff unless it changes
         if not self.settings.public_url:
             self._failed(record, "events.public_url is not set: the source cannot be told where to post")
             return
         if record.registration is not None and not self._tear_down(record):
             return
-        record.configured_at, record.requested, record.removing = self.configured_at, False, False
         secret = self._secret(subscription)
         record.state, record.url, record.settings, record.secret = (
             PENDING,
@@ -120,7 +115,7 @@ class Registrar:
         except Exception as error:  # a trigger is third-party code
             self._failed(record, _why(bound, error))
             return
-        record.state, record.registration, record.fingerprint = REGISTERED, answer, print_
+        record.state, record.registration = REGISTERED, answer
         record.attempts, record.next_at, record.last_error = 0, None, None
         self.store.save_registration(record.touched())
         SUBSCRIPTION_REGISTRATIONS.labels(record.subscription, "registered").inc()
@@ -176,6 +171,14 @@ class Registrar:
         self.store.save_registration(record.touched())
         SUBSCRIPTION_REGISTRATIONS.labels(record.subscription, "failed").inc()
         log.warning("subscription %s: registration at its source failed: %s", record.subscription, why)
+
+
+def _due(record: Registration, print_: str, now: float) -> bool:
+    """Set up again: its settings changed, an operator asked, it was being removed, or it failed
+    (or a process died setting it up) and its backoff is over."""
+    if record.fingerprint != print_ or record.requested or record.removing:
+        return True
+    return record.state != REGISTERED and now >= (record.next_at or 0)
 
 
 def with_secret(subscription: Subscription, secret: str | None) -> Mapping[str, Any]:
