@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,7 +25,7 @@ import requests
 
 from connector_proxy.sdk import testing
 from connector_proxy.sdk.testing import MessageHost, free_port
-from tests.support import Daemon
+from tests.support import Daemon, redis_or_skip
 
 API_KEY = "proxy-api-key-0123456789"
 HOST_KEY = "host-service-account-key-42"
@@ -192,3 +193,36 @@ def test_a_subscription_registers_itself_follows_changes_and_is_removed(
         )
         assert "connector_proxy_subscription_registrations_total" in metrics.text
     assert "secret" not in (tmp_path / "daemon.log").read_text().lower().replace("generated_secret", "")
+
+
+REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[str]:
+    prefix = f"cp-registration-test-{uuid.uuid4().hex[:8]}"
+    client = redis_or_skip(REDIS_URL)
+    yield prefix
+    for key in client.scan_iter(f"{prefix}:*"):  # only what this test made
+        client.delete(key)
+
+
+def test_two_daemons_sharing_redis_register_once(
+    tmp_path: Path, erp: Erp, host: MessageHost, shared_redis: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ports = [free_port(), free_port()]
+    monkeypatch.setattr(testing, "free_port", lambda: ports.pop(0))
+    path = tmp_path / "plugins.toml"
+    write_config(path, ports[0], host.url, subscription(erp), tmp_path / "jobs.sqlite3")
+    shared = f'backend = "celery"\nredis_url = "{REDIS_URL}"\nredis_prefix = "{shared_redis}"\n'
+    path.write_text(path.read_text().replace("[jobs]\n", f"[jobs]\n{shared}"))
+    with (
+        Daemon(path, {"HOST_KEY": HOST_KEY}, tmp_path / "a.log") as one,
+        Daemon(path, {"HOST_KEY": HOST_KEY}, tmp_path / "b.log") as other,
+    ):
+        until(lambda: (registration(other) or {}).get("state") == "registered")
+        time.sleep(3)  # every worker of both has had turns to take the lease and look
+        assert erp.created == 1 and len(erp.hooks) == 1
+        assert registration(one) == registration(other)
+        assert erp.emit({"id": 9}) == [202]  # sent to the first daemon, verified by the stored secret
+        until(lambda: host.messages)
