@@ -50,7 +50,7 @@ class Registrar:
         self.store = store
         self.settings = settings
         self.subscriptions = {
-            name: s for name, s in subscriptions.items() if s.trigger.trigger.subscribe is not None
+            name: s for name, s in subscriptions.items() if s.trigger.trigger.registered_with(s.settings)
         }
         self.triggers = triggers
         self.configured_at = configured_at

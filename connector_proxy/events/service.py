@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -146,7 +146,7 @@ class Events:
     def register_again(self, name: str, by: str) -> Registration:
         """An operator's request to set a subscription up at its source again (tear down, set up)."""
         subscription = self.subscriptions.get(name)
-        if subscription is None or subscription.trigger.trigger.subscribe is None:
+        if subscription is None or not subscription.trigger.trigger.registered_with(subscription.settings):
             raise CommandError(
                 SUBSCRIPTION_NOT_REGISTERED,
                 f"No configured subscription {name!r} whose trigger registers itself at its source",
@@ -252,6 +252,17 @@ def _check_payload(validator: Validator, document: Any) -> None:
         )
 
 
+def _registers(subscriptions: Iterable[Subscription], store: EventStore) -> bool:
+    """A subscription is set up at its source, or one removed may still need tearing down there."""
+    if any(s.trigger.trigger.registered_with(s.settings) for s in subscriptions):
+        return True
+    try:
+        return any(record.state != REMOVED for record in store.registrations())
+    except Exception:  # the store is away at start-up: look each turn, as if one may need tearing down
+        log.warning("could not read the registrations at start-up", exc_info=True)
+        return True
+
+
 def create_events(settings: Settings, registry: Registry) -> Events:
     """The store beside the jobs' (their SQLite file, or their Redis), and the subscriptions bound."""
     sealer = Sealer(settings.jobs.encryption_keys)
@@ -265,8 +276,7 @@ def create_events(settings: Settings, registry: Registry) -> Events:
     bound = bind_subscriptions(settings, registry)
     pollers: Sequence[Subscription] = [s for s in bound.ready.values() if s.trigger.trigger.kind == POLLER]
     registrar = None
-    if any(t.trigger.subscribe is not None for t in registry.triggers.values()):
-        # even with no subscription left: the ones removed are torn down at their sources
+    if _registers(bound.ready.values(), store):
         registrar = Registrar(store, settings.events, bound.ready, registry.triggers, time.time())
     background = None
     if bound.ready or registrar is not None:

@@ -187,6 +187,7 @@ class CommandGroup:
         subscribe: Subscribe | None = None,
         unsubscribe: Unsubscribe | None = None,
         generated_secret: str | None = None,
+        registers: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> Callable[[W], W]:
         """Register ``function(ctx, request) -> Event | list[Event]`` as webhook trigger ``name``.
 
@@ -213,6 +214,7 @@ class CommandGroup:
                 subscribe,
                 unsubscribe,
                 generated_secret,
+                registers,
             )
             self._add_trigger(trigger)
             return function

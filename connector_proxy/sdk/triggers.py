@@ -187,7 +187,9 @@ class Trigger:
     (``url`` is where the source posts, built from ``events.public_url``) and returns the
     registration, JSON kept sealed by the daemon; ``unsubscribe(ctx, registration)`` removes it.
     With ``generated_secret`` (a setting's name) the daemon makes the signing secret, passes it to
-    ``subscribe`` and puts it in that setting whenever the operator left it out.
+    ``subscribe`` and puts it in that setting whenever the operator left it out. ``registers(settings)``
+    says whether a subscription with these settings is set up at all (one whose hook the operator
+    set up by hand is not).
     """
 
     name: str
@@ -201,3 +203,10 @@ class Trigger:
     subscribe: Subscribe | None = None
     unsubscribe: Unsubscribe | None = None
     generated_secret: str | None = None
+    registers: Callable[[Mapping[str, Any]], bool] | None = None  # these settings are set up? (default: yes)
+
+    def registered_with(self, settings: Mapping[str, Any]) -> bool:
+        """Whether a subscription with these settings is set up at its source by the daemon."""
+        if self.subscribe is None:
+            return False
+        return self.registers is None or bool(self.registers(settings))
