@@ -39,6 +39,8 @@ class Erp:
         self.hooks: dict[str, dict[str, Any]] = {}
         self.created = 0
         self.down = False
+        self.mode = "ok"  # or html, huge, slow, tricky: how a hostile source answers a new hook
+        self.deleted: list[str] = []  # the paths DELETE asked for
         erp = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,12 +58,20 @@ class Erp:
                 hook = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if erp.down:
                     return self._answer(503, b"<html><body>Maintenance</body></html>", "text/html")
+                if erp.mode == "html":
+                    return self._answer(201, b"<html><body>Created!</body></html>", "text/html")
+                if erp.mode == "huge":
+                    return self._answer(201, b'{"id": "' + b"x" * 200_000 + b'"}')
+                if erp.mode == "slow":
+                    time.sleep(5)
+                hook["auth"] = self.headers.get("Authorization")
                 erp.created += 1
-                hook_id = f"h-{erp.created}"
+                hook_id = "../../admin" if erp.mode == "tricky" else f"h-{erp.created}"
                 erp.hooks[hook_id] = hook
                 return self._answer(201, json.dumps({"id": hook_id}).encode())
 
             def do_DELETE(self) -> None:
+                erp.deleted.append(self.path)
                 if erp.down:
                     return self._answer(503, b"<html>down</html>", "text/html")
                 found = erp.hooks.pop(self.path.removeprefix("/hooks/"), None)
@@ -226,3 +236,58 @@ def test_two_daemons_sharing_redis_register_once(
         assert registration(one) == registration(other)
         assert erp.emit({"id": 9}) == [202]  # sent to the first daemon, verified by the stored secret
         until(lambda: host.messages)
+
+
+def http_subscription(erp: Erp) -> str:
+    return (
+        '[subscriptions.erp_orders]\ntrigger = "http/webhook"\nmessage = "erp/order_received"\n'
+        f'settings = {{ register_url = "{erp.url}/hooks",'
+        ' register_headers = { Authorization = "env:ERP_KEY" } }\n'
+        'payload = { order = "/body/id" }\n'
+    )
+
+
+def test_the_http_webhook_registers_by_its_recipe_and_survives_a_hostile_source(
+    tmp_path: Path, erp: Erp, host: MessageHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setattr(testing, "free_port", lambda: port)
+    path = tmp_path / "plugins.toml"
+    write_config(path, port, host.url, http_subscription(erp), tmp_path / "jobs.sqlite3")
+    http = "[connectors.http.config]\nmax_response_bytes = 4096\n[connectors.http.config.destinations]\n"
+    text = path.read_text()
+    path.write_text(text.replace("[events]\n", f"{http}allow_loopback = false\n[events]\npoll_timeout = 2\n"))
+    environ = {"HOST_KEY": HOST_KEY, "ERP_KEY": "Bearer erp-api-key-123"}
+
+    def failing_with(text: str) -> None:
+        until(lambda: text in ((registration(daemon) or {}).get("last_error") or ""), 40)
+
+    with Daemon(path, environ, tmp_path / "daemon.log") as daemon:
+        failing_with("DestinationBlocked")  # the destination policy applies: loopback refused
+        assert erp.created == 0
+        erp.mode = "html"  # a 201 whose body holds no id
+        path.write_text(path.read_text().replace("allow_loopback = false", "allow_loopback = true"))
+        reload(daemon)
+        failing_with("NoHookId")
+        erp.mode = "huge"
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        failing_with("ResponseTooLarge")
+        erp.mode = "slow"
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        failing_with("Timeout")
+        erp.mode = "ok"
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        until(lambda: (registration(daemon) or {}).get("state") == "registered", 40)
+        [hook] = [h for h in erp.hooks.values() if h["url"].endswith("/erp_orders")]
+        assert hook["url"] == f"http://127.0.0.1:{port}/v1/inbound/http/webhook/erp_orders"
+        assert hook["auth"] == "Bearer erp-api-key-123"
+        assert erp.emit({"id": 11})[-1] == 202  # signed with the generated secret, GitHub's way
+        until(lambda: any(m.payload == {"order": 11} for m in host.messages))
+
+        erp.mode = "tricky"  # the next hook's id would walk the path of its delete
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        until(lambda: "../../admin" in erp.hooks)
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        failing_with("InvalidUrl")
+    assert all(p.startswith("/hooks/") and p.count("/") == 2 for p in erp.deleted), erp.deleted
+    assert "erp-api-key-123" not in (tmp_path / "daemon.log").read_text()

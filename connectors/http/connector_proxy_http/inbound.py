@@ -28,6 +28,7 @@ from connector_proxy.sdk import (
     CommandError,
     CommandGroup,
     Context,
+    ErrorCode,
     Event,
     HmacSignature,
     InboundRequest,
@@ -107,6 +108,12 @@ def verify(settings: Mapping[str, Any], request: InboundRequest, now: float) -> 
     )(settings, request, now)
 
 
+NO_HOOK_ID = ErrorCode(
+    "NoHookId",
+    "The sender's answer to creating a hook holds no id (a string or number) at register_id:"
+    " not JSON (an HTML page), or another shape.",
+    status=502,
+)
 REGISTRATION_SECONDS = 10.0  # each call to the sender's API, within the daemon's deadline for it
 
 
@@ -121,7 +128,7 @@ def subscribe(ctx: Context, url: str, secret: str | None) -> dict[str, Any]:
         found = None
     if not isinstance(found, str | int) or isinstance(found, bool) or str(found) == "":
         where = settings["register_id"]
-        raise CommandError(errors.HTTP_ERROR, f"the sender's answer has no hook id (a string) at {where!r}")
+        raise CommandError(NO_HOOK_ID, f"the sender's answer has no hook id (a string) at {where!r}")
     return {"id": str(found)}
 
 
