@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -291,3 +292,26 @@ def test_the_http_webhook_registers_by_its_recipe_and_survives_a_hostile_source(
         failing_with("InvalidUrl")
     assert all(p.startswith("/hooks/") and p.count("/") == 2 for p in erp.deleted), erp.deleted
     assert "erp-api-key-123" not in (tmp_path / "daemon.log").read_text()
+
+
+def test_an_isolated_trigger_registers_over_the_protocol(
+    tmp_path: Path, erp: Erp, host: MessageHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setattr(testing, "free_port", lambda: port)
+    path, store = tmp_path / "plugins.toml", tmp_path / "jobs.sqlite3"
+    isolated = f'[connectors.sample]\npython = "{sys.executable}"\nworkers = 1\n'
+    write_config(path, port, host.url, subscription(erp), store)
+    path.write_text(
+        path.read_text().replace("[connectors.sample.config]", f"{isolated}[connectors.sample.config]")
+    )
+    with Daemon(path, {"HOST_KEY": HOST_KEY}, tmp_path / "daemon.log") as daemon:
+        until(lambda: (registration(daemon) or {}).get("state") == "registered")
+        [hook] = erp.hooks.values()
+        assert len(hook["secret"]) >= 32
+        assert erp.emit({"id": 21}) == [202]  # verified in the worker with the daemon's generated secret
+        until(lambda: host.messages)
+
+        path.write_text(path.read_text().replace(subscription(erp), ""))
+        reload(daemon)
+        until(lambda: erp.hooks == {} and (registration(daemon) or {}).get("state") == "removed")
