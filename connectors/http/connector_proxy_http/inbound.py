@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import jsonpointer
-
 from connector_proxy.sdk import (
     CommandError,
     CommandGroup,
@@ -122,10 +120,7 @@ def subscribe(ctx: Context, url: str, secret: str | None) -> dict[str, Any]:
     settings = ctx.settings
     body = _filled(settings["register_body"], {"{url}": url, "{secret}": secret or ""})
     answer = _call(ctx, "POST", settings["register_url"], body)
-    try:
-        found = jsonpointer.resolve_pointer(answer, settings["register_id"])
-    except jsonpointer.JsonPointerException:
-        found = None
+    found = _at(answer, settings["register_id"])
     if not isinstance(found, str | int) or isinstance(found, bool) or str(found) == "":
         where = settings["register_id"]
         raise CommandError(NO_HOOK_ID, f"the sender's answer has no hook id (a string) at {where!r}")
@@ -160,6 +155,24 @@ def _call(ctx: Context, method: str, url: str, body: Any) -> Any:
         timeout=min(REGISTRATION_SECONDS, max(0.1, ctx.seconds_left())),
     )
     return send(ctx, outgoing).body
+
+
+def _at(document: Any, pointer: str) -> Any:
+    """What a JSON pointer (RFC 6901) names in the answer, or None (the standard library only: an
+    isolated worker's environment need not have the jsonpointer package)."""
+    if pointer == "":
+        return document
+    if not pointer.startswith("/"):
+        return None
+    for token in pointer[1:].split("/"):
+        name = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(document, dict):
+            document = document.get(name)
+        elif isinstance(document, list) and name.isdigit() and int(name) < len(document):
+            document = document[int(name)]
+        else:
+            return None
+    return document
 
 
 def _filled(template: Any, values: Mapping[str, str]) -> Any:
