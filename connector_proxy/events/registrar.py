@@ -166,11 +166,20 @@ class Registrar:
         return True
 
     def _failed(self, record: Registration, why: str) -> None:
+        if record.secret:  # a source may echo what it was sent: its answer is shown and logged
+            why = why.replace(record.secret, "[secret]")
         record.state, record.attempts, record.last_error = FAILING, record.attempts + 1, why[:MAX_ERROR]
         record.next_at = time.time() + backoff(record.attempts, FIRST_RETRY, LAST_RETRY)
         self.store.save_registration(record.touched())
         SUBSCRIPTION_REGISTRATIONS.labels(record.subscription, "failed").inc()
         log.warning("subscription %s: registration at its source failed: %s", record.subscription, why)
+
+
+def _text_of(body: Any) -> str:
+    try:
+        return body if isinstance(body, str) else jsontext.dumps(body).decode()
+    except jsontext.Unrenderable:
+        return "(an answer that cannot be shown)"
 
 
 def _due(record: Registration, print_: str, now: float) -> bool:
@@ -197,6 +206,7 @@ def fingerprint(subscription: Subscription, url: str) -> str:
 
 def _why(bound: BoundTrigger, error: Exception) -> str:
     if isinstance(error, CommandError):
-        return f"{error.error_code}: {error}"
+        answer = f": {_text_of(error.body)}" if error.body not in (None, "", {}) else ""
+        return f"{error.error_code}: {error}{answer}"  # the source's answer, cut to MAX_ERROR later
     bound.logger.warning("trigger %s: subscribe/unsubscribe raised", bound.id, exc_info=True)
     return f"the trigger raised {exception_name(error)}"

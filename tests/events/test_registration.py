@@ -59,6 +59,8 @@ class Erp:
                 hook = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if erp.down:
                     return self._answer(503, b"<html><body>Maintenance</body></html>", "text/html")
+                if erp.mode == "echo":  # a refusal quoting the request, secret and all
+                    return self._answer(400, json.dumps({"refused": hook}).encode())
                 if erp.mode == "html":
                     return self._answer(201, b"<html><body>Created!</body></html>", "text/html")
                 if erp.mode == "huge":
@@ -270,6 +272,10 @@ def test_the_http_webhook_registers_by_its_recipe_and_survives_a_hostile_source(
         path.write_text(path.read_text().replace("allow_loopback = false", "allow_loopback = true"))
         reload(daemon)
         failing_with("NoHookId")
+        erp.mode = "echo"
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        failing_with("HttpError400")
+        assert "[secret]" in (registration(daemon) or {})["last_error"]
         erp.mode = "huge"
         requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
         failing_with("ResponseTooLarge")
