@@ -62,6 +62,8 @@ class EventThreads:
         self._sender = MessageSender(self.settings)  # its pool belongs to this process
         self._stopping.clear()
         loops = [self._deliver] * self.settings.delivery_threads + [self._poll_and_prune]
+        if self.registrar is not None:  # its calls to sources take seconds: never in the pollers' way
+            loops.append(self._register)
         self._threads = [threading.Thread(target=loop, daemon=True, name="events") for loop in loops]
         for thread in self._threads:
             thread.start()
@@ -120,20 +122,20 @@ class EventThreads:
                         due[subscription.name] = 0.0  # whoever takes the lease next polls at once
                 except Exception:
                     log.exception("subscription %s: the poller failed; it goes on", subscription.name)
-            self._register()
             if time.monotonic() - pruned > PRUNE_EVERY:
                 self._prune()
                 pruned = time.monotonic()
             self._stopping.wait(TURN)
 
     def _register(self) -> None:
-        if self.registrar is None or self._stopping.is_set():
-            return
-        try:
-            with identified(CallIds(uuid.uuid4().hex)):
-                self.registrar.turn(self.owner)
-        except Exception:  # the store failed: the next turn tries again
-            log.exception("setting subscriptions up at their sources failed; it goes on")
+        assert self.registrar is not None
+        while not self._stopping.is_set():
+            try:
+                with identified(CallIds(uuid.uuid4().hex)):
+                    self.registrar.turn(self.owner)
+            except Exception:  # the store failed: the next turn tries again
+                log.exception("setting subscriptions up at their sources failed; it goes on")
+            self._stopping.wait(TURN)
 
     def _poll(self, subscription: Subscription) -> int:
         """One poll under the lease; how many events it found (another poll follows soon if any)."""

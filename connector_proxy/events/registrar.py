@@ -54,10 +54,16 @@ class Registrar:
         }
         self.triggers = triggers
         self.configured_at = configured_at
+        self._owner = ""
+
+    def _held(self) -> bool:
+        """Take or renew the lease: before each call to a source too, as one may take a while."""
+        return self.store.hold_lease(LEASE, self._owner, self.settings.lease_seconds)
 
     def turn(self, owner: str) -> None:
         """One look at every registration, if this process holds the registrar's lease."""
-        if not self.store.hold_lease(LEASE, owner, self.settings.lease_seconds):
+        self._owner = owner
+        if not self._held():
             return
         stored = {record.subscription: record for record in self.store.registrations()}
         now = time.time()
@@ -98,6 +104,8 @@ class Registrar:
             return
         if record.registration is not None and not self._tear_down(record):
             return
+        if not self._held():
+            return  # another process took over: it sets this one up
         secret = self._secret(subscription)
         record.state, record.url, record.settings, record.secret = (
             PENDING,
@@ -151,6 +159,8 @@ class Registrar:
             )
             record.registration = None
             return True
+        if not self._held():
+            return False  # another process took over; this record is left as it was for it
         settings = dict(record.settings or {})
         if bound.trigger.generated_secret and record.secret:
             settings.setdefault(bound.trigger.generated_secret, record.secret)
