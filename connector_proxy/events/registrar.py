@@ -85,10 +85,10 @@ class Registrar:
     def _configured(self, subscription: Subscription, record: Registration | None, now: float) -> None:
         url = self.url(subscription)
         print_ = fingerprint(subscription, url)
+        if record is not None and record.configured_at > self.configured_at:
+            return  # a newer configuration set it up or removed it: not ours to undo
         if record is None or record.state == REMOVED:
             record = Registration(subscription.name, subscription.trigger.id)
-        elif record.configured_at > self.configured_at:
-            return  # a newer configuration set it up (or tries to): not ours to undo
         elif not _due(record, print_, now):
             return
         self._set_up(subscription, record, url, print_)
@@ -139,7 +139,7 @@ class Registrar:
     def _gone(self, record: Registration, now: float) -> None:
         if record.state == FAILING and now < (record.next_at or 0):
             return
-        record.removing = True
+        record.removing, record.configured_at = True, self.configured_at  # an older one re-adds it not
         if record.registration is not None and not self._tear_down(record):
             return
         record.state, record.settings, record.secret, record.fingerprint = REMOVED, None, None, ""
