@@ -181,6 +181,9 @@ class EventSettings:
     max_unverified: int = 4
     # webhook body bytes a worker process reads and verifies per second (bursts up to max_body_bytes)
     unverified_bytes_per_second: int = 4 * 1024 * 1024
+    # the daemon's address as event sources see it, e.g. "https://proxy.example.com": a trigger that
+    # registers its webhook at the source gives it <public_url>/v1/inbound/<connector>/<trigger>/<name>
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -579,6 +582,8 @@ def _resolve_events(events: EventSettings, environ: Mapping[str, str]) -> EventS
         raise ConfigError(f"events.host_api_key: {error}") from None
     if events.host_url and not _plain_url(events.host_url):
         raise ConfigError(f"events.host_url: {events.host_url!r} must be an http(s) URL without a query")
+    if events.public_url and not _plain_url(events.public_url):
+        raise ConfigError(f"events.public_url: {events.public_url!r} must be an http(s) URL without a query")
     if events.execution_mode not in ("", "asynchronous", "synchronous"):
         raise ConfigError("events.execution_mode must be asynchronous, synchronous or empty (not sent)")
     if events.time_to_live_in_seconds < 0:

@@ -256,6 +256,12 @@ EVENT_NOT_DEAD = ErrorCode(
     "POST /v1/events/<id>/retry: the event is pending or delivered; only a dead one is sent again.",
     status=409,
 )
+SUBSCRIPTION_NOT_REGISTERED = ErrorCode(
+    "SubscriptionNotRegistered",
+    "POST /v1/subscriptions/<name>/register: no subscription of that name is configured whose trigger"
+    " sets itself up at its source.",
+    status=404,
+)
 EVENT_NOT_FOUND = ErrorCode(
     "EventNotFound",
     "No event has this id (never stored, or removed after events.keep_delivered).",
@@ -323,6 +329,7 @@ DAEMON_ERRORS: tuple[ErrorCode, ...] = (
     *WEBHOOK_REFUSALS,
     EVENT_NOT_FOUND,
     EVENT_NOT_DEAD,
+    SUBSCRIPTION_NOT_REGISTERED,
 )
 _BY_STATUS = {
     400: BAD_REQUEST,

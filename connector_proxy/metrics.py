@@ -99,6 +99,11 @@ POLLS = Counter(
     "Polls run by polling triggers, by subscription and result (ok, failed, lease_lost)",
     ["subscription", "result"],
 )
+SUBSCRIPTION_REGISTRATIONS = Counter(
+    "connector_proxy_subscription_registrations",
+    "Webhooks set up or torn down at their source, by subscription and result (registered, failed, removed)",
+    ["subscription", "result"],
+)
 ISOLATED_WORKER_EVENTS = Counter(
     "connector_proxy_isolated_worker_events",
     "Isolated workers started, recycled, stopped_idle and lost (crashed, timed_out, protocol_errors,"
@@ -220,6 +225,7 @@ def exposed_names() -> list[str]:
         EVENTS_RECEIVED,
         EVENT_DELIVERIES,
         POLLS,
+        SUBSCRIPTION_REGISTRATIONS,
     )
     names = [f"{w._name}_total" if isinstance(w, Counter) else w._name for w in wrappers]
     return [*names, JOBS, EVENTS, f"{JOBS_RECOVERED}_total"]

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from connector_proxy import jsontext
 from connector_proxy.config import EventSettings
 from connector_proxy.events.delivery import MessageSender
+from connector_proxy.events.registrar import Registrar
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
 from connector_proxy.events.subscriptions import Subscription
 from connector_proxy.leases import new_owner
@@ -35,8 +36,15 @@ PRUNE_EVERY = 60.0
 class EventThreads:
     """Started in each worker process after the fork (see :mod:`connector_proxy.lifecycle`)."""
 
-    def __init__(self, store: EventStore, settings: EventSettings, pollers: Sequence[Subscription]) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        settings: EventSettings,
+        pollers: Sequence[Subscription],
+        registrar: Registrar | None = None,
+    ) -> None:
         self.store = store
+        self.registrar = registrar
         self.settings = settings
         self.pollers = pollers
         self.owner = ""
@@ -54,6 +62,8 @@ class EventThreads:
         self._sender = MessageSender(self.settings)  # its pool belongs to this process
         self._stopping.clear()
         loops = [self._deliver] * self.settings.delivery_threads + [self._poll_and_prune]
+        if self.registrar is not None:  # its calls to sources take seconds: never in the pollers' way
+            loops.append(self._register)
         self._threads = [threading.Thread(target=loop, daemon=True, name="events") for loop in loops]
         for thread in self._threads:
             thread.start()
@@ -69,6 +79,11 @@ class EventThreads:
                 self.store.release_lease(subscription.name, self.owner)  # another worker polls at once
             except Exception:  # the store is gone: the lease expires by itself
                 log.warning("could not release the lease of subscription %s", subscription.name)
+        if self.registrar is not None:
+            try:
+                self.registrar.release(self.owner)
+            except Exception:
+                log.warning("could not release the registrar's lease")
 
     def _deliver(self) -> None:
         # a claimed event is off limits to other processes this long: a wait for a pooled
@@ -110,6 +125,16 @@ class EventThreads:
             if time.monotonic() - pruned > PRUNE_EVERY:
                 self._prune()
                 pruned = time.monotonic()
+            self._stopping.wait(TURN)
+
+    def _register(self) -> None:
+        assert self.registrar is not None
+        while not self._stopping.is_set():
+            try:
+                with identified(CallIds(uuid.uuid4().hex)):
+                    self.registrar.turn(self.owner)
+            except Exception:  # the store failed: the next turn tries again
+                log.exception("setting subscriptions up at their sources failed; it goes on")
             self._stopping.wait(TURN)
 
     def _poll(self, subscription: Subscription) -> int:

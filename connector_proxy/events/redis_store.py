@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from connector_proxy.config import EventSettings, JobSettings
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
+from connector_proxy.events.registration import Registration
 from connector_proxy.events.store import Poll
 from connector_proxy.leases import HOLD, RELEASE, LeaseLost
 from connector_proxy.redis_indexes import counts_by_state, newest, redis_client
@@ -134,6 +135,18 @@ class RedisEventStore:
     def polls(self) -> dict[str, dict[str, Any]]:
         stored = cast(dict[bytes, bytes], self.redis.hgetall(f"{self.prefix}:polls"))
         return {name.decode(): json.loads(data) for name, data in stored.items()}
+
+    def registration(self, subscription: str) -> Registration | None:
+        raw = self.redis.hget(f"{self.prefix}:registrations", subscription)
+        return Registration.from_json(cast(bytes, raw), self.sealer) if raw else None
+
+    def registrations(self) -> Sequence[Registration]:
+        stored = cast(dict[bytes, bytes], self.redis.hgetall(f"{self.prefix}:registrations"))
+        return [Registration.from_json(stored[name], self.sealer) for name in sorted(stored)]
+
+    def save_registration(self, registration: Registration) -> None:
+        data = registration.to_json(self.sealer)
+        self.redis.hset(f"{self.prefix}:registrations", registration.subscription, data)
 
     def counts(self) -> dict[str, int]:
         """Finished events' records expire by themselves: ids surely expired leave the index first."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -15,9 +15,17 @@ from jsonschema.protocols import Validator
 
 from connector_proxy import jsontext
 from connector_proxy.config import Settings
-from connector_proxy.errors import EVENT_NOT_DEAD, EVENT_NOT_FOUND, INVALID_EVENT, TRIGGER_FAILED
+from connector_proxy.errors import (
+    EVENT_NOT_DEAD,
+    EVENT_NOT_FOUND,
+    INVALID_EVENT,
+    SUBSCRIPTION_NOT_REGISTERED,
+    TRIGGER_FAILED,
+)
 from connector_proxy.events.background import EventThreads, count_received
 from connector_proxy.events.model import DEAD, PENDING, StoredEvent
+from connector_proxy.events.registrar import Registrar, with_secret
+from connector_proxy.events.registration import FAILING, REMOVED, Registration
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.events.store import EventStore
 from connector_proxy.events.subscriptions import Subscription, bind_subscriptions
@@ -45,6 +53,7 @@ class Events:
         problems: Mapping[str, str],
         background: EventThreads | None,
     ) -> None:
+        self._secrets: dict[str, str] = {}  # generated signing secrets, by subscription, read from the store
         self.store = store
         self.subscriptions = subscriptions
         self.problems = problems  # subscriptions left out, and why (readiness shows them)
@@ -70,7 +79,7 @@ class Events:
         trigger = subscription.trigger.trigger
         try:
             assert trigger.verifier is not None  # the SDK requires one for a webhook
-            trigger.verifier(subscription.settings, request, time.time())
+            subscription = self._verify(subscription, request)
             request = replace(request, json=_parsed(request.body, subscription.validator is not None))
             if subscription.validator is not None:
                 _check_payload(subscription.validator, request.json)
@@ -92,6 +101,63 @@ class Events:
             for record, new in zip(records, created, strict=True)
         ]
         return list(zip(answered, created, strict=True))
+
+    def _verify(self, subscription: Subscription, request: InboundRequest) -> Subscription:
+        """Verified by the subscription's secret: the operator's, or the one generated when it was set
+        up at its source (cached; read again once if it fails, as a re-registration changes it)."""
+        trigger = subscription.trigger.trigger
+        assert trigger.verifier is not None  # the SDK requires one for a webhook
+        name = trigger.generated_secret
+        if name is None or subscription.settings.get(name):
+            trigger.verifier(subscription.settings, request, time.time())
+            return subscription
+        cached = self._secrets.get(subscription.name)
+        for fresh in (False, True) if cached else (True,):
+            secret = self._secret(subscription.name) if fresh else cached
+            settings = with_secret(subscription, secret)
+            try:
+                trigger.verifier(settings, request, time.time())
+            except CommandError:
+                if fresh:
+                    raise
+                continue
+            return replace(subscription, settings=settings)
+        raise AssertionError("unreachable")  # the fresh try returns or raises
+
+    def _secret(self, subscription: str) -> str | None:
+        record = self.store.registration(subscription)
+        secret = record.secret if record is not None and record.state != REMOVED else None
+        if secret:
+            self._secrets[subscription] = secret
+        return secret
+
+    def registrations(self) -> dict[str, Registration]:
+        """Each subscription's registration at its source, as the store keeps it."""
+        return {record.subscription: record for record in self.store.registrations()}
+
+    def failing_registrations(self) -> dict[str, str]:
+        """Subscriptions whose registration (or removal) at the source fails, and the source's answer."""
+        return {
+            record.subscription: record.last_error or ""
+            for record in self.store.registrations()
+            if record.state == FAILING
+        }
+
+    def register_again(self, name: str, by: str) -> Registration:
+        """An operator's request to set a subscription up at its source again (tear down, set up)."""
+        subscription = self.subscriptions.get(name)
+        if subscription is None or not subscription.trigger.trigger.registered_with(subscription.settings):
+            raise CommandError(
+                SUBSCRIPTION_NOT_REGISTERED,
+                f"No configured subscription {name!r} whose trigger registers itself at its source",
+            )
+        record = self.store.registration(name) or Registration(name, subscription.trigger.id)
+        record.requested, record.next_at = True, time.time()
+        self.store.save_registration(record.touched())
+        log.info("subscription %s is set up at its source again at an operator's request (%s)", name, by)
+        if self.background is not None:
+            self.background.wake()
+        return record
 
     def _events(self, subscription: Subscription, request: InboundRequest) -> list[Event]:
         bound = subscription.trigger
@@ -186,6 +252,17 @@ def _check_payload(validator: Validator, document: Any) -> None:
         )
 
 
+def _registers(subscriptions: Iterable[Subscription], store: EventStore) -> bool:
+    """A subscription is set up at its source, or one removed may still need tearing down there."""
+    if any(s.trigger.trigger.registered_with(s.settings) for s in subscriptions):
+        return True
+    try:
+        return any(record.state != REMOVED for record in store.registrations())
+    except Exception:  # the store is away at start-up: look each turn, as if one may need tearing down
+        log.warning("could not read the registrations at start-up", exc_info=True)
+        return True
+
+
 def create_events(settings: Settings, registry: Registry) -> Events:
     """The store beside the jobs' (their SQLite file, or their Redis), and the subscriptions bound."""
     sealer = Sealer(settings.jobs.encryption_keys)
@@ -198,5 +275,10 @@ def create_events(settings: Settings, registry: Registry) -> Events:
         store = SqliteEventStore(SqliteFile(settings.sqlite_path, SCHEMA), sealer)
     bound = bind_subscriptions(settings, registry)
     pollers: Sequence[Subscription] = [s for s in bound.ready.values() if s.trigger.trigger.kind == POLLER]
-    background = EventThreads(store, settings.events, pollers) if bound.ready else None
+    registrar = None
+    if _registers(bound.ready.values(), store):
+        registrar = Registrar(store, settings.events, bound.ready, registry.triggers, time.time())
+    background = None
+    if bound.ready or registrar is not None:
+        background = EventThreads(store, settings.events, pollers, registrar)
     return Events(store, bound.ready, bound.problems, background)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
+from connector_proxy.events.registration import Registration
 from connector_proxy.events.store import LeaseLost, Poll
 from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
@@ -23,6 +24,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_state ON events (state, received_at);
 CREATE INDEX IF NOT EXISTS events_due ON events (state, next_at);
 CREATE TABLE IF NOT EXISTS event_polls (
+    subscription TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_registrations (
     subscription TEXT PRIMARY KEY,
     data TEXT NOT NULL
 );
@@ -142,6 +147,22 @@ class SqliteEventStore:
     def polls(self) -> dict[str, dict[str, Any]]:
         rows = self.file.read().execute("SELECT subscription, data FROM event_polls").fetchall()
         return {subscription: json.loads(data) for subscription, data in rows}
+
+    def registration(self, subscription: str) -> Registration | None:
+        query = "SELECT data FROM event_registrations WHERE subscription = ?"
+        row = self.file.read().execute(query, (subscription,)).fetchone()
+        return Registration.from_json(row[0], self.sealer) if row else None
+
+    def registrations(self) -> Sequence[Registration]:
+        query = "SELECT data FROM event_registrations ORDER BY subscription"
+        return [Registration.from_json(row[0], self.sealer) for row in self.file.read().execute(query)]
+
+    def save_registration(self, registration: Registration) -> None:
+        with self.file.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO event_registrations (subscription, data) VALUES (?, ?)",
+                (registration.subscription, registration.to_json(self.sealer)),
+            )
 
     def counts(self) -> dict[str, int]:
         rows = self.file.read().execute("SELECT state, COUNT(*) FROM events GROUP BY state").fetchall()

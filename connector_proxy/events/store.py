@@ -2,7 +2,8 @@
 (``tests/events/test_contract.py``).
 
 Besides events, a store keeps each polling subscription's cursor and its lease: the one
-poller that may run it, across every worker process and machine sharing the store.
+poller that may run it, across every worker process and machine sharing the store; and each
+subscription's registration at its source (set up under a lease of the same kind).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from connector_proxy.events.model import StoredEvent
+from connector_proxy.events.registration import Registration
 from connector_proxy.leases import LeaseLost
 
 __all__ = ["EventStore", "LeaseLost", "Poll"]  # LeaseLost: the poll's lease passed on; nothing kept
@@ -67,6 +69,18 @@ class EventStore(Protocol):
 
     def polls(self) -> dict[str, dict[str, Any]]:
         """Each polled subscription's poll record: last poll, last success, failures in a row, last error."""
+        ...
+
+    def registration(self, subscription: str) -> Registration | None:
+        """The subscription's registration at its source, if one was ever tried."""
+        ...
+
+    def registrations(self) -> Sequence[Registration]:
+        """Every registration record, by subscription name."""
+        ...
+
+    def save_registration(self, registration: Registration) -> None:
+        """Write the registration as it is now (by the registrar's lease holder, or an operator's request)."""
         ...
 
     def counts(self) -> dict[str, int]:

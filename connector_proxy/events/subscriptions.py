@@ -53,13 +53,7 @@ class Subscription:
 
     def context(self, seconds: float) -> Context:
         """What the trigger's function gets: its connector's config and resources, these settings."""
-        return Context(
-            **self.trigger.live.in_use(),  # one pair, even across a secret's refresh
-            log=TaskLog(self.trigger.logger),
-            deadline=time.monotonic() + seconds,
-            request_id=call_ids().request_id,
-            settings=self.settings,
-        )
+        return trigger_context(self.trigger, self.settings, seconds)
 
     def stored(self, event: Event) -> StoredEvent:
         """The event as it is kept: mapped to the message's payload; dead at once if it cannot be."""
@@ -80,6 +74,17 @@ class Subscription:
         if not self.payload:
             return data
         return {name: _resolve(data, pointer) for name, pointer in self.payload.items()}
+
+
+def trigger_context(bound: BoundTrigger, settings: Mapping[str, Any], seconds: float) -> Context:
+    """A trigger's context: its connector's config and resources, a subscription's settings."""
+    return Context(
+        **bound.live.in_use(),  # one pair, even across a secret's refresh
+        log=TaskLog(bound.logger),
+        deadline=time.monotonic() + seconds,
+        request_id=call_ids().request_id,
+        settings=settings,
+    )
 
 
 def _resolve(data: Any, pointer: str) -> Any:

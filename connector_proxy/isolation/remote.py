@@ -145,6 +145,8 @@ def _webhook_trigger(entry: Mapping[str, Any], pools: dict[str, WorkerPool]) -> 
     payload = entry.get("payload")
     # without a payload to check between them, the worker verifies as it receives: one round trip
     verifier: Verifier = verifying(name, pools) if payload is not None else _verified_as_received
+    subscribes = bool(entry.get("subscribes"))
+    secret = entry.get("generated_secret")
     return Trigger(
         name,
         WEBHOOK,
@@ -153,7 +155,34 @@ def _webhook_trigger(entry: Mapping[str, Any], pools: dict[str, WorkerPool]) -> 
         settings=entry.get("settings") or {"type": "object"},
         payload=payload,
         verifier=verifier,
+        subscribe=subscribing(name) if subscribes else None,
+        unsubscribe=unsubscribing(name) if subscribes else None,
+        generated_secret=str(secret) if subscribes and isinstance(secret, str) else None,
     )
+
+
+def subscribing(trigger: str) -> Callable[[Context, str, str | None], Any]:
+    """An isolated webhook set up at its source by a worker: the registration it answered."""
+
+    def subscribe(ctx: Context, url: str, secret: str | None) -> Any:
+        pool: WorkerPool = ctx.resources
+        message: dict[str, Any] = {"type": "subscribe", "trigger": trigger, "url": url, "secret": secret}
+        message |= {"settings": dict(ctx.settings), "context": _context_of(ctx)}
+        return _answered(pool, f"{pool.name} trigger {trigger}", message, ctx.deadline)
+
+    return subscribe
+
+
+def unsubscribing(trigger: str) -> Callable[[Context, Any], None]:
+    """An isolated webhook torn down at its source by a worker."""
+
+    def unsubscribe(ctx: Context, registration: Any) -> None:
+        pool: WorkerPool = ctx.resources
+        message: dict[str, Any] = {"type": "unsubscribe", "trigger": trigger, "registration": registration}
+        message |= {"settings": dict(ctx.settings), "context": _context_of(ctx)}
+        _answered(pool, f"{pool.name} trigger {trigger}", message, ctx.deadline)
+
+    return unsubscribe
 
 
 def _verified_as_received(settings: Mapping[str, Any], request: InboundRequest, now: float) -> None:

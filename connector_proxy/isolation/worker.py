@@ -148,6 +148,11 @@ def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
                 "payload": trigger.payload,
             }
             | ({"acknowledges": trigger.acknowledge is not None} if trigger.kind == POLLER else {})
+            | (
+                {"subscribes": True, "generated_secret": trigger.generated_secret}
+                if trigger.subscribe is not None
+                else {}
+            )
             for trigger in connector.triggers.values()
         ],
         "check": None if connector.live_check is None else {"description": connector.live_check.description},
@@ -317,6 +322,27 @@ def _poller(
     return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
 
 
+def _registration(
+    connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
+) -> dict[str, Any]:
+    """A webhook set up at its source (``subscribe``: the registration it answered) or torn down there
+    (``unsubscribe``), by the trigger's own pair."""
+    trigger = connector.triggers.get(str(request.get("trigger")))
+    ctx = _context(config, resources, logger, request, request.get("settings") or {})
+    invocation: Invocation
+    if trigger is None or trigger.subscribe is None or trigger.unsubscribe is None:
+        unknown = ErrorCode("UnknownTrigger", "", 404)
+        invocation = Raised(CommandError(unknown, "no such trigger that registers itself"))
+    elif request["type"] == "subscribe":
+        subscribe = trigger.subscribe
+        url, secret = str(request.get("url", "")), request.get("secret")
+        invocation = guarded(ctx, "a subscription", lambda: subscribe(ctx, url, secret))
+    else:
+        unsubscribe, registration = trigger.unsubscribe, request.get("registration")
+        invocation = guarded(ctx, "an unsubscription", lambda: unsubscribe(ctx, registration))
+    return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
+
+
 def _check(
     connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
 ) -> dict[str, Any]:
@@ -408,6 +434,8 @@ HANDLERS: dict[str, Handler] = {
     "receive": _webhook,
     "poll": _poller,
     "acknowledge": _poller,
+    "subscribe": _registration,
+    "unsubscribe": _registration,
     "check": _check,
 }
 

@@ -9,7 +9,8 @@ may be written in modules of their own as a :class:`CommandGroup`. A
 connector may also offer OAuth sign-ins (:class:`OAuth2`), typeahead
 categories and a live check of its credentials (:meth:`Connector.check`,
 :class:`CheckFailed`), declare triggers that turn outside events into BPMN
-messages (:meth:`Connector.webhook`, :meth:`Connector.poller`, :class:`Event`), and
+messages (:meth:`Connector.webhook`, :meth:`Connector.poller`, :class:`Event`; a webhook
+may set itself up at its source: :data:`Subscribe`, :data:`Unsubscribe`), and
 call HTTP through pools that keep the operator's destination policy
 (:func:`pooled_session`, :func:`pool_manager`). Test helpers live in
 ``connector_proxy.sdk.testing``.
@@ -39,7 +40,9 @@ from connector_proxy.sdk.triggers import (
     HmacSignature,
     InboundRequest,
     SharedToken,
+    Subscribe,
     Trigger,
+    Unsubscribe,
     Verifier,
     after_cursor,
 )
@@ -86,9 +89,11 @@ __all__ = [
     "Returned",
     "Schema",
     "SharedToken",
+    "Subscribe",
     "TaskLog",
     "Trigger",
     "Typeahead",
+    "Unsubscribe",
     "Verifier",
     "after_cursor",
     "backoff",

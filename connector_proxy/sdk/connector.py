@@ -24,7 +24,15 @@ from typing import Any, TypeVar
 from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.errors import ErrorCode
 from connector_proxy.sdk.parameters import JsonSchema, derive_output, derive_parameters, parse_docstring
-from connector_proxy.sdk.triggers import POLLER, WEBHOOK, Acknowledge, Trigger, Verifier
+from connector_proxy.sdk.triggers import (
+    POLLER,
+    WEBHOOK,
+    Acknowledge,
+    Subscribe,
+    Trigger,
+    Unsubscribe,
+    Verifier,
+)
 
 CommandFunction = Callable[..., Any]
 F = TypeVar("F", bound=CommandFunction)
@@ -176,17 +184,39 @@ class CommandGroup:
         payload: JsonSchema | None = None,
         settings: JsonSchema | None = None,
         description: str | None = None,
+        subscribe: Subscribe | None = None,
+        unsubscribe: Unsubscribe | None = None,
+        generated_secret: str | None = None,
+        registers: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> Callable[[W], W]:
         """Register ``function(ctx, request) -> Event | list[Event]`` as webhook trigger ``name``.
 
         The daemon verifies each request with ``verifier`` and checks its JSON body against
         ``payload`` before the function sees it; ``ctx.settings`` is the subscription's settings.
+        ``subscribe(ctx, url, secret) -> registration`` and ``unsubscribe(ctx, registration)``
+        set the hook up at the source and remove it (see :class:`Trigger`).
         """
+        if (subscribe is None) != (unsubscribe is None):
+            raise ValueError(f"{self._named(name)}: subscribe and unsubscribe come as a pair")
 
         def register(function: W) -> W:
             summary = description or parse_docstring(function).summary
             schema = settings or {"type": "object"}
-            self._add_trigger(Trigger(name, WEBHOOK, function, summary, schema, payload, verifier))
+            trigger = Trigger(
+                name,
+                WEBHOOK,
+                function,
+                summary,
+                schema,
+                payload,
+                verifier,
+                None,
+                subscribe,
+                unsubscribe,
+                generated_secret,
+                registers,
+            )
+            self._add_trigger(trigger)
             return function
 
         return register

@@ -167,6 +167,9 @@ def after_cursor(found: Iterable[tuple[Any, str, T]], cursor: Any, limit: int) -
 WebhookFunction = Callable[..., "Event | Sequence[Event]"]
 PollFunction = Callable[..., "tuple[Sequence[Event], Any]"]
 Acknowledge = Callable[..., None]
+# subscribe(ctx, url, secret) -> registration (JSON: what unsubscribe needs, e.g. the hook's id at the source)
+Subscribe = Callable[..., Any]
+Unsubscribe = Callable[..., None]  # unsubscribe(ctx, registration)
 WEBHOOK, POLLER = "webhook", "poller"
 
 
@@ -179,6 +182,14 @@ class Trigger:
     unverified endpoint would let anyone start processes) and may have a ``payload`` schema its
     JSON body must pass. A poller may have ``acknowledge(ctx, events)``, run once its events
     are stored (delete SQS messages then, not before).
+
+    A webhook may set itself up at its source: ``subscribe(ctx, url, secret)`` creates the hook
+    (``url`` is where the source posts, built from ``events.public_url``) and returns the
+    registration, JSON kept sealed by the daemon; ``unsubscribe(ctx, registration)`` removes it.
+    With ``generated_secret`` (a setting's name) the daemon makes the signing secret, passes it to
+    ``subscribe`` and puts it in that setting whenever the operator left it out. ``registers(settings)``
+    says whether a subscription with these settings is set up at all (one whose hook the operator
+    set up by hand is not).
     """
 
     name: str
@@ -189,3 +200,13 @@ class Trigger:
     payload: JsonSchema | None = None
     verifier: Verifier | None = None
     acknowledge: Acknowledge | None = None
+    subscribe: Subscribe | None = None
+    unsubscribe: Unsubscribe | None = None
+    generated_secret: str | None = None
+    registers: Callable[[Mapping[str, Any]], bool] | None = None  # these settings are set up? (default: yes)
+
+    def registered_with(self, settings: Mapping[str, Any]) -> bool:
+        """Whether a subscription with these settings is set up at its source by the daemon."""
+        if self.subscribe is None:
+            return False
+        return self.registers is None or bool(self.registers(settings))

@@ -42,14 +42,15 @@ def liveness() -> Response:
 def readiness() -> Response:
     """200 when every enabled connector and subscription is ready, the job store answers and can write,
     and no host refused the callback credentials at its last callback; 503 naming each problem. Jobs
-    being recovered from a process that died are named in ``degraded`` (``jobs: recovering``), as is
+    being recovered from a process that died are named in ``degraded`` (``jobs: recovering``), as are
+    subscriptions whose registration at their source fails (``registration_failing``), as is
     another proxy whose catalog could not be read at its last try (and in a 503's details), never a
     reason for 503: a balancer would take this daemon out for one remote's outage."""
     state = proxy_state()
     problems = [*_connector_problems(state), *_job_store_problems(state), *_subscription_problems(state)]
     degraded = state.proxies.problems()  # named, never a 503: a remote down fails its own commands only
     if not problems:
-        degraded += _jobs_recovering(state)
+        degraded += _jobs_recovering(state) + _registrations_failing(state)
     if problems:
         summary = "; ".join(f"{p['component']}: {p['state']}" for p in problems)
         return error_response(CommandError(NOT_READY, f"Not ready: {summary}", details=problems + degraded))
@@ -102,6 +103,14 @@ def _jobs_recovering(state: ProxyState) -> list[dict[str, Any]]:
         return []
     detail = f"{count} job(s) whose process died are queued again and wait to run"
     return [{"component": "jobs", "state": "recovering", "detail": detail}]
+
+
+def _registrations_failing(state: ProxyState) -> list[dict[str, Any]]:
+    """A webhook its source was not told of (or not rid of) yet: degraded, not a 503 (it is retried)."""
+    return [
+        {"component": f"subscription {name}", "state": "registration_failing", "detail": detail}
+        for name, detail in state.events.failing_registrations().items()
+    ]
 
 
 def _subscription_problems(state: ProxyState) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from connector_proxy.errors import (
     EVENT_NOT_FOUND,
     INBOUND_BUSY,
     SUBSCRIPTION_NOT_FOUND,
+    SUBSCRIPTION_NOT_REGISTERED,
     WEBHOOK_REFUSALS,
 )
 from connector_proxy.events.model import STATES
@@ -28,6 +29,7 @@ from connector_proxy.web.bounded import stop_reading
 from connector_proxy.web.documented import documented
 from connector_proxy.web.listing import listing_queries, listing_query
 from connector_proxy.web.openapi import LIST_OF_OBJECTS, OBJECT
+from connector_proxy.web.operations import subscriptions_now
 from connector_proxy.web.responses import error_response, json_response
 from connector_proxy.web.state import proxy_state
 
@@ -121,6 +123,36 @@ def retry_event(event_id: str) -> Response:
     except CommandError as error:
         return error_response(error)
     return json_response(event.describe(), status=202)
+
+
+@inbound.get("/subscriptions")
+@documented(
+    {
+        200: {
+            "type": "object",
+            "required": ["subscriptions"],
+            "properties": {"subscriptions": LIST_OF_OBJECTS},
+        }
+    },
+    tag="events",
+)
+def list_subscriptions() -> Response:
+    """Each configured subscription and where its registration at its source stands (``registered``,
+    ``pending``, ``failing`` with the source's answer, ``removed``; null for a trigger that does not
+    register itself), and each removed one whose hook is still being torn down."""
+    return json_response({"subscriptions": subscriptions_now(proxy_state())})
+
+
+@inbound.post("/subscriptions/<name>/register")
+@documented({202: OBJECT}, errors=(SUBSCRIPTION_NOT_REGISTERED,), tag="events")
+def register_subscription(name: str) -> Response:
+    """Set a subscription up at its source again (torn down, then set up) at the registrar's next turn:
+    after the source lost its hook, say."""
+    try:
+        record = proxy_state().events.register_again(name, by="api")
+    except CommandError as error:
+        return error_response(error)
+    return json_response({"subscription": name, **record.describe()}, status=202)
 
 
 @inbound.get("/events")

@@ -70,7 +70,7 @@ def operations_now(state: ProxyState, jobs: str | None = None, events: str | Non
     job_counts, event_counts = state.jobs.counts(), state.events.counts()
     undeliverable = _undeliverable(state)
     found_jobs = undeliverable if jobs == UNDELIVERABLE else state.jobs.list(jobs, SHOWN)
-    subscriptions = _subscriptions(state)
+    subscriptions = subscriptions_now(state)
     workers = [{"connector": name, **pool.health()} for name, pool in sorted(state.services.pools.items())]
     return {
         "attention": {
@@ -78,6 +78,9 @@ def operations_now(state: ProxyState, jobs: str | None = None, events: str | Non
             "recovering_jobs": state.jobs.recovering(),  # queued again after their process died
             "dead_events": event_counts.get(DEAD, 0),
             "failing_pollers": sum(1 for s in subscriptions if (s["poll"] or {}).get("failures_in_a_row")),
+            "failing_registrations": sum(
+                1 for s in subscriptions if (s["registration"] or {}).get("state") == "failing"
+            ),
             "workers_lost": sum(sum(w[kind] for kind in LOST) for w in workers),
         },
         "jobs": {
@@ -98,6 +101,30 @@ def operations_now(state: ProxyState, jobs: str | None = None, events: str | Non
 def _undeliverable(state: ProxyState) -> list[Job]:
     """The jobs whose callbacks the host never took, among the newest ``SCANNED``, newest first."""
     return [job for job in state.jobs.list(None, SCANNED) if job.delivery.state == UNDELIVERABLE]
+
+
+def subscriptions_now(state: ProxyState) -> list[dict[str, Any]]:
+    """Configured subscriptions (polls and registrations at their sources), then removed ones whose
+    registration record is kept."""
+    registrations = state.events.registrations()
+    shown = _subscriptions(state)
+    for entry in shown:
+        record = registrations.pop(entry["name"], None)
+        entry["registration"] = record.describe() if record is not None else None
+    for name, record in sorted(registrations.items()):  # gone from plugins.toml
+        shown.append(
+            {
+                "name": name,
+                "trigger": record.trigger,
+                "kind": None,
+                "message": None,
+                "interval": None,
+                "poll": None,
+                "lag_seconds": None,
+                "registration": record.describe(),
+            }
+        )
+    return shown
 
 
 def _subscriptions(state: ProxyState) -> list[dict[str, Any]]:

@@ -192,7 +192,7 @@ def operations_page() -> Any:
     )
 
 
-ACTIONS = ("cancel", "redeliver", "retry")
+ACTIONS = ("cancel", "redeliver", "retry", "register")
 
 
 @page.post("/page/operations/<action>/<record_id>")
@@ -201,7 +201,8 @@ ACTIONS = ("cancel", "redeliver", "retry")
 )
 def act(action: str, record_id: str) -> Any:
     """An operator's action from the operations page (the session's CSRF token): ``cancel`` or
-    ``redeliver`` a job, ``retry`` a dead event; recorded as done from the page. Back to the page."""
+    ``redeliver`` a job, ``retry`` a dead event, ``register`` a subscription at its source again;
+    recorded as done from the page. Back to the page."""
     if not _signed_in() or not _csrf_matches(request.form.get("csrf", "")):
         return error_response(CommandError(UNAUTHORIZED, "Sign in on the operations page first"))
     if action not in ACTIONS:
@@ -210,6 +211,8 @@ def act(action: str, record_id: str) -> Any:
     try:
         if action == "retry":
             state.events.retry_by_id(record_id, by="page")
+        elif action == "register":
+            state.events.register_again(record_id, by="page")
         else:
             getattr(state.jobs, action)(record_id, by="page")
         flash(f"{action}: {record_id}: done", "ok")

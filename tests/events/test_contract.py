@@ -156,3 +156,30 @@ def test_a_pollers_record_keeps_its_last_success_and_its_failures_in_a_row(store
     assert (healed["failures_in_a_row"], healed["last_error"], healed["last_result"]) == (0, None, "ok")
     assert healed["last_ok_at"] == healed["last_poll_at"]
     assert set(store.polls()) == {"bucket"}
+
+
+def test_a_registration_is_kept_sealed_and_listed(store: EventStore) -> None:
+    from connector_proxy.events.registration import FAILING, REGISTERED, Registration
+
+    assert store.registration("shop") is None and list(store.registrations()) == []
+    record = Registration("shop", "erp/order", url="https://proxy.example/v1/inbound/erp/order/shop")
+    record.secret, record.settings, record.registration = "s3cret", {"token": "t0k"}, {"id": "h-1"}
+    record.state = REGISTERED
+    store.save_registration(record.touched())
+    store.save_registration(Registration("another", "erp/order", state=FAILING, last_error="503: down"))
+
+    kept = store.registration("shop")
+    assert kept is not None and kept == record
+    assert [r.subscription for r in store.registrations()] == ["another", "shop"]
+    if isinstance(store, RedisEventStore):
+        raw = str(store.redis.hget(f"{store.prefix}:registrations", "shop"))
+    else:
+        assert isinstance(store, SqliteEventStore)
+        raw = store.file.read().execute("SELECT data FROM event_registrations").fetchone()[0]
+    assert "s3cret" not in raw and "h-1" not in raw  # sealed at rest
+    assert "s3cret" not in str(kept.describe())  # never shown
+
+    kept.state, kept.registration = FAILING, None
+    store.save_registration(kept)
+    again = store.registration("shop")
+    assert again is not None and again.state == FAILING and again.registration is None

@@ -109,3 +109,11 @@ def test_the_celery_backend_without_its_extra_says_what_to_install(tmp_path: Pat
         and "celery is not installed" in ran.stderr
     )
     assert "Traceback" not in ran.stderr
+
+
+@pytest.mark.parametrize("url", ["proxy.example.com", "ftp://proxy.example.com", "https://p.example/?a=1"])
+def test_events_public_url_is_a_plain_http_url(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match=r"events\.public_url"):
+        load_settings(write(tmp_path, f'[events]\npublic_url = "{url}"\n'), {})
+    fine = load_settings(write(tmp_path, '[events]\npublic_url = "https://proxy.example.com/base/"\n'), {})
+    assert fine.events.public_url == "https://proxy.example.com/base/"

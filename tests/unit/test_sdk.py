@@ -96,3 +96,20 @@ def test_after_cursor_neither_misses_nor_repeats_items_sharing_an_instant() -> N
     third, cursor = after_cursor(later, cursor, limit=10)
     assert [item["key"] for item in third] == ["d", "e"] and cursor == {"at": "11", "names": ["e"]}
     assert after_cursor(later, cursor, limit=10) == ([], cursor)
+
+
+def test_a_webhook_subscribes_and_unsubscribes_as_a_pair() -> None:
+    from connector_proxy.sdk import Connector, HmacSignature
+
+    shop = Connector("shop")
+    with pytest.raises(ValueError, match="subscribe and unsubscribe come as a pair"):
+        shop.webhook("order", verifier=HmacSignature(), subscribe=lambda ctx, url, secret: {})
+    shop.webhook(
+        "order",
+        verifier=HmacSignature(),
+        subscribe=lambda ctx, url, secret: {},
+        unsubscribe=lambda ctx, registration: None,
+        registers=lambda settings: "api" in settings,
+    )(lambda ctx, request: [])
+    trigger = shop.triggers["order"]
+    assert trigger.registered_with({"api": "x"}) and not trigger.registered_with({})

@@ -339,3 +339,13 @@ def secret_call(url: str) -> dict[str, Any]:
         "basic_auth_password": "s3cret-password",
         "data": {"x": 1},
     }
+
+
+def test_a_registration_answers_hook_id_is_read_by_json_pointer() -> None:
+    from connector_proxy_http.inbound import _at
+
+    answer = {"hook": {"ids": ["a", {"a/b": 7, "m~n": "x"}]}}
+    assert _at(answer, "/hook/ids/1/a~1b") == 7 and _at(answer, "/hook/ids/1/m~0n") == "x"
+    assert _at(answer, "/hook/ids/0") == "a" and _at(answer, "") == answer
+    assert _at(answer, "/hook/ids/9") is None and _at(answer, "hook") is None
+    assert _at("<html>", "/id") is None
