@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from connector_proxy import jsontext
 from connector_proxy.config import EventSettings
@@ -59,9 +59,11 @@ class EventThreads:
 
     def start(self) -> None:
         self.owner = new_owner()
-        self._sender = MessageSender(self.settings)  # its pool belongs to this process
         self._stopping.clear()
-        loops = [self._deliver] * self.settings.delivery_threads + [self._poll_and_prune]
+        loops: list[Callable[[], None]] = [self._poll_and_prune]
+        if self.settings.host_url:  # none when only a registrar runs (no subscription bound yet)
+            self._sender = MessageSender(self.settings)  # its pool belongs to this process
+            loops += [self._deliver] * self.settings.delivery_threads
         if self.registrar is not None:  # its calls to sources take seconds: never in the pollers' way
             loops.append(self._register)
         self._threads = [threading.Thread(target=loop, daemon=True, name="events") for loop in loops]

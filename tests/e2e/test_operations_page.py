@@ -143,6 +143,7 @@ def test_an_operator_sees_what_went_wrong_and_mends_it_from_the_page(
         "recovering_jobs": 0,
         "dead_events": 1,
         "failing_pollers": 0,
+        "failing_registrations": 0,
         "workers_lost": 1,
     }
     assert [j["id"] for j in summary["jobs"]["shown"] if j["state"] == "queued"] == [queued]
