@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from connector_proxy import carried, jsontext
+from connector_proxy.calls.call import Call
 from connector_proxy.concurrency import unless_client_leaves
 from connector_proxy.errors import (
     CALL_FAILURES,
@@ -56,23 +57,24 @@ def run_command(connector: str, command: str) -> Response:
     except CommandError as error:
         return error_response(error)
     state, command_id = proxy_state(), f"{connector}/{command}"
-    if state.proxies.remotes and state.registry.find(command_id) is None:
+    bound = state.registry.find(command_id)  # the one lookup of this call
+    if bound is None and state.proxies.remotes:
         passed_on = proxied.call(state, command_id, raw, payload)
         if passed_on is not None:
             return passed_on
-    if state.jobs.wanted(command_id, request.headers.get("Prefer")):
-        outcome = state.jobs.accept(command_id, payload)
+    call = Call.read(command_id, payload, bound)
+    if state.jobs.wanted(call, request.headers.get("Prefer")):
+        outcome = state.jobs.accept(call)
         response = json_response(outcome.envelope, outcome.status)
         if outcome.status == ACCEPTED:
             response.headers["Location"] = outcome.envelope["command_response"]["body"]["status_url"]
             response.headers["Preference-Applied"] = "respond-async"
         return response
     client = request.environ.get("gunicorn.socket")  # a call whose client hung up is ended, not finished
-    if state.jobs.relays(command_id, payload):  # the command PUTs its result back: through the daemon
-        outcome = unless_client_leaves(client, lambda: state.jobs.relay(command_id, payload))
+    if state.jobs.relays(call):  # the command PUTs its result back: through the daemon
+        outcome = unless_client_leaves(client, partial(state.jobs.relay, call))
     else:
-        answer = partial(state.executor.run, command_id, payload, answers_host=True)
-        outcome = unless_client_leaves(client, answer)
+        outcome = unless_client_leaves(client, partial(state.executor.run, call, answers_host=True))
     return json_response(outcome.envelope, outcome.status)
 
 

@@ -14,9 +14,9 @@ from typing import Any
 from flask import Response, request
 
 from connector_proxy import metrics
+from connector_proxy.calls.call import Call, check
 from connector_proxy.concurrency import unless_client_leaves
 from connector_proxy.errors import PROXY_CHAIN, PROXY_UNAVAILABLE
-from connector_proxy.executor import check_call
 from connector_proxy.proxies.calls import Passed, forward_call, forward_typeahead, redirect_location
 from connector_proxy.proxies.catalogs import RemoteCommand
 from connector_proxy.proxies.client import VIA_HEADER, Remote
@@ -72,7 +72,7 @@ def _answer(state: ProxyState, remote: Remote, command: RemoteCommand, body: byt
         served = f"{command.id} is served by proxy {remote.settings.name}"
         chain = f"{served}: a call that came through another proxy is not passed on again"
         raise CommandError(PROXY_CHAIN, chain)
-    check_call(command.validator, command.optional, payload)  # with the parameters it declares
+    check(Call.read(command.id, payload, None, command.optional), command.validator)  # its parameters
     if remote.settings.mode == "redirect":
         location = redirect_location(remote, url_path("v1", "do", *command.id.split("/")))
         response = json_response({"location": location}, remote.settings.redirect_status)

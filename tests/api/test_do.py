@@ -50,6 +50,16 @@ def test_host_keys_go_to_the_context_not_the_parameters(client: FlaskClient) -> 
     assert 0 < body["seconds_left"] <= 44
 
 
+def test_the_hosts_fields_are_read_by_one_rule_a_boolean_is_no_process_instance(client: FlaskClient) -> None:
+    fields = {"spiff__process_instance_id": True, "spiff__task_id": 7, "spiff__callback_url": ["x"]}
+    status, answer = call(client, "sample/Context", fields)
+    body = answer["command_response"]["body"]
+
+    assert status == 200
+    assert body["process_instance_id"] is None  # as the log lines and the span read it
+    assert body["task_id"] is None and body["callback_url"] is None and body["task_data"] == {}
+
+
 def test_null_for_an_optional_parameter_means_not_given(client: FlaskClient) -> None:
     status, answer = call(client, "sample/Greet", {"name": "Ada", "times": None, "tags": None})
 

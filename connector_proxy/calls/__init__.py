@@ -1,0 +1,4 @@
+"""A host's call, from the edge to the one place that decides how it runs.
+
+call.py      Call: the command id, its parameters and the host's fields, read once by one rule
+"""
