@@ -13,6 +13,7 @@ from typing import Any
 
 from connector_proxy import envelope, errors, metrics
 from connector_proxy.calls.call import Call, check
+from connector_proxy.calls.timed import Timed
 from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
@@ -77,32 +78,21 @@ class Executor:
         return Outcome(outcome.status, answer, outcome.kind)
 
     def _run_logged(self, call: Call, timeout: float | None) -> tuple[Outcome, list[RefreshedTokens]]:
-        bound = call.command  # labels are the registry's names, never the client's
-        timer = metrics.CallTimer(bound.connector, bound.command.name) if bound else metrics.CallTimer("", "")
+        bound = call.command
         traced = call.traced() if tracing.active() else {}
         with (
             identified(call.ids(call_ids().request_id)),
             tracing.span(f"call {bound.id if bound else 'unknown'}", **traced),
+            Timed(log, call.command_id, *((bound.connector, bound.command.name) if bound else ())) as timed,
         ):
-            try:
-                outcome, refreshed = self._run(call, timeout or self.limits.command_timeout)
-            except BaseException:  # the call was ended under it (its client left): no longer in flight
-                timer.done(metrics.ABANDONED, "")
-                raise
+            outcome, refreshed = self._run(call, timeout or self.limits.command_timeout)
             error = outcome.envelope["error"]
-            timer.done(outcome.kind, error["error_code"] if error else "")
             if error:
                 tracing.note(
                     connector_proxy__error_code=error["error_code"], connector_proxy__outcome=outcome.kind
                 )
                 tracing.failed(error["error_code"])
-            log.info(
-                "%r -> %s %s in %.1f ms",
-                call.command_id,
-                outcome.status,
-                error["error_code"] if error else "ok",
-                (time.perf_counter() - timer.started) * 1000,
-            )
+            timed.done(outcome.status, outcome.kind, error["error_code"] if error else "")
         return outcome, refreshed
 
     def check(self, call: Call) -> BoundCommand | Outcome:

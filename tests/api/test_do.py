@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -171,3 +172,20 @@ def test_an_undeclared_code_still_answers_and_warns(
     assert status == 200
     assert answer["error"]["error_code"] == "Undeclared"
     assert "sample/Forgetful raised undeclared error code Undeclared" in caplog.text
+
+
+def test_a_call_looks_its_command_up_once(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector_proxy.registry import Registry
+
+    looked_up: list[str] = []
+    find = Registry.find
+
+    def counted(self: Registry, command_id: str) -> Any:
+        looked_up.append(command_id)
+        return find(self, command_id)
+
+    monkeypatch.setattr(Registry, "find", counted)
+    status, _ = call(client, "sample/Greet", {"name": "Ada"})
+
+    assert status == 200
+    assert looked_up == ["sample/Greet"]  # the Call carries it: jobs, relay, executor read it there
