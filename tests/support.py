@@ -21,11 +21,11 @@ from connector_proxy.config import Settings, load_settings
 from connector_proxy.sdk.testing import (
     CallbackReceiver,
     RunningDaemon,
-    app_client,
     call,
     completed,
     succeeded,
 )
+from connector_proxy.testing import app_client
 
 __all__ = ["CallbackReceiver", "call", "completed", "succeeded"]  # shared with connectors' own tests
 ROOT = Path(__file__).parents[1]
