@@ -117,3 +117,11 @@ def _reachable(start: str) -> set[str]:
             seen.add(nxt)
             todo.append(nxt)
     return seen
+
+
+def test_the_moved_app_client_keeps_its_old_name() -> None:
+    import connector_proxy.sdk.testing as sdk_testing
+    from connector_proxy.testing import app_client
+
+    with pytest.warns(DeprecationWarning, match="connector_proxy.testing.app_client"):
+        assert sdk_testing.app_client is app_client
