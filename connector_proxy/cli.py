@@ -588,7 +588,7 @@ def _call(settings: Settings, arguments: argparse.Namespace) -> int:
     as_text = [key for key in keys if not key.endswith(":")]  # key:=json is JSON already
     discovered = discover(settings)
     executor = Executor(discovered.registry, settings.limits)
-    outcome = executor.run(arguments.command, payload, answers_host=True)
+    outcome = executor.run(executor.read(arguments.command, payload), answers_host=True)
     for pool in discovered.pools.values():
         pool.close()  # an isolated connector's worker ends with the command
     print(json.dumps(outcome.envelope, indent=2, default=str))

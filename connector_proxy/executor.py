@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema.protocols import Validator
-
 from connector_proxy import envelope, errors, metrics
+from connector_proxy.calls.call import Call, check
+from connector_proxy.calls.timed import Timed
 from connector_proxy.config import LimitSettings
 from connector_proxy.envelope import Envelope
 from connector_proxy.registry import BoundCommand, Registry
@@ -22,7 +21,6 @@ from connector_proxy.renewed import Renewals
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import (
     Accepted,
-    CallIds,
     Context,
     RefreshedTokens,
     TaskLog,
@@ -31,9 +29,7 @@ from connector_proxy.sdk.context import (
 )
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
-from connector_proxy.validation import validate
 
-SPIFF_PREFIX = "spiff__"
 ACCEPTED = 202  # answered now, the result comes later (a job, or a remote system calling the host)
 log = logging.getLogger(__name__)
 
@@ -55,17 +51,21 @@ class Executor:
         self.limits = limits
         self.renewals = renewals or Renewals(None, 0.0)
 
-    def run(
-        self, command_id: str, payload: Any, timeout: float | None = None, answers_host: bool = False
-    ) -> Outcome:
+    def read(self, command_id: str, body: Any) -> Call:
+        """The call of ``command_id``, its command looked up here, once."""
+        return Call.read(command_id, body, self.registry.find(command_id))
+
+    def run(self, call: Call, timeout: float | None = None, answers_host: bool = False) -> Outcome:
         """Run one call and log its outcome (never its parameters: they may hold secrets).
 
         ``timeout`` replaces ``limits.command_timeout`` (jobs have their own deadline).
         ``answers_host``: the outcome is the host's synchronous answer, which can carry a renewed
         token set (a job's callback cannot: the set is kept for a later answer).
         """
-        payload, handed = self.renewals.hand_in(payload)
-        outcome, refreshed = self._run_logged(command_id, payload, timeout)
+        parameters, handed = self.renewals.hand_in(call.parameters)
+        if handed:
+            call = call.with_parameters(parameters)
+        outcome, refreshed = self._run_logged(call, timeout)
         outstanding = self.renewals.outstanding(handed, refreshed)
         if not outstanding:
             return outcome
@@ -74,46 +74,34 @@ class Executor:
         self.renewals.settle(outstanding, carried if carried and _completes(outcome.envelope) else None)
         if carried is None:
             return outcome
-        answer = envelope.with_refreshed_tokens(outcome.envelope, carried, command_id)
+        answer = envelope.with_refreshed_tokens(outcome.envelope, carried, call.command_id)
         return Outcome(outcome.status, answer, outcome.kind)
 
-    def _run_logged(
-        self, command_id: str, payload: Any, timeout: float | None
-    ) -> tuple[Outcome, list[RefreshedTokens]]:
-        bound = self.registry.find(command_id)  # labels are the registry's names, never the client's
-        timer = metrics.CallTimer(bound.connector, bound.command.name) if bound else metrics.CallTimer("", "")
+    def _run_logged(self, call: Call, timeout: float | None) -> tuple[Outcome, list[RefreshedTokens]]:
+        bound = call.command
+        traced = call.traced() if tracing.active() else {}
         with (
-            identified(_ids_of(payload)),
-            tracing.span(f"call {bound.id if bound else 'unknown'}", **_traced(bound, payload)),
+            identified(call.ids(call_ids().request_id)),
+            tracing.span(f"call {bound.id if bound else 'unknown'}", **traced),
+            Timed(log, call.command_id, *((bound.connector, bound.command.name) if bound else ())) as timed,
         ):
-            try:
-                outcome, refreshed = self._run(command_id, payload, timeout or self.limits.command_timeout)
-            except BaseException:  # the call was ended under it (its client left): no longer in flight
-                timer.done(metrics.ABANDONED, "")
-                raise
+            outcome, refreshed = self._run(call, timeout or self.limits.command_timeout)
             error = outcome.envelope["error"]
-            timer.done(outcome.kind, error["error_code"] if error else "")
             if error:
                 tracing.note(
                     connector_proxy__error_code=error["error_code"], connector_proxy__outcome=outcome.kind
                 )
                 tracing.failed(error["error_code"])
-            log.info(
-                "%r -> %s %s in %.1f ms",
-                command_id,
-                outcome.status,
-                error["error_code"] if error else "ok",
-                (time.perf_counter() - timer.started) * 1000,
-            )
+            timed.done(outcome.status, outcome.kind, error["error_code"] if error else "")
         return outcome, refreshed
 
-    def check(self, command_id: str, payload: Any) -> BoundCommand | Outcome:
+    def check(self, call: Call) -> BoundCommand | Outcome:
         """The command a call names if the call is valid for it, else the refusal to answer."""
-        bound = self.registry.find(command_id)
+        bound = call.command
         if bound is None:
-            return rejected(self._missing(command_id))
+            return rejected(self._missing(call.command_id))
         try:
-            check_call(bound.validator, bound.optional, payload)
+            check(call, bound.validator)
         except CommandError as error:
             return rejected(error)
         return bound
@@ -125,43 +113,32 @@ class Executor:
             return errors.command_not_found(command_id)
         return errors.connector_unavailable(command_id, status.state)
 
-    def _run(self, command_id: str, payload: Any, timeout: float) -> tuple[Outcome, list[RefreshedTokens]]:
+    def _run(self, call: Call, timeout: float) -> tuple[Outcome, list[RefreshedTokens]]:
         """The outcome, and the token sets the command renewed on the way."""
         with tracing.span("validate"):
-            checked = self.check(command_id, payload)
+            checked = self.check(call)
         if isinstance(checked, Outcome):
             return checked, []
-        parameters, spiff = _split(payload, checked.optional)
-        context = self._context(checked, spiff, timeout)
+        context = self._context(checked, call, timeout)
         if checked.command.deprecated is not None:
             _warn_deprecated(checked, context)
         with tracing.span(f"command {checked.id}"):
-            invocation = checked.run(context, {**checked.defaults, **parameters})
+            invocation = checked.run(context, {**checked.defaults, **call.parameters})
         return _outcome(checked, invocation, context.log.lines), context.refreshed
 
-    def _context(self, bound: BoundCommand, spiff: Mapping[str, Any], timeout: float) -> Context:
-        task_id = text_or_none(spiff.get("task_id"))
-        task_data = spiff.get("task_data")
-        instance = spiff.get("process_instance_id")
+    def _context(self, bound: BoundCommand, call: Call, timeout: float) -> Context:
+        host = call.host
         return Context(
             **bound.live.in_use(),  # one pair, even across a secret's refresh
-            log=TaskLog(bound.logger, task_id),
+            log=TaskLog(bound.logger, host.task_id),
             deadline=time.monotonic() + timeout,
-            task_data=task_data if isinstance(task_data, Mapping) else {},  # carried unread until read
-            callback_url=text_or_none(spiff.get("callback_url")),
-            task_id=task_id,
-            process_instance_id=instance if isinstance(instance, int) else None,
-            process_model_identifier=text_or_none(spiff.get("process_model_identifier")),
+            task_data=host.task_data,
+            callback_url=host.callback_text,
+            task_id=host.task_id,
+            process_instance_id=host.process_instance_id,
+            process_model_identifier=host.process_model_identifier,
             request_id=call_ids().request_id,
         )
-
-
-def check_call(validator: Validator, optional: frozenset[str], payload: Any) -> None:
-    """Raise the refusal of a call whose body is not an object or whose parameters fail their schema
-    (here, or for a command another proxy serves: the same rules, the same words)."""
-    if not isinstance(payload, dict):
-        raise CommandError(errors.INVALID_REQUEST_BODY, "The body must be a JSON object")
-    validate(validator, _split(payload, optional)[0])
 
 
 def _warn_deprecated(bound: BoundCommand, context: Context) -> None:
@@ -178,30 +155,9 @@ def _completes(answer: Envelope) -> bool:
     return answer["error"] is None and isinstance(status, int) and status < 300
 
 
-def _ids_of(payload: Any) -> CallIds:
-    """The request's id with the host's instance and task, for every line this call logs."""
-    spiff = payload if isinstance(payload, dict) else {}
-    instance = spiff.get("spiff__process_instance_id")
-    numbered = isinstance(instance, int) and not isinstance(instance, bool)
-    task_id = text_or_none(spiff.get("spiff__task_id"))
-    return CallIds(call_ids().request_id, instance if numbered else None, task_id)
-
-
 def rejected(error: CommandError) -> Outcome:
     """A call refused before any command ran: the proxy answers the error's status."""
     return Outcome(error.http_status, envelope.from_error(error))
-
-
-def _split(payload: Mapping[str, Any], optional: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Host keys go to the context; null for an optional parameter means not given."""
-    parameters: dict[str, Any] = {}
-    spiff: dict[str, Any] = {}
-    for key, value in payload.items():
-        if key.startswith(SPIFF_PREFIX):
-            spiff[key[len(SPIFF_PREFIX) :]] = value
-        elif not (value is None and key in optional):
-            parameters[key] = value
-    return parameters, spiff
 
 
 def _outcome(bound: BoundCommand, invocation: Invocation, lines: list[str]) -> Outcome:
@@ -226,25 +182,3 @@ def _outcome(bound: BoundCommand, invocation: Invocation, lines: list[str]) -> O
 def _check_declared(bound: BoundCommand, code: ErrorCode) -> None:
     if code not in bound.command.errors:
         log.warning("%s raised undeclared error code %s", bound.id, code.code)
-
-
-def _traced(bound: BoundCommand | None, payload: Any) -> dict[str, Any]:
-    """What a call's span says: the connector and command, and the host's ids (never a parameter)."""
-    if not tracing.active():
-        return {}
-    spiff = payload if isinstance(payload, dict) else {}
-    return {
-        "connector_proxy__connector": bound.connector if bound else None,
-        "connector_proxy__command": bound.id if bound else None,
-        "spiff__process_instance_id": _id_text(spiff.get("spiff__process_instance_id")),
-        "spiff__task_id": _id_text(spiff.get("spiff__task_id")),
-    }
-
-
-def _id_text(value: Any) -> str | None:
-    """A host's id (text, or a process instance's number) as a span shows it."""
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
-
-
-def text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None

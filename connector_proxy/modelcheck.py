@@ -156,13 +156,6 @@ def service_tasks(file: str, xml: bytes) -> list[ServiceTask]:
 Check = Callable[[ServiceTask], Iterable[Finding]]
 
 
-def check_model(file: str, xml: bytes, shapes: Mapping[str, CommandShape]) -> tuple[int, list[Finding]]:
-    """How many service tasks one BPMN file has, and every finding in it; raises MalformedModel
-    when it cannot be read safely."""
-    tasks = service_tasks(file, xml)
-    return len(tasks), [found for task in tasks for found in check_task(task, shapes)]
-
-
 def report(models: Iterable[tuple[str, bytes]], shapes: Mapping[str, CommandShape]) -> dict[str, Any]:
     """What ``POST /v1/validate`` answers and ``connector-proxy validate`` prints: every finding, and
     ``ok`` when none is an error. Raises MalformedModel for the first file that cannot be read."""

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -21,11 +22,11 @@ from connector_proxy.config import Settings, load_settings
 from connector_proxy.sdk.testing import (
     CallbackReceiver,
     RunningDaemon,
-    app_client,
     call,
     completed,
     succeeded,
 )
+from connector_proxy.testing import app_client
 
 __all__ = ["CallbackReceiver", "call", "completed", "succeeded"]  # shared with connectors' own tests
 ROOT = Path(__file__).parents[1]
@@ -59,6 +60,17 @@ def client_from(
 ) -> FlaskClient:
     """sdk.testing's app_client with the tests' configuration and environment by default."""
     return app_client(tmp_path, toml, TEST_ENV if environ is None else environ)
+
+
+def wait_until(check: Any, seconds: float, what: str) -> Any:
+    """What ``check()`` returns once it is true: a test waits for the event, not for a time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not within {seconds} s")
 
 
 def error_code(status: int, answer: Any) -> str:

@@ -122,9 +122,12 @@ class JobRunner:
             job.fail(CommandError(JOB_ABANDONED, f"started {job.attempts - 1} times and never finished"))
             return
         log.info("job %s: running %s (attempt %s)", job.id, job.command, job.attempts)
-        payload = job.payload if relay_url is None else {**job.payload, "spiff__callback_url": relay_url}
+        call = self.executor.read(job.command, job.payload)
         try:
-            outcome = self.executor.run(job.command, payload, timeout=self.settings.command_timeout)
+            outcome = self.executor.run(
+                call if relay_url is None else call.with_callback(relay_url),
+                timeout=self.settings.command_timeout,
+            )
         except Exception:  # the executor turns a command's failures into envelopes: this one is ours
             log.exception("job %s: the runner failed", job.id)
             job.fail(CommandError(INTERNAL_ERROR, "The job's runner failed; see the daemon's log"))

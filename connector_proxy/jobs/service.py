@@ -11,9 +11,10 @@ import socket
 import time
 from dataclasses import asdict
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Protocol
 
 from connector_proxy import envelope
+from connector_proxy.calls.call import Call
 from connector_proxy.config import ConfigError, Settings
 from connector_proxy.errors import (
     CALLBACK_NOT_RESENDABLE,
@@ -22,7 +23,7 @@ from connector_proxy.errors import (
     JOB_NOT_FOUND,
     RELAY_NOT_FOUND,
 )
-from connector_proxy.executor import ACCEPTED, Executor, Outcome, rejected, text_or_none
+from connector_proxy.executor import ACCEPTED, Executor, Outcome, rejected
 from connector_proxy.jobs import relay
 from connector_proxy.jobs.delivery import callback_policy, checked_callback_url
 from connector_proxy.jobs.model import DELIVERED, PENDING, QUEUED, WAITING, Delivery, Job
@@ -73,26 +74,24 @@ class Jobs:
         self.timeout = settings.jobs.command_timeout
         self.background = background
 
-    def wanted(self, command_id: str, prefer: str | None) -> bool:
+    def wanted(self, call: Call, prefer: str | None) -> bool:
         """``Prefer: respond-async`` (RFC 7240), or a command that always runs in the background."""
         if prefer and any(p.strip().lower() == "respond-async" for p in prefer.split(",")):
             return True
-        bound = self.executor.registry.find(command_id)
-        return bound is not None and bound.command.asynchronous
+        return call.command is not None and call.command.command.asynchronous
 
-    def accept(self, command_id: str, payload: Any) -> Outcome:
-        checked = self.executor.check(command_id, payload)
+    def accept(self, call: Call) -> Outcome:
+        checked = self.executor.check(call)
         if isinstance(checked, Outcome):
             return checked  # the envelope with error set: the host fails the task instead of waiting
         try:
-            callback_url = checked_callback_url(self.callbacks, payload.get("spiff__callback_url"))
+            callback_url = checked_callback_url(self.callbacks, call.host.callback_url)
         except CommandError as error:
             return rejected(error)
-        task_id = text_or_none(payload.get("spiff__task_id"))
         job = Job(
             command=checked.id,
-            payload=payload,
-            task_id=task_id,
+            payload=call.body,
+            task_id=call.host.task_id,
             callback_url=callback_url,
             request_id=call_ids().request_id,
             relay_base=self.relay_base if checked.command.calls_back else None,
@@ -103,24 +102,24 @@ class Jobs:
             self.dispatch.run(job)
         return _accepted(job, joined)
 
-    def relays(self, command_id: str, payload: Any) -> bool:
+    def relays(self, call: Call) -> bool:
         """Whether the call hands its command a relay URL: the command PUTs its result back itself
         (declared ``calls_back``) and the host gave a callback URL to relay it to."""
-        bound = self.executor.registry.find(command_id)
+        bound = call.command
         calls_back = bound is not None and bound.command.calls_back and self.relay_base is not None
-        return calls_back and isinstance(payload, dict) and bool(payload.get("spiff__callback_url"))
+        return calls_back and isinstance(call.body, dict) and bool(call.host.callback_url)
 
-    def relay(self, command_id: str, payload: dict[str, Any]) -> Outcome:
+    def relay(self, call: Call) -> Outcome:
         """Run the call now with a relay URL in place of the host's; a job waits for the PUT back.
         A command that answers at once (no 202) ends the job: the host has its answer."""
-        checked = self.executor.check(command_id, payload)
+        checked = self.executor.check(call)
         if isinstance(checked, Outcome):
             return checked
         try:
-            callback_url = checked_callback_url(self.callbacks, payload.get("spiff__callback_url"))
+            callback_url = checked_callback_url(self.callbacks, call.host.callback_url)
         except CommandError as error:
             return rejected(error)
-        job = Job(checked.id, {}, text_or_none(payload.get("spiff__task_id")), callback_url)
+        job = Job(checked.id, {}, call.host.task_id, callback_url)
         job.request_id, job.traceparent = call_ids().request_id, tracing.traceparent()
         job.start()  # it runs now, in this request
         url = relay.open_relay(job, self.relay_base or "")
@@ -128,7 +127,7 @@ class Jobs:
         if joined:  # the host called again for a task whose command is still at work
             return _accepted(job, joined)
         self.dispatch.expire_later(job, self.timeout)
-        outcome = self.executor.run(command_id, {**payload, "spiff__callback_url": url})
+        outcome = self.executor.run(call.with_callback(url))
         if outcome.status != ACCEPTED:
             job.finish(outcome.status, dict(outcome.envelope), hand_off=True)
             self.store.settle(job)

@@ -7,8 +7,9 @@
     body = succeeded(client, "mine/DoIt", number=42)
 
 ``RunningDaemon`` is ``connector-proxy serve`` under gunicorn in a child
-process; ``app_client`` is the same application in the test's process (no
-server), quick for checking a command's validation, answers and errors.
+process; ``connector_proxy.testing.app_client`` is the same application in the
+test's process (no server), quick for checking a command's validation, answers
+and errors (``app_client`` here is its deprecated alias).
 ``SilentServer`` is an upstream that never answers, ``ServiceTaskHost`` what a
 SpiffWorkflow backend makes of a call's answer, ``CallbackReceiver`` a
 host's callback endpoint, ``MessageHost`` a host's message API (inbound
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +42,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
+
+    from connector_proxy.testing import app_client  # the deprecated alias below, typed
 
 __all__ = [
     "CallbackReceiver",
@@ -665,15 +669,19 @@ def _instance(message: Message, status: str) -> dict[str, Any]:
     }
 
 
-def app_client(folder: Path, config: str, environ: Mapping[str, str] | None = None) -> FlaskClient:
-    """The daemon's application in this process, configured by ``config`` (plugins.toml text,
-    written into ``folder``) and ``environ`` (where ``env:`` references are read)."""
-    from connector_proxy.config import load_settings  # the daemon, loaded only by tests that use it
-    from connector_proxy.web.app import create_app
+def __getattr__(name: str) -> Any:
+    """``app_client`` moved to :mod:`connector_proxy.testing` (it builds the daemon, which the SDK does
+    not import); the old name still works, with a DeprecationWarning."""
+    if name != "app_client":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        "connector_proxy.sdk.testing.app_client moved to connector_proxy.testing.app_client",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    from connector_proxy.testing import app_client  # a deprecated alias: the one upward import, declared
 
-    path = folder / "plugins.toml"
-    path.write_text(config)
-    return create_app(load_settings(path, dict(environ or {}))).test_client()
+    return app_client
 
 
 def call(client: FlaskClient, command: str, payload: Any, **kwargs: Any) -> tuple[int, Any]:

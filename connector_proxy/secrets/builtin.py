@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from connector_proxy.secrets.providers import SecretReferenceError
+from connector_proxy.secrets.unresolved import SecretReferenceError
 
 
 class Environment:

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Protocol, runtime_checkable
 
+from connector_proxy.secrets.builtin import environment, files
+from connector_proxy.secrets.unresolved import SecretReferenceError
+
+__all__ = ["GROUP", "SecretProvider", "SecretReferenceError", "provider", "schemes"]
+
 GROUP = "connector_proxy.secret_providers"
 log = logging.getLogger(__name__)
-
-
-class SecretReferenceError(ValueError):
-    """A reference that cannot be resolved; the message names the reference, never a secret."""
 
 
 @runtime_checkable
@@ -56,10 +57,4 @@ def provider(scheme: str) -> SecretProvider | None:
     return loaded
 
 
-def _built_in() -> dict[str, SecretProvider]:
-    from connector_proxy.secrets.builtin import environment, files
-
-    return {"env": environment, "file": files}
-
-
-_BUILT_IN = _built_in()
+_BUILT_IN: dict[str, SecretProvider] = {"env": environment, "file": files}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, request
 
 from connector_proxy import carried, jsontext
-from connector_proxy.concurrency import unless_client_leaves
+from connector_proxy.calls.dispatch import Answer, Incoming, JobAnswer, Redirected, dispatch
 from connector_proxy.errors import (
     CALL_FAILURES,
     COMMAND_NOT_FOUND,
@@ -19,6 +18,7 @@ from connector_proxy.errors import (
     PROXY_FAILURES,
 )
 from connector_proxy.executor import ACCEPTED
+from connector_proxy.proxies.calls import Passed
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web import proxied
 from connector_proxy.web.documented import documented
@@ -55,25 +55,34 @@ def run_command(connector: str, command: str) -> Response:
         raw, payload = _json_body()
     except CommandError as error:
         return error_response(error)
-    state, command_id = proxy_state(), f"{connector}/{command}"
-    if state.proxies.remotes and state.registry.find(command_id) is None:
-        passed_on = proxied.call(state, command_id, raw, payload)
-        if passed_on is not None:
-            return passed_on
-    if state.jobs.wanted(command_id, request.headers.get("Prefer")):
-        outcome = state.jobs.accept(command_id, payload)
-        response = json_response(outcome.envelope, outcome.status)
-        if outcome.status == ACCEPTED:
-            response.headers["Location"] = outcome.envelope["command_response"]["body"]["status_url"]
-            response.headers["Preference-Applied"] = "respond-async"
-        return response
-    client = request.environ.get("gunicorn.socket")  # a call whose client hung up is ended, not finished
-    if state.jobs.relays(command_id, payload):  # the command PUTs its result back: through the daemon
-        outcome = unless_client_leaves(client, lambda: state.jobs.relay(command_id, payload))
-    else:
-        answer = partial(state.executor.run, command_id, payload, answers_host=True)
-        outcome = unless_client_leaves(client, answer)
-    return json_response(outcome.envelope, outcome.status)
+    incoming = Incoming(
+        f"{connector}/{command}",
+        raw,
+        payload,
+        request.headers.get("Prefer"),
+        proxied.came_through_a_proxy(),
+        request.environ.get("gunicorn.socket"),
+    )
+    return _rendered(dispatch(proxy_state(), incoming))
+
+
+def _rendered(answer: Answer) -> Response:
+    """The dispatched call's answer as HTTP: a job's Location, a redirect's, a remote's as it came."""
+    match answer:
+        case Passed():
+            return proxied.passed_response(answer)
+        case Redirected(location, status):
+            response = json_response({"location": location}, status)
+            response.headers["Location"] = location
+            return response
+        case JobAnswer(outcome):
+            response = json_response(outcome.envelope, outcome.status)
+            if outcome.status == ACCEPTED:
+                response.headers["Location"] = outcome.envelope["command_response"]["body"]["status_url"]
+                response.headers["Preference-Applied"] = "respond-async"
+            return response
+        case _:
+            return json_response(answer.envelope, answer.status)
 
 
 def _json_body() -> tuple[bytes, Any]:

@@ -32,7 +32,7 @@ from connector_proxy.errors import (
 from connector_proxy.registry import BoundCommand, Registry
 from connector_proxy.sdk.errors import ErrorCode
 from connector_proxy.web.auth import HEADER, guarded
-from connector_proxy.web.documented import Query, RouteDoc, route_doc
+from connector_proxy.web.documented import RouteDoc, route_doc
 from connector_proxy.web.responses import UNAUTHENTICATED
 
 ANY: dict[str, Any] = {}
@@ -245,11 +245,6 @@ def _with_host_keys(schemas: Mapping[str, Mapping[str, Any]]) -> Iterable[tuple[
         schema.pop("$schema", None)
         schema["patternProperties"] = {**schema.get("patternProperties", {}), "^spiff__": ANY}
         yield command_id, schema
-
-
-def _query_parameter(query: Query) -> dict[str, Any]:
-    described = {"in": "query", "required": query.required, "description": query.description}
-    return {"name": query.name, "schema": query.schema, **described}
 
 
 def _path_parameter(name: str) -> dict[str, Any]:

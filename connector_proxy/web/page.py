@@ -162,7 +162,8 @@ def try_command(connector: str, command: str) -> Any:
         payload = jsontext.loads(request.form.get("parameters", "{}").encode())
     except jsontext.NotStrictJson as problem:
         return error_response(CommandError(INVALID_REQUEST_BODY, f"parameters: {problem}"))
-    outcome = proxy_state().executor.run(f"{connector}/{command}", payload)
+    executor = proxy_state().executor
+    outcome = executor.run(executor.read(f"{connector}/{command}", payload))
     if request.accept_mimetypes.best == "application/json":
         return json_response({"status": outcome.status, "envelope": outcome.envelope})
     shown = json.dumps(outcome.envelope, indent=2, ensure_ascii=False)

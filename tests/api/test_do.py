@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -48,6 +49,16 @@ def test_host_keys_go_to_the_context_not_the_parameters(client: FlaskClient) -> 
     assert body["callback_url"] == "http://host.example/callback"
     assert body["token_length"] == len("s3cr3t-token-value")
     assert 0 < body["seconds_left"] <= 44
+
+
+def test_the_hosts_fields_are_read_by_one_rule_a_boolean_is_no_process_instance(client: FlaskClient) -> None:
+    fields = {"spiff__process_instance_id": True, "spiff__task_id": 7, "spiff__callback_url": ["x"]}
+    status, answer = call(client, "sample/Context", fields)
+    body = answer["command_response"]["body"]
+
+    assert status == 200
+    assert body["process_instance_id"] is None  # as the log lines and the span read it
+    assert body["task_id"] is None and body["callback_url"] is None and body["task_data"] == {}
 
 
 def test_null_for_an_optional_parameter_means_not_given(client: FlaskClient) -> None:
@@ -161,3 +172,20 @@ def test_an_undeclared_code_still_answers_and_warns(
     assert status == 200
     assert answer["error"]["error_code"] == "Undeclared"
     assert "sample/Forgetful raised undeclared error code Undeclared" in caplog.text
+
+
+def test_a_call_looks_its_command_up_once(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector_proxy.registry import Registry
+
+    looked_up: list[str] = []
+    find = Registry.find
+
+    def counted(self: Registry, command_id: str) -> Any:
+        looked_up.append(command_id)
+        return find(self, command_id)
+
+    monkeypatch.setattr(Registry, "find", counted)
+    status, _ = call(client, "sample/Greet", {"name": "Ada"})
+
+    assert status == 200
+    assert looked_up == ["sample/Greet"]  # the Call carries it: jobs, relay, executor read it there

@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 
 from connector_proxy.sdk.testing import RunningDaemon, silent_server
 from connector_proxy.web.auth import HEADER
-from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon
+from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon, wait_until
 
 KEY = "e2e-key-4f9a0c"
 MODELER = "http://127.0.0.1:7001"  # a browser application allowed to call across origins
@@ -163,8 +163,8 @@ def test_a_crash_answers_json_and_logs_the_traceback(daemon: Daemon) -> None:
     assert response.json()["error"]["error_code"] == "CommandCrashed"
     assert "(KeyError)" in response.json()["error"]["message"]
     assert "Traceback" not in response.text
-    time.sleep(0.2)  # the log line is written after the answer
-    assert "Traceback" in daemon.log.read_text()
+    # the log line is written after the answer
+    wait_until(lambda: "Traceback" in daemon.log.read_text(), 20, "the traceback in the log")
 
 
 def test_a_request_gunicorn_cannot_parse_is_answered_in_json(daemon: Daemon) -> None:

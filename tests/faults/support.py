@@ -10,14 +10,15 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 import requests
 
 from connector_proxy.sdk.testing import CallbackReceiver, free_port, start_owned, start_seconds
-from tests.support import Daemon
+from tests.support import Daemon, wait_until
+
+__all__ = ["wait_until"]  # where the fault tests have always found it
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -94,16 +95,6 @@ def send(daemon: Daemon, receiver: CallbackReceiver, count: int, seconds: float)
 def running(daemon: Daemon) -> int:
     jobs = requests.get(f"{daemon.url}/v1/jobs?state=running", timeout=10).json()["jobs"]
     return len(jobs)
-
-
-def wait_until(check: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not within {seconds} s")
 
 
 def delivered_once_each(receiver: CallbackReceiver, count: int, seconds: float) -> None:

@@ -25,7 +25,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from connector_proxy.sdk.testing import free_port, start_owned, stop_owned
-from tests.support import CLI, SITE, TEST_ENV, CallbackReceiver, Daemon
+from tests.support import CLI, SITE, TEST_ENV, CallbackReceiver, Daemon, wait_until
 
 REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 ASYNC = {"Prefer": "respond-async"}
@@ -378,7 +378,11 @@ def test_a_killed_daemon_loses_no_job(backend: Backend, receiver: CallbackReceiv
         ]["body"]["job_id"]
         for n in range(3)
     ]
-    time.sleep(0.5)  # the first is running, the others queued (one job at a time)
+    first = f"{daemon.url}/v1/jobs/{ids[0]}"
+    # the first running, the others queued (one job at a time)
+    wait_until(
+        lambda: requests.get(first, timeout=5).json()["state"] == "running", 20, "the first job running"
+    )
     daemon.kill()
 
     restarted = backend.daemon("second")

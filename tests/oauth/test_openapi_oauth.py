@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import app_client, completed
+from connector_proxy.sdk.testing import completed
+from connector_proxy.testing import app_client
 from tests.oauth_provider import OAuthProvider
 
 DOCUMENT = """

@@ -18,6 +18,7 @@ from connector_proxy.sdk import Context, TaskLog
 from connector_proxy.sdk.destinations import DestinationPolicy
 from connector_proxy.sdk.outbound import DestinationBusy, DestinationLineTimeout, pool_manager, pooled_session
 from connector_proxy.sdk.testing import SilentServer
+from tests.support import wait_until
 
 STUCK_AFTER = 0.4
 POLICY = DestinationPolicy(allow_loopback=True, max_concurrent=2, stuck_after=STUCK_AFTER)
@@ -53,20 +54,21 @@ def manager_get_with(manager: urllib3.PoolManager, url: str, timeout: float) -> 
     return manager.request("GET", url, timeout=timeout, retries=False).status
 
 
-def _hang(get: Get, url: str, seconds: float, calls: int = 2) -> list[threading.Thread]:
+def _hang(get: Get, silent: SilentServer, seconds: float, calls: int = 2) -> list[threading.Thread]:
     def call() -> None:
         with contextlib.suppress(requests.RequestException, urllib3.exceptions.HTTPError):
-            get(url, seconds)  # times out, as asked
+            get(silent.url, seconds)  # times out, as asked
 
     threads = [threading.Thread(target=call) for _ in range(calls)]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)  # both calls are now waiting on the silent upstream
+    waiting = f"{calls} calls waiting on the silent upstream"
+    wait_until(lambda: silent.open_connections() >= calls, seconds, waiting)
     return threads
 
 
 def test_a_call_to_a_stuck_origin_is_refused_at_once(get: Get, silent: SilentServer) -> None:
-    hung = _hang(get, silent.url, seconds=2.0)
+    hung = _hang(get, silent, seconds=2.0)
     time.sleep(STUCK_AFTER)  # nothing has started or ended since: the origin is stuck
 
     started = time.monotonic()
@@ -83,7 +85,7 @@ def test_a_call_to_a_stuck_origin_is_refused_at_once(get: Get, silent: SilentSer
 
 
 def test_a_call_waits_in_line_until_the_origin_counts_as_stuck(get: Get, silent: SilentServer) -> None:
-    hung = _hang(get, silent.url, seconds=2.0)  # the second started 0.3 s ago
+    hung = _hang(get, silent, seconds=2.0)  # the second started a moment ago
 
     started = time.monotonic()
     with pytest.raises(DestinationBusy):
@@ -98,9 +100,7 @@ def test_a_call_waits_in_line_until_the_origin_counts_as_stuck(get: Get, silent:
 
 def test_a_call_in_line_ends_at_its_pool_timeout(silent: SilentServer) -> None:
     manager = pool_manager(DestinationPolicy(allow_loopback=True, max_concurrent=1))
-    hung = _hang(
-        lambda url, seconds: manager_get_with(manager, url, seconds), silent.url, seconds=2.0, calls=1
-    )
+    hung = _hang(lambda url, seconds: manager_get_with(manager, url, seconds), silent, seconds=2.0, calls=1)
 
     started = time.monotonic()
     with pytest.raises(DestinationLineTimeout) as waited:
@@ -114,7 +114,7 @@ def test_a_call_in_line_ends_at_its_pool_timeout(silent: SilentServer) -> None:
 
 def test_a_call_in_line_ends_at_its_commands_deadline(silent: SilentServer) -> None:
     session = pooled_session(DestinationPolicy(allow_loopback=True, max_concurrent=1))
-    hung = _hang(lambda url, seconds: session.get(url, timeout=seconds).status_code, silent.url, 2.0, calls=1)
+    hung = _hang(lambda url, seconds: session.get(url, timeout=seconds).status_code, silent, 2.0, calls=1)
     log = TaskLog(logging.getLogger("test"))
     context = Context(config={}, resources=None, log=log, deadline=time.monotonic() + 0.5)
 
@@ -129,11 +129,11 @@ def test_a_call_in_line_ends_at_its_commands_deadline(silent: SilentServer) -> N
 
 def test_time_in_line_comes_off_the_read_timeout(httpserver: HTTPServer, silent: SilentServer) -> None:
     manager = pool_manager(DestinationPolicy(allow_loopback=True, max_concurrent=1))
-    hung = _hang(
-        lambda url, seconds: manager_get_with(manager, url, seconds), silent.url, seconds=0.8, calls=1
-    )
+    hung = _hang(lambda url, seconds: manager_get_with(manager, url, seconds), silent, seconds=0.8, calls=1)
 
-    started = time.monotonic()  # ~0.5 s in line, then a connection that hangs as well
+    started = (
+        time.monotonic()
+    )  # in line until the first call's 0.8 s are up, then a connection that hangs too
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
         manager.request("GET", silent.url, timeout=1.0, pool_timeout=1.0, retries=False)
 
@@ -144,10 +144,10 @@ def test_time_in_line_comes_off_the_read_timeout(httpserver: HTTPServer, silent:
 
 def test_slots_come_back_after_timeouts(get: Get, silent: SilentServer, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/ok").respond_with_data("ok")
-    for thread in _hang(get, silent.url, seconds=0.5):
+    for thread in _hang(get, silent, seconds=0.5):
         thread.join()
 
-    for thread in _hang(get, silent.url, seconds=0.5):  # two slots again, not zero
+    for thread in _hang(get, silent, seconds=0.5):  # two slots again, not zero
         thread.join()
     assert silent.open_connections() == 0
 
@@ -156,7 +156,7 @@ def test_other_origins_are_not_limited_by_a_stuck_one(
     get: Get, silent: SilentServer, httpserver: HTTPServer
 ) -> None:
     httpserver.expect_request("/ok").respond_with_data("ok")
-    hung = _hang(get, silent.url, seconds=1.5)
+    hung = _hang(get, silent, seconds=1.5)
 
     assert [get(httpserver.url_for("/ok"), 5) for _ in range(5)] == [200] * 5
     for thread in hung:

@@ -1,5 +1,6 @@
 """The house stays layered: the SDK below the daemon, the daemon's core below the web layer, no
-import cycles. Read from the source (module-level imports; TYPE_CHECKING and deferred ones apart)."""
+import cycles. Read from the source: every import, at module level or in a function, for the type
+checker (TYPE_CHECKING) or at run time, relative ones too."""
 
 from __future__ import annotations
 
@@ -20,27 +21,55 @@ def _name(path: Path) -> str:
 MODULES = {_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
-def _top_level_nodes(tree: ast.Module, typing_too: bool) -> Iterator[ast.AST]:
-    for node in tree.body:
-        if not typing_too and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            continue  # for the type checker only: no import at run time
-        yield from ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else (node,)
+# deprecated aliases: an old name kept where it was, imported from its new home when it is used
+# (module __getattr__) and for the type checker; the only upward imports, each declared here
+ALIASES = {"connector_proxy.sdk.testing": {"connector_proxy.testing"}}
 
 
-def imports_of(module: str, typing_too: bool = False) -> set[str]:
-    """The project's modules that ``module`` imports when it is imported (or, ``typing_too``, names)."""
-    found = set()
-    for node in _top_level_nodes(ast.parse(MODULES[module].read_text()), typing_too):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in MODULES:
-            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & MODULES.keys()
-            found |= submodules or {node.module}
-        elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name in MODULES}
-    return found - {module}
+def _imported(tree: ast.Module) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """Every import in the source, and whether it is a deprecated alias's (in ``__getattr__`` or
+    under TYPE_CHECKING)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.If):
+            aliased = isinstance(node, ast.If) or node.name == "__getattr__"
+            if isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import | ast.ImportFrom):
+                    yield inner, aliased
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node, False
+
+
+def imports_of(module: str, aliases_too: bool = False) -> set[str]:
+    """The project's modules that ``module`` imports anywhere in its source (a relative import fails)."""
+    found: set[str] = set()
+    aliased: set[str] = set()
+    for node, alias in _imported(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and node.module, f"{module}: a relative import"
+            submodules = {f"{node.module}.{name.name}" for name in node.names} & MODULES.keys()
+            names = submodules or ({node.module} & MODULES.keys())
+        else:
+            names = {name.name for name in node.names if name.name in MODULES}
+        (aliased if alias else found).update(names)
+    declared = ALIASES.get(module, set())
+    unaliased = found - (aliased & declared)  # an alias's import counts only where it is declared one
+    return (found if aliases_too else unaliased) - {module}
 
 
 GRAPH = {module: imports_of(module) for module in MODULES}
-NAMED = {module: imports_of(module, typing_too=True) for module in MODULES}  # for cycles: types tangle too
+
+
+def test_the_declared_aliases_are_the_only_exceptions() -> None:
+    for module, targets in ALIASES.items():
+        assert targets <= imports_of(module, aliases_too=True) - GRAPH[module], module
+
+
+def test_every_import_is_read() -> None:
+    """Imports in a function and under TYPE_CHECKING count: the test reads them."""
+    assert "connector_proxy.jobs.runner" in GRAPH["connector_proxy.jobs.service"]  # inside create_jobs()
 
 
 def _inside(module: str, *packages: str) -> bool:
@@ -54,7 +83,13 @@ def test_the_sdk_imports_only_the_sdk(module: str) -> None:
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_only_the_web_layer_and_what_serves_it_import_web(module: str) -> None:
-    if _inside(module, "connector_proxy.web", "connector_proxy.server", "connector_proxy.cli"):
+    if _inside(
+        module,
+        "connector_proxy.web",
+        "connector_proxy.server",
+        "connector_proxy.cli",
+        "connector_proxy.testing",
+    ):
         return
     assert sorted(m for m in GRAPH[module] if _inside(m, "connector_proxy.web")) == []
 
@@ -67,7 +102,7 @@ def test_the_configuration_imports_no_feature_package() -> None:
 
 def test_no_modules_import_each_other() -> None:
     cycles = []
-    for module, imported in NAMED.items():
+    for module, imported in GRAPH.items():
         for other in imported:
             if module in _reachable(other):
                 cycles.append(sorted((module, other)))
@@ -78,7 +113,15 @@ def _reachable(start: str) -> set[str]:
     seen: set[str] = set()
     todo = [start]
     while todo:
-        for nxt in NAMED[todo.pop()] - seen:
+        for nxt in GRAPH[todo.pop()] - seen:
             seen.add(nxt)
             todo.append(nxt)
     return seen
+
+
+def test_the_moved_app_client_keeps_its_old_name() -> None:
+    import connector_proxy.sdk.testing as sdk_testing
+    from connector_proxy.testing import app_client
+
+    with pytest.warns(DeprecationWarning, match="connector_proxy.testing.app_client"):
+        assert sdk_testing.app_client is app_client
