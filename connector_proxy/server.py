@@ -149,13 +149,20 @@ class DaemonServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
 
 
 def booting(started: Callable[[Any], None], booted: mmap.mmap) -> Callable[[Any], None]:
-    """``post_worker_init``: the worker's services, then its mark as booted (from then on its exit,
-    with whatever status, is a crash the master outlives)."""
+    """``post_worker_init``: the worker's mark as booted (from then on its exit, with whatever status,
+    is a crash the master outlives), then its services. The mark comes first: a job the services take
+    at once (one queued again after a crash) may end the process before they return; a service that
+    cannot start takes the mark back, and its error is a boot failure, as before."""
 
     def hook(worker: Any) -> None:
-        started(worker)
         guard_exits()  # a command's os._exit() is its own call's crash, not the worker's
-        booted[worker.age % BOOT_SLOTS] = 1
+        slot = worker.age % BOOT_SLOTS
+        booted[slot] = 1
+        try:
+            started(worker)
+        except BaseException:
+            booted[slot] = 0
+            raise
 
     return hook
 

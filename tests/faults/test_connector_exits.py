@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import start_seconds
+from connector_proxy.sdk.testing import CallbackReceiver, start_seconds
 from tests.faults.conftest import FAULT_SITE, replaced
+from tests.faults.support import ASYNC
 from tests.support import Daemon
 
 CONFIG = """
@@ -22,6 +23,8 @@ workers = 1
 graceful_timeout = 5
 [discovery]
 import_timeout = 2
+[jobs]
+callback_allow = ["127.0.0.1"]
 """
 
 
@@ -74,6 +77,26 @@ def test_a_command_calling_os_exit_is_a_crashed_command_and_its_worker_serves_on
     assert "ExitCalled" in answer.json()["error"]["message"]
     assert daemon.worker_pids() == before
     assert do(daemon, "Hello").json()["command_response"]["body"]["pid"] in before
+
+
+def test_a_job_that_ends_each_worker_taking_it_with_status_3_never_stops_the_daemon(daemon: Daemon) -> None:
+    """The job is queued again at once and taken by the replacement as it boots (its services start
+    in post_worker_init): that worker's exit 3 is a crash too, until the job is given up."""
+    receiver = CallbackReceiver()
+    try:
+        payload = {"status": 3, "spiff__task_id": "t", "spiff__callback_url": f"{receiver.url}/callback/t"}
+        accepted = requests.post(
+            f"{daemon.url}/v1/do/faulty/ExitFromThread", json=payload, headers=ASYNC, timeout=start_seconds()
+        )
+        assert accepted.status_code == 202, accepted.text
+        receiver.wait_for(1, seconds=start_seconds())
+        [(_, envelope)] = receiver.received
+    finally:
+        receiver.close()
+
+    assert envelope["error"]["error_code"] == "JobAbandoned"
+    assert requests.get(f"{daemon.url}/liveness", timeout=10).status_code == 200
+    assert "Worker failed to boot" not in daemon.log.read_text()
 
 
 @pytest.mark.parametrize("how", ["SystemExit", "KeyboardInterrupt"])
