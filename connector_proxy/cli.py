@@ -190,6 +190,21 @@ def _configure_logging(settings: Settings, action: str) -> None:
     logging.basicConfig(level=level, handlers=[person], force=True)
 
 
+def _warn_short_lease(settings: Settings) -> None:
+    """A command holding a gevent worker's CPU also holds its lease's renewal: only gunicorn's kill
+    of that worker, before the lease runs out, keeps its job from starting elsewhere meanwhile."""
+    server, lease = settings.server, settings.jobs.lease_seconds
+    if server.worker_class == "gevent" and lease <= server.worker_timeout:
+        logging.getLogger(__name__).warning(
+            "jobs.lease_seconds (%g s) is not longer than the worker timeout (%d s): a command holding its"
+            " worker's CPU that long stops its lease's renewal, and its job may start again elsewhere while"
+            " it runs; keep jobs.lease_seconds above %d s",
+            lease,
+            server.worker_timeout,
+            server.worker_timeout,
+        )
+
+
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     own_metrics = _metrics_directory()  # before prometheus_client is imported: it reads the variable then
     from connector_proxy.jobs.delivery import warn_without_credentials
@@ -209,6 +224,7 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
         return 2
     app = create_app(_bound(settings, arguments.bind))
     warn_without_credentials(settings.jobs)
+    _warn_short_lease(settings)
     proxy_state_of(app).jobs.recover()  # before any worker forks: what a stop left running runs again
     proxy_state_of(app).events.recover()
 

@@ -49,6 +49,12 @@ class ServerSettings:
     log_format: str = "auto"  # json, text, or auto: JSON lines unless stderr is a terminal
     access_log: bool = False
 
+    @property
+    def worker_timeout(self) -> int:
+        """Seconds gunicorn lets a worker go silent (a command holding a gevent worker's CPU) before
+        killing it; never shorter than a graceful stop."""
+        return max(60, self.graceful_timeout)
+
 
 @dataclass(frozen=True)
 class LimitSettings:

@@ -225,7 +225,7 @@ def gunicorn_options(server: ServerSettings, limits: LimitSettings) -> dict[str,
         "worker_connections": server.worker_connections,
         "threads": server.threads,
         "graceful_timeout": server.graceful_timeout,
-        "timeout": max(60, server.graceful_timeout),
+        "timeout": server.worker_timeout,
         # the gevent worker bounds reading a request's line and headers (and an idle connection) by this
         "keepalive": limits.header_timeout,
         "loglevel": server.log_level,

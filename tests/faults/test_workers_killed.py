@@ -56,6 +56,8 @@ def test_jobs_of_workers_killed_mid_job_run_again_at_once_and_each_is_delivered_
         took = time.monotonic() - killed_at
         assert recovered(daemon, "worker_exited") >= busy
         assert recovered(daemon, "lease_expired") == 0  # found at once, not when the leases ran out
+        warned = "jobs.lease_seconds (4 s) is not longer than the worker timeout (60 s)"
+        assert warned in daemon.log.read_text()  # a CPU-bound command could outlast this lease
 
     assert took < 60
 
