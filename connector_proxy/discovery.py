@@ -47,7 +47,7 @@ from connector_proxy.registry import (
 )
 from connector_proxy.sdk.connector import Command, Connector
 from connector_proxy.sdk.factories import FACTORY_GROUP, CannotBuild, ConnectorFactory, Recipe
-from connector_proxy.sdk.invocation import invoke
+from connector_proxy.sdk.invocation import exits_refused, guard_exits, invoke
 from connector_proxy.secrets import SecretReferenceError, mask_secrets, resolve_secrets, rotating
 from connector_proxy.site_paths import read_new_path_files
 from connector_proxy.validation import parameters_validator, rule_in_words
@@ -114,6 +114,7 @@ def discover(
 ) -> Discovered:
     """Load every installed connector the settings enable, those installed since start-up included."""
     read_new_path_files()  # a reload finds what pip install -e added after the interpreter started
+    guard_exits()  # a connector's import calling os._exit() must not end the process discovering it
     statuses: dict[str, ConnectorStatus] = {}
     bindings = Bindings()
     for name, connector_settings in settings.connectors.items():
@@ -281,7 +282,7 @@ def _load_isolated(
 
 def _import(candidate: Candidate, seconds: float) -> Connector:
     try:
-        loaded = within(seconds, candidate.load)
+        loaded = within(seconds, partial(exits_refused, candidate.load))
         return loaded if candidate.make is None else candidate.make(loaded)
     except TimeoutError:  # its import stays stuck in a thread of its own; the daemon starts without it
         raise ConnectorRejected(

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from connector_proxy.sdk.context import Context, Result
 from connector_proxy.sdk.errors import CommandError, OutboundRefusal
@@ -70,9 +70,10 @@ class ExitCalled(Exception):
     """A command called ``os._exit()`` in a process that serves other calls (see :func:`guard_exits`)."""
 
     def __init__(self, status: int) -> None:
-        super().__init__(f"os._exit({status}) called by a command")
+        super().__init__(f"os._exit({status}) called by a connector")
 
 
+T = TypeVar("T")
 _IN_COMMAND: ContextVar[bool] = ContextVar("connector_proxy_in_command", default=False)
 _real_exit = os._exit
 _guarded_pid: int | None = None
@@ -86,6 +87,16 @@ def guard_exits() -> None:
     global _guarded_pid
     _guarded_pid = os.getpid()
     os._exit = _exit_unless_in_command
+
+
+def exits_refused(work: Callable[[], T]) -> T:
+    """``work`` (a connector's import) run so that its ``os._exit()`` raises :class:`ExitCalled`, in a
+    process where :func:`guard_exits` ran (the master discovering connectors, a reload)."""
+    marked = _IN_COMMAND.set(True)
+    try:
+        return work()
+    finally:
+        _IN_COMMAND.reset(marked)
 
 
 def _exit_unless_in_command(status: int) -> NoReturn:

@@ -117,3 +117,10 @@ def test_a_connector_whose_import_hangs_is_left_out_with_its_reason(daemon: Daem
     assert connectors["stuck"]["state"] == "import_error"
     assert "did not import within 2 s (discovery.import_timeout)" in connectors["stuck"]["detail"]
     assert connectors["faulty"]["state"] == "ready"
+
+
+def test_a_connector_whose_import_calls_os_exit_is_left_out_with_its_reason(daemon: Daemon) -> None:
+    connectors = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=10).json()}
+
+    assert connectors["quitting"]["state"] == "import_error"
+    assert "ExitCalled" in connectors["quitting"]["detail"]
