@@ -188,17 +188,25 @@ def test_a_remote_schemas_ref_is_never_fetched_and_its_command_left_out(
     with HostilePeer() as target:  # where the catalog's $ref points: it must hear nothing
         target.answer("/*", {"type": "string"}, Knobs(slow=60))  # accepts, then never answers in time
         remote.refs([f"{target.url}/ssrf.json", "file:///etc/hostname", "#/definitions/x", "#/$defs/none"])
-        remote.commands.append({"id": "evil/Fine", "parameters": [{"id": "value", "schema": {"type": "string"}}]})
+        remote.commands.append(
+            {"id": "evil/Fine", "parameters": [{"id": "value", "schema": {"type": "string"}}]}
+        )
         with Daemon(aggregating(tmp_path, remote.url), ENV, tmp_path / "d.log") as daemon:
-            state = wait_for("the catalog read", lambda: proxies(daemon)["remote"]["read_at"] and proxies(daemon))
+            state = wait_for(
+                "the catalog read", lambda: proxies(daemon)["remote"]["read_at"] and proxies(daemon)
+            )
             answers = []
             for index in range(4):
                 began = time.monotonic()
                 called = requests.post(
                     f"{daemon.url}/v1/do/evil/R{index}", json={"value": "x"}, headers=OURS, timeout=10
                 )
-                answers.append((called.status_code, called.json()["error"]["error_code"], time.monotonic() - began))
-            fine = requests.post(f"{daemon.url}/v1/do/evil/Fine", json={"value": "x"}, headers=OURS, timeout=10)
+                answers.append(
+                    (called.status_code, called.json()["error"]["error_code"], time.monotonic() - began)
+                )
+            fine = requests.post(
+                f"{daemon.url}/v1/do/evil/Fine", json={"value": "x"}, headers=OURS, timeout=10
+            )
             alive = liveness_for(daemon, 1)
         asked = target.paths()
     skipped = state["remote"]["skipped"]

@@ -50,12 +50,17 @@ def test_shared_defs_are_checked_once_and_still_refused_when_wrong() -> None:
 
 @pytest.mark.parametrize("kind", [ParametersValidator, LinearValidator, Draft202012Validator])
 def test_no_validator_we_build_fetches_a_ref(kind: Any) -> None:
-    with socket.socket() as listening:  # a URL that accepts: were it fetched, the fetch would hang here
+    with socket.socket() as listening:  # a URL that accepts and never answers: was it ever connected to?
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         url = f"http://127.0.0.1:{listening.getsockname()[1]}/ssrf.json"
-        with pytest.raises(Unresolvable):
-            list(closed({"properties": {"a": {"$ref": url}}}, kind).iter_errors({"a": 1}))
+        before = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(2)  # without the fix, urlopen's wait for an answer ends, the test fails
+        try:
+            with pytest.raises(Unresolvable):
+                list(closed({"properties": {"a": {"$ref": url}}}, kind).iter_errors({"a": 1}))
+        finally:
+            socket.setdefaulttimeout(before)
         listening.setblocking(False)
         with pytest.raises(BlockingIOError):
             listening.accept()  # no connection was ever made
