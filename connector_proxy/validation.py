@@ -22,7 +22,7 @@ import re2  # type: ignore[import-untyped]
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
@@ -139,7 +139,7 @@ def _unresolved(node: Any, resolver: Any) -> Iterator[str]:
     if not isinstance(node, Mapping):
         return
     if isinstance(node.get("$id"), str):  # a new base for the references below it
-        resolver = resolver.in_subresource(Resource(contents=node, specification=DRAFT202012))
+        resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
     for key in ("$ref", "$dynamicRef"):
         ref = node.get(key)
         if isinstance(ref, str):
