@@ -50,7 +50,7 @@ from connector_proxy.sdk.factories import FACTORY_GROUP, CannotBuild, ConnectorF
 from connector_proxy.sdk.invocation import exits_refused, guard_exits, invoke
 from connector_proxy.secrets import SecretReferenceError, mask_secrets, resolve_secrets, rotating
 from connector_proxy.site_paths import read_new_path_files
-from connector_proxy.validation import parameters_validator, rule_in_words
+from connector_proxy.validation import closed, parameters_validator, rule_in_words
 
 GROUP = "connector_proxy.connectors"
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ def configured(
     try:
         Draft202012Validator.check_schema(schema)
         config = resolve_secrets(schema, dict(table), environ)
-        error = best_match(Draft202012Validator(schema).iter_errors(config))
+        error = best_match(closed(schema, Draft202012Validator).iter_errors(config))
     except SchemaError as schema_error:
         raise ConnectorRejected("invalid", f"config schema: {schema_error.message}") from None
     except SecretReferenceError as reference_error:

@@ -23,7 +23,7 @@ from defusedxml.ElementTree import fromstring
 
 from connector_proxy import errors
 from connector_proxy.catalog import run_by_host
-from connector_proxy.validation import LinearValidator
+from connector_proxy.validation import LinearValidator, closed
 
 ERROR, NOTE = "error", "note"
 KINDS = (
@@ -233,7 +233,7 @@ def _check_parameters(
         value = literal(expression)
         if schema is None or value is NOT_A_LITERAL:
             continue  # an expression: its value is known only when the task runs
-        problem = next(LinearValidator(schema).iter_errors(value), None)
+        problem = next(closed(schema, LinearValidator).iter_errors(value), None)
         if problem is not None:
             yield finding(
                 "wrong_type",

@@ -27,7 +27,7 @@ from connector_proxy.modelcheck import (
     deprecation,
     literal,
 )
-from connector_proxy.validation import LinearValidator
+from connector_proxy.validation import LinearValidator, closed
 
 UPGRADE_KINDS = (
     "removed_command",
@@ -164,7 +164,7 @@ def _narrowed(
 
 
 def _fits(schema: Mapping[str, Any], value: Any) -> bool:
-    return next(LinearValidator(schema).iter_errors(value), None) is None
+    return next(closed(schema, LinearValidator).iter_errors(value), None) is None
 
 
 def _types(schema: Mapping[str, Any], entry: Mapping[str, Any]) -> set[str]:

@@ -5,7 +5,8 @@ with the host's secrets substituted in plain text. Patterns (``pattern``,
 ``patternProperties``) are matched by RE2, in time linear in the value, so a
 pattern a remote catalog or a connector declares cannot hold a worker
 (``^(a+)+$``); one RE2 cannot match (a backreference, a lookaround) is refused
-with the schema.
+with the schema. No validator built here retrieves a ``$ref`` (``closed``): a schema's
+references resolve within it or not at all.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import re2  # type: ignore[import-untyped]
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from connector_proxy.errors import INVALID_PARAMETERS
 from connector_proxy.sdk.errors import CommandError
@@ -106,6 +110,47 @@ ParametersValidator = validators.extend(  # type: ignore[no-untyped-call]
 )
 
 
+# a registry that retrieves nothing: given as ``registry=``, it also turns off jsonschema's deprecated
+# fallback that fetches any unknown ``$ref`` URL with urlopen (a remote catalog's SSRF)
+_NOTHING_RETRIEVED: Registry[Any] = Registry()
+
+
+def closed(schema: Any, kind: Any = ParametersValidator) -> Validator:
+    """A validator of ``kind`` for ``schema`` whose ``$ref`` resolve within the schema, never fetched."""
+    validator: Validator = kind(schema, registry=_NOTHING_RETRIEVED)
+    return validator
+
+
+def check_refs(schema: Any) -> None:
+    """Raise SchemaError naming the first ``$ref`` that does not resolve within ``schema`` (a URL,
+    a file, a pointer to nothing): a call would otherwise fail on it, every time."""
+    resource = DRAFT202012.create_resource(schema)
+    registry = _NOTHING_RETRIEVED.with_resource(DRAFT202012.id_of(schema) or "", resource)
+    for ref in _unresolved(schema, registry.resolver_with_root(resource)):
+        shown = ref if len(ref) <= 60 else ref[:57] + "..."
+        raise SchemaError(f"its $ref {shown!r} does not resolve within its schema")
+
+
+def _unresolved(node: Any, resolver: Any) -> Iterator[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _unresolved(item, resolver)
+        return
+    if not isinstance(node, Mapping):
+        return
+    if isinstance(node.get("$id"), str):  # a new base for the references below it
+        resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
+    for key in ("$ref", "$dynamicRef"):
+        ref = node.get(key)
+        if isinstance(ref, str):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                yield ref
+    for value in node.values():
+        yield from _unresolved(value, resolver)
+
+
 def parameters_validator(schema: Mapping[str, Any], checked: set[int] | None = None) -> Validator:
     """The validator of a command's parameters; raises SchemaError if the schema itself is wrong,
     or if it holds a pattern RE2 cannot match (checked here, when the catalog is read, not per call).
@@ -123,14 +168,13 @@ def parameters_validator(schema: Mapping[str, Any], checked: set[int] | None = N
             if id(entry) not in checked:
                 check_schema(entry)
                 checked.add(id(entry))
-    validator: Validator = ParametersValidator(schema)
-    return validator
+    return closed(schema)
 
 
 def object_validator(properties: Mapping[str, Any], required: list[str]) -> tuple[dict[str, Any], Validator]:
     """The object schema of named parameters (no others), and its validator: each parameter's schema
     is checked once however many commands declare it (a remote's 6,000 commands share a few), the
-    object around them is ours."""
+    object around them is ours. SchemaError if one holds a ``$ref`` that does not resolve in it."""
     for schema in properties.values():
         check_schema(schema)
     whole = {
@@ -139,8 +183,8 @@ def object_validator(properties: Mapping[str, Any], required: list[str]) -> tupl
         "required": required,
         "additionalProperties": False,
     }
-    validator: Validator = ParametersValidator(whole)
-    return whole, validator
+    check_refs(whole)  # another proxy's schemas: a $ref out of them is refused with the catalog
+    return whole, closed(whole)
 
 
 _CHECKED: set[bytes] = set()  # digests of the schemas found good: each distinct schema checked once

@@ -705,11 +705,12 @@ def completed(client: FlaskClient, command: str, **parameters: Any) -> dict[str,
 def assert_answers_as_declared(client: FlaskClient, command: str, body: Any) -> None:
     """Fail naming the rule when ``body`` does not fit the command's declared output schema."""
     from jsonschema import Draft202012Validator  # the daemon's own dependency, loaded by tests only
+    from referencing import Registry  # retrieves no $ref (the SDK cannot import validation.closed)
 
     declared = client.get(f"/v1/commands/{command}").get_json().get("output_schema")
     if declared is None:
         return
-    problem = next(Draft202012Validator(declared).iter_errors(body), None)
+    problem = next(Draft202012Validator(declared, registry=Registry()).iter_errors(body), None)
     assert problem is None, (
         f"{command} answered outside its output schema: {problem.message if problem else ''}"
     )

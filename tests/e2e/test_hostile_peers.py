@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from connector_proxy.web.auth import HEADER
-from tests.hostile import CATASTROPHIC, HostileRemote, Knobs
+from tests.hostile import CATASTROPHIC, HostilePeer, HostileRemote, Knobs
 from tests.hostile.remote import envelope
 from tests.support import TEST_ENV, Daemon
 
@@ -180,6 +180,42 @@ def test_catastrophic_patterns_cannot_hold_a_worker(tmp_path: Path, remote: Host
             stop.set()
             prober.join()
     assert max(slowest) < 2, max(slowest)
+
+
+def test_a_remote_schemas_ref_is_never_fetched_and_its_command_left_out(
+    tmp_path: Path, remote: HostileRemote
+) -> None:
+    with HostilePeer() as target:  # where the catalog's $ref points: it must hear nothing
+        target.answer("/*", {"type": "string"}, Knobs(slow=60))  # accepts, then never answers in time
+        remote.refs([f"{target.url}/ssrf.json", "file:///etc/hostname", "#/definitions/x", "#/$defs/none"])
+        remote.commands.append(
+            {"id": "evil/Fine", "parameters": [{"id": "value", "schema": {"type": "string"}}]}
+        )
+        with Daemon(aggregating(tmp_path, remote.url), ENV, tmp_path / "d.log") as daemon:
+            state = wait_for(
+                "the catalog read", lambda: proxies(daemon)["remote"]["read_at"] and proxies(daemon)
+            )
+            answers = []
+            for index in range(4):
+                began = time.monotonic()
+                called = requests.post(
+                    f"{daemon.url}/v1/do/evil/R{index}", json={"value": "x"}, headers=OURS, timeout=10
+                )
+                answers.append(
+                    (called.status_code, called.json()["error"]["error_code"], time.monotonic() - began)
+                )
+            fine = requests.post(
+                f"{daemon.url}/v1/do/evil/Fine", json={"value": "x"}, headers=OURS, timeout=10
+            )
+            alive = liveness_for(daemon, 1)
+        asked = target.paths()
+    skipped = state["remote"]["skipped"]
+    assert asked == [], f"the daemon fetched {asked}"
+    assert len(skipped) == 4 and all("does not resolve within its schema" in why for why in skipped), skipped
+    assert all(why.startswith(f"evil/R{index}: ") for index, why in enumerate(sorted(skipped)))
+    assert [(status, code) for status, code, _ in answers] == [(404, "command_not_found")] * 4, answers
+    assert max(took for *_, took in answers) < 5 and fine.status_code == 200
+    assert max(alive) < 2, max(alive)
 
 
 def test_a_remote_answer_is_passed_on_safely(tmp_path: Path, remote: HostileRemote) -> None:

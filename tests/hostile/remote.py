@@ -74,6 +74,14 @@ class HostileRemote(HostilePeer):
             for index, pattern in enumerate(listed)
         ]
 
+    def refs(self, listed: list[str]) -> None:
+        """One command per ``$ref`` (``evil/R<i>``): a parameter ``value`` whose schema is that ``$ref``
+        (a URL the daemon must never fetch, a file, a pointer to nothing)."""
+        self.commands = [
+            {"id": f"evil/R{index}", "parameters": [{"id": "value", "schema": {"$ref": ref}}]}
+            for index, ref in enumerate(listed)
+        ]
+
     def _catalog(self, _request: Request) -> Any:
         self.reads += 1
         if self._changing is not None:  # made from bytes: a 3 MB json.dumps would hold the tests' GIL
