@@ -321,9 +321,10 @@ def test_a_recorded_hook_id_no_delete_can_name_is_dropped_not_failing_for_ever(
     http = "[connectors.http.config.destinations]\nallow_loopback = true\n"
     path.write_text(path.read_text().replace("[events]\n", f"{http}[events]\npoll_timeout = 2\n"))
     old = {"register_url": f"{erp.url}/hooks", "register_headers": {}, "register_id": "/id"}
-    kept = SqliteEventStore(SqliteFile(store, SCHEMA), Sealer(()))  # a record kept before such ids were refused
+    kept = SqliteEventStore(SqliteFile(store, SCHEMA), Sealer(()))  # kept before such ids were refused
+    tricky = {"id": "../../admin"}
     kept.save_registration(
-        Registration("erp_orders", "http/webhook", REGISTERED, settings=old, registration={"id": "../../admin"})
+        Registration("erp_orders", "http/webhook", REGISTERED, settings=old, registration=tricky)
     )
     environ = {"HOST_KEY": HOST_KEY, "ERP_KEY": "Bearer erp-api-key-123"}
     with Daemon(path, environ, tmp_path / "daemon.log") as daemon:

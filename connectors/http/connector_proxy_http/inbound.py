@@ -144,7 +144,9 @@ def unsubscribe(ctx: Context, registration: Mapping[str, Any]) -> None:
     try:
         encoded = segment(str(hook))  # the sender's id must not walk the path (``../admin``)
     except UnsafeSegment as unsafe:  # recorded before such ids were refused: no DELETE could name it
-        ctx.log.logger.warning("the hook id the sender answered holds %s: its hook is left at the sender", unsafe)
+        ctx.log.logger.warning(
+            "the hook id the sender answered holds %s: its hook is left at the sender", unsafe
+        )
         return
     template = ctx.settings.get("unregister_url") or ctx.settings["register_url"].rstrip("/") + "/{id}"
     try:
