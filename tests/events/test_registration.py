@@ -24,13 +24,20 @@ from typing import Any
 import pytest
 import requests
 
+from connector_proxy.events.registration import REGISTERED, Registration
+from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.sdk import testing
 from connector_proxy.sdk.testing import MessageHost, free_port
+from connector_proxy.sealing import Sealer
+from connector_proxy.sqlite_file import SqliteFile
 from tests.support import Daemon, redis_or_skip
 
 API_KEY = "proxy-api-key-0123456789"
 HOST_KEY = "host-service-account-key-42"
 HEADERS = {"Spiff-Connector-Proxy-Api-Key": API_KEY}
+
+
+TRICKY_IDS = {"tricky": "../../admin", "crlf": "h\r\nX-Evil: 1"}  # ids no DELETE path can hold
 
 
 class Erp:
@@ -40,7 +47,7 @@ class Erp:
         self.hooks: dict[str, dict[str, Any]] = {}
         self.created = 0
         self.down = False
-        self.mode = "ok"  # or html, huge, slow, tricky: how a hostile source answers a new hook
+        self.mode = "ok"  # or html, huge, slow, tricky, crlf: how a hostile source answers a new hook
         self.deleted: list[str] = []  # the paths DELETE asked for
         erp = self
 
@@ -69,7 +76,7 @@ class Erp:
                     time.sleep(5)
                 hook["auth"] = self.headers.get("Authorization")
                 erp.created += 1
-                hook_id = "../../admin" if erp.mode == "tricky" else f"h-{erp.created}"
+                hook_id = TRICKY_IDS.get(erp.mode, f"h-{erp.created}")
                 erp.hooks[hook_id] = hook
                 return self._answer(201, json.dumps({"id": hook_id}).encode())
 
@@ -291,13 +298,39 @@ def test_the_http_webhook_registers_by_its_recipe_and_survives_a_hostile_source(
         assert erp.emit({"id": 11})[-1] == 202  # signed with the generated secret, GitHub's way
         until(lambda: any(m.payload == {"order": 11} for m in host.messages))
 
-        erp.mode = "tricky"  # the next hook's id would walk the path of its delete
+        for mode in ("tricky", "crlf"):  # the next hook's id would walk (or split) the path of its delete
+            erp.mode = mode
+            requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+            until(lambda: TRICKY_IDS[erp.mode] in erp.hooks)
+            failing_with("cannot name the hook in a DELETE")  # refused, never recorded as registered
+            assert "NoHookId" in (registration(daemon) or {})["last_error"]
+        erp.mode = "ok"  # not stuck: nothing unusable was kept to tear down
         requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
-        until(lambda: "../../admin" in erp.hooks)
-        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
-        failing_with("InvalidUrl")
+        until(lambda: (registration(daemon) or {}).get("state") == "registered", 40)
     assert all(p.startswith("/hooks/") and p.count("/") == 2 for p in erp.deleted), erp.deleted
     assert "erp-api-key-123" not in (tmp_path / "daemon.log").read_text()
+
+
+def test_a_recorded_hook_id_no_delete_can_name_is_dropped_not_failing_for_ever(
+    tmp_path: Path, erp: Erp, host: MessageHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setattr(testing, "free_port", lambda: port)
+    path, store = tmp_path / "plugins.toml", tmp_path / "jobs.sqlite3"
+    write_config(path, port, host.url, http_subscription(erp), store)
+    http = "[connectors.http.config.destinations]\nallow_loopback = true\n"
+    path.write_text(path.read_text().replace("[events]\n", f"{http}[events]\npoll_timeout = 2\n"))
+    old = {"register_url": f"{erp.url}/hooks", "register_headers": {}, "register_id": "/id"}
+    kept = SqliteEventStore(SqliteFile(store, SCHEMA), Sealer(()))  # kept before such ids were refused
+    tricky = {"id": "../../admin"}
+    kept.save_registration(
+        Registration("erp_orders", "http/webhook", REGISTERED, settings=old, registration=tricky)
+    )
+    environ = {"HOST_KEY": HOST_KEY, "ERP_KEY": "Bearer erp-api-key-123"}
+    with Daemon(path, environ, tmp_path / "daemon.log") as daemon:
+        until(lambda: (registration(daemon) or {}).get("state") == "registered", 40)
+        assert erp.created == 1 and erp.deleted == []  # dropped: no DELETE reached the source
+    assert "its hook is left at the sender" in (tmp_path / "daemon.log").read_text()
 
 
 def test_an_isolated_trigger_registers_over_the_protocol(

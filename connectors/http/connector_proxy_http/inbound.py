@@ -108,8 +108,9 @@ def verify(settings: Mapping[str, Any], request: InboundRequest, now: float) -> 
 
 NO_HOOK_ID = ErrorCode(
     "NoHookId",
-    "The sender's answer to creating a hook holds no id (a string or number) at register_id:"
-    " not JSON (an HTML page), or another shape.",
+    "The sender's answer to creating a hook holds no usable id (a string or number) at register_id:"
+    " not JSON (an HTML page), another shape, or an id that is not one URL path segment (``../admin``,"
+    " a control character), which could never name the hook in its DELETE.",
     status=502,
 )
 REGISTRATION_SECONDS = 10.0  # each call to the sender's API, within the daemon's deadline for it
@@ -124,6 +125,14 @@ def subscribe(ctx: Context, url: str, secret: str | None) -> dict[str, Any]:
     if not isinstance(found, str | int) or isinstance(found, bool) or str(found) == "":
         where = settings["register_id"]
         raise CommandError(NO_HOOK_ID, f"the sender's answer has no hook id (a string) at {where!r}")
+    try:
+        segment(str(found))  # refused now: kept, it would fail every later DELETE for ever
+    except UnsafeSegment as unsafe:
+        raise CommandError(
+            NO_HOOK_ID,
+            f"the hook id the sender answered holds {unsafe}, so it cannot name the hook in a DELETE:"
+            " the hook the sender just created is left there (remove it at the sender by hand)",
+        ) from None
     return {"id": str(found)}
 
 
@@ -134,8 +143,11 @@ def unsubscribe(ctx: Context, registration: Mapping[str, Any]) -> None:
         return
     try:
         encoded = segment(str(hook))  # the sender's id must not walk the path (``../admin``)
-    except UnsafeSegment as unsafe:
-        raise CommandError(errors.INVALID_URL, f"the hook id the sender answered holds {unsafe}") from None
+    except UnsafeSegment as unsafe:  # recorded before such ids were refused: no DELETE could name it
+        ctx.log.logger.warning(
+            "the hook id the sender answered holds %s: its hook is left at the sender", unsafe
+        )
+        return
     template = ctx.settings.get("unregister_url") or ctx.settings["register_url"].rstrip("/") + "/{id}"
     try:
         _call(ctx, "DELETE", template.replace("{id}", encoded), None)

@@ -25,6 +25,11 @@ _V2_SCHEMA_KEYS = frozenset(
     }
 )  # fmt: skip
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+# header parameters left out of commands: the first three OpenAPI says SHALL be ignored (the
+# credentials and formats are the connector's), the rest are transport's (another virtual host)
+IGNORED_HEADERS = frozenset(
+    {"accept", "content-type", "authorization", "host", "content-length", "transfer-encoding", "connection"}
+)
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,10 @@ def _merged(refs: Refs, shared: list[Any], own: list[Any], base: str) -> list[tu
         parameter, where = refs.node(node, base)
         if not isinstance(parameter, Mapping) or "name" not in parameter or "in" not in parameter:
             raise CannotBuild("a parameter without name or in")
-        merged[(str(parameter["name"]), str(parameter["in"]))] = (parameter, where)
+        name, location = str(parameter["name"]), str(parameter["in"])
+        if location == "header" and name.lower() in IGNORED_HEADERS:
+            continue  # never a parameter: a call cannot replace the credential or the Host
+        merged[(name, location)] = (parameter, where)
     return list(merged.values())
 
 

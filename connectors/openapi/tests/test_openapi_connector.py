@@ -67,6 +67,11 @@ openapi = "{upstream}/documents/petstore.yaml"
 openapi = "huge.json"
 [connectors.schemaloop]
 openapi = "schemaloop.yaml"
+[connectors.headed]
+openapi = "headed.yaml"
+[connectors.headed.config]
+base_url = "{upstream}/keyed/headed"
+auth = {{ bearer = "env:LEGACY_TOKEN" }}
 [connectors.forms]
 openapi = "forms.yaml"
 [connectors.forms.config]
@@ -110,6 +115,30 @@ components:
     query_key: {type: apiKey, in: query, name: key}
     cookie_key: {type: apiKey, in: cookie, name: session}
     unknown: {type: apiKey, in: header, name: X-Other}
+"""
+
+# header parameters OpenAPI says to ignore, and the transport's: none may be a command's parameter
+HEADED = """
+openapi: 3.0.3
+info: {title: headed, version: '1'}
+security: [{token: []}]
+paths:
+  /things:
+    get:
+      operationId: getThings
+      parameters:
+        - {name: X-Trace, in: header, schema: {type: string}}
+        - {name: Host, in: header, schema: {type: string}}
+        - {name: authorization, in: header, schema: {type: string}}
+        - {name: Accept, in: header, schema: {type: string}}
+        - {name: Content-Type, in: header, schema: {type: string}}
+        - {name: Content-Length, in: header, schema: {type: string}}
+        - {name: Transfer-Encoding, in: header, schema: {type: string}}
+        - {name: Connection, in: header, schema: {type: string}}
+      responses: {'200': {description: ok}}
+components:
+  securitySchemes:
+    token: {type: http, scheme: bearer}
 """
 
 # Swagger 2.0's formData: a form, and multipart where the operation consumes it
@@ -231,6 +260,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: str) -> Iterator[
         (folder / name).write_text(text)
     (folder / "keyed.yaml").write_text(KEYED)
     (folder / "forms.yaml").write_text(FORMS)
+    (folder / "headed.yaml").write_text(HEADED)
     with (folder / "huge.json").open("wb") as huge:  # sparse: over the limit without using the disk
         huge.truncate(65 * 1024 * 1024)
     github = DOCUMENTS / "api.github.com.json.xz"  # GitHub's public description, 13 MB, 1,223 operations
@@ -519,6 +549,23 @@ def test_a_header_parameter_cannot_split_the_request(daemon: RunningDaemon, seen
         "X-Trace" in answer["error"]["message"] and "Latin-1 text on one line" in answer["error"]["message"]
     )
     assert len(seen) == before
+
+
+def test_transport_and_credential_headers_are_never_parameters(
+    daemon: RunningDaemon, seen: list[Request]
+) -> None:
+    listed = {entry["id"]: entry for entry in requests.get(f"{daemon.url}/v1/commands", timeout=10).json()}
+    assert [p["id"] for p in listed["headed/getThings"]["parameters"]] == ["X-Trace"]
+    before = len(seen)
+    for name, value in [("Host", "evil.example"), ("Authorization", "Bearer mine"), ("Connection", "close")]:
+        answer = requests.post(f"{daemon.url}/v1/do/headed/getThings", json={name: value}, timeout=30)
+        assert answer.status_code == 400 and answer.json()["error"]["error_code"] == "InvalidParameters"
+        assert name in answer.json()["error"]["message"]
+    assert len(seen) == before  # refused before anything was sent
+    assert do(daemon, "headed/getThings", **{"X-Trace": "t1"})["error"] is None
+    assert seen[-1].path == "/keyed/headed/things" and seen[-1].headers["X-Trace"] == "t1"
+    assert seen[-1].headers["Authorization"] == "Bearer legacy-token-value"
+    assert seen[-1].host.startswith("127.0.0.1:")
 
 
 def test_the_benchmark_runs(tmp_path: Path) -> None:
