@@ -9,7 +9,8 @@ import sys
 import time
 import venv
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,36 @@ def redis_or_skip(url: str) -> redis.Redis:
             pytest.fail(f"CI needs the Redis at {url}, and none answers: {error}")
         pytest.skip(f"no Redis answers at {url} (set CONNECTOR_PROXY_TEST_REDIS_URL): {error}")
     return client
+
+
+@contextmanager
+def small_tmpfs(folder: Path, megabytes: int) -> Iterator[Path]:
+    """A tmpfs of ``megabytes`` mounted at ``folder`` for a test to fill (mounting needs root: skipped
+    with the reason otherwise, except in CI), unmounted however the test ends."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        if os.environ.get("CI"):
+            raise AssertionError(f"CI runs this test, but a tmpfs cannot be mounted: {mounted.stderr}")
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder: Path, leave: int = 0) -> Path:
+    """Fill ``folder``'s disk with one file, then give ``leave`` bytes back; the file."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as out:  # unbuffered: nothing left to flush (and fail) at close
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+        except OSError:
+            pass  # full
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,35 +18,15 @@ import pytest
 import requests
 
 from connector_proxy.sdk.testing import MessageHost
-from tests.support import TEST_CONFIG, TEST_ENV, Daemon
+from tests.support import TEST_CONFIG, TEST_ENV, Daemon, fill, small_tmpfs
 
 SECRET = "full-disk-webhook-secret-0123456789"
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        if os.environ.get("CI"):
-            raise AssertionError(f"CI runs this test, but a tmpfs cannot be mounted: {mounted.stderr}")
-        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def _fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    with filler.open("wb", buffering=0) as out:  # unbuffered: nothing left to flush (and fail) at close
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-        except OSError:
-            pass  # full
-    return filler
+    with small_tmpfs(tmp_path / "small", 8) as folder:
+        yield folder
 
 
 def _signed(body: bytes) -> dict[str, str]:
@@ -71,7 +49,7 @@ def test_a_full_disk_is_a_declared_transient_503_and_readiness_says_so(
         )
         with Daemon(config, TEST_ENV, tmp_path / "daemon.log") as daemon:
             assert requests.get(f"{daemon.url}/v1/readiness", timeout=5).status_code == 200
-            filler = _fill(small_disk)
+            filler = fill(small_disk)
             big = {"name": "Ada", "spiff__task_data": {"blob": "x" * 400_000}}
             accepted = requests.post(
                 f"{daemon.url}/v1/do/sample/Greet", json=big, headers={"Prefer": "respond-async"}, timeout=10

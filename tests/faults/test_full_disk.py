@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 import requests
 
 from connector_proxy.sdk.testing import MessageHost
-from tests.support import TEST_ENV, Daemon
+from tests.support import TEST_ENV, Daemon, fill, small_tmpfs
 
 SECRET = "full-disk-webhook-secret-0123456789"
 LEFT = 256 * 1024  # bytes left free: room for a probe row, not for an event
@@ -28,30 +26,8 @@ LEFT = 256 * 1024  # bytes left free: room for a probe row, not for an event
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        if os.environ.get("CI"):
-            raise AssertionError(f"CI runs this test, but a tmpfs cannot be mounted: {mounted.stderr}")
-        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def _fill_but(folder: Path, left: int) -> Path:
-    """Fill the disk, then give ``left`` bytes back."""
-    filler = folder / "filler"
-    with filler.open("wb", buffering=0) as out:  # unbuffered: nothing left to flush (and fail) at close
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-        except OSError:
-            pass  # full
-    os.truncate(filler, max(0, filler.stat().st_size - left))
-    return filler
+    with small_tmpfs(tmp_path / "small", 4) as folder:
+        yield folder
 
 
 def _webhook(daemon: Daemon, size: int) -> requests.Response:
@@ -79,7 +55,7 @@ def test_an_almost_full_disk_makes_readiness_503_and_every_write_a_declared_503(
         )
         with Daemon(config, TEST_ENV, tmp_path / "daemon.log") as daemon:
             assert requests.get(f"{daemon.url}/v1/readiness", timeout=5).status_code == 200
-            filler = _fill_but(small_disk, LEFT)
+            filler = fill(small_disk, leave=LEFT)
             event = _webhook(daemon, 600_000)
             job = requests.post(
                 f"{daemon.url}/v1/do/sample/Greet",
