@@ -166,6 +166,7 @@ def test_a_catalog_of_sixty_commands_has_an_index_to_jump_from_and_a_search(
             browser_page.goto(f"{daemon.url}/")
             browser_page.fill("#api_key", KEY)
             browser_page.click("text=Sign in")
+            browser_page.wait_for_load_state("load")  # the click waits for the page to start, not to end
             commands = browser_page.locator("article.command").count()
             height = browser_page.viewport_size["height"] if browser_page.viewport_size else 720
             browser_page.click('#index a[data-connector="os"]')
