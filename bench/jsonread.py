@@ -4,7 +4,7 @@
 
 Three bodies shaped like SpiffWorkflow task data (many small objects, long strings, numbers) are
 read by both readers in one run, alternating, median of the rounds: a ratio never compares two days.
-The other commit's module is taken with ``git show REV:connector_proxy/jsontext.py``.
+The other commit's module is taken with ``git show REV:connector_proxy/host/jsontext.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from connector_proxy import jsontext
+from connector_proxy.host import jsontext
 
 ROOT = Path(__file__).parents[1]
 
@@ -48,7 +48,7 @@ def bodies(mib: float) -> dict[str, bytes]:
 def other(rev: str, folder: Path) -> ModuleType:
     """``jsontext`` as commit ``rev`` has it, loaded under another name."""
     text = subprocess.run(
-        ["git", "show", f"{rev}:connector_proxy/jsontext.py"],  # noqa: S607 - git from PATH, as a developer runs it
+        ["git", "show", f"{rev}:connector_proxy/host/jsontext.py"],  # noqa: S607 - git from PATH, as a developer runs it
         cwd=ROOT,
         check=True,
         capture_output=True,

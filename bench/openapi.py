@@ -20,8 +20,8 @@ from pathlib import Path
 import requests
 
 from bench.procstats import rss_mib
+from connector_proxy.calls.discovery import discover
 from connector_proxy.config import load_settings
-from connector_proxy.discovery import discover
 from connector_proxy.sdk.testing import RunningDaemon
 
 GITHUB = Path(__file__).parents[1] / "connectors/openapi/tests/documents/api.github.com.json.xz"

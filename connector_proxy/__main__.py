@@ -2,6 +2,6 @@
 
 import sys
 
-from connector_proxy.cli import main
+from connector_proxy.cli.main import main
 
 sys.exit(main())

@@ -20,8 +20,8 @@ from typing import Any, get_type_hints
 
 from connector_proxy.sdk.destinations import parse_entries
 from connector_proxy.sdk.factories import FACTORY_GROUP
-from connector_proxy.sealing import valid_key
 from connector_proxy.secrets import SecretReferenceError, resolve_reference
+from connector_proxy.secrets.record_encryption import valid_key
 
 ENV_PREFIX = "CONNECTOR_PROXY_"
 CONFIG_ENV = "CONNECTOR_PROXY_CONFIG"

@@ -16,11 +16,12 @@ from connector_proxy_os.settings import CONFIG_SCHEMA as OS_CONFIG_SCHEMA
 
 import connector_proxy.sdk
 import connector_proxy.sdk.testing
-from connector_proxy import logs, metrics, modelcheck
 from connector_proxy.config import SECTIONS, Settings, factory_names
-from connector_proxy.errors import DAEMON_ERRORS
+from connector_proxy.host.error_codes import DAEMON_ERRORS
+from connector_proxy.models import validate
 from connector_proxy.sdk.destinations import DESTINATIONS_SCHEMA
 from connector_proxy.sdk.http import errors as http_errors
+from connector_proxy.telemetry import logs, metrics
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
@@ -137,7 +138,7 @@ def test_every_endpoint_is_documented(route: str) -> None:
     assert f"`{route}" in HTTP_API
 
 
-@pytest.mark.parametrize("kind", modelcheck.KINDS)
+@pytest.mark.parametrize("kind", validate.KINDS)
 def test_every_model_finding_is_documented(kind: str) -> None:
     assert f"| `{kind}` |" in SPIFFWORKFLOW
 

@@ -2,7 +2,8 @@
 the relay, metrics, logs) reads the :class:`Call`, never the body again.
 
 One rule reads the host's fields (``spiff__*``): an id is text, a process instance is a number and never
-a boolean, the task data is carried as it came (:mod:`connector_proxy.carried`), anything else is absent.
+a boolean, the task data is carried as it came (:mod:`connector_proxy.host.task_data`), anything else
+is absent.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from connector_proxy import errors
-from connector_proxy.registry import BoundCommand
+from connector_proxy.calls.registry import BoundCommand
+from connector_proxy.calls.validation import validate
+from connector_proxy.host import error_codes
 from connector_proxy.sdk.context import CallIds
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.validation import validate
 
 SPIFF_PREFIX = "spiff__"
 CALLBACK_URL = f"{SPIFF_PREFIX}callback_url"
@@ -95,7 +96,7 @@ def check(call: Call, validator: Validator) -> None:
     """Raise the refusal of a call whose body is not an object or whose parameters fail their schema
     (here, or for a command another proxy serves: the same rules, the same words)."""
     if not isinstance(call.body, dict):
-        raise CommandError(errors.INVALID_REQUEST_BODY, "The body must be a JSON object")
+        raise CommandError(error_codes.INVALID_REQUEST_BODY, "The body must be a JSON object")
     validate(validator, call.parameters)
 
 

@@ -12,21 +12,21 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from connector_proxy import metrics
 from connector_proxy.calls.call import Call, check
+from connector_proxy.calls.executor import Executor, Outcome, rejected
+from connector_proxy.calls.registry import Registry
 from connector_proxy.calls.timed import Timed
-from connector_proxy.concurrency import unless_client_leaves
 from connector_proxy.config import Settings
-from connector_proxy.errors import PROXY_CHAIN, PROXY_UNAVAILABLE
-from connector_proxy.executor import Executor, Outcome, rejected
+from connector_proxy.host.error_codes import PROXY_CHAIN, PROXY_UNAVAILABLE
 from connector_proxy.jobs.service import Jobs
+from connector_proxy.process.concurrency import unless_client_leaves
 from connector_proxy.proxies.calls import Passed, forward_call, redirect_location
 from connector_proxy.proxies.catalogs import RemoteCommand
 from connector_proxy.proxies.client import Remote
 from connector_proxy.proxies.service import Proxies
-from connector_proxy.registry import Registry
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.paths import url_path
+from connector_proxy.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Incoming:
 
     command_id: str
     raw: bytes  # the body as it came: a remote command's call is passed on so
-    body: Any  # as read (carried.read_call)
+    body: Any  # as read (task_data.read_call)
     prefer: str | None = None  # the Prefer header
     via_proxy: bool = False  # it came through another proxy: a remote command is not passed on again
     client: socket.socket | None = None  # a call whose client hung up is ended, not finished

@@ -6,7 +6,7 @@ import logging
 import time
 from types import TracebackType
 
-from connector_proxy import metrics
+from connector_proxy.telemetry import metrics
 
 
 class Timed:

@@ -15,18 +15,18 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from connector_proxy import jsontext
 from connector_proxy.config import EventSettings
 from connector_proxy.events.delivery import MessageSender
 from connector_proxy.events.registrar import Registrar
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
 from connector_proxy.events.subscriptions import Subscription
-from connector_proxy.leases import new_owner
-from connector_proxy.metrics import EVENTS_RECEIVED, POLLS
+from connector_proxy.host import jsontext
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import CallIds, identified
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.invocation import exception_name
+from connector_proxy.stores.leases import new_owner
+from connector_proxy.telemetry.metrics import EVENTS_RECEIVED, POLLS
 
 log = logging.getLogger(__name__)
 TURN = 1.0  # seconds between looks for due deliveries other processes stored, and for due polls
@@ -34,7 +34,7 @@ PRUNE_EVERY = 60.0
 
 
 class EventThreads:
-    """Started in each worker process after the fork (see :mod:`connector_proxy.lifecycle`)."""
+    """Started in each worker process after the fork (see :mod:`connector_proxy.process.services`)."""
 
     def __init__(
         self,

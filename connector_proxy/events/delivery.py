@@ -19,16 +19,16 @@ from urllib.parse import quote, urlencode
 from urllib3 import Timeout
 from urllib3.exceptions import HTTPError
 
-from connector_proxy import jsontext
 from connector_proxy.config import EventSettings
 from connector_proxy.events.model import DEAD, DELIVERED, StoredEvent
-from connector_proxy.host_answers import read_answer
-from connector_proxy.metrics import EVENT_DELIVERIES
+from connector_proxy.host import jsontext
+from connector_proxy.host.replies import read_answer
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
 from connector_proxy.sdk.errors import is_transient
 from connector_proxy.sdk.outbound import origin_of, pool_manager
 from connector_proxy.sdk.retrying import backoff
+from connector_proxy.telemetry.metrics import EVENT_DELIVERIES
 
 log = logging.getLogger(__name__)
 HOST_KEY_HEADER = "SpiffWorkflow-Api-Key"

@@ -13,10 +13,10 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from connector_proxy import jsontext
+from connector_proxy.host import jsontext
 from connector_proxy.jobs.model import iso_time
 from connector_proxy.sdk.paths import url_path
-from connector_proxy.sealing import Sealer
+from connector_proxy.secrets.record_encryption import Sealer
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 STATES = (PENDING, DELIVERED, DEAD)

@@ -16,9 +16,9 @@ from connector_proxy.config import EventSettings, JobSettings
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
 from connector_proxy.events.registration import Registration
 from connector_proxy.events.store import Poll
-from connector_proxy.leases import HOLD, RELEASE, LeaseLost
-from connector_proxy.redis_indexes import counts_by_state, newest, redis_client
-from connector_proxy.sealing import Sealer
+from connector_proxy.secrets.record_encryption import Sealer
+from connector_proxy.stores.leases import HOLD, RELEASE, LeaseLost
+from connector_proxy.stores.redis_indexes import counts_by_state, newest, redis_client
 
 # ARGV: prefix, subscription, owner ('' for a webhook's events), cursor JSON, seconds a finished record
 # is kept, then id, record, received_at, next_at, state for each event. {-1} if the lease is lost,

@@ -18,18 +18,18 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from connector_proxy import jsontext
+from connector_proxy.calls.registry import BoundTrigger
 from connector_proxy.config import EventSettings
-from connector_proxy.errors import TRIGGER_FAILED
 from connector_proxy.events.registration import FAILING, PENDING, REGISTERED, REMOVED, Registration
 from connector_proxy.events.store import EventStore
 from connector_proxy.events.subscriptions import Subscription, trigger_context
-from connector_proxy.metrics import SUBSCRIPTION_REGISTRATIONS
-from connector_proxy.registry import BoundTrigger
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import TRIGGER_FAILED
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.invocation import exception_name
 from connector_proxy.sdk.paths import url_path
 from connector_proxy.sdk.retrying import backoff
+from connector_proxy.telemetry.metrics import SUBSCRIPTION_REGISTRATIONS
 
 log = logging.getLogger(__name__)
 LEASE = "*registrar"  # a poller's lease names a subscription; no subscription's name starts with *

@@ -12,9 +12,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from connector_proxy import jsontext
+from connector_proxy.host import jsontext
 from connector_proxy.jobs.model import iso_time
-from connector_proxy.sealing import Sealer
+from connector_proxy.secrets.record_encryption import Sealer
 
 PENDING, REGISTERED, FAILING, REMOVED = "pending", "registered", "failing", "removed"
 REGISTRATION_STATES = (PENDING, REGISTERED, FAILING, REMOVED)

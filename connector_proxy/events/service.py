@@ -13,15 +13,9 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from connector_proxy import jsontext
+from connector_proxy.calls.registry import Registry
+from connector_proxy.calls.validation import problems_of
 from connector_proxy.config import Settings
-from connector_proxy.errors import (
-    EVENT_NOT_DEAD,
-    EVENT_NOT_FOUND,
-    INVALID_EVENT,
-    SUBSCRIPTION_NOT_REGISTERED,
-    TRIGGER_FAILED,
-)
 from connector_proxy.events.background import EventThreads, count_received
 from connector_proxy.events.model import DEAD, PENDING, StoredEvent
 from connector_proxy.events.registrar import Registrar, with_secret
@@ -29,15 +23,21 @@ from connector_proxy.events.registration import FAILING, REMOVED, Registration
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.events.store import EventStore
 from connector_proxy.events.subscriptions import Subscription, bind_subscriptions
-from connector_proxy.metrics import EVENTS_RECEIVED
-from connector_proxy.registry import Registry
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import (
+    EVENT_NOT_DEAD,
+    EVENT_NOT_FOUND,
+    INVALID_EVENT,
+    SUBSCRIPTION_NOT_REGISTERED,
+    TRIGGER_FAILED,
+)
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.invocation import exception_name
 from connector_proxy.sdk.triggers import POLLER, WEBHOOK, Event, InboundRequest
-from connector_proxy.sealing import Sealer
-from connector_proxy.sqlite_file import SqliteFile
-from connector_proxy.validation import problems_of
+from connector_proxy.secrets.record_encryption import Sealer
+from connector_proxy.stores.sqlite_file import SqliteFile
+from connector_proxy.telemetry.metrics import EVENTS_RECEIVED
 
 log = logging.getLogger(__name__)
 WEBHOOK_SECONDS = 5.0  # a webhook's function only reads the request: its sender is waiting for the 202

@@ -10,8 +10,8 @@ from typing import Any
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
 from connector_proxy.events.registration import Registration
 from connector_proxy.events.store import LeaseLost, Poll
-from connector_proxy.sealing import Sealer
-from connector_proxy.sqlite_file import SqliteFile
+from connector_proxy.secrets.record_encryption import Sealer
+from connector_proxy.stores.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from connector_proxy.events.model import StoredEvent
 from connector_proxy.events.registration import Registration
-from connector_proxy.leases import LeaseLost
+from connector_proxy.stores.leases import LeaseLost
 
 __all__ = ["EventStore", "LeaseLost", "Poll"]  # LeaseLost: the poll's lease passed on; nothing kept
 

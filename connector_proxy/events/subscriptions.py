@@ -21,14 +21,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 
+from connector_proxy.calls.discovery import ConnectorRejected, configured
+from connector_proxy.calls.registry import BoundTrigger, Registry
+from connector_proxy.calls.validation import parameters_validator
 from connector_proxy.config import Settings, SubscriptionSettings
-from connector_proxy.discovery import ConnectorRejected, configured
 from connector_proxy.events.model import DEAD, StoredEvent
-from connector_proxy.registry import BoundTrigger, Registry
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import Context, TaskLog, call_ids
 from connector_proxy.sdk.triggers import Event
-from connector_proxy.validation import parameters_validator
 
 log = logging.getLogger(__name__)
 _TEMPLATES = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)

@@ -28,8 +28,8 @@ from connector_proxy.isolation.process import (
     memory_limited_by,
 )
 from connector_proxy.isolation.protocol import ProtocolError
-from connector_proxy.metrics import ISOLATED_WORKER_EVENTS, ISOLATED_WORKERS
 from connector_proxy.sdk.retrying import backoff
+from connector_proxy.telemetry.metrics import ISOLATED_WORKER_EVENTS, ISOLATED_WORKERS
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0

@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from connector_proxy import logs
 from connector_proxy.config import NO_LIMITS, WorkerLimits
 from connector_proxy.isolation.cgroups import WorkerCgroup, memory_cgroups
 from connector_proxy.isolation.protocol import (
@@ -41,6 +40,7 @@ from connector_proxy.isolation.protocol import (
     encode,
 )
 from connector_proxy.sdk import shepherd
+from connector_proxy.telemetry import logs
 
 log = logging.getLogger(__name__)
 HANDSHAKE_SECONDS = 30.0

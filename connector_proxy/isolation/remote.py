@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from connector_proxy.config import NO_LIMITS, WorkerLimits
-from connector_proxy.errors import (
+from connector_proxy.host.error_codes import (
     WORKER_CRASHED,
     WORKER_LIMIT_EXCEEDED,
     WORKER_PROTOCOL_ERROR,
@@ -26,7 +26,7 @@ from connector_proxy.errors import (
     WORKER_UNAVAILABLE,
     outbound_refusal,
 )
-from connector_proxy.interfaces import SDK
+from connector_proxy.host.interfaces import SDK
 from connector_proxy.isolation.pool import WorkerPool, WorkerUnavailable
 from connector_proxy.isolation.process import WorkerGone, WorkerOverLimit, WorkerProcess, WorkerTimedOut
 from connector_proxy.isolation.protocol import ProtocolError, events_from_wire, events_to_wire

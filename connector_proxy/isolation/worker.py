@@ -20,8 +20,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import IO, Any
 
-from connector_proxy import logs
-from connector_proxy.interfaces import SDK, SPIFFWORKFLOW
+from connector_proxy.host.interfaces import SDK, SPIFFWORKFLOW
 from connector_proxy.isolation.protocol import (
     VERSION,
     ProtocolError,
@@ -40,6 +39,7 @@ from connector_proxy.sdk.factories import FACTORY_GROUP, CannotBuild, Recipe
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, guarded, invoke
 from connector_proxy.sdk.triggers import POLLER, Event, InboundRequest
 from connector_proxy.secrets import remember_secrets
+from connector_proxy.telemetry import logs
 
 GROUP = "connector_proxy.connectors"
 

@@ -7,4 +7,5 @@ runner.py          JobRunner: run, save, deliver, save, for both backends
 sqlite.py          the embedded backend: a SQLite (WAL) store and threads in each worker
 celery_backend.py  Celery on Redis, for several machines
 delivery.py        PUT the envelope to spiff__callback_url, with retries
+relay.py           a command that PUTs its own result back: its relay URL, and the PUT that settles its job
 """

@@ -23,10 +23,10 @@ from connector_proxy.config import JobSettings
 from connector_proxy.jobs.model import FINISHED, PENDING, QUEUED, RUNNING, STATES, WAITING, Job, refusal
 from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.jobs.store import LEASE_EXPIRED, RECOVERY_REASONS, WORKER_EXITED
-from connector_proxy.leases import HOLD, RELEASE, RENEW_EVERY, LeaseLost, owner_pid
-from connector_proxy.redis_indexes import TIMEOUT as REDIS_TIMEOUT
-from connector_proxy.redis_indexes import counts_by_state, newest, redis_client
-from connector_proxy.sealing import Sealer
+from connector_proxy.secrets.record_encryption import Sealer
+from connector_proxy.stores.leases import HOLD, RELEASE, RENEW_EVERY, LeaseLost, owner_pid
+from connector_proxy.stores.redis_indexes import TIMEOUT as REDIS_TIMEOUT
+from connector_proxy.stores.redis_indexes import counts_by_state, newest, redis_client
 
 log = logging.getLogger(__name__)
 RUN, DELIVER, EXPIRE = (

@@ -17,12 +17,11 @@ from typing import Any
 from urllib3 import Timeout
 from urllib3.exceptions import HTTPError
 
-from connector_proxy import jsontext
 from connector_proxy.config import JobSettings
-from connector_proxy.errors import INVALID_CALLBACK_URL
-from connector_proxy.host_answers import read_answer
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import INVALID_CALLBACK_URL
+from connector_proxy.host.replies import read_answer
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
-from connector_proxy.metrics import CALLBACK_OUTCOMES, CALLBACKS
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.destinations import (
     DestinationBlocked,
@@ -33,6 +32,7 @@ from connector_proxy.sdk.destinations import (
 from connector_proxy.sdk.errors import CommandError, is_transient
 from connector_proxy.sdk.outbound import origin_of, pool_manager
 from connector_proxy.sdk.retrying import backoff
+from connector_proxy.telemetry.metrics import CALLBACK_OUTCOMES, CALLBACKS
 
 log = logging.getLogger(__name__)
 FIRST_DELAY = 1.0  # then 2, 4 … seconds up to 5 minutes, each with up to half taken off at random

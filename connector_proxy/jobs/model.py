@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connector_proxy import carried, envelope, jsontext
+from connector_proxy.calls import envelope
+from connector_proxy.host import jsontext, task_data
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.paths import url_path
-from connector_proxy.sealing import Sealer
+from connector_proxy.secrets.record_encryption import Sealer
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 WAITING = "waiting"  # the command handed its result off and PUTs it back through the relay
@@ -114,7 +115,7 @@ class Job:
 
     @classmethod
     def from_json(cls, text: str | bytes, sealer: Sealer) -> Job:
-        data = carried.read_record(text if isinstance(text, bytes) else text.encode(), "payload")
+        data = task_data.read_record(text if isinstance(text, bytes) else text.encode(), "payload")
         data["payload"], data["envelope"] = sealer.open(data["payload"]), sealer.open(data["envelope"])
         data["delivery"] = Delivery(**data["delivery"])
         return cls(**data)

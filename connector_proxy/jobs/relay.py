@@ -18,9 +18,10 @@ import logging
 import secrets
 from typing import Any
 
-from connector_proxy import envelope, jsontext
+from connector_proxy.calls import envelope
 from connector_proxy.config import Settings
-from connector_proxy.errors import INVALID_REQUEST_BODY, RELAY_TIMED_OUT
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import INVALID_REQUEST_BODY, RELAY_TIMED_OUT
 from connector_proxy.jobs.model import WAITING, Job
 from connector_proxy.legacy.answers import logs_of, result_of
 from connector_proxy.sdk.errors import CommandError

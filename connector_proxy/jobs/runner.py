@@ -13,19 +13,19 @@ import logging
 import os
 import threading
 
-from connector_proxy import jsontext
+from connector_proxy.calls.executor import ACCEPTED, Executor
 from connector_proxy.config import JobSettings
-from connector_proxy.errors import INTERNAL_ERROR, JOB_ABANDONED, unrenderable_answer
-from connector_proxy.executor import ACCEPTED, Executor
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import INTERNAL_ERROR, JOB_ABANDONED, unrenderable_answer
 from connector_proxy.jobs import relay
 from connector_proxy.jobs.delivery import CREDENTIALS_REFUSED, CallbackSender
 from connector_proxy.jobs.model import DELIVERED, PENDING, WAITING, Job
 from connector_proxy.jobs.store import JobStore
-from connector_proxy.leases import LeaseLost, new_owner
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import CallIds, identified
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.outbound import origin_of
+from connector_proxy.stores.leases import LeaseLost, new_owner
 
 log = logging.getLogger(__name__)
 

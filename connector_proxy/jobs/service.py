@@ -13,22 +13,22 @@ from dataclasses import asdict
 from types import ModuleType
 from typing import Protocol
 
-from connector_proxy import envelope
+from connector_proxy.calls import envelope
 from connector_proxy.calls.call import Call
+from connector_proxy.calls.executor import ACCEPTED, Executor, Outcome, rejected
 from connector_proxy.config import ConfigError, Settings
-from connector_proxy.errors import (
+from connector_proxy.host.error_codes import (
     CALLBACK_NOT_RESENDABLE,
     JOB_CANCELLED,
     JOB_NOT_CANCELLABLE,
     JOB_NOT_FOUND,
     RELAY_NOT_FOUND,
 )
-from connector_proxy.executor import ACCEPTED, Executor, Outcome, rejected
 from connector_proxy.jobs import relay
 from connector_proxy.jobs.delivery import callback_policy, checked_callback_url
 from connector_proxy.jobs.model import DELIVERED, PENDING, QUEUED, WAITING, Delivery, Job
 from connector_proxy.jobs.store import JobStore
-from connector_proxy.lifecycle import Background
+from connector_proxy.process.services import Background
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import Result, call_ids
 from connector_proxy.sdk.errors import CommandError
@@ -54,7 +54,7 @@ class Jobs:
     """Validates up front (a call refused now is answered now), then keeps the job and has it run.
 
     ``dispatch`` tells the backend about work; ``background`` is what each worker process runs for
-    this backend, if anything (see :mod:`connector_proxy.lifecycle`). ``relay_base`` is where a command
+    this backend, if anything (see :mod:`connector_proxy.process.services`). ``relay_base`` is where a command
     that PUTs its own result back reaches the daemon (:mod:`connector_proxy.jobs.relay`).
     """
 

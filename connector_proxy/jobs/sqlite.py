@@ -2,7 +2,7 @@
 
 Workers claim jobs and due deliveries with a write transaction, so several
 worker processes share the file safely; one daemon owns it (``recover`` at
-start-up requeues whatever was left running). See :mod:`connector_proxy.sqlite_file` for
+start-up requeues whatever was left running). See :mod:`connector_proxy.stores.sqlite_file` for
 how the file is shared and how durable a commit is.
 """
 
@@ -30,9 +30,9 @@ from connector_proxy.jobs.model import (
 )
 from connector_proxy.jobs.runner import JobRunner
 from connector_proxy.jobs.store import LEASE_EXPIRED, RECOVERY_REASONS, RESTART, WORKER_EXITED
-from connector_proxy.leases import Heartbeat, LeaseLost, owner_pid
-from connector_proxy.sealing import Sealer
-from connector_proxy.sqlite_file import SqliteFile
+from connector_proxy.secrets.record_encryption import Sealer
+from connector_proxy.stores.leases import Heartbeat, LeaseLost, owner_pid
+from connector_proxy.stores.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
 POLL = 1.0  # seconds between looks for work another process queued (this process's own wake it at once)

@@ -41,7 +41,7 @@ class JobStore(Protocol):
         other process may pick the delivery up meanwhile.
 
         A job with a ``runner`` is written only while that runner holds its lease, else
-        :class:`~connector_proxy.leases.LeaseLost` and nothing is written (a job recovered from a
+        :class:`~connector_proxy.stores.leases.LeaseLost` and nothing is written (a job recovered from a
         runner that was only slow never finishes twice); once it leaves ``running`` the lease is given up."""
         ...
 

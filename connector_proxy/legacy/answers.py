@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connector_proxy.legacy.errors import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
+from connector_proxy.legacy.error_codes import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
 from connector_proxy.sdk.context import Result
 from connector_proxy.sdk.errors import CommandError
 

@@ -18,7 +18,7 @@ import types
 from collections.abc import Mapping
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from connector_proxy.legacy import errors
+from connector_proxy.legacy import error_codes
 from connector_proxy.legacy.answers import logs_of, result_of
 from connector_proxy.sdk.connector import Command, CommandFunction
 from connector_proxy.sdk.context import Accepted, Context, Result
@@ -35,7 +35,7 @@ def command_of(connector: str, name: str, cls: type) -> Command:
         function=_runner(f"{connector}/{name}", cls, absent_means_none, _numeric(schema)),
         parameters=schema,
         description=_own_docstring(cls),
-        errors=errors.ALL,
+        errors=error_codes.ALL,
         calls_back=callable(getattr(cls, "execute_async", None)),
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connector_proxy.errors import PROXY_INVALID_ANSWER
+from connector_proxy.host.error_codes import PROXY_INVALID_ANSWER
 from connector_proxy.proxies.client import Answer, Remote
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.outbound import origin_of

@@ -14,9 +14,9 @@ from typing import Any, TypeGuard
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 
+from connector_proxy.calls.validation import object_validator
 from connector_proxy.config import ProxySettings
 from connector_proxy.sdk.paths import UnsafeSegment, segment
-from connector_proxy.validation import object_validator
 
 # the host editor's types, back to the JSON Schema a call is validated with ("any": anything)
 _SCHEMA_OF_HOST_TYPE: dict[str, dict[str, Any]] = {

@@ -17,7 +17,12 @@ from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from connector_proxy.config import ProxySettings
-from connector_proxy.errors import PROXY_INVALID_ANSWER, PROXY_TIMEOUT, PROXY_UNAVAILABLE, outbound_refusal
+from connector_proxy.host.error_codes import (
+    PROXY_INVALID_ANSWER,
+    PROXY_TIMEOUT,
+    PROXY_UNAVAILABLE,
+    outbound_refusal,
+)
 from connector_proxy.sdk.destinations import DestinationBlocked, DestinationPolicy
 from connector_proxy.sdk.errors import CommandError, OutboundRefusal
 from connector_proxy.sdk.outbound import (

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from connector_proxy.concurrency import off_the_loop
+from connector_proxy.calls.registry import Registry
 from connector_proxy.config import ProxySettings, Settings
-from connector_proxy.jsontext import dumps
+from connector_proxy.host.jsontext import dumps
+from connector_proxy.process.concurrency import off_the_loop
 from connector_proxy.proxies.catalogs import (
     CatalogTooLarge,
     RemoteCatalog,
@@ -32,7 +33,6 @@ from connector_proxy.proxies.catalogs import (
     read_catalog,
 )
 from connector_proxy.proxies.client import AnswerTooLarge, Remote
-from connector_proxy.registry import Registry
 from connector_proxy.sdk.errors import CommandError
 
 log = logging.getLogger(__name__)

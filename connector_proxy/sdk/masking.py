@@ -2,7 +2,7 @@
 
 Every secret resolved here (a configuration's references and secret fields, a provider's answer,
 an OAuth token set) is remembered as it is read; the log formatters
-(:func:`connector_proxy.redaction.redact`) and the span exporter (:mod:`.masked_export`) replace
+(:func:`connector_proxy.telemetry.redaction.redact`) and the span exporter (:mod:`.masked_export`) replace
 each occurrence with ``********``, whichever code wrote the text: a connector's exception quoting a
 token, a library's traceback, a span's attribute.
 """

@@ -8,6 +8,12 @@ registered under its scheme in the ``connector_proxy.secret_providers``
 entry-point group; ``env:`` and ``file:`` are registered there by this
 package exactly as a Vault or cloud provider would be by its own, and the aws
 connector's package registers ``aws-sm:`` (AWS Secrets Manager).
+
+providers.py          SecretProvider, and the installed ones (connector_proxy.secret_providers entry points)
+builtin.py            env: and file:, registered like any provider
+unresolved.py         SecretReferenceError, below the providers that raise it
+references.py         a reference resolved by its scheme's provider; secret fields resolved, masked
+record_encryption.py  Sealer: stored records' secret parts encrypted at rest (jobs.encryption_keys)
 """
 
 from __future__ import annotations

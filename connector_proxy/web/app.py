@@ -9,18 +9,18 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from connector_proxy import errors, jsontext
+from connector_proxy.calls.discovery import Discovered, discover
+from connector_proxy.calls.executor import Executor
 from connector_proxy.config import Settings, config_path, load_settings
-from connector_proxy.discovery import Discovered, discover
 from connector_proxy.events.service import create_events
-from connector_proxy.executor import Executor
+from connector_proxy.host import error_codes, jsontext
 from connector_proxy.jobs.service import create_jobs
-from connector_proxy.lifecycle import ProcessServices
+from connector_proxy.oauth.renewed_tokens import create_renewals
+from connector_proxy.oauth.signin import SignIns
+from connector_proxy.process.services import ProcessServices
 from connector_proxy.proxies.service import FIRST_READ_SECONDS, Proxies
-from connector_proxy.renewed import create_renewals
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.signin import SignIns
-from connector_proxy.spent import create_spent
+from connector_proxy.stores.one_time_values import create_spent
 from connector_proxy.web import openapi
 from connector_proxy.web.auth import require_api_key
 from connector_proxy.web.bounded import BoundedRequest
@@ -28,7 +28,7 @@ from connector_proxy.web.catalog import catalog
 from connector_proxy.web.checks import checks
 from connector_proxy.web.cors import allow_listed_origins
 from connector_proxy.web.do import do
-from connector_proxy.web.errors import register_error_handlers
+from connector_proxy.web.error_handlers import register_error_handlers
 from connector_proxy.web.health import health
 from connector_proxy.web.inbound import inbound
 from connector_proxy.web.jobs import jobs
@@ -115,9 +115,9 @@ def _refuse_odd_path_parameters() -> Response | None:
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str) and _CONTROL.search(value):
             message = f"The path parameter {name!r} holds a control character"
-            return error_response(CommandError(errors.BAD_REQUEST, message))
+            return error_response(CommandError(error_codes.BAD_REQUEST, message))
     if _CONTROL.search(request.path):  # one no route matched (a path parameter cannot hold a newline)
-        return error_response(CommandError(errors.BAD_REQUEST, "The path holds a control character"))
+        return error_response(CommandError(error_codes.BAD_REQUEST, "The path holds a control character"))
     return None
 
 

@@ -7,7 +7,7 @@ import hmac
 from flask import Response, request
 
 from connector_proxy.config import AuthSettings
-from connector_proxy.errors import UNAUTHORIZED
+from connector_proxy.host.error_codes import UNAUTHORIZED
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.responses import error_response
 from connector_proxy.web.state import proxy_state

@@ -12,7 +12,7 @@ from gunicorn.http.body import ChunkedReader
 from gunicorn.http.errors import InvalidChunkSize, ParseException
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge, RequestTimeout
 
-from connector_proxy.concurrency import reading_deadline
+from connector_proxy.process.concurrency import reading_deadline
 
 
 class ChunkTooLarge(InvalidChunkSize):  # type: ignore[misc]  # gunicorn ships no types

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
-from connector_proxy import jsontext
-from connector_proxy.concurrency import off_the_loop
-from connector_proxy.errors import COMMAND_NOT_FOUND, command_not_found
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import COMMAND_NOT_FOUND, command_not_found
+from connector_proxy.process.concurrency import off_the_loop
 from connector_proxy.web import openapi, proxied
 from connector_proxy.web.documented import documented
 from connector_proxy.web.openapi import LIST_OF_OBJECTS, OBJECT

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from connector_proxy.checks import run_check
-from connector_proxy.concurrency import unless_client_leaves
-from connector_proxy.errors import CONNECTOR_NOT_FOUND
+from connector_proxy.calls.live_checks import run_check
+from connector_proxy.host.error_codes import CONNECTOR_NOT_FOUND
+from connector_proxy.process.concurrency import unless_client_leaves
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.documented import documented
 from connector_proxy.web.openapi import OBJECT

@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from connector_proxy import carried, jsontext
 from connector_proxy.calls.dispatch import Answer, Incoming, JobAnswer, Redirected, dispatch
-from connector_proxy.errors import (
+from connector_proxy.calls.executor import ACCEPTED
+from connector_proxy.host import jsontext, task_data
+from connector_proxy.host.error_codes import (
     CALL_FAILURES,
     COMMAND_NOT_FOUND,
     CONNECTOR_UNAVAILABLE,
@@ -17,7 +18,6 @@ from connector_proxy.errors import (
     INVALID_REQUEST_BODY,
     PROXY_FAILURES,
 )
-from connector_proxy.executor import ACCEPTED
 from connector_proxy.proxies.calls import Passed
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web import proxied
@@ -89,6 +89,6 @@ def _json_body() -> tuple[bytes, Any]:
     """The body as it came (a remote command's call is passed on so) and as read."""
     raw = request.get_data(cache=False)  # over limits.max_body_bytes raises 413
     try:
-        return raw, carried.read_call(raw)  # spiff__task_data is carried unread
+        return raw, task_data.read_call(raw)  # spiff__task_data is carried unread
     except jsontext.NotStrictJson as problem:
         raise CommandError(INVALID_REQUEST_BODY, str(problem)) from None

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from connector_proxy.errors import NOT_READY
+from connector_proxy.host.error_codes import NOT_READY
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.documented import documented
 from connector_proxy.web.responses import error_response, json_response, raw_json

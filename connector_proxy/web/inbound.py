@@ -13,7 +13,8 @@ from typing import Any, cast
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from connector_proxy.errors import (
+from connector_proxy.events.model import STATES
+from connector_proxy.host.error_codes import (
     EVENT_NOT_DEAD,
     EVENT_NOT_FOUND,
     INBOUND_BUSY,
@@ -21,7 +22,6 @@ from connector_proxy.errors import (
     SUBSCRIPTION_NOT_REGISTERED,
     WEBHOOK_REFUSALS,
 )
-from connector_proxy.events.model import STATES
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.paths import url_path
 from connector_proxy.sdk.triggers import InboundRequest

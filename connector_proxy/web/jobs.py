@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from connector_proxy.errors import CALLBACK_NOT_RESENDABLE, JOB_NOT_CANCELLABLE, JOB_NOT_FOUND
+from connector_proxy.host.error_codes import CALLBACK_NOT_RESENDABLE, JOB_NOT_CANCELLABLE, JOB_NOT_FOUND
 from connector_proxy.jobs.model import STATES
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.documented import documented

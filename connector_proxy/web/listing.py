@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from flask import request
 
-from connector_proxy.errors import BAD_REQUEST
+from connector_proxy.host.error_codes import BAD_REQUEST
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.documented import Query
 

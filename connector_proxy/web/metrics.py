@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from connector_proxy import metrics as counted
-from connector_proxy.errors import UNAUTHORIZED
+from connector_proxy.host.error_codes import UNAUTHORIZED
 from connector_proxy.sdk.errors import CommandError
+from connector_proxy.telemetry import metrics as counted
 from connector_proxy.web.auth import HEADER, key_matches
 from connector_proxy.web.documented import documented
 from connector_proxy.web.responses import error_response

@@ -16,18 +16,18 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from connector_proxy.errors import (
+from connector_proxy.calls.registry import BoundAuth
+from connector_proxy.host.error_codes import (
     AUTH_NOT_FOUND,
     OAUTH_DENIED,
     OAUTH_STATE_INVALID,
     REDIRECT_NOT_ALLOWED,
     SIGN_IN_NOT_OFFERED,
 )
-from connector_proxy.registry import BoundAuth
+from connector_proxy.oauth.signin import COOKIE_PATH, cookie_name, well_formed
 from connector_proxy.sdk.auth import CLIENT_CREDENTIALS, OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.paths import url_path
-from connector_proxy.signin import COOKIE_PATH, cookie_name, well_formed
 from connector_proxy.web import proxied
 from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.openapi import LIST_OF_OBJECTS

@@ -20,8 +20,9 @@ from flask import Flask
 from werkzeug.routing import Rule
 
 from connector_proxy import __version__
+from connector_proxy.calls.registry import BoundCommand, Registry
 from connector_proxy.config import Settings
-from connector_proxy.errors import (
+from connector_proxy.host.error_codes import (
     BAD_REQUEST,
     INTERNAL_ERROR,
     NOT_FOUND,
@@ -29,7 +30,6 @@ from connector_proxy.errors import (
     REQUEST_TIMEOUT,
     UNAUTHORIZED,
 )
-from connector_proxy.registry import BoundCommand, Registry
 from connector_proxy.sdk.errors import ErrorCode
 from connector_proxy.web.auth import HEADER, guarded
 from connector_proxy.web.documented import RouteDoc, route_doc

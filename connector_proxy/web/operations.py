@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from connector_proxy.errors import BAD_REQUEST
 from connector_proxy.events.model import DEAD
 from connector_proxy.events.model import STATES as EVENT_STATES
+from connector_proxy.host.error_codes import BAD_REQUEST
 from connector_proxy.jobs.model import STATES as JOB_STATES
 from connector_proxy.jobs.model import UNDELIVERABLE, Job
 from connector_proxy.sdk.errors import CommandError

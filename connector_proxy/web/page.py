@@ -37,8 +37,13 @@ from flask import (
 )
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
-from connector_proxy import jsontext
-from connector_proxy.errors import BAD_REQUEST, CONNECTOR_NOT_FOUND, INVALID_REQUEST_BODY, UNAUTHORIZED
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import (
+    BAD_REQUEST,
+    CONNECTOR_NOT_FOUND,
+    INVALID_REQUEST_BODY,
+    UNAUTHORIZED,
+)
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.auth import key_matches
 from connector_proxy.web.catalog import connectors_now

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from connector_proxy.errors import INVALID_REQUEST_BODY, RELAY_NOT_FOUND
+from connector_proxy.host.error_codes import INVALID_REQUEST_BODY, RELAY_NOT_FOUND
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.documented import Query, documented
 from connector_proxy.web.responses import error_response, json_response

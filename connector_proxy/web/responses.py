@@ -7,8 +7,9 @@ from typing import Any
 
 from flask import Response
 
-from connector_proxy import envelope, jsontext
-from connector_proxy.errors import unrenderable_answer
+from connector_proxy.calls import envelope
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import unrenderable_answer
 from connector_proxy.sdk.errors import CommandError
 
 JSON = "application/json"

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
-from connector_proxy.budget import Budget
+from connector_proxy.calls.executor import Executor
+from connector_proxy.calls.registry import Registry
 from connector_proxy.config import Settings
 from connector_proxy.events.service import Events
-from connector_proxy.executor import Executor
 from connector_proxy.jobs.service import Jobs
-from connector_proxy.lifecycle import ProcessServices
+from connector_proxy.oauth.signin import SignIns
+from connector_proxy.process.services import ProcessServices
 from connector_proxy.proxies.service import Proxies
-from connector_proxy.registry import Registry
-from connector_proxy.signin import SignIns
-from connector_proxy.ttl_cache import TtlCache
+from connector_proxy.web.token_bucket import Budget
+from connector_proxy.web.ttl_cache import TtlCache
 
 EXTENSION = "connector_proxy"
 

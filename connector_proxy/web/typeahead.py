@@ -17,7 +17,8 @@ import time
 
 from flask import Blueprint, Response, request
 
-from connector_proxy.errors import (
+from connector_proxy.calls.registry import BoundTypeahead
+from connector_proxy.host.error_codes import (
     INTERNAL_ERROR,
     INVALID_PARAMETERS,
     OUTBOUND_REFUSALS,
@@ -25,7 +26,6 @@ from connector_proxy.errors import (
     TYPEAHEAD_NOT_FOUND,
     outbound_refusal,
 )
-from connector_proxy.registry import BoundTypeahead
 from connector_proxy.sdk.context import Context, TaskLog
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.invocation import Crashed, Raised, Refused, Returned, guarded

@@ -1,6 +1,6 @@
 """``POST /v1/validate``: BPMN models checked against this daemon's catalog.
 
-The checking itself is :mod:`connector_proxy.modelcheck`, shared with ``connector-proxy validate``.
+The checking itself is :mod:`connector_proxy.models.validate`, shared with ``connector-proxy validate``.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import json
 
 from flask import Blueprint, Response, request
 
-from connector_proxy.concurrency import off_the_loop
-from connector_proxy.errors import INVALID_MODEL
-from connector_proxy.modelcheck import Check, MalformedModel, check_task, report_with, shapes_of
+from connector_proxy.host.error_codes import INVALID_MODEL
+from connector_proxy.models.upgrade import UnreadableCatalog, Upgrade, read_catalog
+from connector_proxy.models.validate import Check, MalformedModel, check_task, report_with, shapes_of
+from connector_proxy.process.concurrency import off_the_loop
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.upgradecheck import UnreadableCatalog, Upgrade, read_catalog
 from connector_proxy.web import proxied
 from connector_proxy.web.documented import documented
 from connector_proxy.web.responses import error_response, json_response

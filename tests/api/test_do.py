@@ -175,7 +175,7 @@ def test_an_undeclared_code_still_answers_and_warns(
 
 
 def test_a_call_looks_its_command_up_once(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from connector_proxy.registry import Registry
+    from connector_proxy.calls.registry import Registry
 
     looked_up: list[str] = []
     find = Registry.find

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from connector_proxy.validation import closed
+from connector_proxy.calls.validation import closed
 from tests.support import TEST_CONFIG, client_from
 
 KEYED = TEST_CONFIG + '[auth]\napi_keys = ["page-key-42"]\n'

@@ -61,8 +61,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, aws_endpoint: str) -> Itera
 
 def built_in_commands() -> list[str]:
     """The ids the catalog of a default daemon lists, read from the registry without a server."""
+    from connector_proxy.calls.discovery import discover
     from connector_proxy.config import Settings
-    from connector_proxy.discovery import discover
 
     registry = discover(Settings()).registry
     return sorted(

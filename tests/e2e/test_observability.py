@@ -175,7 +175,7 @@ def test_log_lines_carry_request_ids_and_no_secret(
     assert bad.status_code == 400
     for request_id, task in (("host-req-1", "task-7"), (generated, "task-8")):
         mine = [line for line in lines if line.get("request_id") == request_id]
-        executor = [line for line in mine if line["logger"] == "connector_proxy.executor"]
+        executor = [line for line in mine if line["logger"] == "connector_proxy.calls.executor"]
         assert executor and executor[0]["task_id"] == task and executor[0]["process_instance_id"] == 42
         access = [line for line in mine if line["logger"] == "gunicorn.access"]
         assert access[0]["path"] == "/v1/do/http/GetRequest" and access[0]["status"] == 200

@@ -21,8 +21,8 @@ from connector_proxy.events.model import DEAD, DELIVERED, PENDING, StoredEvent, 
 from connector_proxy.events.redis_store import RedisEventStore
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
-from connector_proxy.sealing import Sealer
-from connector_proxy.sqlite_file import SqliteFile
+from connector_proxy.secrets.record_encryption import Sealer
+from connector_proxy.stores.sqlite_file import SqliteFile
 from tests.support import redis_or_skip
 
 REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

@@ -28,8 +28,8 @@ from connector_proxy.events.registration import REGISTERED, Registration
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.sdk import testing
 from connector_proxy.sdk.testing import MessageHost, free_port
-from connector_proxy.sealing import Sealer
-from connector_proxy.sqlite_file import SqliteFile
+from connector_proxy.secrets.record_encryption import Sealer
+from connector_proxy.stores.sqlite_file import SqliteFile
 from tests.support import Daemon, redis_or_skip
 
 API_KEY = "proxy-api-key-0123456789"

@@ -35,7 +35,9 @@ def test_nothing_the_command_line_imports_before_patching_imports_ssl() -> None:
     configuration, secrets, logs) leaves ssl unimported: gevent must patch it first."""
     probe = (
         "import sys, pathlib\n"
-        "from connector_proxy import cli, config, logs, secrets\n"
+        "from connector_proxy import config, secrets\n"
+        "from connector_proxy.cli import main as cli\n"
+        "from connector_proxy.telemetry import logs\n"
         "config.read_worker_class(None, {})\n"
         "assert 'ssl' not in sys.modules, 'ssl imported before the patch'\n"
         "cli.concurrency.prepare('gevent')\n"

@@ -12,7 +12,7 @@ from connector_proxy.config import JobSettings
 from connector_proxy.jobs.delivery import CallbackSender
 from connector_proxy.jobs.model import DELIVERED, PENDING, UNDELIVERABLE, Job
 from connector_proxy.sdk.testing import CallbackReceiver
-from connector_proxy.sealing import Sealer
+from connector_proxy.secrets.record_encryption import Sealer
 
 
 def finished_job(url: str) -> Job:

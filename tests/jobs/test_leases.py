@@ -22,7 +22,7 @@ import redis
 from connector_proxy.config import JobSettings
 from connector_proxy.jobs.model import QUEUED, RUNNING, SUCCEEDED, Job
 from connector_proxy.jobs.sqlite import SqliteJobStore
-from connector_proxy.leases import LeaseLost, new_owner
+from connector_proxy.stores.leases import LeaseLost, new_owner
 from tests.support import TEST_CONFIG, client_from, redis_or_skip
 
 REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

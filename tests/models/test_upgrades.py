@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from connector_proxy.upgradecheck import UPGRADE_KINDS
+from connector_proxy.models.upgrade import UPGRADE_KINDS
 from tests.support import CLI, TEST_ENV, client_from
 
 HEAD = """

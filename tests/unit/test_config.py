@@ -98,7 +98,7 @@ def test_the_celery_backend_without_its_extra_says_what_to_install(tmp_path: Pat
     config = tmp_path / "plugins.toml"
     config.write_text('[jobs]\nbackend = "celery"\n')
     without_celery = (
-        "import sys; sys.modules['celery'] = None; from connector_proxy.cli import main;"
+        "import sys; sys.modules['celery'] = None; from connector_proxy.cli.main import main;"
         f"sys.exit(main([{action!r}, '--config', {str(config)!r}]))"
     )
     ran = subprocess.run([sys.executable, "-c", without_celery], capture_output=True, text=True, timeout=60)

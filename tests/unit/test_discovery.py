@@ -4,7 +4,7 @@ import json
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
-from connector_proxy.discovery import GROUP, discover
+from connector_proxy.calls.discovery import GROUP, discover
 from tests.support import TEST_CONFIG, TEST_ENV, settings_from
 
 

@@ -11,7 +11,7 @@ from connector_proxy.config import ConfigError, Settings, load_settings
 from connector_proxy.jobs.delivery import FIRST_DELAY, MAX_DELAY
 from connector_proxy.jobs.model import FAILED, PENDING, SUCCEEDED, Job
 from connector_proxy.sdk import backoff
-from connector_proxy.sealing import SealedRecordError, Sealer
+from connector_proxy.secrets.record_encryption import SealedRecordError, Sealer
 
 
 def settings_with(tmp_path: Path, jobs: str, environ: dict[str, str] | None = None) -> Settings:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector_proxy import jsontext
+from connector_proxy.host import jsontext
 
 TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12)  # no lone surrogates
 NUMBERS = st.one_of(

@@ -9,11 +9,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from connector_proxy import logs
 from connector_proxy.sdk.auth import parse_token_set
 from connector_proxy.sdk.masked_export import MaskingExporter
 from connector_proxy.sdk.masking import MASK, mask, remember
 from connector_proxy.secrets import resolve_reference
+from connector_proxy.telemetry import logs
 
 
 def test_a_resolved_reference_and_a_token_set_are_masked_anywhere_in_a_text() -> None:

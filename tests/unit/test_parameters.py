@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from sample_connectors import greet, sample
 
-from connector_proxy.catalog import host_type
+from connector_proxy.calls.catalog import host_type
 from connector_proxy.sdk import Connector, Context
 from connector_proxy.sdk.parameters import derive_parameters, parse_docstring, schema_for
 

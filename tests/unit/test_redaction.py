@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector_proxy.redaction import redact
+from connector_proxy.telemetry.redaction import redact
 
 
 @pytest.mark.parametrize(

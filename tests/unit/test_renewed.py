@@ -9,10 +9,10 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from connector_proxy.renewed import Renewals, SqliteRenewed
+from connector_proxy.oauth.renewed_tokens import Renewals, SqliteRenewed
 from connector_proxy.sdk.auth import token_fingerprint
 from connector_proxy.sdk.context import RefreshedTokens
-from connector_proxy.sealing import Sealer
+from connector_proxy.secrets.record_encryption import Sealer
 
 OLD = {"access_token": "old-access", "refresh_token": "old-refresh", "expires_at": 1}
 NEW = {"access_token": "new-access", "refresh_token": "new-refresh", "expires_at": 4102444800}

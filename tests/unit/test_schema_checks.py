@@ -1,4 +1,4 @@
-"""connector_proxy.validation.check_schema: jsonschema-rs's fast yes, jsonschema's words for a no."""
+"""connector_proxy.calls.validation.check_schema: jsonschema-rs's fast yes, jsonschema's words for a no."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from referencing.exceptions import Unresolvable
 
-from connector_proxy.validation import (
+from connector_proxy.calls.validation import (
     LinearValidator,
     ParametersValidator,
     check_schema,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from connector_proxy import envelope
+from connector_proxy.calls import envelope
 from connector_proxy.sdk import CommandError, Context, ErrorCode, Result, TaskLog
 
 FAMILY = ErrorCode("HttpError<status>", "The upstream failed.", status=None)

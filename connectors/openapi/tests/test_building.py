@@ -10,10 +10,10 @@ import yaml
 from connector_proxy_openapi import factory
 from jsonschema.exceptions import ValidationError
 
+from connector_proxy.calls.validation import parameters_validator
 from connector_proxy.config import ConfigError, load_settings
 from connector_proxy.sdk import Connector
 from connector_proxy.sdk.factories import CannotBuild, Recipe
-from connector_proxy.validation import parameters_validator
 
 
 def built(tmp_path: Path, document: dict[str, Any], table: dict[str, Any] | None = None) -> Connector:

@@ -4,7 +4,7 @@ Paths, query strings and userinfo of the URLs a daemon sees carry the host's
 secrets (tokens, one-time codes, basic-auth passwords). Our own code logs
 origins only, but libraries (urllib3's request lines, tracebacks quoting a
 URL) do not, so every line is redacted where it is written: the daemon's log
-formatters (:mod:`connector_proxy.logs`).
+formatters (:mod:`connector_proxy.telemetry.logs`).
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from connector_proxy import errors
-from connector_proxy.catalog import run_by_host
-from connector_proxy.validation import LinearValidator, closed
+from connector_proxy.calls.catalog import run_by_host
+from connector_proxy.calls.validation import LinearValidator, closed
+from connector_proxy.host import error_codes
 
 ERROR, NOTE = "error", "note"
 KINDS = (
@@ -40,15 +40,15 @@ KINDS = (
 CALL_LEVEL_CODES = tuple(
     code.code
     for code in (
-        errors.INVALID_PARAMETERS,
-        errors.DESTINATION_BUSY,
-        errors.DESTINATION_TIMEOUT,
-        errors.COMMAND_CRASHED,
-        errors.UNRENDERABLE_ANSWER,
-        errors.WORKER_CRASHED,
-        errors.WORKER_TIMED_OUT,
-        errors.WORKER_PROTOCOL_ERROR,
-        errors.WORKER_UNAVAILABLE,
+        error_codes.INVALID_PARAMETERS,
+        error_codes.DESTINATION_BUSY,
+        error_codes.DESTINATION_TIMEOUT,
+        error_codes.COMMAND_CRASHED,
+        error_codes.UNRENDERABLE_ANSWER,
+        error_codes.WORKER_CRASHED,
+        error_codes.WORKER_TIMED_OUT,
+        error_codes.WORKER_PROTOCOL_ERROR,
+        error_codes.WORKER_UNAVAILABLE,
     )
 )
 

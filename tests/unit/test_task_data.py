@@ -12,10 +12,10 @@ from cryptography.fernet import Fernet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector_proxy import carried, jsontext
+from connector_proxy.host import jsontext, task_data
 from connector_proxy.jobs.model import Job
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.sealing import Sealer
+from connector_proxy.secrets.record_encryption import Sealer
 
 TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=10)
 VALUES = st.recursive(
@@ -28,10 +28,10 @@ VALUES = st.recursive(
 def read_both(raw: bytes) -> tuple[Any, Any]:
     """(read_call's answer with the task data read, or its refusal; the strict reader's, or its refusal)."""
     try:
-        document = carried.read_call(raw)
-        task_data = document.get(carried.TASK_DATA) if isinstance(document, dict) else None
-        if isinstance(task_data, carried.CarriedObject):
-            document = {**document, carried.TASK_DATA: task_data.document}
+        document = task_data.read_call(raw)
+        data = document.get(task_data.TASK_DATA) if isinstance(document, dict) else None
+        if isinstance(data, task_data.CarriedObject):
+            document = {**document, task_data.TASK_DATA: data.document}
     except (jsontext.NotStrictJson, CommandError) as refused:
         document = refused
     try:
@@ -42,9 +42,9 @@ def read_both(raw: bytes) -> tuple[Any, Any]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(parameters=st.dictionaries(TEXT, VALUES, max_size=4), task_data=st.dictionaries(TEXT, VALUES))
-def test_a_call_reads_as_the_strict_reader_reads_it(parameters: dict[str, Any], task_data: Any) -> None:
-    raw = json.dumps({**parameters, carried.TASK_DATA: task_data}, ensure_ascii=False).encode()
+@given(parameters=st.dictionaries(TEXT, VALUES, max_size=4), data=st.dictionaries(TEXT, VALUES))
+def test_a_call_reads_as_the_strict_reader_reads_it(parameters: dict[str, Any], data: Any) -> None:
+    raw = json.dumps({**parameters, task_data.TASK_DATA: data}, ensure_ascii=False).encode()
     document, strict = read_both(raw)
     assert not isinstance(strict, Exception)
     assert json.dumps(document) == json.dumps(strict)
@@ -66,7 +66,7 @@ REFUSED_ON_ARRIVAL = [
 @pytest.mark.parametrize("raw", REFUSED_ON_ARRIVAL)
 def test_what_the_scan_can_tell_is_refused_on_arrival_with_the_strict_readers_words(raw: bytes) -> None:
     with pytest.raises(jsontext.NotStrictJson) as refused:
-        carried.read_call(raw)
+        task_data.read_call(raw)
     with pytest.raises(jsontext.NotStrictJson) as strict:
         jsontext.loads(raw)
     assert str(refused.value) == str(strict.value)
@@ -81,41 +81,41 @@ def test_what_the_scan_can_tell_is_refused_on_arrival_with_the_strict_readers_wo
     ],
 )
 def test_what_needs_the_objects_is_refused_when_the_task_data_is_read(raw: bytes, why: str) -> None:
-    task_data = carried.read_call(raw)[carried.TASK_DATA]
-    assert isinstance(task_data, carried.CarriedObject)
+    data = task_data.read_call(raw)[task_data.TASK_DATA]
+    assert isinstance(data, task_data.CarriedObject)
     with pytest.raises(CommandError) as refused:
-        dict(task_data)
+        dict(data)
     assert refused.value.error_code == "InvalidRequestBody"
     assert refused.value.http_status == 400
     assert str(refused.value).startswith("spiff__task_data: ") and why in str(refused.value)
     with pytest.raises(CommandError):  # nor is it ever written out as it came
-        jsontext.dumps({"echo": task_data})
+        jsontext.dumps({"echo": data})
 
 
 def test_the_task_data_is_written_as_it_came() -> None:
     raw = b'{"id": 7, "spiff__task_data": {"b": [1, 2.50], "a": "\xc3\xa9"}}'
-    document = carried.read_call(raw)
+    document = task_data.read_call(raw)
     assert document["id"] == 7
-    written = jsontext.dumps({"echo": document[carried.TASK_DATA], "then": 1})
+    written = jsontext.dumps({"echo": document[task_data.TASK_DATA], "then": 1})
     assert written == b'{"echo":{"b": [1, 2.50], "a": "\xc3\xa9"},"then":1}'
     assert json.loads(written)["echo"] == {"b": [1, 2.5], "a": "é"}
 
 
 def test_a_parameter_holding_the_same_text_under_the_same_key_is_not_mistaken_for_it() -> None:
     raw = b'{"p": {"spiff__task_data": {"a": 1}}, "spiff__task_data": {"a": 1}}'
-    document = carried.read_call(raw)
+    document = task_data.read_call(raw)
     assert document["p"] == {"spiff__task_data": {"a": 1}}
-    assert dict(document[carried.TASK_DATA]) == {"a": 1}
+    assert dict(document[task_data.TASK_DATA]) == {"a": 1}
 
 
 @pytest.mark.parametrize("keys", [(), (Fernet.generate_key().decode(),)], ids=["clear", "sealed"])
 def test_a_jobs_record_keeps_the_task_datas_text(keys: tuple[str, ...]) -> None:
     sealer = Sealer(keys)
-    payload = carried.read_call(b'{"name": "Ada", "spiff__task_data": {"rows": [{"id": 1}, {"id": 2}]}}')
+    payload = task_data.read_call(b'{"name": "Ada", "spiff__task_data": {"rows": [{"id": 1}, {"id": 2}]}}')
     job = Job("sample/Greet", payload, "task-1", None)
     read = Job.from_json(job.to_json(sealer), sealer)
-    task_data = read.payload[carried.TASK_DATA]
-    assert isinstance(task_data, carried.CarriedObject)
-    assert task_data.raw == b'{"rows": [{"id": 1}, {"id": 2}]}'
+    data = read.payload[task_data.TASK_DATA]
+    assert isinstance(data, task_data.CarriedObject)
+    assert data.raw == b'{"rows": [{"id": 1}, {"id": 2}]}'
     assert read.payload["name"] == "Ada"
     assert Job.from_json(read.to_json(sealer), sealer).payload == payload

@@ -9,13 +9,21 @@ running jobs finish. ``connector-proxy worker`` does the same around Celery.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
-from connector_proxy.metrics import spans_dropped
 from connector_proxy.sdk import tracing
+from connector_proxy.telemetry.metrics import spans_dropped
 
-if TYPE_CHECKING:
-    from connector_proxy.isolation.pool import WorkerPool
+
+class Pool(Protocol):
+    """An isolated connector's workers in this process (``isolation.pool.WorkerPool``), named by what is
+    asked of them here and of the routes that report them: isolation sits above this module."""
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def health(self) -> dict[str, Any]: ...
 
 
 class Background(Protocol):
@@ -31,7 +39,7 @@ class Background(Protocol):
 class ProcessServices:
     """The isolated connectors' worker pools and the background threads of one process."""
 
-    def __init__(self, pools: Mapping[str, WorkerPool], backgrounds: Sequence[Background] = ()) -> None:
+    def __init__(self, pools: Mapping[str, Pool], backgrounds: Sequence[Background] = ()) -> None:
         self.pools = pools
         self.backgrounds = backgrounds
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from connector_proxy import errors
+from connector_proxy.host import error_codes
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.web.bounded import stop_reading
 from connector_proxy.web.responses import error_response
@@ -36,13 +36,13 @@ def _store_failed(failure: Exception) -> Response:
     log.error("the store could not write: %s: %s", type(failure).__name__, failure)
     reason = f"{type(failure).__name__}: {str(failure)[:120]}"  # SQLite and Redis name no secret here
     message = f"The store of jobs and events could not write ({reason}); nothing was kept, retry later"
-    return error_response(CommandError(errors.STORE_UNAVAILABLE, message))
+    return error_response(CommandError(error_codes.STORE_UNAVAILABLE, message))
 
 
 def _http_exception(exception: HTTPException) -> Response:
     status = exception.code or 500
     message = _MESSAGES.get(status, _generic)(exception)
-    response = error_response(errors.http_refusal(status, message))
+    response = error_response(error_codes.http_refusal(status, message))
     allowed = getattr(exception, "valid_methods", None)  # a 405 says what the path does answer
     if allowed:
         response.headers["Allow"] = ", ".join(allowed)
@@ -66,4 +66,4 @@ def _unexpected(exception: Exception) -> Response:
     if _from_redis(exception):
         return _store_failed(exception)
     log.exception("unhandled error")
-    return error_response(CommandError(errors.INTERNAL_ERROR, "The daemon failed; see its log"))
+    return error_response(CommandError(error_codes.INTERNAL_ERROR, "The daemon failed; see its log"))

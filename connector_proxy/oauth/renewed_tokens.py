@@ -24,8 +24,8 @@ from connector_proxy.config import Settings
 from connector_proxy.sdk.auth import looks_like_token_set, parse_token_set, token_fingerprint
 from connector_proxy.sdk.context import RefreshedTokens
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.sealing import Sealer
-from connector_proxy.sqlite_file import SqliteFile
+from connector_proxy.secrets.record_encryption import Sealer
+from connector_proxy.stores.sqlite_file import SqliteFile
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS renewed
   (given TEXT PRIMARY KEY, secret TEXT NOT NULL, token_set TEXT NOT NULL, until REAL NOT NULL);"""

@@ -6,7 +6,7 @@ codes any call can meet before or around a command. docs/http-api.md lists them.
 
 from __future__ import annotations
 
-from connector_proxy.legacy.errors import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
+from connector_proxy.legacy.error_codes import PACKAGE_ERROR, PACKAGE_HTTP_ERROR, PACKAGE_INVALID_ANSWER
 from connector_proxy.sdk.auth import OAUTH_NOT_CONFIGURED, OAUTH_PROVIDER_ERROR, TOKEN_SET_INVALID
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.triggers import INVALID_SIGNATURE, REQUEST_EXPIRED

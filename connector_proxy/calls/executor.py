@@ -11,13 +11,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from connector_proxy import envelope, errors, metrics
+from connector_proxy.calls import envelope
 from connector_proxy.calls.call import Call, check
+from connector_proxy.calls.envelope import Envelope
+from connector_proxy.calls.registry import BoundCommand, Registry
 from connector_proxy.calls.timed import Timed
 from connector_proxy.config import LimitSettings
-from connector_proxy.envelope import Envelope
-from connector_proxy.registry import BoundCommand, Registry
-from connector_proxy.renewed import Renewals
+from connector_proxy.host import error_codes
+from connector_proxy.oauth.renewed_tokens import Renewals
 from connector_proxy.sdk import tracing
 from connector_proxy.sdk.context import (
     Accepted,
@@ -29,6 +30,7 @@ from connector_proxy.sdk.context import (
 )
 from connector_proxy.sdk.errors import CommandError, ErrorCode
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned
+from connector_proxy.telemetry import metrics
 
 ACCEPTED = 202  # answered now, the result comes later (a job, or a remote system calling the host)
 log = logging.getLogger(__name__)
@@ -110,8 +112,8 @@ class Executor:
         """Why no command has this id: its connector is left out (503, retried), or none offers it."""
         status = self.registry.left_out(command_id.partition("/")[0])
         if status is None:
-            return errors.command_not_found(command_id)
-        return errors.connector_unavailable(command_id, status.state)
+            return error_codes.command_not_found(command_id)
+        return error_codes.connector_unavailable(command_id, status.state)
 
     def _run(self, call: Call, timeout: float) -> tuple[Outcome, list[RefreshedTokens]]:
         """The outcome, and the token sets the command renewed on the way."""
@@ -166,7 +168,7 @@ def _outcome(bound: BoundCommand, invocation: Invocation, lines: list[str]) -> O
         case Returned(result):
             status = ACCEPTED if isinstance(result, Accepted) else 200  # the command calls the host back
             return Outcome(status, envelope.from_result(result, lines), metrics.OK)
-        case Raised(error) if error.declared is errors.INVALID_REQUEST_BODY:
+        case Raised(error) if error.declared is error_codes.INVALID_REQUEST_BODY:
             return rejected(error)  # the task data, read late, is refused as it would have been on arrival
         case Raised(error):
             _check_declared(bound, error.declared)
@@ -174,9 +176,9 @@ def _outcome(bound: BoundCommand, invocation: Invocation, lines: list[str]) -> O
             return Outcome(200, envelope.from_error(error, lines), metrics.UPSTREAM_ERROR)
         case Refused(kind, reason):
             metrics.OUTBOUND_REFUSALS.labels(bound.connector, kind).inc()
-            return Outcome(200, envelope.from_error(errors.outbound_refusal(kind, reason), lines))
+            return Outcome(200, envelope.from_error(error_codes.outbound_refusal(kind, reason), lines))
         case Crashed(exception):
-            return Outcome(500, envelope.from_error(errors.command_crashed(bound.id, exception), lines))
+            return Outcome(500, envelope.from_error(error_codes.command_crashed(bound.id, exception), lines))
 
 
 def _check_declared(bound: BoundCommand, code: ErrorCode) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector_proxy.registry import BoundAuth, BoundCommand
+from connector_proxy.calls.registry import BoundAuth, BoundCommand
 from connector_proxy.sdk.parameters import JsonSchema
 
 _HOST_TYPES = {"string": "str", "integer": "int", "boolean": "bool"}

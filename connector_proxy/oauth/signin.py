@@ -3,7 +3,7 @@
 A sign-in's state and PKCE verifier live in a signed, expiring cookie named
 after the state, set on the browser that started it: a callback is accepted
 only from that browser, within ``oauth.state_ttl``, and once: the state is
-spent server-side (:mod:`connector_proxy.spent`), so a replayed callback with
+spent server-side (:mod:`connector_proxy.stores.one_time_values`), so a replayed callback with
 the same cookie is refused too. Any daemon process (or instance sharing
 ``oauth.session_secret``) can finish what another began.
 """
@@ -20,9 +20,9 @@ from typing import Any, TypeGuard
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from connector_proxy.config import OAuthSettings
-from connector_proxy.errors import OAUTH_STATE_INVALID, REDIRECT_NOT_ALLOWED
+from connector_proxy.host.error_codes import OAUTH_STATE_INVALID, REDIRECT_NOT_ALLOWED
 from connector_proxy.sdk.errors import CommandError
-from connector_proxy.spent import Spent
+from connector_proxy.stores.one_time_values import Spent
 
 COOKIE_PREFIX = "connector_proxy_signin_"
 COOKIE_PATH = "/v1/auth/"

@@ -86,7 +86,7 @@ class PersonFormatter(logging.Formatter):
     one line (its traceback is for the daemon's logs, asked for with server.log_format = "json")."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from connector_proxy.redaction import redact
+        from connector_proxy.telemetry.redaction import redact
 
         line = f"connector-proxy: {record.levelname.lower()}: {record.getMessage()}"
         if record.exc_info and record.exc_info[1] is not None:

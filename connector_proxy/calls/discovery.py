@@ -24,17 +24,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
-from connector_proxy import catalog
-from connector_proxy.concurrency import within
-from connector_proxy.config import ConnectorSettings, Settings
-from connector_proxy.interfaces import SDK, SPIFFWORKFLOW
-from connector_proxy.isolation.pool import WorkerPool
-from connector_proxy.isolation.remote import forwarding, isolated_connector, worker_command
-from connector_proxy.jsontext import dumps
-from connector_proxy.legacy.packages import Package, find_packages, load_package
-from connector_proxy.redaction import redact
-from connector_proxy.refreshing import Refreshing
-from connector_proxy.registry import (
+from connector_proxy.calls import catalog
+from connector_proxy.calls.refreshing import Refreshing
+from connector_proxy.calls.registry import (
     READY,
     BoundAuth,
     BoundCheck,
@@ -45,12 +37,20 @@ from connector_proxy.registry import (
     Registry,
     Runner,
 )
+from connector_proxy.calls.site_paths import read_new_path_files
+from connector_proxy.calls.validation import closed, parameters_validator, rule_in_words
+from connector_proxy.config import ConnectorSettings, Settings
+from connector_proxy.host.interfaces import SDK, SPIFFWORKFLOW
+from connector_proxy.host.jsontext import dumps
+from connector_proxy.isolation.pool import WorkerPool
+from connector_proxy.isolation.remote import forwarding, isolated_connector, worker_command
+from connector_proxy.legacy.packages import Package, find_packages, load_package
+from connector_proxy.process.concurrency import within
 from connector_proxy.sdk.connector import Command, Connector
 from connector_proxy.sdk.factories import FACTORY_GROUP, CannotBuild, ConnectorFactory, Recipe
 from connector_proxy.sdk.invocation import exits_refused, guard_exits, invoke
 from connector_proxy.secrets import SecretReferenceError, mask_secrets, resolve_secrets, rotating
-from connector_proxy.site_paths import read_new_path_files
-from connector_proxy.validation import closed, parameters_validator, rule_in_words
+from connector_proxy.telemetry.redaction import redact
 
 GROUP = "connector_proxy.connectors"
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class Bindings:
 @dataclass(frozen=True)
 class Discovered:
     """What discovery found: the registry requests read, and the isolated connectors' pools,
-    which each process starts and stops (see :mod:`connector_proxy.lifecycle`)."""
+    which each process starts and stops (see :mod:`connector_proxy.process.services`)."""
 
     registry: Registry
     pools: Mapping[str, WorkerPool]

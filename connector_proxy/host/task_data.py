@@ -27,8 +27,8 @@ from typing import Any
 
 import msgspec
 
-from connector_proxy import jsontext
-from connector_proxy.errors import INVALID_REQUEST_BODY
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import INVALID_REQUEST_BODY
 from connector_proxy.sdk.errors import CommandError
 
 TASK_DATA = "spiff__task_data"

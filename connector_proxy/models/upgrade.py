@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connector_proxy.modelcheck import (
+from connector_proxy.calls.validation import LinearValidator, closed
+from connector_proxy.models.validate import (
     NOT_A_LITERAL,
     NOTE,
     CommandShape,
@@ -27,7 +28,6 @@ from connector_proxy.modelcheck import (
     deprecation,
     literal,
 )
-from connector_proxy.validation import LinearValidator, closed
 
 UPGRADE_KINDS = (
     "removed_command",

@@ -26,10 +26,10 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from connector_proxy.errors import INVALID_PARAMETERS
+from connector_proxy.host.error_codes import INVALID_PARAMETERS
 from connector_proxy.sdk.errors import CommandError
 
-try:  # optional: a much faster check of schemas (connector_proxy.validation.check_schema)
+try:  # optional: a much faster check of schemas (connector_proxy.calls.validation.check_schema)
     from jsonschema_rs import meta as _meta
 
     _fast_meta: Any = _meta

@@ -21,8 +21,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connector_proxy import __version__, concurrency, logs
-from connector_proxy.cli_help import Parser, PersonFormatter, fitted, port_taken
+from connector_proxy import __version__
+from connector_proxy.cli.help import Parser, PersonFormatter, fitted, port_taken
 from connector_proxy.config import (
     ConfigError,
     EnvironmentConfigError,
@@ -33,15 +33,18 @@ from connector_proxy.config import (
     read_worker_class,
     unknown_variables,
 )
+from connector_proxy.process import concurrency
+from connector_proxy.telemetry import logs
 
-MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name (connector_proxy.metrics)
+# prometheus_client's name (connector_proxy.telemetry.metrics)
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 if TYPE_CHECKING:  # the daemon's modules are imported once the standard library is patched
     from flask import Flask
 
-    from connector_proxy.modelcheck import Check
+    from connector_proxy.calls.registry import Registry
+    from connector_proxy.models.validate import Check
     from connector_proxy.proxies.service import Proxies
-    from connector_proxy.registry import Registry
     from connector_proxy.sdk.factories import CliAction
 
 
@@ -208,8 +211,8 @@ def _warn_short_lease(settings: Settings) -> None:
 def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     own_metrics = _metrics_directory()  # before prometheus_client is imported: it reads the variable then
     from connector_proxy.jobs.delivery import warn_without_credentials
-    from connector_proxy.server import serve  # gunicorn is only needed to serve
     from connector_proxy.web.app import create_app
+    from connector_proxy.web.server import serve  # gunicorn is only needed to serve
     from connector_proxy.web.state import proxy_state_of
 
     bind = arguments.bind or settings.server.bind
@@ -275,13 +278,13 @@ def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
 
 def _celery_worker(settings: Settings, arguments: argparse.Namespace, dead: tuple[str, int] | None) -> int:
     """One Celery worker process; ``dead``: the one it replaces, whose jobs it queues again at once."""
-    from connector_proxy.discovery import discover
-    from connector_proxy.executor import Executor
+    from connector_proxy.calls.discovery import discover
+    from connector_proxy.calls.executor import Executor
     from connector_proxy.jobs.delivery import warn_without_credentials
     from connector_proxy.jobs.runner import JobRunner
     from connector_proxy.jobs.service import celery_backend
-    from connector_proxy.lifecycle import ProcessServices
-    from connector_proxy.renewed import create_renewals
+    from connector_proxy.oauth.renewed_tokens import create_renewals
+    from connector_proxy.process.services import ProcessServices
 
     backend = celery_backend()
     warn_without_credentials(settings.jobs)
@@ -368,7 +371,7 @@ def _child(run: Callable[[tuple[str, int] | None], int], dead: tuple[str, int] |
 def _discovered(settings: Settings) -> Iterator[Registry]:
     """Discovery as the daemon does it, for the actions that read the registry (and a live check);
     the isolated connectors' workers are closed at the end."""
-    from connector_proxy.discovery import discover
+    from connector_proxy.calls.discovery import discover
 
     discovered = discover(settings)
     try:
@@ -385,7 +388,7 @@ def _list(settings: Settings, _arguments: argparse.Namespace) -> int:
 
 
 def _print_list(registry: Registry) -> None:
-    from connector_proxy.registry import READY
+    from connector_proxy.calls.registry import READY
 
     print(_catalog_table(registry))
     print("\nconfiguration in effect (defaults filled, secrets masked):")
@@ -448,7 +451,7 @@ def _read_proxies(settings: Settings, registry: Registry) -> Proxies:
 
 def _live_problems(settings: Settings, registry: Registry) -> list[str]:
     """Each ready connector's live check, printed as it ends; the failed ones, as problems."""
-    from connector_proxy.checks import FAILED, run_check
+    from connector_proxy.calls.live_checks import FAILED, run_check
 
     problems = []
     for name in registry.ready:
@@ -477,7 +480,7 @@ def _callback_problems(settings: Settings) -> list[str]:
 
 def _validate(settings: Settings, arguments: argparse.Namespace) -> int:
     """For a model repository's CI: every finding on stdout, unreadable files on stderr, exit 1 if any."""
-    from connector_proxy.modelcheck import ERROR, Finding, MalformedModel, report_with
+    from connector_proxy.models.validate import ERROR, Finding, MalformedModel, report_with
 
     try:
         check = _model_check(settings, arguments)
@@ -504,8 +507,8 @@ def _validate(settings: Settings, arguments: argparse.Namespace) -> int:
 
 def _model_check(settings: Settings, arguments: argparse.Namespace) -> Check:
     """Against the catalog; or, with --against or --diff, what an upgrade from one to the other does."""
-    from connector_proxy.modelcheck import check_task, shapes_of
-    from connector_proxy.upgradecheck import Upgrade, read_catalog
+    from connector_proxy.models.upgrade import Upgrade, read_catalog
+    from connector_proxy.models.validate import check_task, shapes_of
 
     if arguments.diff:
         old, new = (read_catalog(Path(path).read_bytes(), path) for path in arguments.diff)
@@ -520,7 +523,7 @@ def _model_check(settings: Settings, arguments: argparse.Namespace) -> Check:
 
 def _catalog_action(settings: Settings, _arguments: argparse.Namespace) -> int:
     """``catalog export``: the catalog the host sees (other proxies' commands too), with versions."""
-    from connector_proxy.upgradecheck import exported
+    from connector_proxy.models.upgrade import exported
 
     with _discovered(settings) as registry:
         entries = json.loads(_read_proxies(settings, registry).view.catalog_json)
@@ -565,7 +568,7 @@ def _catalog(settings: Settings, url: str | None, api_key: str | None) -> list[d
 
 
 def _new(arguments: argparse.Namespace) -> int:
-    from connector_proxy import scaffold
+    from connector_proxy.cli import scaffold
 
     try:
         folder = scaffold.create(arguments.name, Path.cwd())
@@ -592,8 +595,8 @@ def _catalog_table(registry: Registry) -> str:
 
 
 def _call(settings: Settings, arguments: argparse.Namespace) -> int:
-    from connector_proxy.discovery import discover
-    from connector_proxy.executor import Executor
+    from connector_proxy.calls.discovery import discover
+    from connector_proxy.calls.executor import Executor
 
     try:
         payload = dict(_parameter(text) for text in arguments.parameters)

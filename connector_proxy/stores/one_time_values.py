@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from connector_proxy.config import Settings
-from connector_proxy.sqlite_file import SqliteFile
+from connector_proxy.stores.sqlite_file import SqliteFile
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS spent (digest TEXT PRIMARY KEY, until REAL NOT NULL);"
 

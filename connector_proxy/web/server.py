@@ -3,7 +3,7 @@
 The app is built before the workers fork (like ``preload_app``), so start-up
 costs one discovery however many workers there are; connectors open their
 connections lazily, after the fork. Each worker starts its process's services
-(isolated connectors' workers, job threads: :mod:`connector_proxy.lifecycle`)
+(isolated connectors' workers, job threads: :mod:`connector_proxy.process.services`)
 once it is up and stops them, letting running jobs finish, when it exits.
 """
 
@@ -28,11 +28,13 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.http import message
 from prometheus_client.multiprocess import mark_process_dead
 
-from connector_proxy import envelope, jsontext, logs
+from connector_proxy.calls import envelope
 from connector_proxy.config import LimitSettings, ServerSettings
-from connector_proxy.errors import http_refusal
-from connector_proxy.metrics import MULTIPROCESS_DIRECTORY
+from connector_proxy.host import jsontext
+from connector_proxy.host.error_codes import http_refusal
 from connector_proxy.sdk.invocation import guard_exits
+from connector_proxy.telemetry import logs
+from connector_proxy.telemetry.metrics import MULTIPROCESS_DIRECTORY
 from connector_proxy.web.bounded import BoundedChunkedReader
 from connector_proxy.web.request_ids import ENVIRON_KEY
 from connector_proxy.web.state import proxy_state_of
@@ -221,7 +223,7 @@ def gunicorn_options(server: ServerSettings, limits: LimitSettings) -> dict[str,
     return {
         "bind": [server.bind],
         "workers": server.workers,
-        "worker_class": server.worker_class,  # see connector_proxy.concurrency
+        "worker_class": server.worker_class,  # see connector_proxy.process.concurrency
         "worker_connections": server.worker_connections,
         "threads": server.threads,
         "graceful_timeout": server.graceful_timeout,

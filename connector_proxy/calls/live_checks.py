@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from connector_proxy import metrics
-from connector_proxy.registry import Registry
+from connector_proxy.calls.registry import Registry
 from connector_proxy.sdk.context import Context, TaskLog
 from connector_proxy.sdk.invocation import Crashed, Invocation, Raised, Refused, Returned, guarded
+from connector_proxy.telemetry import metrics
 
 OK = "ok"
 FAILED = "failed"

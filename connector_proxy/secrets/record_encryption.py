@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector_proxy import carried, jsontext
+from connector_proxy.host import jsontext, task_data
 
 SEALED = "sealed"  # a sealed field is stored as {"sealed": "<Fernet token>"}
 
@@ -42,7 +42,7 @@ class Sealer:
         from cryptography.fernet import InvalidToken
 
         try:
-            return carried.read_stored(self._fernet.decrypt(value[SEALED].encode("ascii")))
+            return task_data.read_stored(self._fernet.decrypt(value[SEALED].encode("ascii")))
         except InvalidToken:
             raise SealedRecordError(
                 "a job record was encrypted with a key not in jobs.encryption_keys"

@@ -5,7 +5,7 @@ them), text on a terminal (a person reads them): ``server.log_format``.
 Every line carries the ids of the call it belongs to (:class:`CallIds`), so
 one service task can be followed through the daemon, its workers and its
 upstreams; none carries a parameter, a header value or a token, and
-whatever a library writes is redacted (:func:`connector_proxy.redaction.redact`).
+whatever a library writes is redacted (:func:`connector_proxy.telemetry.redaction.redact`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from connector_proxy.redaction import redact
 from connector_proxy.sdk.context import call_ids
+from connector_proxy.telemetry.redaction import redact
 
 BASE_FIELDS = ("time", "level", "logger", "message", "exception")
 ID_FIELDS = ("request_id", "process_instance_id", "task_id")

@@ -1,6 +1,6 @@
 """The immutable registry: every installed connector, its state, its commands.
 
-Built once at start-up by :mod:`connector_proxy.discovery`; requests only
+Built once at start-up by :mod:`connector_proxy.calls.discovery`; requests only
 read it, so lookups and the catalog cost a dict access.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from connector_proxy.interfaces import SDK
-from connector_proxy.refreshing import Refreshing
+from connector_proxy.calls.refreshing import Refreshing
+from connector_proxy.host.interfaces import SDK
 from connector_proxy.sdk.auth import OAuth2
 from connector_proxy.sdk.connector import Check, Command, Typeahead
 from connector_proxy.sdk.context import Context
