@@ -1,6 +1,7 @@
-"""The house stays layered: the SDK below the daemon, the daemon's core below the web layer, no
-import cycles. Read from the source: every import, at module level or in a function, for the type
-checker (TYPE_CHECKING) or at run time, relative ones too."""
+"""The house stays layered: the SDK below the daemon, each of the daemon's packages in its layer
+(LAYERS, from the bottom up), the web layer near the top, no import cycles. Read from the source:
+every import, at module level or in a function, for the type checker (TYPE_CHECKING) or at run time,
+relative ones too."""
 
 from __future__ import annotations
 
@@ -86,12 +87,52 @@ def test_only_the_web_layer_and_what_serves_it_import_web(module: str) -> None:
     if _inside(
         module,
         "connector_proxy.web",
-        "connector_proxy.server",
         "connector_proxy.cli",
         "connector_proxy.testing",
     ):
         return
     assert sorted(m for m in GRAPH[module] if _inside(m, "connector_proxy.web")) == []
+
+
+# The house from the bottom up: a module imports only from its own layer or the layers below it (the
+# longest prefix names a module's layer). The call's package spans two: its core sits below the jobs,
+# events and proxies that run calls, its dispatch above them, deciding which of them runs one.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("connector_proxy",),  # __version__
+    ("connector_proxy.sdk",),
+    ("connector_proxy.legacy",),
+    ("connector_proxy.host",),
+    ("connector_proxy.telemetry",),
+    ("connector_proxy.process",),
+    ("connector_proxy.secrets",),
+    ("connector_proxy.config",),
+    ("connector_proxy.stores",),
+    ("connector_proxy.isolation",),
+    ("connector_proxy.oauth",),
+    ("connector_proxy.calls",),
+    ("connector_proxy.models", "connector_proxy.jobs", "connector_proxy.events", "connector_proxy.proxies"),
+    ("connector_proxy.calls.dispatch",),
+    ("connector_proxy.web",),
+    ("connector_proxy.testing", "connector_proxy.cli", "connector_proxy.__main__"),
+)
+
+
+def layer_of(module: str) -> int:
+    found = [(len(p), i) for i, layer in enumerate(LAYERS) for p in layer if _inside(module, p)]
+    assert found, f"{module} is in no layer: add its package to LAYERS"
+    return max(found)[1]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_import_runs_upward(module: str) -> None:
+    upward = sorted(m for m in GRAPH[module] if layer_of(m) > layer_of(module))
+    assert upward == [], f"{module} (layer {layer_of(module)}) imports from above it"
+
+
+def test_the_top_level_holds_packages() -> None:
+    """Loose modules at the top: the package's entry points, its configuration and its test kit."""
+    loose = {p.stem for p in PACKAGE.glob("*.py")}
+    assert sorted(loose - {"__init__", "__main__", "config", "testing"}) == []
 
 
 def test_the_configuration_imports_no_feature_package() -> None:
