@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.upstreams import fast_upstream
-from connector_proxy.sdk.testing import MessageHost, RunningDaemon
+from connector_proxy.testing import MessageHost, RunningDaemon
 
 API_KEY = "bench-api-key-0123456789"
 SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 - the bench's own subscription

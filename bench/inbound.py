@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench import load
-from connector_proxy.sdk.testing import Message, MessageHost, RunningDaemon
+from connector_proxy.testing import Message, MessageHost, RunningDaemon
 
 TOKEN = "bench-webhook-token-0123456789"  # noqa: S105 - the bench's own subscription
 PATH = "/v1/inbound/http/webhook/bench"

@@ -21,7 +21,7 @@ import requests
 
 from bench.procstats import cpu_seconds, descendants
 from bench.sites import write_site
-from connector_proxy.sdk.testing import MessageHost, RunningDaemon
+from connector_proxy.testing import MessageHost, RunningDaemon
 
 TOKEN = "bench-webhook-token-0123456789"  # noqa: S105 - the bench's own subscriptions
 CONFIG = """

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 
 ROOT = Path(__file__).parents[1]
 CLEAN = (ROOT / "tests" / "fixtures" / "models" / "clean.bpmn").read_text()

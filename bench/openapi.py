@@ -22,7 +22,7 @@ import requests
 from bench.procstats import rss_mib
 from connector_proxy.calls.discovery import discover
 from connector_proxy.config import load_settings
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 
 GITHUB = Path(__file__).parents[1] / "connectors/openapi/tests/documents/api.github.com.json.xz"
 CONFIG = """

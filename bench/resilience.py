@@ -23,7 +23,8 @@ import requests
 
 from bench import procstats
 from bench.upstreams import fast_upstream
-from connector_proxy.sdk.testing import RunningDaemon, SilentServer
+from connector_proxy.sdk.testing import SilentServer
+from connector_proxy.testing import RunningDaemon
 
 FORWARD = "/v1/do/http/GetRequestV2"
 CONFIG = """

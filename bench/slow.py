@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from bench import procstats
 from bench.resilience import CONFIG, FORWARD, Answer, Answered, answer_from
 from bench.upstreams import slow_upstream
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 
 DELAY = 2.0  # seconds the upstream takes per answer
 LEVELS = (48, 200, 1000)

@@ -29,7 +29,7 @@ import requests
 from bench import inbound, load, procstats, resilience, slow, trees
 from bench.sites import write_site
 from bench.upstreams import Upstream, fast_upstream
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 
 CONFIG = (
     resilience.CONFIG

@@ -31,7 +31,7 @@ import requests
 
 from bench.procstats import cpu_seconds, descendants, rss_mib
 from bench.trees import other_tree
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 
 ROOT = Path(__file__).parents[1]
 CONFIG = """

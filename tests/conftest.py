@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from connector_proxy.sdk.testing import stop_all
+from connector_proxy.testing import stop_all
 from tests.support import client_from
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_process_outlives_the_run() -> Iterator[None]:
     """Whatever a test started and did not stop (an interrupted run, a fixture cut short) is stopped,
-    with its process group, when the session ends; sdk.testing's exit handler does it too."""
+    with its process group, when the session ends; connector_proxy.testing's exit handler does it too."""
     try:
         yield
     finally:

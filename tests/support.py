@@ -20,14 +20,8 @@ import redis
 from flask.testing import FlaskClient
 
 from connector_proxy.config import Settings, load_settings
-from connector_proxy.sdk.testing import (
-    CallbackReceiver,
-    RunningDaemon,
-    call,
-    completed,
-    succeeded,
-)
-from connector_proxy.testing import app_client
+from connector_proxy.sdk.testing import CallbackReceiver, call, completed, succeeded
+from connector_proxy.testing import RunningDaemon, app_client
 
 __all__ = ["CallbackReceiver", "call", "completed", "succeeded"]  # shared with connectors' own tests
 ROOT = Path(__file__).parents[1]
@@ -59,7 +53,7 @@ def settings_from(
 def client_from(
     tmp_path: Path, toml: str = TEST_CONFIG, environ: Mapping[str, str] | None = None
 ) -> FlaskClient:
-    """sdk.testing's app_client with the tests' configuration and environment by default."""
+    """connector_proxy.testing's app_client with the tests' configuration and environment by default."""
     return app_client(tmp_path, toml, TEST_ENV if environ is None else environ)
 
 

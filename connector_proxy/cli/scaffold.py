@@ -100,7 +100,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connector_proxy.sdk.testing import app_client, call, completed, succeeded
+from connector_proxy.sdk.testing import call, completed, succeeded
+from connector_proxy.testing import app_client
 
 CONFIG = """
 [discovery]

@@ -13,7 +13,7 @@ messages (:meth:`Connector.webhook`, :meth:`Connector.poller`, :class:`Event`; a
 may set itself up at its source: :data:`Subscribe`, :data:`Unsubscribe`), and
 call HTTP through pools that keep the operator's destination policy
 (:func:`pooled_session`, :func:`pool_manager`). Test helpers live in
-``connector_proxy.sdk.testing``.
+``connector_proxy.sdk.testing`` (the harness that starts the daemon in ``connector_proxy.testing``).
 
 The outbound names need requests and urllib3; they are imported on first
 use, so an isolated connector's environment that makes no HTTP call needs

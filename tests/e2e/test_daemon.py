@@ -14,7 +14,8 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
-from connector_proxy.sdk.testing import RunningDaemon, silent_server
+from connector_proxy.sdk.testing import silent_server
+from connector_proxy.testing import RunningDaemon
 from connector_proxy.web.auth import HEADER
 from tests.support import CLI, SITE, TEST_CONFIG, TEST_ENV, Daemon, wait_until
 

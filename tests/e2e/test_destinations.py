@@ -16,7 +16,8 @@ import requests
 from pytest_httpserver import HTTPServer
 
 from bench.upstreams import Upstream, fast_upstream
-from connector_proxy.sdk.testing import RunningDaemon, SilentServer
+from connector_proxy.sdk.testing import SilentServer
+from connector_proxy.testing import RunningDaemon
 
 
 @pytest.fixture(scope="module")

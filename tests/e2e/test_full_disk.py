@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import MessageHost
+from connector_proxy.testing import MessageHost
 from tests.support import TEST_CONFIG, TEST_ENV, Daemon, fill, small_tmpfs
 
 SECRET = "full-disk-webhook-secret-0123456789"

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 
 BUILT_IN = ("http/", "aws/", "os/")
 NASTY_TEXT = ["", "\x00", "\ud800", "a\r\nb", "..", "/etc/passwd", "-rf", "%00", "\u202e", "x" * 5000]

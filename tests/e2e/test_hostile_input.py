@@ -22,7 +22,7 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 
 U = '"url": "http://127.0.0.1:9/"'  # never reached: each call below is refused before it is sent
 

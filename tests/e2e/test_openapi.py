@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 from tests.support import TEST_ENV, Daemon, client_from
 
 KEY = "fuzz-key-0123456789"

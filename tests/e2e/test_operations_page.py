@@ -15,7 +15,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page
 
-from connector_proxy.sdk.testing import CallbackReceiver, MessageHost
+from connector_proxy.sdk.testing import CallbackReceiver
+from connector_proxy.testing import MessageHost
 from tests.e2e.test_page import browser  # noqa: F401 - the module's Chromium, shared
 from tests.support import TEST_ENV, Daemon
 

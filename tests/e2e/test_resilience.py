@@ -18,7 +18,8 @@ import pytest
 
 from bench import resilience, slow
 from bench.upstreams import Upstream, fast_upstream, slow_upstream
-from connector_proxy.sdk.testing import RunningDaemon, SilentServer
+from connector_proxy.sdk.testing import SilentServer
+from connector_proxy.testing import RunningDaemon
 
 DEADLINE = 2.0
 GIVE_UP = 1.0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 from tests.support import CLI, SITE
 
 

@@ -19,8 +19,8 @@ import boto3
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import moto_server
 from connector_proxy.secrets import GROUP, schemes
+from connector_proxy.testing import moto_server
 from connector_proxy.web.auth import HEADER
 from tests.support import TEST_ENV, Daemon
 

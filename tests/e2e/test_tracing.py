@@ -26,7 +26,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from pytest_httpserver import HTTPServer
 
-from connector_proxy.sdk.testing import CallbackReceiver, MessageHost
+from connector_proxy.sdk.testing import CallbackReceiver
+from connector_proxy.testing import MessageHost
 from tests.support import TEST_ENV, Daemon
 
 SECRET = "query-secret-0123456789"

@@ -8,7 +8,7 @@ import requests
 from connector_proxy.config import EventSettings
 from connector_proxy.events.delivery import MessageSender
 from connector_proxy.events.model import DEAD, DELIVERED, StoredEvent
-from connector_proxy.sdk.testing import MessageHost
+from connector_proxy.testing import MessageHost
 
 
 def event() -> StoredEvent:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import Message, MessageHost, free_port
+from connector_proxy.sdk.testing import free_port
+from connector_proxy.testing import Message, MessageHost
 from tests.support import Daemon, error_code
 
 API_KEY = "proxy-api-key-0123456789"

@@ -14,7 +14,7 @@ import pytest
 import redis
 import requests
 
-from connector_proxy.sdk.testing import MessageHost
+from connector_proxy.testing import MessageHost
 from tests.events.test_contract import REDIS_URL
 from tests.support import Daemon, redis_or_skip
 

@@ -26,10 +26,10 @@ import requests
 
 from connector_proxy.events.registration import REGISTERED, Registration
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
-from connector_proxy.sdk import testing
-from connector_proxy.sdk.testing import MessageHost, free_port
+from connector_proxy.sdk.testing import free_port
 from connector_proxy.secrets.record_encryption import Sealer
 from connector_proxy.stores.sqlite_file import SqliteFile
+from connector_proxy.testing import MessageHost, processes
 from tests.support import Daemon, redis_or_skip
 
 API_KEY = "proxy-api-key-0123456789"
@@ -159,7 +159,7 @@ def test_a_subscription_registers_itself_follows_changes_and_is_removed(
     tmp_path: Path, erp: Erp, host: MessageHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
-    monkeypatch.setattr(testing, "free_port", lambda: port)  # public_url must name the daemon's port
+    monkeypatch.setattr(processes, "free_port", lambda: port)  # public_url must name the daemon's port
     path, store = tmp_path / "plugins.toml", tmp_path / "jobs.sqlite3"
     write_config(path, port, host.url, "", store)
     with Daemon(path, {"HOST_KEY": HOST_KEY}, tmp_path / "daemon.log") as daemon:
@@ -231,7 +231,7 @@ def test_two_daemons_sharing_redis_register_once(
     tmp_path: Path, erp: Erp, host: MessageHost, shared_redis: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ports = [free_port(), free_port()]
-    monkeypatch.setattr(testing, "free_port", lambda: ports.pop(0))
+    monkeypatch.setattr(processes, "free_port", lambda: ports.pop(0))
     path = tmp_path / "plugins.toml"
     write_config(path, ports[0], host.url, subscription(erp), tmp_path / "jobs.sqlite3")
     shared = f'backend = "celery"\nredis_url = "{REDIS_URL}"\nredis_prefix = "{shared_redis}"\n'
@@ -261,7 +261,7 @@ def test_the_http_webhook_registers_by_its_recipe_and_survives_a_hostile_source(
     tmp_path: Path, erp: Erp, host: MessageHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
-    monkeypatch.setattr(testing, "free_port", lambda: port)
+    monkeypatch.setattr(processes, "free_port", lambda: port)
     path = tmp_path / "plugins.toml"
     write_config(path, port, host.url, http_subscription(erp), tmp_path / "jobs.sqlite3")
     http = "[connectors.http.config]\nmax_response_bytes = 4096\n[connectors.http.config.destinations]\n"
@@ -315,7 +315,7 @@ def test_a_recorded_hook_id_no_delete_can_name_is_dropped_not_failing_for_ever(
     tmp_path: Path, erp: Erp, host: MessageHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
-    monkeypatch.setattr(testing, "free_port", lambda: port)
+    monkeypatch.setattr(processes, "free_port", lambda: port)
     path, store = tmp_path / "plugins.toml", tmp_path / "jobs.sqlite3"
     write_config(path, port, host.url, http_subscription(erp), store)
     http = "[connectors.http.config.destinations]\nallow_loopback = true\n"
@@ -337,7 +337,7 @@ def test_an_isolated_trigger_registers_over_the_protocol(
     tmp_path: Path, erp: Erp, host: MessageHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
-    monkeypatch.setattr(testing, "free_port", lambda: port)
+    monkeypatch.setattr(processes, "free_port", lambda: port)
     path, store = tmp_path / "plugins.toml", tmp_path / "jobs.sqlite3"
     isolated = f'[connectors.sample]\npython = "{sys.executable}"\nworkers = 1\n'
     write_config(path, port, host.url, subscription(erp), store)

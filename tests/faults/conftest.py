@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from connector_proxy.sdk.testing import start_seconds
+from connector_proxy.testing import start_seconds
 from tests.support import Daemon
 
 FAULT_SITE = Path(__file__).parents[1] / "fixtures" / "fault_site"

@@ -15,7 +15,8 @@ import pytest
 import redis
 import requests
 
-from connector_proxy.sdk.testing import CallbackReceiver, free_port, start_owned, start_seconds
+from connector_proxy.sdk.testing import CallbackReceiver, free_port
+from connector_proxy.testing import start_owned, start_seconds
 from tests.support import Daemon, wait_until
 
 __all__ = ["wait_until"]  # where the fault tests have always found it

@@ -21,7 +21,8 @@ import pytest
 import redis
 import requests
 
-from connector_proxy.sdk.testing import CallbackReceiver, start_owned, start_seconds
+from connector_proxy.sdk.testing import CallbackReceiver
+from connector_proxy.testing import start_owned, start_seconds
 from tests.faults.support import (
     ASYNC,
     RedisServer,

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import SilentServer, free_port, start_seconds
+from connector_proxy.sdk.testing import SilentServer, free_port
+from connector_proxy.testing import start_seconds
 from tests.support import Daemon
 
 JOBS, CALLS = 48, 40

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import CallbackReceiver, start_seconds
+from connector_proxy.sdk.testing import CallbackReceiver
+from connector_proxy.testing import start_seconds
 from tests.faults.conftest import FAULT_SITE, replaced
 from tests.faults.support import ASYNC
 from tests.support import Daemon

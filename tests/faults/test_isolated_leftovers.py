@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from connector_proxy.isolation.cgroups import memory_cgroups
-from connector_proxy.sdk.testing import start_seconds
+from connector_proxy.testing import start_seconds
 from tests.faults.conftest import FAULT_SITE, replaced
 from tests.support import Daemon
 

@@ -36,7 +36,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from connector_proxy.sdk.testing import MessageHost, ServiceTaskHost, SilentServer
+from connector_proxy.sdk.testing import SilentServer
+from connector_proxy.testing import MessageHost, ServiceTaskHost
 from tests.oauth_provider import OAuthProvider
 from tests.support import (
     ROOT,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from connector_proxy.sdk.testing import MessageHost
+from connector_proxy.testing import MessageHost
 from tests.support import TEST_CONFIG, TEST_ENV, Daemon
 
 

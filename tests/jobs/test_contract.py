@@ -24,7 +24,8 @@ import redis
 import requests
 from cryptography.fernet import Fernet
 
-from connector_proxy.sdk.testing import free_port, start_owned, stop_owned
+from connector_proxy.sdk.testing import free_port
+from connector_proxy.testing import start_owned, stop_owned
 from tests.support import CLI, SITE, TEST_ENV, CallbackReceiver, Daemon, wait_until
 
 REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

@@ -139,10 +139,11 @@ def test_readiness_operations_and_metrics_show_jobs_recovered_from_a_dead_worker
 
 
 def test_a_lease_shorter_than_three_seconds_is_refused() -> None:
-    from connector_proxy.config import ConfigError, _check_jobs
+    from connector_proxy.config import ConfigError
+    from connector_proxy.config.jobs import check_jobs
 
     with pytest.raises(ConfigError, match=r"jobs\.lease_seconds"):
-        _check_jobs(dataclasses.replace(JobSettings(), lease_seconds=1))
+        check_jobs(dataclasses.replace(JobSettings(), lease_seconds=1))
 
 
 def test_a_job_a_dead_celery_worker_claimed_but_never_started_is_let_go(stores: Stores) -> None:

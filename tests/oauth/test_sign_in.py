@@ -18,7 +18,8 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector_proxy.sdk.testing import CallbackReceiver, ServiceTaskHost
+from connector_proxy.sdk.testing import CallbackReceiver
+from connector_proxy.testing import ServiceTaskHost
 from tests.oauth_provider import OAuthProvider
 from tests.support import SPIFF_SITE, Daemon, call, client_from, completed
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from connector_proxy.sdk.testing import MOVED
+
 PACKAGE = Path(__file__).parents[2] / "connector_proxy"
 
 
@@ -23,7 +25,9 @@ MODULES = {_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
 # deprecated aliases: an old name kept where it was, imported from its new home when it is used
-# (module __getattr__) and for the type checker; the only upward imports, each declared here
+# (module __getattr__) and for the type checker; the only upward imports, each declared here.
+# sdk.testing: app_client, the daemon harness (RunningDaemon, start_owned...) and the host's stand-ins
+# (ServiceTaskHost, MessageHost) moved to connector_proxy.testing, which builds or starts the daemon
 ALIASES = {"connector_proxy.sdk.testing": {"connector_proxy.testing"}}
 
 
@@ -137,7 +141,7 @@ def test_the_top_level_holds_packages() -> None:
 
 def test_the_configuration_imports_no_feature_package() -> None:
     features = ("connector_proxy.jobs", "connector_proxy.events", "connector_proxy.isolation")
-    imported = GRAPH["connector_proxy.config"]
+    imported = {m for module in MODULES if _inside(module, "connector_proxy.config") for m in GRAPH[module]}
     assert sorted(m for m in imported if _inside(m, *features, "connector_proxy.web")) == []
 
 
@@ -160,9 +164,18 @@ def _reachable(start: str) -> set[str]:
     return seen
 
 
-def test_the_moved_app_client_keeps_its_old_name() -> None:
+@pytest.mark.parametrize("name", sorted(MOVED))
+def test_what_moved_out_of_the_sdk_kit_keeps_its_old_name(name: str) -> None:
     import connector_proxy.sdk.testing as sdk_testing
-    from connector_proxy.testing import app_client
+    import connector_proxy.testing as daemon_testing
 
-    with pytest.warns(DeprecationWarning, match="connector_proxy.testing.app_client"):
-        assert sdk_testing.app_client is app_client
+    with pytest.warns(DeprecationWarning, match=rf"connector_proxy\.testing\.{name}\b"):
+        assert getattr(sdk_testing, name) is getattr(daemon_testing, name)
+
+
+def test_the_kit_names_only_what_stayed() -> None:
+    import connector_proxy.sdk.testing as sdk_testing
+
+    assert sorted(set(sdk_testing.__all__) & sdk_testing.MOVED) == []
+    with pytest.raises(AttributeError):
+        sdk_testing.never_there  # noqa: B018

@@ -17,15 +17,8 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector_proxy.sdk.testing import (
-    MessageHost,
-    RunningDaemon,
-    app_client,
-    completed,
-    free_port,
-    moto_server,
-    succeeded,
-)
+from connector_proxy.sdk.testing import completed, free_port, succeeded
+from connector_proxy.testing import MessageHost, RunningDaemon, app_client, moto_server
 
 KEYS = {
     "AWS_TEST_KEY_ID": "AKIDTESTKEY",

@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connector_proxy.sdk.testing import app_client, call, free_port, silent_server
+from connector_proxy.sdk.testing import call, free_port, silent_server
+from connector_proxy.testing import app_client
 
 # the tests' upstreams live on 127.0.0.1, which the destination policy refuses by default
 CONFIG = "[connectors.http.config.destinations]\nallow_loopback = true\n"

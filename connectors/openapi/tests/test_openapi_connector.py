@@ -21,7 +21,8 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connector_proxy.sdk.testing import RunningDaemon, SilentServer, free_port
+from connector_proxy.sdk.testing import SilentServer, free_port
+from connector_proxy.testing import RunningDaemon
 
 DOCUMENTS = Path(__file__).parent / "documents"
 PET = {"id": 7, "name": "Rex", "tag": "dog"}

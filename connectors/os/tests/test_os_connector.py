@@ -13,14 +13,8 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from connector_proxy.sdk.testing import (
-    CallbackReceiver,
-    RunningDaemon,
-    app_client,
-    call,
-    completed,
-    succeeded,
-)
+from connector_proxy.sdk.testing import CallbackReceiver, call, completed, succeeded
+from connector_proxy.testing import RunningDaemon, app_client
 
 ENV = {"DAEMON_SECRET": "must-not-leak"}  # the daemon's own environment: no child may see it
 
