@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
-from connector_proxy.events.registration import Registration
+from connector_proxy.events.registration import REMOVED, Registration
 from connector_proxy.events.store import LeaseLost, Poll
 from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
@@ -164,6 +164,15 @@ class SqliteEventStore:
                 (registration.subscription, registration.to_json(self.sealer)),
             )
 
+    def prune_registrations(self, older_than: float) -> int:
+        with self.file.write() as db:
+            rows = db.execute("SELECT subscription, data FROM event_registrations").fetchall()
+            old = [(name, data) for name, data in rows if _removed_before(data, older_than, self.sealer)]
+            for name, data in old:  # in the write's transaction: nothing rewrote it since it was read
+                forget = "DELETE FROM event_registrations WHERE subscription = ? AND data = ?"
+                db.execute(forget, (name, data))
+            return len(old)
+
     def counts(self) -> dict[str, int]:
         rows = self.file.read().execute("SELECT state, COUNT(*) FROM events GROUP BY state").fetchall()
         return {state: 0 for state in STATES} | {state: count for state, count in rows}
@@ -186,3 +195,8 @@ class SqliteEventStore:
             now = time.time()  # a delivery held by a stopped process goes out now
             db.execute("UPDATE events SET next_at = ? WHERE state = ? AND next_at > ?", (now, PENDING, now))
             db.execute("UPDATE event_pollers SET owner = NULL, lease_until = 0")
+
+
+def _removed_before(data: str | bytes, older_than: float, sealer: Sealer) -> bool:
+    record = Registration.from_json(data, sealer)
+    return record.state == REMOVED and record.updated_at < older_than

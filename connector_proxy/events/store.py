@@ -83,6 +83,11 @@ class EventStore(Protocol):
         """Write the registration as it is now (by the registrar's lease holder, or an operator's request)."""
         ...
 
+    def prune_registrations(self, older_than: float) -> int:
+        """Remove the records of registrations ``removed`` before ``older_than`` (a time); how many.
+        A record written again meanwhile (set up anew) is kept."""
+        ...
+
     def counts(self) -> dict[str, int]:
         """How many events are in each state now (for /metrics)."""
         ...

@@ -36,6 +36,19 @@ AWS_UNREACHABLE = ErrorCode(
 LAMBDA_FUNCTION_ERROR = ErrorCode(
     "LambdaFunctionError", "The Lambda function ran and failed; the body holds what it returned.", 502
 )
+UNTRUSTED_SNS_URL = ErrorCode(
+    "UntrustedSnsUrl",
+    "An SNS message's SigningCertURL or SubscribeURL is not on an allowed SNS origin (https://sns.<region>"
+    ".amazonaws.com, or sns_origins), or its certificate could not be fetched there (a redirect, an"
+    " error, not a PEM certificate, expired): the message is refused and no URL in it followed.",
+    401,
+)
+SNS_CONFIRMATION_FAILED = ErrorCode(
+    "SnsConfirmationFailed",
+    "A verified SubscriptionConfirmation's SubscribeURL could not be followed (no answer, an error, a"
+    " redirect): SNS is answered 502 and sends the confirmation again.",
+    502,
+)
 
 ALL = (
     AWS_ERROR,
@@ -46,4 +59,6 @@ ALL = (
     INVALID_AWS_PARAMETER,
     AWS_UNREACHABLE,
     LAMBDA_FUNCTION_ERROR,
+    UNTRUSTED_SNS_URL,
+    SNS_CONFIRMATION_FAILED,
 )
