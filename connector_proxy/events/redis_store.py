@@ -47,7 +47,8 @@ for i = 6, #ARGV, 5 do
 end
 return created
 """
-# KEYS: the registrations' hash. ARGV: subscription, the record as read. Deleted only if unchanged.
+# KEYS: a hash (registrations, or operators' requests). ARGV: subscription, the value as read. Deleted
+# only if unchanged.
 FORGET = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
@@ -153,6 +154,16 @@ class RedisEventStore:
     def save_registration(self, registration: Registration) -> None:
         data = registration.to_json(self.sealer)
         self.redis.hset(f"{self.prefix}:registrations", registration.subscription, data)
+
+    def request_registration(self, subscription: str, at: float) -> None:
+        self.redis.hset(f"{self.prefix}:registration_requests", subscription, repr(at))
+
+    def registration_requests(self) -> dict[str, float]:
+        stored = cast(dict[bytes, bytes], self.redis.hgetall(f"{self.prefix}:registration_requests"))
+        return {name.decode(): float(at) for name, at in stored.items()}
+
+    def take_registration_request(self, subscription: str, at: float) -> None:
+        self._forget(keys=[f"{self.prefix}:registration_requests"], args=[subscription, repr(at)])
 
     def prune_registrations(self, older_than: float) -> int:
         key = f"{self.prefix}:registrations"

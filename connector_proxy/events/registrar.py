@@ -66,9 +66,10 @@ class Registrar:
         if not self._held():
             return
         stored = {record.subscription: record for record in self.store.registrations()}
+        requests = self.store.registration_requests()  # an operator's, noted beside the records
         now = time.time()
         for name, subscription in self.subscriptions.items():
-            self._configured(subscription, stored.get(name), now)
+            self._configured(subscription, stored.get(name), now, requests.get(name))
         for name, record in stored.items():
             gone = name not in self.subscriptions and record.state != REMOVED
             if gone and record.configured_at <= self.configured_at:
@@ -82,15 +83,19 @@ class Registrar:
         path = url_path("v1", "inbound", bound.connector, bound.trigger.name, subscription.name)
         return self.settings.public_url.rstrip("/") + path
 
-    def _configured(self, subscription: Subscription, record: Registration | None, now: float) -> None:
+    def _configured(
+        self, subscription: Subscription, record: Registration | None, now: float, requested: float | None
+    ) -> None:
         url = self.url(subscription)
         print_ = fingerprint(subscription, url)
         if record is not None and record.configured_at > self.configured_at:
             return  # a newer configuration set it up or removed it: not ours to undo
         if record is None or record.state == REMOVED:
             record = Registration(subscription.name, subscription.trigger.id)
-        elif not _due(record, print_, now):
+        elif not (requested is not None or _due(record, print_, now)):
             return
+        if requested is not None:  # taken now, by the lease's holder: a newer request stays for later
+            self.store.take_registration_request(subscription.name, requested)
         self._set_up(subscription, record, url, print_)
 
     def _set_up(self, subscription: Subscription, record: Registration, url: str, print_: str) -> None:
@@ -193,8 +198,9 @@ def _text_of(body: Any) -> str:
 
 
 def _due(record: Registration, print_: str, now: float) -> bool:
-    """Set up again: its settings changed, an operator asked, it was being removed, or it failed
-    (or a process died setting it up) and its backoff is over."""
+    """Set up again: its settings changed, it was being removed, or it failed (or a process died
+    setting it up) and its backoff is over. (``requested``: an operator's ask noted in the record by
+    an older daemon; today's are notes beside it.)"""
     if record.fingerprint != print_ or record.requested or record.removing:
         return True
     return record.state != REGISTERED and now >= (record.next_at or 0)

@@ -151,9 +151,10 @@ class Events:
                 SUBSCRIPTION_NOT_REGISTERED,
                 f"No configured subscription {name!r} whose trigger registers itself at its source",
             )
+        # a note beside the record: the registrar's lease holder alone writes records, so a request
+        # racing its set-up can never overwrite what the source just answered
+        self.store.request_registration(name, time.time())
         record = self.store.registration(name) or Registration(name, subscription.trigger.id)
-        record.requested, record.next_at = True, time.time()
-        self.store.save_registration(record.touched())
         log.info("subscription %s is set up at its source again at an operator's request (%s)", name, by)
         if self.background is not None:
             self.background.wake()

@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS event_registrations (
     subscription TEXT PRIMARY KEY,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS event_registration_requests (
+    subscription TEXT PRIMARY KEY,
+    requested_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS event_pollers (
     subscription TEXT PRIMARY KEY,
     cursor TEXT,
@@ -162,6 +166,25 @@ class SqliteEventStore:
             db.execute(
                 "INSERT OR REPLACE INTO event_registrations (subscription, data) VALUES (?, ?)",
                 (registration.subscription, registration.to_json(self.sealer)),
+            )
+
+    def request_registration(self, subscription: str, at: float) -> None:
+        with self.file.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO event_registration_requests (subscription, requested_at)"
+                " VALUES (?, ?)",
+                (subscription, at),
+            )
+
+    def registration_requests(self) -> dict[str, float]:
+        rows = self.file.read().execute("SELECT subscription, requested_at FROM event_registration_requests")
+        return {subscription: float(at) for subscription, at in rows}
+
+    def take_registration_request(self, subscription: str, at: float) -> None:
+        with self.file.write() as db:
+            db.execute(
+                "DELETE FROM event_registration_requests WHERE subscription = ? AND requested_at = ?",
+                (subscription, at),
             )
 
     def prune_registrations(self, older_than: float) -> int:

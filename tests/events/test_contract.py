@@ -195,3 +195,17 @@ def test_removed_registrations_are_forgotten_after_the_retention(store: EventSto
     assert store.prune_registrations(time.time() - 60) == 1
     assert [r.subscription for r in store.registrations()] == ["gone_just_now", "kept"]
     assert store.prune_registrations(time.time() - 60) == 0
+
+
+def test_an_operators_request_is_a_note_taken_once_unless_renewed(store: EventStore) -> None:
+    store.save_registration(Registration("shop", "http/webhook", REGISTERED, registration={"id": "h-1"}))
+    store.request_registration("shop", 100.5)
+    store.request_registration("shop", 200.25)  # asked again before the registrar took the first
+
+    assert store.registration_requests() == {"shop": 200.25}
+    store.take_registration_request("shop", 100.5)  # the older one: the newer stays
+    assert store.registration_requests() == {"shop": 200.25}
+    store.take_registration_request("shop", 200.25)
+    assert store.registration_requests() == {}
+    kept = store.registration("shop")
+    assert kept is not None and kept.registration == {"id": "h-1"}  # the record itself never rewritten
