@@ -252,7 +252,12 @@ def test_two_daemons_sharing_redis_register_once_and_register_again_once(
         reload(one)
         reload(other)
         until(lambda: [hook["events"] for hook in erp.hooks.values()] == ["order.paid"])
-        until(lambda: registration(one) == registration(other) and registration(one)["state"] == "registered")
+        until(
+            lambda: (
+                (seen := registration(one)) == registration(other)
+                and (seen or {}).get("state") == "registered"
+            )
+        )
         time.sleep(3)  # every new worker of both has had turns to take the lease and look
         assert erp.created == 2 and len(erp.deleted) == 1 and len(erp.hooks) == 1
         assert erp.emit({"id": 10}) == [202]  # verified by the secret of the new registration
