@@ -49,9 +49,9 @@ class Registrar:
     ) -> None:
         self.store = store
         self.settings = settings
-        self.subscriptions = {
-            name: s for name, s in subscriptions.items() if s.trigger.trigger.registered_with(s.settings)
-        }
+        # those whose trigger can set them up; whether their settings ask for it is known each turn
+        self.subscriptions = {name: s for name, s in subscriptions.items() if s.trigger.trigger.subscribe}
+        self._registers: dict[str, bool] = {}  # each one's registered_with, once known
         self.triggers = triggers
         self.configured_at = configured_at
         self._owner = ""
@@ -67,13 +67,30 @@ class Registrar:
             return
         stored = {record.subscription: record for record in self.store.registrations()}
         requests = self.store.registration_requests()  # an operator's, noted beside the records
+        registered, unknown = self._registered()
         now = time.time()
-        for name, subscription in self.subscriptions.items():
+        for name, subscription in registered.items():
             self._configured(subscription, stored.get(name), now, requests.get(name))
         for name, record in stored.items():
-            gone = name not in self.subscriptions and record.state != REMOVED
+            gone = name not in registered and name not in unknown and record.state != REMOVED
             if gone and record.configured_at <= self.configured_at:
                 self._gone(record, now)
+
+    def _registered(self) -> tuple[dict[str, Subscription], set[str]]:
+        """The subscriptions set up at their sources, and those not known yet: an isolated trigger's
+        ``registers`` is asked of its worker here, in this process's registrar, once; one that cannot
+        be asked now is neither set up nor torn down this turn."""
+        unknown = set()
+        for name, subscription in self.subscriptions.items():
+            if name in self._registers:
+                continue
+            try:
+                self._registers[name] = subscription.trigger.trigger.registered_with(subscription.settings)
+            except Exception as error:  # a trigger's code, or its worker, failed: asked again next turn
+                unknown.add(name)
+                log.warning("subscription %s: could not tell whether it registers: %s", name, error)
+        registered = {name: s for name, s in self.subscriptions.items() if self._registers.get(name)}
+        return registered, unknown
 
     def release(self, owner: str) -> None:
         self.store.release_lease(LEASE, owner)

@@ -255,13 +255,22 @@ def _check_payload(validator: Validator, document: Any) -> None:
 
 def _registers(subscriptions: Iterable[Subscription], store: EventStore) -> bool:
     """A subscription is set up at its source, or one removed may still need tearing down there."""
-    if any(s.trigger.trigger.registered_with(s.settings) for s in subscriptions):
+    if any(_perhaps_registers(s) for s in subscriptions):
         return True
     try:
         return any(record.state != REMOVED for record in store.registrations())
     except Exception:  # the store is away at start-up: look each turn, as if one may need tearing down
         log.warning("could not read the registrations at start-up", exc_info=True)
         return True
+
+
+def _perhaps_registers(subscription: Subscription) -> bool:
+    """Whether it may be set up at its source, known without asking an isolated connector's worker (at
+    start-up, in gunicorn's master, none is asked: the registrar asks in each worker process)."""
+    trigger = subscription.trigger.trigger
+    if trigger.subscribe is not None and getattr(trigger.registers, "asks_a_worker", False):
+        return True
+    return trigger.registered_with(subscription.settings)
 
 
 def create_events(settings: Settings, registry: Registry) -> Events:
