@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from connector_proxy_aws.signed import canonical
+from connector_proxy_aws.signed import canonical, default_origins
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -242,3 +242,13 @@ def test_sns_subscribes_its_endpoint_confirms_only_what_sns_signed_and_unsubscri
             assert client.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
     assert len(host.messages) == 1
     assert "s3cret-aws-secret-value" not in log.read_text()
+
+
+def test_the_default_sns_origin_is_the_topics_region() -> None:
+    assert default_origins("arn:aws:sns:eu-west-1:123456789012:orders") == (
+        "https://sns.eu-west-1.amazonaws.com",
+    )
+    assert default_origins("arn:aws-cn:sns:cn-north-1:123456789012:t") == (
+        "https://sns.cn-north-1.amazonaws.com.cn",
+    )
+    assert default_origins("not-an-arn") == ()
