@@ -194,6 +194,7 @@ class Registrar:
             self._failed(record, _why(bound, error))
             return False
         record.registration = None
+        self.store.save_registration(record.touched())  # the lease may pass before the set-up: say so
         log.info("subscription %s: its hook at the source was removed", record.subscription)
         return True
 
