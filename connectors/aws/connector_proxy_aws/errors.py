@@ -39,9 +39,15 @@ LAMBDA_FUNCTION_ERROR = ErrorCode(
 UNTRUSTED_SNS_URL = ErrorCode(
     "UntrustedSnsUrl",
     "An SNS message's SigningCertURL or SubscribeURL is not on an allowed SNS origin (https://sns.<region>"
-    ".amazonaws.com, or sns_origins), or its certificate could not be fetched there (a redirect, an"
-    " error, not a PEM certificate, expired): the message is refused and no URL in it followed.",
+    ".amazonaws.com, or sns_origins), or its certificate is refused there (a redirect, a 4xx, the"
+    " destination policy, not a PEM certificate, expired): the message is refused, no URL in it followed.",
     401,
+)
+SNS_CERTIFICATE_UNAVAILABLE = ErrorCode(
+    "SnsCertificateUnavailable",
+    "An SNS message's signing certificate, on an allowed origin, could not be fetched now (no answer,"
+    " a timeout, a 5xx): SNS is answered 502 and delivers the message again.",
+    502,
 )
 SNS_CONFIRMATION_FAILED = ErrorCode(
     "SnsConfirmationFailed",
@@ -60,5 +66,6 @@ ALL = (
     AWS_UNREACHABLE,
     LAMBDA_FUNCTION_ERROR,
     UNTRUSTED_SNS_URL,
+    SNS_CERTIFICATE_UNAVAILABLE,
     SNS_CONFIRMATION_FAILED,
 )

@@ -27,8 +27,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from urllib3 import BaseHTTPResponse, Timeout
 
-from connector_proxy.sdk import INVALID_SIGNATURE, CommandError, Context
-from connector_proxy.sdk.outbound import failure_reason, origin_of, read_body
+from connector_proxy.sdk import (
+    INVALID_SIGNATURE,
+    CommandError,
+    Context,
+    DestinationBlocked,
+    ErrorCode,
+    OutboundRefusal,
+)
+from connector_proxy.sdk.outbound import BodyLate, BodyTooLarge, failure_reason, origin_of, read_body
 from connector_proxy_aws import errors
 from connector_proxy_aws.calling import resources
 
@@ -121,7 +128,7 @@ def signing_certificate(ctx: Context, url: str, origins: Sequence[str]) -> x509.
     kept: dict[str, x509.Certificate] = resources(ctx).certificates
     certificate = kept.get(url)
     if certificate is None:
-        pem = fetch(ctx, url, MAX_CERTIFICATE_BYTES, errors.UNTRUSTED_SNS_URL, "SigningCertURL")
+        pem = fetch(ctx, url, MAX_CERTIFICATE_BYTES, errors.SNS_CERTIFICATE_UNAVAILABLE, "SigningCertURL")
         try:
             certificate = x509.load_pem_x509_certificate(pem)
         except ValueError:
@@ -143,8 +150,14 @@ def confirm(ctx: Context, message: Mapping[str, Any], topic: str) -> None:
     fetch(ctx, url, MAX_CERTIFICATE_BYTES * 4, errors.SNS_CONFIRMATION_FAILED, "SubscribeURL")
 
 
-def fetch(ctx: Context, url: str, limit: int, code: Any, what: str) -> bytes:
-    """GET through the connector's guarded pool: no redirect followed, no retry, a short deadline."""
+def fetch(ctx: Context, url: str, limit: int, code: ErrorCode, what: str) -> bytes:
+    """GET through the connector's guarded pool: no redirect followed, no retry, a short deadline.
+
+    ``code`` is for a failure that may pass (no answer, a timeout, a 5xx): SNS, answered 502, sends
+    the message again. A certificate refused by where it is (a redirect, a 4xx, the destination
+    policy, a body too large) is :data:`errors.UNTRUSTED_SNS_URL` whatever ``code`` says, except
+    for a SubscribeURL, whose every failure is ``code``."""
+    refused = errors.UNTRUSTED_SNS_URL if code is errors.SNS_CERTIFICATE_UNAVAILABLE else code
     seconds = min(FETCH_SECONDS, ctx.seconds_left())
     if seconds <= 0:
         raise CommandError(code, f"no time left to fetch the {what}")
@@ -162,12 +175,15 @@ def fetch(ctx: Context, url: str, limit: int, code: Any, what: str) -> bytes:
         )
         if response.status != 200:
             moved = " (a redirect, never followed)" if 300 <= response.status < 400 else ""
-            raise CommandError(code, f"the {what} at {origin_of(url)} answered {response.status}{moved}")
+            said = f"the {what} at {origin_of(url)} answered {response.status}{moved}"
+            raise CommandError(code if response.status >= 500 else refused, said)
         return read_body(response, deadline, limit)
     except CommandError:
         raise
-    except Exception as error:  # the policy's refusal, a connection failure, a slow or huge body
-        reason = str(error) if "Destination" in type(error).__name__ else failure_reason(error)
+    except (DestinationBlocked, BodyTooLarge) as error:  # where it is, or what it holds: not a hiccup
+        raise CommandError(refused, f"the {what} at {origin_of(url)} is refused: {error}") from None
+    except Exception as error:  # no connection, a timeout, a slow body, an origin busy in this worker
+        reason = str(error) if isinstance(error, OutboundRefusal | BodyLate) else failure_reason(error)
         raise CommandError(code, f"the {what} at {origin_of(url)} could not be fetched: {reason}") from None
     finally:
         if response is not None:  # a body not read to its end closes its connection first

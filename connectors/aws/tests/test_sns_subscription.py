@@ -70,6 +70,11 @@ class FakeSns:
 
             def do_GET(self) -> None:
                 fake.asked.append(self.path)
+                if self.path == "/unavailable.pem":  # the certificate's host has a bad moment
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path == "/moved":
                     self.send_response(302)
                     self.send_header("Location", "/cert.pem")
@@ -206,6 +211,8 @@ def test_sns_subscribes_its_endpoint_confirms_only_what_sns_signed_and_unsubscri
             assert post(tampered) == (401, "InvalidSignature")
             redirected = sns.signed(confirmation(f"{sns.url}/confirm?via=moved"), cert=f"{sns.url}/moved")
             assert post(redirected) == (401, "UntrustedSnsUrl")  # the certificate's URL redirects
+            unavailable = sns.signed(confirmation(), cert=f"{sns.url}/unavailable.pem")
+            assert post(unavailable) == (502, "SnsCertificateUnavailable")  # SNS delivers it again
             with FakeSns() as elsewhere:  # a certificate from a host that is not allowed
                 foreign = elsewhere.signed(confirmation(f"{sns.url}/confirm?via=foreign"))
                 assert post(foreign) == (401, "UntrustedSnsUrl") and elsewhere.asked == []
