@@ -191,13 +191,18 @@ class EventThreads:
             log.exception("subscription %s: acknowledging %s event(s) failed", subscription.name, len(events))
 
     def _prune(self) -> None:
+        """Finished events, and records of registrations removed, older than events.keep_delivered."""
+        older_than = time.time() - self.settings.keep_delivered
         try:
-            gone = self.store.prune(time.time() - self.settings.keep_delivered)
+            gone = self.store.prune(older_than)
+            forgotten = self.store.prune_registrations(older_than)
         except Exception:
-            log.exception("pruning old events failed")
+            log.exception("pruning old events or registration records failed")
             return
         if gone:
             log.info("%s delivered or dead event(s) older than events.keep_delivered removed", gone)
+        if forgotten:
+            log.info("%s registration record(s) removed before events.keep_delivered forgotten", forgotten)
 
 
 def count_received(subscription: str, created: Sequence[bool]) -> None:

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from connector_proxy.config import EventSettings, JobSettings
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
-from connector_proxy.events.registration import Registration
+from connector_proxy.events.registration import REMOVED, Registration
 from connector_proxy.events.store import Poll
 from connector_proxy.secrets.record_encryption import Sealer
 from connector_proxy.stores.leases import HOLD, RELEASE, LeaseLost
@@ -47,6 +47,12 @@ for i = 6, #ARGV, 5 do
 end
 return created
 """
+# KEYS: a hash (registrations, or operators' requests). ARGV: subscription, the value as read. Deleted
+# only if unchanged.
+FORGET = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
 # ARGV: prefix, now, held until. The record of the due event soonest, now held; or nothing.
 CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', ARGV[1] .. ':events:due', '-inf', ARGV[2], 'LIMIT', 0, 1)
@@ -71,6 +77,7 @@ class RedisEventStore:
         self.longest_life = events.give_up_after + events.keep_delivered
         self._add = self.redis.register_script(ADD)
         self._claim = self.redis.register_script(CLAIM)
+        self._forget = self.redis.register_script(FORGET)
         self._hold = self.redis.register_script(HOLD)
         self._release = self.redis.register_script(RELEASE)
 
@@ -147,6 +154,26 @@ class RedisEventStore:
     def save_registration(self, registration: Registration) -> None:
         data = registration.to_json(self.sealer)
         self.redis.hset(f"{self.prefix}:registrations", registration.subscription, data)
+
+    def request_registration(self, subscription: str, at: float) -> None:
+        self.redis.hset(f"{self.prefix}:registration_requests", subscription, repr(at))
+
+    def registration_requests(self) -> dict[str, float]:
+        stored = cast(dict[bytes, bytes], self.redis.hgetall(f"{self.prefix}:registration_requests"))
+        return {name.decode(): float(at) for name, at in stored.items()}
+
+    def take_registration_request(self, subscription: str, at: float) -> None:
+        self._forget(keys=[f"{self.prefix}:registration_requests"], args=[subscription, repr(at)])
+
+    def prune_registrations(self, older_than: float) -> int:
+        key = f"{self.prefix}:registrations"
+        stored = cast(dict[bytes, bytes], self.redis.hgetall(key))
+        gone = 0
+        for name, data in stored.items():
+            record = Registration.from_json(data, self.sealer)
+            if record.state == REMOVED and record.updated_at < older_than:
+                gone += int(self._forget(keys=[key], args=[name, data]))  # unless set up anew meanwhile
+        return gone
 
     def counts(self) -> dict[str, int]:
         """Finished events' records expire by themselves: ids surely expired leave the index first."""

@@ -49,9 +49,9 @@ class Registrar:
     ) -> None:
         self.store = store
         self.settings = settings
-        self.subscriptions = {
-            name: s for name, s in subscriptions.items() if s.trigger.trigger.registered_with(s.settings)
-        }
+        # those whose trigger can set them up; whether their settings ask for it is known each turn
+        self.subscriptions = {name: s for name, s in subscriptions.items() if s.trigger.trigger.subscribe}
+        self._registers: dict[str, bool] = {}  # each one's registered_with, once known
         self.triggers = triggers
         self.configured_at = configured_at
         self._owner = ""
@@ -66,13 +66,31 @@ class Registrar:
         if not self._held():
             return
         stored = {record.subscription: record for record in self.store.registrations()}
+        requests = self.store.registration_requests()  # an operator's, noted beside the records
+        registered, unknown = self._registered()
         now = time.time()
-        for name, subscription in self.subscriptions.items():
-            self._configured(subscription, stored.get(name), now)
+        for name, subscription in registered.items():
+            self._configured(subscription, stored.get(name), now, requests.get(name))
         for name, record in stored.items():
-            gone = name not in self.subscriptions and record.state != REMOVED
+            gone = name not in registered and name not in unknown and record.state != REMOVED
             if gone and record.configured_at <= self.configured_at:
                 self._gone(record, now)
+
+    def _registered(self) -> tuple[dict[str, Subscription], set[str]]:
+        """The subscriptions set up at their sources, and those not known yet: an isolated trigger's
+        ``registers`` is asked of its worker here, in this process's registrar, once; one that cannot
+        be asked now is neither set up nor torn down this turn."""
+        unknown = set()
+        for name, subscription in self.subscriptions.items():
+            if name in self._registers:
+                continue
+            try:
+                self._registers[name] = subscription.trigger.trigger.registered_with(subscription.settings)
+            except Exception as error:  # a trigger's code, or its worker, failed: asked again next turn
+                unknown.add(name)
+                log.warning("subscription %s: could not tell whether it registers: %s", name, error)
+        registered = {name: s for name, s in self.subscriptions.items() if self._registers.get(name)}
+        return registered, unknown
 
     def release(self, owner: str) -> None:
         self.store.release_lease(LEASE, owner)
@@ -82,15 +100,19 @@ class Registrar:
         path = url_path("v1", "inbound", bound.connector, bound.trigger.name, subscription.name)
         return self.settings.public_url.rstrip("/") + path
 
-    def _configured(self, subscription: Subscription, record: Registration | None, now: float) -> None:
+    def _configured(
+        self, subscription: Subscription, record: Registration | None, now: float, requested: float | None
+    ) -> None:
         url = self.url(subscription)
         print_ = fingerprint(subscription, url)
         if record is not None and record.configured_at > self.configured_at:
             return  # a newer configuration set it up or removed it: not ours to undo
         if record is None or record.state == REMOVED:
             record = Registration(subscription.name, subscription.trigger.id)
-        elif not _due(record, print_, now):
+        elif not (requested is not None or _due(record, print_, now)):
             return
+        if requested is not None:  # taken now, by the lease's holder: a newer request stays for later
+            self.store.take_registration_request(subscription.name, requested)
         self._set_up(subscription, record, url, print_)
 
     def _set_up(self, subscription: Subscription, record: Registration, url: str, print_: str) -> None:
@@ -172,6 +194,7 @@ class Registrar:
             self._failed(record, _why(bound, error))
             return False
         record.registration = None
+        self.store.save_registration(record.touched())  # the lease may pass before the set-up: say so
         log.info("subscription %s: its hook at the source was removed", record.subscription)
         return True
 
@@ -193,8 +216,9 @@ def _text_of(body: Any) -> str:
 
 
 def _due(record: Registration, print_: str, now: float) -> bool:
-    """Set up again: its settings changed, an operator asked, it was being removed, or it failed
-    (or a process died setting it up) and its backoff is over."""
+    """Set up again: its settings changed, it was being removed, or it failed (or a process died
+    setting it up) and its backoff is over. (``requested``: an operator's ask noted in the record by
+    an older daemon; today's are notes beside it.)"""
     if record.fingerprint != print_ or record.requested or record.removing:
         return True
     return record.state != REGISTERED and now >= (record.next_at or 0)

@@ -151,9 +151,10 @@ class Events:
                 SUBSCRIPTION_NOT_REGISTERED,
                 f"No configured subscription {name!r} whose trigger registers itself at its source",
             )
+        # a note beside the record: the registrar's lease holder alone writes records, so a request
+        # racing its set-up can never overwrite what the source just answered
+        self.store.request_registration(name, time.time())
         record = self.store.registration(name) or Registration(name, subscription.trigger.id)
-        record.requested, record.next_at = True, time.time()
-        self.store.save_registration(record.touched())
         log.info("subscription %s is set up at its source again at an operator's request (%s)", name, by)
         if self.background is not None:
             self.background.wake()
@@ -254,13 +255,22 @@ def _check_payload(validator: Validator, document: Any) -> None:
 
 def _registers(subscriptions: Iterable[Subscription], store: EventStore) -> bool:
     """A subscription is set up at its source, or one removed may still need tearing down there."""
-    if any(s.trigger.trigger.registered_with(s.settings) for s in subscriptions):
+    if any(_perhaps_registers(s) for s in subscriptions):
         return True
     try:
         return any(record.state != REMOVED for record in store.registrations())
     except Exception:  # the store is away at start-up: look each turn, as if one may need tearing down
         log.warning("could not read the registrations at start-up", exc_info=True)
         return True
+
+
+def _perhaps_registers(subscription: Subscription) -> bool:
+    """Whether it may be set up at its source, known without asking an isolated connector's worker (at
+    start-up, in gunicorn's master, none is asked: the registrar asks in each worker process)."""
+    trigger = subscription.trigger.trigger
+    if trigger.subscribe is not None and getattr(trigger.registers, "asks_a_worker", False):
+        return True
+    return trigger.registered_with(subscription.settings)
 
 
 def create_events(settings: Settings, registry: Registry) -> Events:

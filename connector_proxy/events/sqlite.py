@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connector_proxy.events.model import FINISHED, PENDING, STATES, StoredEvent, next_poll_record
-from connector_proxy.events.registration import Registration
+from connector_proxy.events.registration import REMOVED, Registration
 from connector_proxy.events.store import LeaseLost, Poll
 from connector_proxy.secrets.record_encryption import Sealer
 from connector_proxy.stores.sqlite_file import SqliteFile
@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS event_polls (
 CREATE TABLE IF NOT EXISTS event_registrations (
     subscription TEXT PRIMARY KEY,
     data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_registration_requests (
+    subscription TEXT PRIMARY KEY,
+    requested_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS event_pollers (
     subscription TEXT PRIMARY KEY,
@@ -164,6 +168,34 @@ class SqliteEventStore:
                 (registration.subscription, registration.to_json(self.sealer)),
             )
 
+    def request_registration(self, subscription: str, at: float) -> None:
+        with self.file.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO event_registration_requests (subscription, requested_at)"
+                " VALUES (?, ?)",
+                (subscription, at),
+            )
+
+    def registration_requests(self) -> dict[str, float]:
+        rows = self.file.read().execute("SELECT subscription, requested_at FROM event_registration_requests")
+        return {subscription: float(at) for subscription, at in rows}
+
+    def take_registration_request(self, subscription: str, at: float) -> None:
+        with self.file.write() as db:
+            db.execute(
+                "DELETE FROM event_registration_requests WHERE subscription = ? AND requested_at = ?",
+                (subscription, at),
+            )
+
+    def prune_registrations(self, older_than: float) -> int:
+        with self.file.write() as db:
+            rows = db.execute("SELECT subscription, data FROM event_registrations").fetchall()
+            old = [(name, data) for name, data in rows if _removed_before(data, older_than, self.sealer)]
+            for name, data in old:  # in the write's transaction: nothing rewrote it since it was read
+                forget = "DELETE FROM event_registrations WHERE subscription = ? AND data = ?"
+                db.execute(forget, (name, data))
+            return len(old)
+
     def counts(self) -> dict[str, int]:
         rows = self.file.read().execute("SELECT state, COUNT(*) FROM events GROUP BY state").fetchall()
         return {state: 0 for state in STATES} | {state: count for state, count in rows}
@@ -186,3 +218,8 @@ class SqliteEventStore:
             now = time.time()  # a delivery held by a stopped process goes out now
             db.execute("UPDATE events SET next_at = ? WHERE state = ? AND next_at > ?", (now, PENDING, now))
             db.execute("UPDATE event_pollers SET owner = NULL, lease_until = 0")
+
+
+def _removed_before(data: str | bytes, older_than: float, sealer: Sealer) -> bool:
+    record = Registration.from_json(data, sealer)
+    return record.state == REMOVED and record.updated_at < older_than

@@ -83,6 +83,24 @@ class EventStore(Protocol):
         """Write the registration as it is now (by the registrar's lease holder, or an operator's request)."""
         ...
 
+    def request_registration(self, subscription: str, at: float) -> None:
+        """Note an operator's request to set the subscription up again: a note beside its record, never
+        a rewrite of it (only the registrar's lease holder writes records)."""
+        ...
+
+    def registration_requests(self) -> dict[str, float]:
+        """The operators' requests not yet taken: when each subscription's was made."""
+        ...
+
+    def take_registration_request(self, subscription: str, at: float) -> None:
+        """The request made at ``at`` is being acted on: remove it, unless a newer one replaced it."""
+        ...
+
+    def prune_registrations(self, older_than: float) -> int:
+        """Remove the records of registrations ``removed`` before ``older_than`` (a time); how many.
+        A record written again meanwhile (set up anew) is kept."""
+        ...
+
     def counts(self) -> dict[str, int]:
         """How many events are in each state now (for /metrics)."""
         ...

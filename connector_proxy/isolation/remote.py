@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from connector_proxy import jsontext
 from connector_proxy.config import NO_LIMITS, WorkerLimits
 from connector_proxy.host.error_codes import (
     WORKER_CRASHED,
@@ -158,7 +159,36 @@ def _webhook_trigger(entry: Mapping[str, Any], pools: dict[str, WorkerPool]) -> 
         subscribe=subscribing(name) if subscribes else None,
         unsubscribe=unsubscribing(name) if subscribes else None,
         generated_secret=str(secret) if subscribes and isinstance(secret, str) else None,
+        registers=AskedRegisters(name, pools) if subscribes and entry.get("registers") else None,
     )
+
+
+class AskedRegisters:
+    """An isolated trigger's ``registers(settings)``: asked of a worker once per settings in each daemon
+    process. The daemon asks only where the pool serves (a worker's registrar or a request), never in
+    gunicorn's master, where a worker started would be shared by every fork."""
+
+    asks_a_worker = True  # the daemon's start-up takes its answer as "perhaps" rather than ask
+
+    def __init__(self, trigger: str, pools: dict[str, WorkerPool]) -> None:
+        self.trigger = trigger
+        self.pools = pools
+        self._answers: dict[bytes, bool] = {}  # by the settings as JSON: a subscription's are fixed
+
+    def __call__(self, settings: Mapping[str, Any]) -> bool:
+        key = jsontext.dumps(dict(settings), as_stored=True)
+        if key not in self._answers:
+            pool = self.pools["pool"]
+            message = {"type": "registers", "trigger": self.trigger, "settings": dict(settings)}
+            context = {"seconds_left": WEBHOOK_SECONDS, "request_id": None}
+            said = _answered(
+                pool,
+                f"{pool.name} trigger {self.trigger}",
+                {**message, "context": context},
+                time.monotonic() + WEBHOOK_SECONDS,
+            )
+            self._answers[key] = bool(said)
+        return self._answers[key]
 
 
 def subscribing(trigger: str) -> Callable[[Context, str, str | None], Any]:

@@ -149,7 +149,11 @@ def describe(connector: Connector, interface: str = SDK) -> dict[str, Any]:
             }
             | ({"acknowledges": trigger.acknowledge is not None} if trigger.kind == POLLER else {})
             | (
-                {"subscribes": True, "generated_secret": trigger.generated_secret}
+                {
+                    "subscribes": True,
+                    "generated_secret": trigger.generated_secret,
+                    "registers": trigger.registers is not None,  # the daemon asks `registers` then
+                }
                 if trigger.subscribe is not None
                 else {}
             )
@@ -343,6 +347,24 @@ def _registration(
     return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
 
 
+def _registers(
+    connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
+) -> dict[str, Any]:
+    """Whether a subscription with these settings is set up at its source: the trigger's own
+    ``registers`` (one whose hook the operator set up by hand is not)."""
+    trigger = connector.triggers.get(str(request.get("trigger")))
+    settings = request.get("settings") or {}
+    ctx = _context(config, resources, logger, request, settings)
+    invocation: Invocation
+    if trigger is None or trigger.subscribe is None:
+        unknown = ErrorCode("UnknownTrigger", "", 404)
+        invocation = Raised(CommandError(unknown, "no such trigger that registers itself"))
+    else:
+        registered = trigger.registered_with
+        invocation = guarded(ctx, "a registration's check", lambda: registered(settings))
+    return {"id": request.get("id"), **message_of(invocation), "logs": ctx.log.lines}
+
+
 def _check(
     connector: Connector, config: Any, resources: Any, logger: logging.Logger, request: dict[str, Any]
 ) -> dict[str, Any]:
@@ -436,6 +458,7 @@ HANDLERS: dict[str, Handler] = {
     "acknowledge": _poller,
     "subscribe": _registration,
     "unsubscribe": _registration,
+    "registers": _registers,
     "check": _check,
 }
 

@@ -81,3 +81,17 @@ def test_without_a_public_url_the_registration_fails_and_says_why(tmp_path: Path
     record = events.registrations()["erp_orders"]
     assert record.state == "failing" and "events.public_url is not set" in (record.last_error or "")
     assert erp.created == 0
+
+
+def test_an_operators_request_leaves_the_record_to_the_leases_holder(tmp_path: Path, erp: Erp) -> None:
+    events = events_of(tmp_path, erp)
+    registrar = registrar_of(events)
+    registrar.turn("worker-a")
+    before = events.store.registration("erp_orders")
+
+    events.register_again("erp_orders", by="test")  # as a set-up is under way elsewhere, say
+
+    assert events.store.registration("erp_orders") == before  # not rewritten: nothing to race
+    assert list(events.store.registration_requests()) == ["erp_orders"]
+    registrar.turn("worker-a")
+    assert events.store.registration_requests() == {} and erp.created == 2 and len(erp.hooks) == 1

@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet
 from connector_proxy.config import EventSettings, JobSettings
 from connector_proxy.events.model import DEAD, DELIVERED, PENDING, StoredEvent, event_id
 from connector_proxy.events.redis_store import RedisEventStore
+from connector_proxy.events.registration import REGISTERED, REMOVED, Registration
 from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
 from connector_proxy.secrets.record_encryption import Sealer
@@ -183,3 +184,28 @@ def test_a_registration_is_kept_sealed_and_listed(store: EventStore) -> None:
     store.save_registration(kept)
     again = store.registration("shop")
     assert again is not None and again.state == FAILING and again.registration is None
+
+
+def test_removed_registrations_are_forgotten_after_the_retention(store: EventStore) -> None:
+    old, recent = time.time() - 3600, time.time()
+    store.save_registration(Registration("gone_long_ago", "http/webhook", REMOVED, updated_at=old))
+    store.save_registration(Registration("gone_just_now", "http/webhook", REMOVED, updated_at=recent))
+    store.save_registration(Registration("kept", "http/webhook", REGISTERED, updated_at=old))
+
+    assert store.prune_registrations(time.time() - 60) == 1
+    assert [r.subscription for r in store.registrations()] == ["gone_just_now", "kept"]
+    assert store.prune_registrations(time.time() - 60) == 0
+
+
+def test_an_operators_request_is_a_note_taken_once_unless_renewed(store: EventStore) -> None:
+    store.save_registration(Registration("shop", "http/webhook", REGISTERED, registration={"id": "h-1"}))
+    store.request_registration("shop", 100.5)
+    store.request_registration("shop", 200.25)  # asked again before the registrar took the first
+
+    assert store.registration_requests() == {"shop": 200.25}
+    store.take_registration_request("shop", 100.5)  # the older one: the newer stays
+    assert store.registration_requests() == {"shop": 200.25}
+    store.take_registration_request("shop", 200.25)
+    assert store.registration_requests() == {}
+    kept = store.registration("shop")
+    assert kept is not None and kept.registration == {"id": "h-1"}  # the record itself never rewritten

@@ -227,7 +227,7 @@ def shared_redis() -> Iterator[str]:
         client.delete(key)
 
 
-def test_two_daemons_sharing_redis_register_once(
+def test_two_daemons_sharing_redis_register_once_and_register_again_once(
     tmp_path: Path, erp: Erp, host: MessageHost, shared_redis: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ports = [free_port(), free_port()]
@@ -246,6 +246,22 @@ def test_two_daemons_sharing_redis_register_once(
         assert registration(one) == registration(other)
         assert erp.emit({"id": 9}) == [202]  # sent to the first daemon, verified by the stored secret
         until(lambda: host.messages)
+
+        # the settings change under both: torn down and set up again once, by the lease's holder
+        path.write_text(path.read_text().replace('events = "order.created"', 'events = "order.paid"'))
+        reload(one)
+        reload(other)
+        until(lambda: [hook["events"] for hook in erp.hooks.values()] == ["order.paid"])
+        until(
+            lambda: (
+                (seen := registration(one)) == registration(other)
+                and (seen or {}).get("state") == "registered"
+            )
+        )
+        time.sleep(3)  # every new worker of both has had turns to take the lease and look
+        assert erp.created == 2 and len(erp.deleted) == 1 and len(erp.hooks) == 1
+        assert erp.emit({"id": 10}) == [202]  # verified by the secret of the new registration
+        until(lambda: len(host.messages) == 2)
 
 
 def http_subscription(erp: Erp) -> str:

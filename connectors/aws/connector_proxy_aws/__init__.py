@@ -6,16 +6,33 @@ The module is not named ``connector_aws``, which is SpiffWorkflow's own.
 """
 
 from connector_proxy.sdk import Connector
-from connector_proxy_aws import check, dynamodb, errors, messaging, s3, settings, suggest, triggers
+from connector_proxy_aws import (
+    check,
+    dynamodb,
+    errors,
+    messaging,
+    notifications,
+    s3,
+    settings,
+    suggest,
+    triggers,
+)
 
 connector = Connector(
     name="aws",
     description="S3 objects, DynamoDB items, SQS messages, SNS notifications and Lambda invocations;"
-    " S3 objects created and SQS messages received as events.",
+    " S3 objects created, SQS messages received and SNS notifications as events.",
     config_schema=settings.CONFIG_SCHEMA,
     errors=errors.ALL,
     setup=settings.setup,
-    groups=[s3.commands, dynamodb.commands, messaging.commands, suggest.commands, triggers.triggers],
+    groups=[
+        s3.commands,
+        dynamodb.commands,
+        messaging.commands,
+        suggest.commands,
+        triggers.triggers,
+        notifications.notifications,
+    ],
 )
 connector.check(check.caller_identity)
 

@@ -36,6 +36,25 @@ AWS_UNREACHABLE = ErrorCode(
 LAMBDA_FUNCTION_ERROR = ErrorCode(
     "LambdaFunctionError", "The Lambda function ran and failed; the body holds what it returned.", 502
 )
+UNTRUSTED_SNS_URL = ErrorCode(
+    "UntrustedSnsUrl",
+    "An SNS message's SigningCertURL or SubscribeURL is not on an allowed SNS origin (https://sns.<region>"
+    ".amazonaws.com, or sns_origins), or its certificate is refused there (a redirect, a 4xx, the"
+    " destination policy, not a PEM certificate, expired): the message is refused, no URL in it followed.",
+    401,
+)
+SNS_CERTIFICATE_UNAVAILABLE = ErrorCode(
+    "SnsCertificateUnavailable",
+    "An SNS message's signing certificate, on an allowed origin, could not be fetched now (no answer,"
+    " a timeout, a 5xx): SNS is answered 502 and delivers the message again.",
+    502,
+)
+SNS_CONFIRMATION_FAILED = ErrorCode(
+    "SnsConfirmationFailed",
+    "A verified SubscriptionConfirmation's SubscribeURL could not be followed (no answer, an error, a"
+    " redirect): SNS is answered 502 and sends the confirmation again.",
+    502,
+)
 
 ALL = (
     AWS_ERROR,
@@ -46,4 +65,7 @@ ALL = (
     INVALID_AWS_PARAMETER,
     AWS_UNREACHABLE,
     LAMBDA_FUNCTION_ERROR,
+    UNTRUSTED_SNS_URL,
+    SNS_CERTIFICATE_UNAVAILABLE,
+    SNS_CONFIRMATION_FAILED,
 )

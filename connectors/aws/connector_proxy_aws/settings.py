@@ -10,6 +10,11 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from cryptography import x509
+from urllib3 import PoolManager
+
+from connector_proxy.sdk import DESTINATIONS_SCHEMA, DestinationPolicy
+from connector_proxy.sdk.outbound import pool_manager
 
 ALLOWLISTS = ("buckets", "tables", "queues", "topics", "functions")
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -27,6 +32,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "connect_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 5},
         "read_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 30},
         "max_pool_connections": {"type": "integer", "minimum": 1, "default": 10},
+        "sns_origins": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^https?://[^/?#@]+/?$", "x-expected": "an origin"},
+            "description": "Where SNS messages' SigningCertURL and SubscribeURL may point; default"
+            " https://sns.<the topic's region>.amazonaws.com.",
+        },
+        "destinations": DESTINATIONS_SCHEMA,
         "allow": {
             "type": "object",
             "additionalProperties": False,
@@ -45,6 +57,8 @@ class AwsResources:
     config: Mapping[str, Any]
     allow: Mapping[str, frozenset[str]]
     max_object_bytes: int
+    pool: PoolManager  # for the SNS certificates and confirmations: the destination policy applies
+    certificates: dict[str, x509.Certificate] = field(default_factory=dict)  # SNS's, by URL
     _clients: dict[tuple[int, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -95,4 +109,5 @@ def setup(config: Mapping[str, Any]) -> AwsResources:
         config=config,
         allow={name: frozenset(allow[name]) for name in ALLOWLISTS if name in allow},
         max_object_bytes=config["max_object_bytes"],
+        pool=pool_manager(DestinationPolicy.from_config(config.get("destinations"))),
     )

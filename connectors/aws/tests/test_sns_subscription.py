@@ -1,0 +1,261 @@
+"""The SNS trigger through the daemon under gunicorn: it subscribes its URL to a topic (moto's server
+on 127.0.0.1) and unsubscribes it when the subscription goes; messages are verified by signature.
+
+moto confirms HTTP subscriptions itself and cannot sign, so the test plays SNS's sending side: it
+makes a CA and a signing certificate, serves the certificate (and a SubscribeURL that counts its
+calls) from a server of its own on 127.0.0.1, and posts messages it signed as SNS does.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from connector_proxy_aws.signed import canonical, default_origins
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+from connector_proxy.sdk import testing
+from connector_proxy.sdk.testing import MessageHost, RunningDaemon, free_port, moto_server
+
+KEYS = {"AWS_TEST_KEY_ID": "AKIDTESTKEY", "AWS_TEST_SECRET": "s3cret-aws-secret-value"}
+API_KEY = "proxy-api-key-0123456789"
+HEADERS = {"Spiff-Connector-Proxy-Api-Key": API_KEY}
+
+
+def _certificate(subject: str, key: rsa.RSAPrivateKey, issuer: str, signer: rsa.RSAPrivateKey) -> bytes:
+    now = datetime.datetime.now(datetime.UTC)
+    made = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(signer, hashes.SHA256())
+    )
+    return made.public_bytes(serialization.Encoding.PEM)
+
+
+class FakeSns:
+    """SNS's sending side: a test CA's signing certificate at ``/cert.pem`` (``/moved`` redirects
+    there), ``/confirm`` standing for a SubscribeURL; every path asked is kept in ``asked``."""
+
+    def __init__(self) -> None:
+        ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.pem = _certificate("sns.test", self.key, "test CA", ca_key)
+        self.asked: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake.asked.append(self.path)
+                if self.path == "/unavailable.pem":  # the certificate's host has a bad moment
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if self.path == "/moved":
+                    self.send_response(302)
+                    self.send_header("Location", "/cert.pem")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = fake.pem if self.path == "/cert.pem" else b"<ConfirmSubscriptionResponse/>"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def signed(self, message: dict[str, Any], version: str = "1", cert: str | None = None) -> dict[str, Any]:
+        message = {
+            "MessageId": str(uuid.uuid4()),
+            "Timestamp": "2026-12-07T12:00:00.000Z",
+            **message,
+            "SignatureVersion": version,
+            "SigningCertURL": cert or f"{self.url}/cert.pem",
+        }
+        algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # SNS's version 1 is SHA-1
+        signature = self.key.sign(canonical(message), padding.PKCS1v15(), algorithm)
+        return {**message, "Signature": base64.b64encode(signature).decode()}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FakeSns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@pytest.fixture
+def sns() -> Iterator[FakeSns]:
+    fake = FakeSns()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+def config(moto: str, sns: FakeSns, host: str, port: int, store: Path, topic: str | None) -> str:
+    text = f"""
+[server]
+workers = 2
+[auth]
+api_keys = ["{API_KEY}"]
+[jobs]
+sqlite_path = "{store}"
+[connectors.aws.config]
+region = "us-east-1"
+endpoint_url = "{moto}"
+access_key_id = "env:AWS_TEST_KEY_ID"
+secret_access_key = "env:AWS_TEST_SECRET"
+sns_origins = ["{sns.url}"]
+[connectors.aws.config.destinations]
+allow_loopback = true
+[events]
+host_url = "{host}"
+public_url = "http://127.0.0.1:{port}"
+"""
+    if topic:
+        text += f"""
+[subscriptions.orders]
+trigger = "aws/notification_received"
+message = "order_placed"
+settings = {{ topic = "{topic}" }}
+payload = {{ order = "/message/order", subject = "/subject" }}
+"""
+    return text
+
+
+def registration(url: str) -> dict[str, Any]:
+    listed = requests.get(f"{url}/v1/subscriptions", headers=HEADERS, timeout=5).json()["subscriptions"]
+    found = [s for s in listed if s["name"] == "orders"]
+    return (found[0]["registration"] or {}) if found else {}
+
+
+def wait_until(check: Any, seconds: float = 30) -> Any:
+    """What ``check()`` returns once it is true: the test waits for the event, not for a time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s")
+
+
+def test_sns_subscribes_its_endpoint_confirms_only_what_sns_signed_and_unsubscribes(
+    tmp_path: Path, moto: str, sns: FakeSns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests.post(f"{moto}/moto-api/reset", timeout=5)
+    aws = boto3.session.Session("AKIDTESTKEY", "s3cret-aws-secret-value", region_name="us-east-1")
+    client = aws.client("sns", endpoint_url=moto)
+    topic = client.create_topic(Name="orders")["TopicArn"]
+    port = free_port()
+    monkeypatch.setattr(testing, "free_port", lambda: port)  # public_url must name the daemon's port
+    path, log = tmp_path / "plugins.toml", tmp_path / "daemon.log"
+    with MessageHost() as host:
+        path.write_text(config(moto, sns, host.url, port, tmp_path / "jobs.sqlite3", topic))
+        with RunningDaemon(path, KEYS, output=log.open("wb")) as daemon:
+            endpoint = f"{daemon.url}/v1/inbound/aws/notification_received/orders"
+            wait_until(lambda: registration(daemon.url).get("state") == "registered")
+            [subscribed] = client.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+            assert (subscribed["Endpoint"], subscribed["Protocol"]) == (endpoint, "http")
+
+            def post(message: dict[str, Any]) -> tuple[int, str | None]:
+                answer = requests.post(endpoint, data=json.dumps(message), timeout=10)
+                body = answer.json()
+                return answer.status_code, (body.get("error_code") or body.get("error", {}).get("error_code"))
+
+            def confirmation(subscribe_url: str | None = None) -> dict[str, Any]:
+                return {
+                    "Type": "SubscriptionConfirmation",
+                    "TopicArn": topic,
+                    "Token": "token-1",
+                    "Message": "You have chosen to subscribe to the topic.",
+                    "SubscribeURL": subscribe_url or f"{sns.url}/confirm?Token=token-1",
+                }
+
+            tampered = sns.signed(confirmation()) | {"Message": "changed after signing"}
+            assert post(tampered) == (401, "InvalidSignature")
+            redirected = sns.signed(confirmation(f"{sns.url}/confirm?via=moved"), cert=f"{sns.url}/moved")
+            assert post(redirected) == (401, "UntrustedSnsUrl")  # the certificate's URL redirects
+            unavailable = sns.signed(confirmation(), cert=f"{sns.url}/unavailable.pem")
+            assert post(unavailable) == (502, "SnsCertificateUnavailable")  # SNS delivers it again
+            with FakeSns() as elsewhere:  # a certificate from a host that is not allowed
+                foreign = elsewhere.signed(confirmation(f"{sns.url}/confirm?via=foreign"))
+                assert post(foreign) == (401, "UntrustedSnsUrl") and elsewhere.asked == []
+            unsigned = sns.signed(confirmation()) | {"SubscribeURL": f"{sns.url}/confirm?via=unsigned"}
+            assert post(unsigned) == (401, "InvalidSignature")
+            assert post(sns.signed(confirmation("http://localhost:1/confirm"))) == (401, "UntrustedSnsUrl")
+            other_topic = sns.signed(confirmation() | {"TopicArn": topic + "-other"})
+            assert post(other_topic) == (401, "InvalidSignature")
+            assert not [p for p in sns.asked if p.startswith("/confirm")]  # nothing unverified followed
+
+            assert post(sns.signed(confirmation())) == (202, None)
+            assert [p for p in sns.asked if p.startswith("/confirm")] == ["/confirm?Token=token-1"]
+            assert sns.asked.count("/moved") == 1 and "/cert.pem" in sns.asked
+
+            notification = sns.signed(
+                {
+                    "Type": "Notification",
+                    "TopicArn": topic,
+                    "Subject": "new order",
+                    "Message": json.dumps({"order": 42}),
+                },
+                version="2",
+            )
+            assert post(notification) == (202, None)
+            assert post(notification) == (202, None)  # SNS retried it: the same MessageId, one event
+            [message] = host.wait_for(1)
+            assert message.name == "order_placed" and message.payload == {"order": 42, "subject": "new order"}
+            forged = notification | {"Message": json.dumps({"order": 666}), "MessageId": "m-forged"}
+            assert post(forged) == (401, "InvalidSignature")
+
+            path.write_text(config(moto, sns, host.url, port, tmp_path / "jobs.sqlite3", None))
+            os.kill(daemon.process.pid, signal.SIGHUP)  # removed: unsubscribed from the topic
+            wait_until(lambda: registration(daemon.url).get("state") == "removed")
+            assert client.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+    assert len(host.messages) == 1
+    assert "s3cret-aws-secret-value" not in log.read_text()
+
+
+def test_the_default_sns_origin_is_the_topics_region() -> None:
+    assert default_origins("arn:aws:sns:eu-west-1:123456789012:orders") == (
+        "https://sns.eu-west-1.amazonaws.com",
+    )
+    assert default_origins("arn:aws-cn:sns:cn-north-1:123456789012:t") == (
+        "https://sns.cn-north-1.amazonaws.com.cn",
+    )
+    assert default_origins("not-an-arn") == ()
