@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from connector_proxy.config.values import ConfigError, plain_url
 from connector_proxy.sdk.destinations import parse_entries
-from connector_proxy.secrets.record_encryption import valid_key
 from connector_proxy.secrets import SecretReferenceError, resolve_reference
+from connector_proxy.secrets.record_encryption import valid_key
 
 
 @dataclass(frozen=True)

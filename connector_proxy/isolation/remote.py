@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from connector_proxy import jsontext
 from connector_proxy.config import NO_LIMITS, WorkerLimits
+from connector_proxy.host import jsontext
 from connector_proxy.host.error_codes import (
     WORKER_CRASHED,
     WORKER_LIMIT_EXCEEDED,
