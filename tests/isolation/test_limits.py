@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from connector_proxy.isolation.cgroups import memory_cgroups
-from tests.support import TEST_CONFIG, TEST_ENV, Daemon
+from tests.support import TEST_CONFIG, TEST_ENV, Daemon, wait_until
 
 LIMITED = f"""
 [server]
@@ -120,9 +120,15 @@ def test_idle_workers_are_stopped_down_to_the_minimum_and_old_ones_replaced(tmp_
         at_start = workers_of(daemon)["alive"]
         with ThreadPoolExecutor(2) as both:  # two calls at once: a second worker starts
             pids = set(both.map(lambda _: pid_of(do(daemon, "Spin", seconds=0.5)), range(2)))
+        both_started_by = time.monotonic()
         busy = workers_of(daemon)["alive"]
-        time.sleep(3)  # idle past idle_seconds, older than max_age_seconds
-        rested = workers_of(daemon)
+        rested = wait_until(
+            lambda: (shown := workers_of(daemon))["stopped_idle"] >= 1 and shown["alive"] == 1 and shown,
+            20,
+            "an idle worker stopped",
+        )
+        # a duration, not an event: the one kept must be older than max_age_seconds (2 s) when next called
+        time.sleep(max(0.0, both_started_by + 2.2 - time.monotonic()))
         later = pid_of(do(daemon, "Hoard"))
         after = workers_of(daemon)
 
