@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from connector_proxy.sdk.testing import Message, MessageHost, free_port
-from tests.support import Daemon, error_code
+from tests.support import Daemon, error_code, wait_until
 
 API_KEY = "proxy-api-key-0123456789"
 HOST_KEY = "host-service-account-key-42"
@@ -299,6 +299,20 @@ def _raw(daemon: Daemon, head: str, body: bytes = b"") -> socket.socket:
     return connection
 
 
+def _posted_until(daemon: Daemon, path: str, body: bytes, status: int, what: str) -> requests.Response:
+    """A forged post sent again until it is answered with ``status``: the state it shows is waited for."""
+    answered: list[requests.Response] = wait_until(
+        lambda: [
+            a
+            for a in [post(daemon, path, body, {"X-Hub-Signature-256": "sha256=00"})]
+            if a.status_code == status
+        ],
+        10,
+        what,
+    )
+    return answered[0]
+
+
 def _status_of(connection: socket.socket) -> int:
     return int(connection.recv(4096).split(b" ", 2)[1])
 
@@ -315,15 +329,13 @@ def test_forged_bodies_cost_little_before_the_signature_is_checked(tmp_path: Pat
         started = time.monotonic()
         huge_status, answered_in = _status_of(huge), time.monotonic() - started
         slow = _raw(daemon, head.format(path=path, length=1000), b"{")  # holds the one slot, unfinished
-        time.sleep(0.3)
-        crowded = post(daemon, path, b"{}", {"X-Hub-Signature-256": "sha256=00"})
+        crowded = _posted_until(daemon, path, b"{}", 503, "the slow request holding the one slot")
         slow.close()
-        time.sleep(0.3)
+        _posted_until(daemon, path, b"{}", 401, "the slot freed")  # two bytes of the budget
         forged = b"x" * 40_000
         first = post(daemon, path, forged, {"X-Hub-Signature-256": "sha256=00"})
         over_budget = post(daemon, path, forged, {"X-Hub-Signature-256": "sha256=00"})
-        time.sleep(1.0)  # the budget refills
-        later = post(daemon, path, forged, {"X-Hub-Signature-256": "sha256=00"})
+        later = _posted_until(daemon, path, forged, 401, "the budget refilled")  # refused unread till then
 
     assert huge_status == 413 and answered_in < 2
     assert (crowded.status_code, crowded.json()["error"]["error_code"]) == (503, "InboundBusy")
