@@ -130,7 +130,7 @@ def test_signed_webhooks_become_messages_once_each(tmp_path: Path, host: Message
         assert attempts == 4 and host.attempts == 4  # two refused with 503, then one each
         retried = [e for e in shown(daemon, "/v1/events?state=delivered")["events"] if e["attempts"] > 1]
         assert retried and all(e["last_error"] is None for e in retried)  # delivered: no error now
-        time.sleep(1.5)  # nothing else goes out
+        time.sleep(1.5)  # a duration, not an event: a quiet window in which nothing else may go out
         assert len(host.messages) == 2 and host.attempts == 4
 
         received = 'connector_proxy_events_received_total{outcome="%s",subscription="orders"}'
@@ -157,7 +157,7 @@ def test_a_captured_request_replayed_under_fresh_delivery_ids_is_one_event(
             post(daemon, path, order, {**captured, "X-Shop-Delivery": f"fresh-{n}"}) for n in range(20)
         ]
         host.wait_for(1)
-        time.sleep(0.5)  # room for any second message to arrive
+        time.sleep(0.5)  # a duration, not an event: a quiet window in which a second message would arrive
         events = shown(daemon, "/v1/events")["events"]
 
     assert [a.status_code for a in answers] == [202] * 20
@@ -217,7 +217,7 @@ def test_forged_replayed_and_malformed_requests_are_refused_and_nothing_is_store
         assert requests.get(f"{daemon.url}/v1/events", timeout=5).status_code == 401  # the list needs the key
         refused = 'connector_proxy_events_received_total{outcome="refused",subscription="orders"}'
         assert metric(daemon, refused) == 9  # the eight cases above and the unmapped event
-        time.sleep(1)
+        time.sleep(1)  # a duration, not an event: a quiet window in which nothing refused may be sent
         assert host.attempts == 0
         log = (tmp_path / "daemon.log").read_text()
         assert ORDERS_SECRET not in log and TICKETS_TOKEN not in log and HOST_KEY not in log

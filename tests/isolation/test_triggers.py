@@ -33,7 +33,7 @@ def test_an_isolated_poller_runs_in_its_worker_and_each_event_reaches_the_host_o
             while len(acknowledged.read_text().splitlines() if acknowledged.exists() else []) < 5:
                 assert time.monotonic() < deadline, "the worker never acknowledged every event"
                 time.sleep(0.05)
-            time.sleep(0.5)  # another poll or two: nothing new, nothing repeated
+            time.sleep(0.5)  # a duration, not an event: a poll or two's window: nothing new, nothing repeated
             shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}
             daemon_pids = {daemon.process.pid, *daemon.worker_pids()}
 
