@@ -16,9 +16,10 @@ import requests
 
 from connector_proxy.sdk.testing import MessageHost
 from tests.events.test_contract import REDIS_URL
-from tests.support import Daemon, redis_or_skip
+from tests.support import Daemon, polled_again, redis_or_skip
 
 API_KEY = "proxy-api-key-0123456789"
+KEYED = {"Spiff-Connector-Proxy-Api-Key": API_KEY}
 
 
 def config(folder: Path, host: MessageHost, jobs: str = "") -> Path:
@@ -77,7 +78,7 @@ def test_no_file_is_lost_or_delivered_twice_across_a_sigkill(tmp_path: Path) -> 
         time.sleep(0.3)  # a duration, not an event: files keep arriving while no daemon runs
         with Daemon(path, {}, tmp_path / "second.log") as second:
             messages = host.wait_for(60, seconds=30)
-            time.sleep(1)  # a duration, not an event: a quiet window for anything sent twice
+            polled_again(second.url, "invoices", headers=KEYED)  # anything sent twice would be sent by now
             events = requests.get(
                 f"{second.url}/v1/events?limit=1000",
                 headers={"Spiff-Connector-Proxy-Api-Key": API_KEY},
