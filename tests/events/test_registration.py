@@ -30,7 +30,7 @@ from connector_proxy.sdk import testing
 from connector_proxy.sdk.testing import MessageHost, free_port
 from connector_proxy.sealing import Sealer
 from connector_proxy.sqlite_file import SqliteFile
-from tests.support import Daemon, redis_or_skip
+from tests.support import Daemon, redis_or_skip, wait_until
 
 API_KEY = "proxy-api-key-0123456789"
 HOST_KEY = "host-service-account-key-42"
@@ -142,13 +142,7 @@ def registration(daemon: Daemon) -> dict[str, Any] | None:
 
 
 def until(check: Callable[[], Any], seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds} s")
+    return wait_until(check, seconds, "the condition")
 
 
 def reload(daemon: Daemon) -> None:
