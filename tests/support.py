@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 from flask.testing import FlaskClient
 
 from connector_proxy.config import Settings, load_settings
@@ -66,6 +67,32 @@ def wait_until(check: Any, seconds: float, what: str) -> Any:
             return found
         time.sleep(0.05)
     raise AssertionError(f"{what} not within {seconds} s")
+
+
+def polled_again(
+    url: str, subscription: str, times: int = 2, headers: Mapping[str, str] | None = None, seconds: float = 20
+) -> None:
+    """Until the daemon at ``url`` has polled ``subscription`` ``times`` more and no event waits to be
+    sent: the window in which a new or a repeated event would have reached the host, seen in /metrics
+    rather than slept through."""
+
+    def scraped() -> tuple[float, float]:
+        text = requests.get(f"{url}/metrics", headers=dict(headers or {}), timeout=5).text
+        polls = pending = 0.0
+        for row in text.splitlines():
+            name, _, value = row.rpartition(" ")
+            if name.startswith("connector_proxy_polls_total{") and f'subscription="{subscription}"' in name:
+                polls += float(value)  # every result: a lost lease or a failure is a poll that ran too
+            elif name == 'connector_proxy_events{state="pending"}':
+                pending += float(value)
+        return polls, pending
+
+    before, _ = scraped()
+    wait_until(
+        lambda: (now := scraped())[0] >= before + times and now[1] == 0,
+        seconds,
+        f"{times} more polls of {subscription}, nothing pending",
+    )
 
 
 def error_code(status: int, answer: Any) -> str:

@@ -312,7 +312,7 @@ def raw_request(daemon: RunningDaemon, head: bytes, then: float = 0) -> tuple[by
     with socket.create_connection(("127.0.0.1", daemon.port), timeout=15) as raw:
         started = time.monotonic()
         raw.sendall(head)
-        time.sleep(then)
+        time.sleep(then)  # a duration, not an event: a client slow to send the rest
         answer = b""
         while chunk := raw.recv(65536):
             answer += chunk
@@ -381,7 +381,7 @@ def test_slow_clients_do_not_starve_liveness(daemon: RunningDaemon) -> None:
             started = time.monotonic()
             assert requests.get(f"{daemon.url}/liveness", timeout=2).status_code == 200
             timings.append(time.monotonic() - started)
-            time.sleep(0.2)
+            time.sleep(0.2)  # a duration, not an event: probes spread over two seconds
         assert max(timings) < 0.5
     finally:
         for client in slow:

@@ -19,7 +19,7 @@ import requests
 from connector_proxy.web.auth import HEADER
 from tests.hostile import CATASTROPHIC, HostilePeer, HostileRemote, Knobs
 from tests.hostile.remote import envelope
-from tests.support import TEST_ENV, Daemon
+from tests.support import TEST_ENV, Daemon, wait_until
 
 KEY = "our-key-0123456789"
 OURS = {HEADER: KEY}
@@ -61,11 +61,7 @@ def proxies(daemon: Daemon) -> dict[str, Any]:
 
 
 def wait_for(what: str, check: Any, seconds: float = 20) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.1)
-    return found
+    return wait_until(check, seconds, what)
 
 
 MODEL = """<?xml version="1.0" encoding="UTF-8"?>
@@ -291,7 +287,7 @@ def liveness_for(daemon: Daemon, seconds: float) -> list[float]:
             began = time.monotonic()
             session.get(f"{daemon.url}/v1/liveness", timeout=10).raise_for_status()
             took.append(time.monotonic() - began)
-            time.sleep(0.02)
+            time.sleep(0.02)  # a duration, not an event: one probe every 20 ms
     return took
 
 

@@ -18,18 +18,14 @@ from playwright.sync_api import Browser, Page
 from connector_proxy.sdk.testing import CallbackReceiver
 from connector_proxy.testing import MessageHost
 from tests.e2e.test_page import browser  # noqa: F401 - the module's Chromium, shared
-from tests.support import TEST_ENV, Daemon
+from tests.support import TEST_ENV, Daemon, wait_until
 
 KEY = "operations-key-0123456789"
 HEADERS = {"Spiff-Connector-Proxy-Api-Key": KEY}
 
 
 def until(what: Callable[[], Any], seconds: float = 20) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (found := what()):
-        assert time.monotonic() < deadline, "it never happened"
-        time.sleep(0.1)
-    return found
+    return wait_until(what, seconds, "it")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from werkzeug import Request, Response
 
 from connector_proxy.web.auth import HEADER
 from tests.e2e.test_reload import ClientLoop
-from tests.support import TEST_CONFIG, TEST_ENV, CallbackReceiver, Daemon
+from tests.support import TEST_CONFIG, TEST_ENV, CallbackReceiver, Daemon, wait_until
 
 MODELS = Path(__file__).parents[1] / "fixtures" / "models"
 ENV = {**TEST_ENV, "REMOTE_KEY": "remote-key-1", "OUR_KEY": "our-key-1"}
@@ -167,11 +167,18 @@ def test_chains_are_refused(ours: Daemon, tmp_path: Path) -> None:
         third.stop()
 
 
+def _in_flight(remote: Daemon) -> float:
+    """The sample calls the remote runs now, as its /metrics counts them."""
+    text = requests.get(f"{remote.url}/metrics", headers={HEADER: "remote-key-1"}, timeout=5).text
+    line = 'connector_proxy_calls_in_flight{connector="sample"} '
+    return sum(float(row[len(line) :]) for row in text.splitlines() if row.startswith(line))
+
+
 def test_a_remote_killed_mid_call_fails_its_own_calls_only(ours: Daemon, remote: Daemon) -> None:
     answers: list[requests.Response] = []
     slow = threading.Thread(target=lambda: answers.append(do(ours, "sample/Sleep", {"seconds": 10})))
     slow.start()
-    time.sleep(1.0)
+    wait_until(lambda: _in_flight(remote) >= 1, 20, "the slow call running on the remote")
     started_at = time.monotonic()
     remote.kill()
     slow.join(10)
@@ -301,7 +308,12 @@ def test_a_reference_shaped_proxy_whose_catalog_changes(tmp_path: Path, httpserv
         }:
             assert time.monotonic() < deadline, "the changed catalog was never read"
             time.sleep(0.1)
-        time.sleep(0.5)  # every worker has read it by now (each reads every 0.3 s)
+        # every worker has read it (each reads every 0.3 s): calls on fresh connections, to either, refused
+        wait_until(
+            lambda: all(do(daemon, "example/Hello", {"name": "Ada"}).status_code == 404 for _ in range(6)),
+            20,
+            "every worker reading the changed catalog",
+        )
         gone = do(daemon, "example/Hello", {"name": "Ada"})
         assert gone.status_code == 404 and gone.json()["error"]["error_code"] == "command_not_found"
     finally:
@@ -316,6 +328,7 @@ def test_moving_a_connector_to_us_is_a_config_change_and_a_sighup_with_no_failed
     try:
         clients = ClientLoop(daemon.url, headers=OURS)
         clients.wait_for(lambda seen: len(seen) > 30)
+        old_workers = set(daemon.worker_pids())
         path.write_text(aggregating(tmp_path, remote.url, local_sample=True) + TEST_CONFIG)
         os.kill(daemon.process.pid, signal.SIGHUP)
         deadline = time.monotonic() + 30
@@ -323,7 +336,7 @@ def test_moving_a_connector_to_us_is_a_config_change_and_a_sighup_with_no_failed
             assert time.monotonic() < deadline
             time.sleep(0.1)
         settled = len(clients.outcomes)
-        time.sleep(2)  # the old workers have left
+        wait_until(lambda: not old_workers & set(daemon.worker_pids()), 60, "the old workers leaving")
         remote.kill()  # served here now: the remote is not needed
         clients.wait_for(lambda seen: len(seen) > settled + 60)
         outcomes = clients.stop()

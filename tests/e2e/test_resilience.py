@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from bench import resilience, slow
 from bench.upstreams import Upstream, fast_upstream, slow_upstream
@@ -112,8 +113,10 @@ def test_a_client_sending_its_next_request_early_keeps_its_call(daemon: RunningD
             + call
         )
         with socket.create_connection(_address(daemon), timeout=10) as client:
+            before = _in_flight(daemon)
             client.sendall(request)
-            time.sleep(0.3)  # the first call waits on the upstream when the second arrives (pipelining)
+            # the first call waits on the upstream when the second arrives (pipelining)
+            assert _eventually(lambda: _in_flight(daemon) > before)
             client.sendall(request)
             answers = _read_answers(client.makefile("rb"), count=2)
 
@@ -136,6 +139,13 @@ def _read_answers(stream: Any, count: int) -> list[tuple[int, Any]]:
 def _address(daemon: RunningDaemon) -> tuple[str, int]:
     parts = urlsplit(daemon.url)
     return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def _in_flight(daemon: RunningDaemon) -> float:
+    """The http connector's calls running now, as the daemon's /metrics counts them."""
+    text = requests.get(f"{daemon.url}/metrics", timeout=5).text
+    line = 'connector_proxy_calls_in_flight{connector="http"} '
+    return sum(float(row[len(line) :]) for row in text.splitlines() if row.startswith(line))
 
 
 def _eventually(condition: Callable[[], bool], seconds: float = 5) -> bool:

@@ -22,7 +22,7 @@ import requests
 from connector_proxy.secrets import GROUP, schemes
 from connector_proxy.testing import moto_server
 from connector_proxy.web.auth import HEADER
-from tests.support import TEST_ENV, Daemon
+from tests.support import TEST_ENV, Daemon, wait_until
 
 FIRST, SECOND = "first-token-0123456789", "second-token-0123456789"
 
@@ -102,8 +102,14 @@ def test_a_rotated_secret_is_used_after_its_cache_time_without_a_restart(
         cached = token_in_use(daemon)  # within the cache time: the value read before
         rotated = wait_for_digest(daemon, digest(SECOND))
         manager(moto).delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
-        time.sleep(CACHE_SECONDS + 0.2)
-        after_loss = token_in_use(daemon)  # the provider fails now: what worked keeps working
+
+        def read_after_loss() -> dict[str, Any] | None:
+            """A call's token once the cache time has passed and the provider failed to read it again."""
+            seen = token_in_use(daemon)
+            return seen if "its secrets could not be read again" in daemon.log.read_text() else None
+
+        # the provider fails now: what worked keeps working
+        after_loss = wait_until(read_after_loss, CACHE_SECONDS + 20, "the deleted secret read again")
         shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}
 
     assert before["digest"] == cached["digest"] == digest(FIRST)

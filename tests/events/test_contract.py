@@ -24,7 +24,7 @@ from connector_proxy.events.sqlite import SCHEMA, SqliteEventStore
 from connector_proxy.events.store import EventStore, LeaseLost, Poll
 from connector_proxy.secrets.record_encryption import Sealer
 from connector_proxy.stores.sqlite_file import SqliteFile
-from tests.support import redis_or_skip
+from tests.support import redis_or_skip, wait_until
 
 REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -81,18 +81,19 @@ def test_a_retry_waits_for_its_time(store: EventStore) -> None:
     store.add([event("d-1")])
     claimed = store.claim_due(hold=30)
     assert claimed is not None
-    claimed.attempts, claimed.next_at = 1, time.time() + 0.3
+    due = time.time() + 0.3
+    claimed.attempts, claimed.next_at = 1, due
     store.save(claimed)
 
     assert store.claim_due(hold=30) is None
-    time.sleep(0.4)
-    again = store.claim_due(hold=30)
-    assert again is not None and again.attempts == 1
+    again = wait_until(lambda: store.claim_due(hold=30), 10, "the retry claimed at its time")
+    assert again.attempts == 1 and time.time() >= due  # claimed once due, not before
 
 
 def test_one_poller_holds_a_subscription_and_its_cursor_moves_with_its_events(store: EventStore) -> None:
     assert store.cursor("files") is None
     assert store.hold_lease("files", "worker-a", 0.5)
+    renewed = time.time()
     assert store.hold_lease("files", "worker-a", 0.5)  # renewed by its holder
     assert not store.hold_lease("files", "worker-b", 0.5)
 
@@ -102,8 +103,9 @@ def test_one_poller_holds_a_subscription_and_its_cursor_moves_with_its_events(st
         store.add([event("f-2", "files")], Poll("files", "worker-b", {"after": 2}))
     assert store.cursor("files") == {"after": 1} and store.get(event_id("files", "f-2")) is None
 
-    time.sleep(0.6)  # the holder died: its lease runs out
-    assert store.hold_lease("files", "worker-b", 5)
+    # the holder died: its lease runs out, and only then may another take it
+    wait_until(lambda: store.hold_lease("files", "worker-b", 5), 10, "worker-a's lease running out")
+    assert time.time() >= renewed + 0.5
     with pytest.raises(LeaseLost):  # the old holder wakes up late: its poll is dropped
         store.add([event("f-2", "files")], Poll("files", "worker-a", {"after": 2}))
     store.release_lease("files", "worker-a")  # not its lease any more: nothing happens

@@ -17,7 +17,7 @@ import requests
 
 from connector_proxy.sdk.testing import free_port
 from connector_proxy.testing import Message, MessageHost
-from tests.support import Daemon, error_code
+from tests.support import Daemon, error_code, wait_until
 
 API_KEY = "proxy-api-key-0123456789"
 HOST_KEY = "host-service-account-key-42"
@@ -131,7 +131,7 @@ def test_signed_webhooks_become_messages_once_each(tmp_path: Path, host: Message
         assert attempts == 4 and host.attempts == 4  # two refused with 503, then one each
         retried = [e for e in shown(daemon, "/v1/events?state=delivered")["events"] if e["attempts"] > 1]
         assert retried and all(e["last_error"] is None for e in retried)  # delivered: no error now
-        time.sleep(1.5)  # nothing else goes out
+        time.sleep(1.5)  # a duration, not an event: a quiet window in which nothing else may go out
         assert len(host.messages) == 2 and host.attempts == 4
 
         received = 'connector_proxy_events_received_total{outcome="%s",subscription="orders"}'
@@ -158,7 +158,7 @@ def test_a_captured_request_replayed_under_fresh_delivery_ids_is_one_event(
             post(daemon, path, order, {**captured, "X-Shop-Delivery": f"fresh-{n}"}) for n in range(20)
         ]
         host.wait_for(1)
-        time.sleep(0.5)  # room for any second message to arrive
+        time.sleep(0.5)  # a duration, not an event: a quiet window in which a second message would arrive
         events = shown(daemon, "/v1/events")["events"]
 
     assert [a.status_code for a in answers] == [202] * 20
@@ -218,7 +218,7 @@ def test_forged_replayed_and_malformed_requests_are_refused_and_nothing_is_store
         assert requests.get(f"{daemon.url}/v1/events", timeout=5).status_code == 401  # the list needs the key
         refused = 'connector_proxy_events_received_total{outcome="refused",subscription="orders"}'
         assert metric(daemon, refused) == 9  # the eight cases above and the unmapped event
-        time.sleep(1)
+        time.sleep(1)  # a duration, not an event: a quiet window in which nothing refused may be sent
         assert host.attempts == 0
         log = (tmp_path / "daemon.log").read_text()
         assert ORDERS_SECRET not in log and TICKETS_TOKEN not in log and HOST_KEY not in log
@@ -300,6 +300,20 @@ def _raw(daemon: Daemon, head: str, body: bytes = b"") -> socket.socket:
     return connection
 
 
+def _posted_until(daemon: Daemon, path: str, body: bytes, status: int, what: str) -> requests.Response:
+    """A forged post sent again until it is answered with ``status``: the state it shows is waited for."""
+    answered: list[requests.Response] = wait_until(
+        lambda: [
+            a
+            for a in [post(daemon, path, body, {"X-Hub-Signature-256": "sha256=00"})]
+            if a.status_code == status
+        ],
+        10,
+        what,
+    )
+    return answered[0]
+
+
 def _status_of(connection: socket.socket) -> int:
     return int(connection.recv(4096).split(b" ", 2)[1])
 
@@ -316,15 +330,13 @@ def test_forged_bodies_cost_little_before_the_signature_is_checked(tmp_path: Pat
         started = time.monotonic()
         huge_status, answered_in = _status_of(huge), time.monotonic() - started
         slow = _raw(daemon, head.format(path=path, length=1000), b"{")  # holds the one slot, unfinished
-        time.sleep(0.3)
-        crowded = post(daemon, path, b"{}", {"X-Hub-Signature-256": "sha256=00"})
+        crowded = _posted_until(daemon, path, b"{}", 503, "the slow request holding the one slot")
         slow.close()
-        time.sleep(0.3)
+        _posted_until(daemon, path, b"{}", 401, "the slot freed")  # two bytes of the budget
         forged = b"x" * 40_000
         first = post(daemon, path, forged, {"X-Hub-Signature-256": "sha256=00"})
         over_budget = post(daemon, path, forged, {"X-Hub-Signature-256": "sha256=00"})
-        time.sleep(1.0)  # the budget refills
-        later = post(daemon, path, forged, {"X-Hub-Signature-256": "sha256=00"})
+        later = _posted_until(daemon, path, forged, 401, "the budget refilled")  # refused unread till then
 
     assert huge_status == 413 and answered_in < 2
     assert (crowded.status_code, crowded.json()["error"]["error_code"]) == (503, "InboundBusy")

@@ -16,9 +16,10 @@ import requests
 
 from connector_proxy.testing import MessageHost
 from tests.events.test_contract import REDIS_URL
-from tests.support import Daemon, redis_or_skip
+from tests.support import Daemon, polled_again, redis_or_skip
 
 API_KEY = "proxy-api-key-0123456789"
+KEYED = {"Spiff-Connector-Proxy-Api-Key": API_KEY}
 
 
 def config(folder: Path, host: MessageHost, jobs: str = "") -> Path:
@@ -60,7 +61,7 @@ class Producer:
             staged = self._folder / "tmp" / name
             staged.write_text(f"{name},100.00\n")
             os.rename(staged, self._folder / "in" / name)
-            time.sleep(self._every)
+            time.sleep(self._every)  # a duration, not an event: files arrive at a pace
         self.done.set()
 
 
@@ -74,10 +75,10 @@ def test_no_file_is_lost_or_delivered_twice_across_a_sigkill(tmp_path: Path) -> 
         host.wait_for(10)
         first.kill()  # SIGKILL, master and workers, mid-stream: no chance to clean up
         assert not producer.done.is_set(), "the daemon must die while files still arrive"
-        time.sleep(0.3)
+        time.sleep(0.3)  # a duration, not an event: files keep arriving while no daemon runs
         with Daemon(path, {}, tmp_path / "second.log") as second:
             messages = host.wait_for(60, seconds=30)
-            time.sleep(1)  # anything sent twice would arrive now
+            polled_again(second.url, "invoices", headers=KEYED)  # anything sent twice would be sent by now
             events = requests.get(
                 f"{second.url}/v1/events?limit=1000",
                 headers={"Spiff-Connector-Proxy-Api-Key": API_KEY},
@@ -110,7 +111,7 @@ def test_two_daemons_sharing_redis_poll_each_subscription_once(tmp_path: Path, s
         with Daemon(path, {}, tmp_path / "a.log") as one, Daemon(path, {}, tmp_path / "b.log") as other:
             producer = Producer(tmp_path, count=40, every=0.02).start()
             host.wait_for(40, seconds=30)
-            time.sleep(1)
+            time.sleep(1)  # a duration, not an event: a quiet window for a second poller's events
             holder = redis.Redis.from_url(REDIS_URL, decode_responses=True).get(
                 f"{shared_redis}:poller:invoices:lease"
             )

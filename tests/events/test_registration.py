@@ -30,7 +30,7 @@ from connector_proxy.sdk.testing import free_port
 from connector_proxy.secrets.record_encryption import Sealer
 from connector_proxy.stores.sqlite_file import SqliteFile
 from connector_proxy.testing import MessageHost, processes
-from tests.support import Daemon, redis_or_skip
+from tests.support import Daemon, redis_or_skip, wait_until
 
 API_KEY = "proxy-api-key-0123456789"
 HOST_KEY = "host-service-account-key-42"
@@ -73,7 +73,7 @@ class Erp:
                 if erp.mode == "huge":
                     return self._answer(201, b'{"id": "' + b"x" * 200_000 + b'"}')
                 if erp.mode == "slow":
-                    time.sleep(5)
+                    time.sleep(5)  # a duration, not an event: a source that must be slow
                 hook["auth"] = self.headers.get("Authorization")
                 erp.created += 1
                 hook_id = TRICKY_IDS.get(erp.mode, f"h-{erp.created}")
@@ -142,13 +142,7 @@ def registration(daemon: Daemon) -> dict[str, Any] | None:
 
 
 def until(check: Callable[[], Any], seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds} s")
+    return wait_until(check, seconds, "the condition")
 
 
 def reload(daemon: Daemon) -> None:
@@ -171,7 +165,7 @@ def test_a_subscription_registers_itself_follows_changes_and_is_removed(
         [(first_id, hook)] = erp.hooks.items()
         assert hook["url"] == f"http://127.0.0.1:{port}/v1/inbound/sample/erp_order/erp_orders"
         assert len(hook["secret"]) >= 32  # generated: nobody typed it
-        time.sleep(2)
+        time.sleep(2)  # a duration, not an event: a window in which the other worker would register again
         assert erp.created == 1  # two workers, one registration
 
         assert erp.emit({"id": 7}) == [202]
@@ -241,7 +235,7 @@ def test_two_daemons_sharing_redis_register_once_and_register_again_once(
         Daemon(path, {"HOST_KEY": HOST_KEY}, tmp_path / "b.log") as other,
     ):
         until(lambda: (registration(other) or {}).get("state") == "registered")
-        time.sleep(3)  # every worker of both has had turns to take the lease and look
+        time.sleep(3)  # a duration, not an event: every worker of both has had turns to take the lease
         assert erp.created == 1 and len(erp.hooks) == 1
         assert registration(one) == registration(other)
         assert erp.emit({"id": 9}) == [202]  # sent to the first daemon, verified by the stored secret

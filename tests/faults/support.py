@@ -101,7 +101,7 @@ def running(daemon: Daemon) -> int:
 def delivered_once_each(receiver: CallbackReceiver, count: int, seconds: float) -> None:
     """Every job's callback arrived, and none twice (a job never finishes twice)."""
     receiver.wait_for(count, seconds=seconds)
-    time.sleep(1)  # a second callback for a path would come about now
+    time.sleep(1)  # a duration, not an event: a quiet window in which a second callback would come
     paths = Counter(path for path, _ in receiver.received)
     assert sorted(paths) == sorted(f"/callback/{n}" for n in range(count)), paths
     assert set(paths.values()) == {1}, paths

@@ -125,7 +125,7 @@ def test_redis_killed_and_started_again_readiness_says_so_and_queued_jobs_run(
             f"{daemon.url}/v1/do/sample/Sleep", json={"seconds": 0}, headers=ASYNC, timeout=30
         )
         answered_in = time.monotonic() - started
-        time.sleep(3)
+        time.sleep(3)  # a duration, not an event: the outage lasts a while before Redis comes back
         deployment.redis.start()
 
         wait_until(

@@ -36,7 +36,7 @@ def answering(status: int, delay: float) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            time.sleep(delay)
+            time.sleep(delay)  # a duration, not an event: a collector that must be slow
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -84,7 +84,7 @@ class HostilePeer:
 
     def _respond(self, request: Request, handler: Answer, knobs: Knobs) -> Response:
         if knobs.slow:
-            time.sleep(knobs.slow)
+            time.sleep(knobs.slow)  # a duration, not an event: a peer that must be slow
         if knobs.loop:
             return Response("", status=302, headers={"Location": request.full_path})
         if knobs.html:
@@ -109,7 +109,7 @@ class HostilePeer:
 def _dripped(body: bytes, every: float) -> Iterator[bytes]:
     for index in range(len(body)):
         yield body[index : index + 1]
-        time.sleep(every)
+        time.sleep(every)  # a duration, not an event: a peer dripping its body
 
 
 class _Quiet(WSGIRequestHandler):

@@ -49,6 +49,7 @@ from tests.support import (
     copy_installed,
     environment,
     modules_of,
+    polled_again,
     wheel,
 )
 
@@ -492,7 +493,7 @@ def test_an_isolated_poller_delivers_what_it_does_in_process(
         while len(log.read_text().splitlines() if log.exists() else []) < 5:
             assert time.monotonic() < deadline, f"{mode}: the poller's events were not all acknowledged"
             time.sleep(0.05)
-        time.sleep(0.5)  # a few more polls: nothing new, nothing repeated
+        polled_again(daemon.url, "ticks")  # two more polls: nothing new, nothing repeated
         delivered[mode] = sorted(m.payload["n"] for m in hosts[mode].messages if m.name == "tick")
         acknowledged[mode] = {line.split()[0]: int(line.split()[1]) for line in log.read_text().splitlines()}
     assert delivered["isolated"] == delivered["in_process"] == [0, 1, 2, 3, 4]
@@ -723,7 +724,7 @@ def test_the_javascript_examples_poller_and_sign_in_work_as_its_twins(
         while len(numbers := [m.payload["n"] for m in host.messages if m.name == "number"]) < 5:
             assert time.monotonic() < deadline, f"{language}: only {numbers} reached the host"
             time.sleep(0.05)
-        time.sleep(0.5)  # a few more polls: nothing new, nothing repeated
+        polled_again(daemon.url, "numbers")  # two more polls: nothing new, nothing repeated
         delivered[language] = sorted(m.payload["n"] for m in host.messages if m.name == "number")
         answer = requests.get(
             f"{daemon.url}/v1/auth/textkit/provider?redirect_url=http://127.0.0.1:7000/v1.0/back",

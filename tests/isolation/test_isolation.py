@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support import TEST_ENV, Daemon, environment, wheel
+from tests.support import TEST_ENV, Daemon, environment, wait_until, wheel
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -231,6 +231,13 @@ def test_isolated_commands_run_as_jobs_too(daemon: Daemon) -> None:
     assert job["envelope"]["command_response"]["body"]["flavour"] == "2.0"
 
 
+def _hanging(daemon: Daemon) -> bool:
+    """Whether unruly's one worker is alive and taken (by the call that hangs, to its 2 s deadline)."""
+    shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}
+    workers = shown["unruly"]["workers"]
+    return bool(workers["alive"] == 1 and workers["idle"] == 0)
+
+
 def test_a_client_that_hangs_up_frees_its_isolated_worker(daemon: Daemon) -> None:
     parts = urlsplit(daemon.url)
     with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) as client:
@@ -238,7 +245,7 @@ def test_a_client_that_hangs_up_frees_its_isolated_worker(daemon: Daemon) -> Non
             b"POST /v1/do/unruly/Hang HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
             b"Content-Length: 2\r\n\r\n{}"
         )
-        time.sleep(0.3)  # unruly's one worker is now hanging on this call, to its 2 s deadline
+        wait_until(lambda: _hanging(daemon), 10, "unruly's one worker taken by the call")
 
     started = time.monotonic()
     answers = [do(daemon, "unruly/Fine", {"text": "again"}).json() for _ in range(2)]

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from connector_proxy.isolation.cgroups import memory_cgroups
-from tests.support import TEST_CONFIG, TEST_ENV, Daemon
+from tests.support import TEST_CONFIG, TEST_ENV, Daemon, wait_until
 
 LIMITED = f"""
 [server]
@@ -119,10 +119,18 @@ def test_idle_workers_are_stopped_down_to_the_minimum_and_old_ones_replaced(tmp_
     with Daemon(config, TEST_ENV, tmp_path / "daemon.log") as daemon:
         at_start = workers_of(daemon)["alive"]
         with ThreadPoolExecutor(2) as both:  # two calls at once: a second worker starts
-            pids = set(both.map(lambda _: pid_of(do(daemon, "Spin", seconds=0.5)), range(2)))
-        busy = workers_of(daemon)["alive"]
-        time.sleep(3)  # idle past idle_seconds, older than max_age_seconds
-        rested = workers_of(daemon)
+            calls = [both.submit(lambda: pid_of(do(daemon, "Spin", seconds=0.5))) for _ in range(2)]
+            # seen while it holds: once the calls end, the idle one may be stopped a second later
+            busy = wait_until(lambda: workers_of(daemon)["alive"] == 2 and 2, 20, "a second worker")
+            pids = {call.result() for call in calls}
+        both_started_by = time.monotonic()
+        rested = wait_until(
+            lambda: (shown := workers_of(daemon))["stopped_idle"] >= 1 and shown["alive"] == 1 and shown,
+            20,
+            "an idle worker stopped",
+        )
+        # a duration, not an event: the one kept must be older than max_age_seconds (2 s) when next called
+        time.sleep(max(0.0, both_started_by + 2.2 - time.monotonic()))
         later = pid_of(do(daemon, "Hoard"))
         after = workers_of(daemon)
 

@@ -21,8 +21,8 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
-from connector_proxy.sdk import testing
-from connector_proxy.sdk.testing import MessageHost, free_port
+from connector_proxy.sdk.testing import free_port
+from connector_proxy.testing import MessageHost, processes
 from tests.support import TEST_CONFIG, TEST_ENV, Daemon, wait_until
 
 SUBSCRIPTIONS = """
@@ -51,7 +51,7 @@ def test_an_isolated_trigger_is_asked_whether_to_register_then_subscribes_in_its
     httpserver.expect_request("/hooks", method="POST").respond_with_json({"id": "h-1"}, status=201)
     httpserver.expect_request("/hooks/h-1", method="DELETE").respond_with_data("", status=204)
     port = free_port()
-    monkeypatch.setattr(testing, "free_port", lambda: port)  # public_url must name the daemon's port
+    monkeypatch.setattr(processes, "free_port", lambda: port)  # public_url must name the daemon's port
     config = tmp_path / "plugins.toml"
     with MessageHost() as host:
         head = (

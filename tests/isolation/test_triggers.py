@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 
 from connector_proxy.testing import MessageHost
-from tests.support import TEST_CONFIG, TEST_ENV, Daemon
+from tests.support import TEST_CONFIG, TEST_ENV, Daemon, polled_again
 
 
 def test_an_isolated_poller_runs_in_its_worker_and_each_event_reaches_the_host_once(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_an_isolated_poller_runs_in_its_worker_and_each_event_reaches_the_host_o
             while len(acknowledged.read_text().splitlines() if acknowledged.exists() else []) < 5:
                 assert time.monotonic() < deadline, "the worker never acknowledged every event"
                 time.sleep(0.05)
-            time.sleep(0.5)  # another poll or two: nothing new, nothing repeated
+            polled_again(daemon.url, "ticks")  # two more polls: nothing new, nothing repeated
             shown = {c["name"]: c for c in requests.get(f"{daemon.url}/v1/connectors", timeout=5).json()}
             daemon_pids = {daemon.process.pid, *daemon.worker_pids()}
 

@@ -445,8 +445,10 @@ def _wait_until_running(daemon: Daemon, job_id: str, attempts: int) -> None:
 
 def test_sigterm_lets_a_running_job_finish_and_deliver(backend: Backend, receiver: CallbackReceiver) -> None:
     daemon = backend.daemon()
-    call(daemon, "sample/Sleep", host_call(receiver, "/callback/last", seconds=1))
-    time.sleep(0.3)
+    accepted = call(daemon, "sample/Sleep", host_call(receiver, "/callback/last", seconds=1))
+    job_url = f"{daemon.url}/v1/jobs/{accepted.json()['command_response']['body']['job_id']}"
+    # taken by a runner (on a busy machine its one second may even have ended: the stop waits either way)
+    wait_until(lambda: requests.get(job_url, timeout=5).json()["state"] != "queued", 20, "the job taken")
 
     assert daemon.stop() == 0
     assert [path for path, _ in receiver.wait_for(1, seconds=15)] == ["/callback/last"]

@@ -23,7 +23,7 @@ from connector_proxy.config import JobSettings
 from connector_proxy.jobs.model import QUEUED, RUNNING, SUCCEEDED, Job
 from connector_proxy.jobs.sqlite import SqliteJobStore
 from connector_proxy.stores.leases import LeaseLost, new_owner
-from tests.support import TEST_CONFIG, client_from, redis_or_skip
+from tests.support import TEST_CONFIG, client_from, redis_or_skip, wait_until
 
 REDIS_URL = os.environ.get("CONNECTOR_PROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 LEASE = 3.0  # the shortest jobs.lease_seconds allowed
@@ -80,12 +80,14 @@ def test_a_job_whose_runner_stops_renewing_is_queued_again_and_its_stale_runner_
 ) -> None:
     store, first, second = stores.store, new_owner(), new_owner()
     job_id = stores.queued().id
+    claimed_at = time.time()
     stale = stores.claim(job_id, first)
     assert stale is not None and stale.state == RUNNING
 
     assert store.requeue_lost() == []  # its lease holds
-    time.sleep(LEASE + 0.5)  # nothing renews it
-    assert store.requeue_lost() == [job_id]
+    # nothing renews it: queued again once the lease has run out, and not before
+    assert wait_until(store.requeue_lost, LEASE + 20, "the lease running out") == [job_id]
+    assert time.time() >= claimed_at + LEASE
     assert store.requeue_lost() == []  # once
     assert (store.get(job_id).state, store.recovering()) == (QUEUED, 1)
 
@@ -107,7 +109,7 @@ def test_a_renewed_lease_holds_and_a_dead_process_loses_its_jobs_at_once(stores:
     job_id = stores.queued().id
     assert stores.claim(job_id, owner) is not None
     for _ in range(4):  # past the lease, renewed as the heartbeat does
-        time.sleep(1)
+        time.sleep(1)  # a duration, not an event: the heartbeat's interval, four of which outlast the lease
         store.renew(owner, [job_id], LEASE)
     assert store.requeue_lost() == []
     host, pid = owner.split(":")[0], int(owner.split(":")[1])

@@ -255,6 +255,7 @@ def test_an_expired_sign_in_and_a_refusal(tmp_path: Path, provider: OAuthProvide
     client = client_from(tmp_path, config(provider, "state_ttl = 1.0"), ENV)
     started = client.get(f"/v1/auth/sample/Provider?redirect_url={HOST}")
     back = requests.get(started.headers["Location"], allow_redirects=False, timeout=5).headers["Location"]
+    # a duration, not an event: state_ttl (1 s) must pass; a callback cannot be polled (one in time succeeds)
     time.sleep(2.1)
     late = client.get(back.removeprefix("http://localhost"))
     provider.refuse = True

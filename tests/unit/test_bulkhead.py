@@ -69,7 +69,7 @@ def _hang(get: Get, silent: SilentServer, seconds: float, calls: int = 2) -> lis
 
 def test_a_call_to_a_stuck_origin_is_refused_at_once(get: Get, silent: SilentServer) -> None:
     hung = _hang(get, silent, seconds=2.0)
-    time.sleep(STUCK_AFTER)  # nothing has started or ended since: the origin is stuck
+    time.sleep(STUCK_AFTER)  # a duration, not an event: nothing started or ended for stuck_after
 
     started = time.monotonic()
     with pytest.raises(DestinationBusy) as refused:
@@ -165,7 +165,7 @@ def test_other_origins_are_not_limited_by_a_stuck_one(
 
 def test_a_busy_but_answering_origin_makes_calls_wait_not_fail(get: Get) -> None:
     def slowly(request: Request) -> Response:
-        time.sleep(0.01)
+        time.sleep(0.01)  # a duration, not an event: an origin busy but answering
         return Response("ok")
 
     statuses: list[int | str] = []

@@ -62,7 +62,7 @@ def test_the_set_an_answer_carried_is_forgotten_and_a_kept_one_expires(tmp_path:
     forgotten, _ = kept.hand_in({"token_set": OLD})
     brief = renewals(tmp_path / "brief", lifetime=0.05)
     brief.settle([tokens], stored=None)
-    time.sleep(0.2)
+    time.sleep(0.2)  # a duration, not an event: past the 0.05 s lifetime under test
     expired, _ = brief.hand_in({"token_set": OLD})
 
     assert forgotten["token_set"] == OLD and expired["token_set"] == OLD

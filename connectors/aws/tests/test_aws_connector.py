@@ -408,7 +408,7 @@ payload = { order = "/body/order" }
             host.wait_for(4)
             aws("s3").put_object(Bucket="scans", Key="inbox/b.pdf", Body=b"%PDF bb")  # while it runs
             host.wait_for(5)
-            time.sleep(1.5)  # a few more polls: nothing is reported twice
+            time.sleep(1.5)  # a duration, not an event: a few more polls' window: nothing reported twice
             left = aws("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
 
     by_message = sorted((m.name, sorted(m.payload.items())) for m in host.messages)

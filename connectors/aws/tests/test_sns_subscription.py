@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from connector_proxy.sdk import testing
-from connector_proxy.sdk.testing import MessageHost, RunningDaemon, free_port, moto_server
+from connector_proxy.sdk.testing import free_port
+from connector_proxy.testing import MessageHost, RunningDaemon, moto_server, processes
 
 KEYS = {"AWS_TEST_KEY_ID": "AKIDTESTKEY", "AWS_TEST_SECRET": "s3cret-aws-secret-value"}
 API_KEY = "proxy-api-key-0123456789"
@@ -183,7 +183,7 @@ def test_sns_subscribes_its_endpoint_confirms_only_what_sns_signed_and_unsubscri
     client = aws.client("sns", endpoint_url=moto)
     topic = client.create_topic(Name="orders")["TopicArn"]
     port = free_port()
-    monkeypatch.setattr(testing, "free_port", lambda: port)  # public_url must name the daemon's port
+    monkeypatch.setattr(processes, "free_port", lambda: port)  # public_url must name the daemon's port
     path, log = tmp_path / "plugins.toml", tmp_path / "daemon.log"
     with MessageHost() as host:
         path.write_text(config(moto, sns, host.url, port, tmp_path / "jobs.sqlite3", topic))

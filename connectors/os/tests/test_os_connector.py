@@ -163,8 +163,16 @@ def test_a_hung_program_is_killed_with_its_children(client: FlaskClient, root: P
 
     assert time.monotonic() - started < 5
     child = int((root / "child").read_text())
-    time.sleep(0.2)
+    wait_ended(child)
     assert not running(child)
+
+
+def wait_ended(*pids: int, seconds: float = 10) -> None:
+    """Until none of ``pids`` runs, or the time is up (the assertion after says which still does):
+    a kill is sent at once, its end is seen a moment later."""
+    deadline = time.monotonic() + seconds
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def running(pid: int) -> bool:
@@ -326,8 +334,8 @@ def test_a_descendant_that_left_the_group_does_not_outlive_the_call(tmp_path: Pa
             json={"program": "python", "args": ["-c", ESCAPE, f"{root}/b", "60"], "timeout": 1},
             timeout=30,
         ).json()
-        time.sleep(0.3)
-        escaped = [int((root / name).read_text()) for name in ("a", "b")]
+        escaped = [int((root / name).read_text()) for name in ("a", "b")]  # written before each waited
+        wait_ended(*escaped)
 
     assert finished["error"] is None and finished["command_response"]["body"]["exit_code"] == 0
     assert timed_out["error"]["error_code"] == "Timeout"
