@@ -309,18 +309,26 @@ def render(
         cells = " | ".join(format(v, fmt) for v in values)
         lines.append(f"| {label} | {cells} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
 
+    def cpu(c: int) -> Callable[[str, int], float]:
+        return lambda name, n: samples[name, c][n][1] or 0.0
+
+    def rate(c: int) -> Callable[[str, int], float]:
+        return lambda name, n: samples[name, c][n][0].rate
+
+    def p99(c: int) -> Callable[[str, int], float]:
+        return lambda name, n: samples[name, c][n][0].p99_ms
+
+    def added(name: str, n: int) -> float:
+        return samples[name, 1][n][0].p50_ms - samples[DIRECT, 1][n][0].p50_ms
+
     for c in levels:
-        row(f"server CPU per call, c={c} (ms)", lambda name, n, c=c: samples[name, c][n][1] or 0.0, ".3f")
+        row(f"server CPU per call, c={c} (ms)", cpu(c), ".3f")
     if 1 in levels:
-        row(
-            "added p50 at c=1 (ms)",
-            lambda name, n: samples[name, 1][n][0].p50_ms - samples[DIRECT, 1][n][0].p50_ms,
-            ".3f",
-        )
+        row("added p50 at c=1 (ms)", added, ".3f")
     for c in levels:
-        row(f"req/s, c={c}", lambda name, n, c=c: samples[name, c][n][0].rate, ",.0f")
+        row(f"req/s, c={c}", rate(c), ",.0f")
     for c in levels:
-        row(f"p99 at c={c} (ms)", lambda name, n, c=c: samples[name, c][n][0].p99_ms, ".2f")
+        row(f"p99 at c={c} (ms)", p99(c), ".2f")
     for label, field in (("RSS", "rss_mib"), ("PSS", "pss_mib"), ("USS", "uss_mib")):
         values = [statistics.median(getattr(m, field) for m in memories[name]) for name in names]
         cells = " | ".join(f"{v:.1f}" for v in values)
