@@ -225,10 +225,12 @@ def run(
             proxies.append(_ours(against, twin, upstream))
         samples = _measure(proxies, rounds, duration, levels)
         memories = {p.name: [memory(pid) for pid in p.workers] for p in proxies if p.master}
-        starts = {OURS: [_start_ours(config) for _ in range(startups)]}
-        starts[PEER] = [_start_peer(checkout, python, workers) for _ in range(startups)]
-        if other:
-            starts[against or ""] = [_start_ours(config, *other) for _ in range(startups)]
+        starts: dict[str, list[float]] = defaultdict(list)
+        for _ in range(startups):  # interleaved too: a busy minute slows every proxy's start alike
+            starts[OURS].append(_start_ours(config))
+            starts[PEER].append(_start_peer(checkout, python, workers))
+            if other:
+                starts[against or ""].append(_start_ours(config, *other))
     loads = f"{before} before, {_load()} after"
     return render(samples, memories, starts, levels, upstream, workers, against, loads)
 
