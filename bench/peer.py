@@ -23,6 +23,7 @@ import hashlib
 import http.client
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -82,6 +83,9 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=_levels, default=(1, 8, 32), help="e.g. 1,8,32")
     parser.add_argument("--startups", type=int, default=3, help="cold starts timed, each proxy")
     parser.add_argument("--against", help="a commit whose daemon runs too (its own worktree and venv)")
+    parser.add_argument(
+        "--peer-python", help="the interpreter for its venv (default: its Dockerfile's version)"
+    )
     return parser.parse_args()
 
 
@@ -100,15 +104,31 @@ def find_checkout(given: str | None) -> Path:
     raise SystemExit(f"{root} holds neither {SUBDIR}/main.py nor main.py with a requirements.txt")
 
 
-def peer_python(checkout: Path) -> Path:
-    """A virtual environment with the peer's pinned requirements, made once per requirements file."""
+def shipped_python(checkout: Path) -> str:
+    """The Python its Dockerfile builds on (``FROM python:3.13...``), when this machine has that version;
+    else the one running the bench."""
+    dockerfile = checkout / "Dockerfile"
+    text = dockerfile.read_text() if dockerfile.exists() else ""
+    found = re.search(r"^FROM python:(\d+\.\d+)", text, re.MULTILINE)
+    candidate = shutil.which(f"python{found.group(1)}") if found else None
+    if (
+        candidate
+        and subprocess.run([candidate, "--version"], capture_output=True, check=False).returncode == 0
+    ):
+        return candidate  # a pyenv shim for a version not enabled is found, but fails
+    return sys.executable
+
+
+def peer_python(checkout: Path, interpreter: str) -> Path:
+    """A virtual environment with the peer's pinned requirements, made once per requirements file and
+    interpreter."""
     requirements = checkout / "requirements.txt"
-    digest = hashlib.sha256(requirements.read_bytes() + sys.version.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(requirements.read_bytes() + interpreter.encode()).hexdigest()[:12]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     venv = cache / "connector-proxy-bench" / f"async-http-{digest}"
     done = venv / ".installed"
     if not done.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([interpreter, "-m", "venv", "--clear", str(venv)], check=True)
         pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
         subprocess.run([*pip, "-r", str(requirements)], check=True)
         done.touch()
@@ -198,8 +218,10 @@ def run(
     levels: tuple[int, ...],
     startups: int,
     against: str | None = None,
+    interpreter: str | None = None,
 ) -> str:
-    python = peer_python(checkout)
+    python = peer_python(checkout, interpreter or shipped_python(checkout))
+    version = subprocess.run([python, "--version"], capture_output=True, text=True, check=True).stdout.strip()
     before = _load()
     workers = shipped_workers(checkout)
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
@@ -232,7 +254,9 @@ def run(
             if other:
                 starts[against or ""].append(_start_ours(config, *other))
     loads = f"{before} before, {_load()} after"
-    return render(samples, memories, starts, levels, upstream, workers, against, loads)
+    return render(
+        samples, memories, starts, levels, upstream, f"granian, {workers}, {version}", against, loads
+    )
 
 
 def _ours(name: str, daemon: RunningDaemon, upstream: Upstream) -> Proxy:
@@ -287,7 +311,7 @@ def render(
     starts: dict[str, list[float]],
     levels: tuple[int, ...],
     upstream: Upstream,
-    workers: int,
+    served: str,
     against: str | None,
     loads: str,
 ) -> str:
@@ -349,7 +373,7 @@ def render(
     lines += [
         "",
         f"Upstream: {upstream.kind}, direct {', '.join(f'c={c} {r:,.0f}/s' for c, r in direct.items())};"
-        f" load generator: {load.generator()}; workers: {counts} ({PEER} as shipped: granian, {workers});"
+        f" load generator: {load.generator()}; workers: {counts} ({PEER} as shipped: {served});"
         f" failures: {failures}; load average (1, 5, 15 min): {loads}.",
     ]
     return "\n".join(lines) + "\n"
