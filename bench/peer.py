@@ -68,7 +68,13 @@ def main() -> None:
     options = _options()
     checkout = find_checkout(options.checkout or os.environ.get(CHECKOUT_ENV))
     text = run(
-        checkout, options.rounds, options.duration, options.concurrency, options.startups, options.against
+        checkout,
+        options.rounds,
+        options.duration,
+        options.concurrency,
+        options.startups,
+        options.against,
+        options.peer_python,
     )
     print(text)
 
