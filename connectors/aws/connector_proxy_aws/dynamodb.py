@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from decimal import Decimal, DecimalException
-from typing import Annotated, Any, Literal
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from connector_proxy.sdk import CommandError, CommandGroup, Context
 from connector_proxy_aws import errors
@@ -28,10 +27,23 @@ from connector_proxy_aws.answers import (
 )
 from connector_proxy_aws.calling import allowed, call
 
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
 commands = CommandGroup()
 
 Limit = Annotated[int, {"minimum": 1, "maximum": 1000}]
-SERIALIZER, DESERIALIZER = TypeSerializer(), TypeDeserializer()
+
+
+@functools.cache
+def _converters() -> tuple[TypeSerializer, TypeDeserializer]:
+    """boto3's converters, made when DynamoDB is first used: importing boto3 costs a worker ~30 MiB
+    and ~0.3 s, which a daemon whose calls never reach AWS should not pay."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
 SortOperator = Literal["=", "<", "<=", ">", ">=", "begins_with", "between"]
 
 
@@ -279,7 +291,7 @@ def to_dynamo(item: Item) -> dict[str, Any]:
 
 def _typed(name: str, value: Any) -> Any:
     try:
-        return SERIALIZER.serialize(value)
+        return _converters()[0].serialize(value)
     except DecimalException:  # boto3's context traps a number DynamoDB cannot hold exactly
         raise CommandError(
             errors.INVALID_AWS_PARAMETER,
@@ -289,7 +301,8 @@ def _typed(name: str, value: Any) -> Any:
 
 def from_dynamo(item: dict[str, Any]) -> Item:
     """DynamoDB's typed form to JSON; a whole number comes back an int, others floats."""
-    return {name: _plain(DESERIALIZER.deserialize(value)) for name, value in item.items()}
+    deserializer = _converters()[1]
+    return {name: _plain(deserializer.deserialize(value)) for name, value in item.items()}
 
 
 def _plain(value: Any) -> Any:

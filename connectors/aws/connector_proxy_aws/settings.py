@@ -6,15 +6,16 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-from cryptography import x509
 from urllib3 import PoolManager
 
 from connector_proxy.sdk import DESTINATIONS_SCHEMA, DestinationPolicy
 from connector_proxy.sdk.outbound import pool_manager
+
+if TYPE_CHECKING:
+    import boto3
+    from cryptography import x509
 
 ALLOWLISTS = ("buckets", "tables", "queues", "topics", "functions")
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -72,6 +73,11 @@ class AwsResources:
         return client
 
     def _new_client(self, service: str) -> Any:
+        # boto3 is imported by the first call that needs a client, not by every worker at start:
+        # ~30 MiB and ~0.3 s that a daemon whose calls never reach AWS would pay for nothing
+        import boto3
+        from botocore.config import Config
+
         config = self.config
         session = boto3.session.Session(
             aws_access_key_id=config.get("access_key_id"),
@@ -91,6 +97,8 @@ class AwsResources:
 
 
 def _assumed(session: boto3.session.Session, config: Mapping[str, Any]) -> boto3.session.Session:
+    import boto3
+
     sts = session.client("sts", endpoint_url=config.get("endpoint_url"))
     role = sts.assume_role(RoleArn=config["role_arn"], RoleSessionName=config["role_session_name"])
     credentials = role["Credentials"]
