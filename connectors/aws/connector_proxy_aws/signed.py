@@ -52,6 +52,19 @@ KEPT_CERTIFICATES = 8  # SNS rotates its certificate now and then: a few URLs, n
 FETCH_SECONDS = 3.0  # each fetch, within the webhook's own deadline (its sender waits)
 
 
+def unambiguous(message: Mapping[str, Any]) -> None:
+    """Refuse a signed field after ``Message`` that holds a line break: the canonical text does not
+    escape them, so ``MessageId = "<id>\\nSubject\\n<subject>"`` with no Subject is the same signed
+    text as the genuine message, read as a new MessageId (a new event). SNS's ids, subjects,
+    timestamps, tokens and URLs never hold one; ``Message`` may, and is first, so nothing moves into it."""
+    for name in SIGNED_FIELDS[message["Type"]][1:]:
+        value = message.get(name)
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            raise CommandError(
+                INVALID_SIGNATURE, f"the message's {name} holds a line break, which SNS never signs"
+            )
+
+
 def canonical(message: Mapping[str, Any]) -> bytes:
     """The text SNS signed: each signed field present, as ``Name\\nvalue\\n``, in SNS's order."""
     fields = SIGNED_FIELDS[message["Type"]]
@@ -102,6 +115,7 @@ def verify(ctx: Context, message: Mapping[str, Any], topic: str) -> None:
     """Raise unless ``message`` is the topic's and signed by a certificate from an allowed origin."""
     if message.get("TopicArn") != topic:
         raise CommandError(INVALID_SIGNATURE, "the message is not from the subscription's topic")
+    unambiguous(message)
     algorithm = HASHES.get(str(message.get("SignatureVersion")))
     if algorithm is None:
         raise CommandError(INVALID_SIGNATURE, "SignatureVersion is neither 1 nor 2")
