@@ -47,7 +47,7 @@ class Erp:
         self.hooks: dict[str, dict[str, Any]] = {}
         self.created = 0
         self.down = False
-        self.mode = "ok"  # or html, huge, slow, tricky, crlf: how a hostile source answers a new hook
+        self.mode = "ok"  # or echo, echo_auth, html, huge, slow, tricky, crlf: how a new hook is answered
         self.deleted: list[str] = []  # the paths DELETE asked for
         erp = self
 
@@ -68,6 +68,9 @@ class Erp:
                     return self._answer(503, b"<html><body>Maintenance</body></html>", "text/html")
                 if erp.mode == "echo":  # a refusal quoting the request, secret and all
                     return self._answer(400, json.dumps({"refused": hook}).encode())
+                if erp.mode == "echo_auth":  # a refusal quoting the API token it was given
+                    said = {"error": "token refused", "token": self.headers.get("Authorization")}
+                    return self._answer(401, json.dumps(said).encode())
                 if erp.mode == "html":
                     return self._answer(201, b"<html><body>Created!</body></html>", "text/html")
                 if erp.mode == "huge":
@@ -293,6 +296,10 @@ def test_the_http_webhook_registers_by_its_recipe_and_survives_a_hostile_source(
         requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
         failing_with("HttpError400")
         assert "[secret]" in (registration(daemon) or {})["last_error"]
+        erp.mode = "echo_auth"  # the register_headers' token, a secret too, never shown
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        failing_with("token refused")
+        assert "erp-api-key-123" not in (registration(daemon) or {})["last_error"]
         erp.mode = "huge"
         requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
         failing_with("ResponseTooLarge")
