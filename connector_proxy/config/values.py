@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -37,6 +38,9 @@ def typed(where: str, value: Any, hint: Any) -> Any:
     wanted = expected(hint)
     if wanted is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if wanted is float and isinstance(value, float) and not math.isfinite(value):
+        # TOML reads nan and inf; nan compares false with everything, so no range check would catch it
+        raise ConfigError(f"{where} must be a finite number, got {value}")
     if wanted is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     valid = isinstance(value, wanted) and not (wanted is int and isinstance(value, bool))
