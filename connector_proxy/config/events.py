@@ -96,7 +96,7 @@ def read_subscriptions(table: Any) -> dict[str, SubscriptionSettings]:
 def _subscription(name: str, entry: Any) -> SubscriptionSettings:
     where = f"subscriptions.{name}"
     if not SEGMENT_NAME.fullmatch(name):
-        raise ConfigError(f"[{where}]: a name is 1 to 64 letters, digits, '_', '.' or '-'")
+        raise ConfigError(f"[{where}]: a name is 1 to 64 letters, digits, '_', '.' or '-', not '.' or '..'")
     if not isinstance(entry, dict):
         raise ConfigError(f"[{where}] must be a table")
     known = {f.name for f in dataclasses.fields(SubscriptionSettings)} - {"name"}

@@ -8,8 +8,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-# a subscription's or a typeahead category's name: one path segment of the URL that reaches it
-SEGMENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# a subscription's or a typeahead category's name: one path segment of the URL that reaches it, so
+# never "." or "..", which no URL can hold as a segment (a client resolves them away)
+SEGMENT_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.-]{1,64}")
 
 
 class ConfigError(ValueError):

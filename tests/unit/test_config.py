@@ -163,3 +163,17 @@ def test_a_refused_value_that_may_hold_a_token_is_named_never_quoted(tmp_path: P
             load_settings(write(tmp_path, text), {})
         assert key in str(raised.value)
         assert "tk-0123456789" not in str(raised.value) and "pw-0123456789" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_subscription_named_by_a_dot_segment_is_refused(tmp_path: Path, name: str) -> None:
+    """Its URL can never be built (url_path refuses a dot segment, so the registrar's turn raised at it
+    and no subscription after it was set up) nor reached (a client resolves the dots away)."""
+    text = (
+        f'[events]\nhost_url = "http://h.example/"\n[subscriptions."{name}"]\n'
+        'trigger = "http/webhook"\nmessage = "m"\n'
+    )
+    with pytest.raises(ConfigError, match=r"a name is 1 to 64"):
+        load_settings(write(tmp_path, text), {})
+    text = text.replace(f'"{name}"', '"..."')  # three dots are a plain segment
+    assert list(load_settings(write(tmp_path, text), {}).subscriptions) == ["..."]
