@@ -389,14 +389,11 @@ def test_a_notification_older_than_the_replay_window_is_refused(sns: FakeSns) ->
         _trigger_call(sns, TOPIC, old)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MessageAttributes are not in SNS's signed text, yet become the event's attributes: whoever holds"
-    " one genuine notification (any other subscriber of the topic gets the same) can post it first with"
-    " attributes of its own; drop them from the event or say they are unverified",
-)
 def test_attributes_no_signature_covers_never_reach_the_event(sns: FakeSns) -> None:
+    """MessageAttributes are outside SNS's signed text: whoever holds one genuine notification (any
+    other subscriber of the topic gets the same) could post it first with attributes of its own."""
     genuine = sns.signed({"Type": "Notification", "TopicArn": TOPIC, "Message": "m"})
     forged = genuine | {"MessageAttributes": {"approved": {"Type": "String", "Value": "yes"}}}
     [event] = _trigger_call(sns, TOPIC, forged)
-    assert "yes" not in json.dumps(event.data)
+    assert "yes" not in json.dumps(event.data) and "attributes" not in event.data
+    assert event.data["message"] == "m"
