@@ -56,6 +56,11 @@ def _certificate(subject: str, key: rsa.RSAPrivateKey, issuer: str, signer: rsa.
     return made.public_bytes(serialization.Encoding.PEM)
 
 
+def sns_time(at: float) -> str:
+    """A time as SNS writes its Timestamp: ``2026-12-07T12:00:00.000Z``."""
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class FakeSns:
     """SNS's sending side: a test CA's signing certificate at ``/cert.pem`` (``/moved`` redirects
     there), ``/confirm`` standing for a SubscribeURL; every path asked is kept in ``asked``."""
@@ -115,7 +120,7 @@ class FakeSns:
     def signed(self, message: dict[str, Any], version: str = "1", cert: str | None = None) -> dict[str, Any]:
         message = {
             "MessageId": str(uuid.uuid4()),
-            "Timestamp": "2026-12-07T12:00:00.000Z",
+            "Timestamp": sns_time(time.time()),
             **message,
             "SignatureVersion": version,
             "SigningCertURL": cert or f"{self.url}/cert.pem",
@@ -364,9 +369,9 @@ def test_sns_refuses_reshaped_forged_and_malformed_messages_in_the_documented_en
     assert "s3cret-aws-secret-value" not in log.read_text()
 
 
-def _trigger_call(sns: FakeSns, topic: str, message: dict[str, Any]) -> list[Any]:
+def _trigger_call(sns: FakeSns, topic: str, message: dict[str, Any], **more: Any) -> list[Any]:
     """The trigger's function as the daemon calls it, after the schema: no daemon, no mock."""
-    config = {"region": "us-east-1", "allow": {}, "max_object_bytes": 1024, "sns_origins": [sns.url]}
+    config = {"region": "us-east-1", "allow": {}, "max_object_bytes": 1024, "sns_origins": [sns.url]} | more
     resources = setup(config | {"destinations": {"allow_loopback": True}})
     ctx = fake_context(config, resources, settings={"topic": topic})
     body = json.dumps(message).encode()
@@ -376,17 +381,42 @@ def _trigger_call(sns: FakeSns, topic: str, message: dict[str, Any]) -> list[Any
 TOPIC = "arn:aws:sns:us-east-1:123456789012:orders"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a signed notification is accepted at any age: once its event is pruned (events.keep_delivered,"
-    " a week) a captured one replayed is delivered again; SNS's Timestamp is signed and could bound it",
-)
 def test_a_notification_older_than_the_replay_window_is_refused(sns: FakeSns) -> None:
+    """Once its event is pruned (events.keep_delivered, a week), a captured notification posted again
+    would be a new event: its signed Timestamp refuses it first."""
     old = sns.signed(
         {"Type": "Notification", "TopicArn": TOPIC, "Message": "m", "Timestamp": "2020-01-01T00:00:00.000Z"}
     )
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError) as refused:
         _trigger_call(sns, TOPIC, old)
+    assert refused.value.error_code == "StaleSnsMessage" and refused.value.http_status == 401
+    assert "sns_max_age_seconds" in refused.value.message
+
+
+def test_the_window_is_the_connectors_setting_and_a_message_from_the_future_is_refused(sns: FakeSns) -> None:
+    hour_old = sns.signed(
+        {"Type": "Notification", "TopicArn": TOPIC, "Message": "m", "Timestamp": sns_time(time.time() - 3600)}
+    )
+    [event] = _trigger_call(sns, TOPIC, hour_old)  # the default window is a week
+    assert event.data["message"] == "m"
+    with pytest.raises(CommandError) as refused:
+        _trigger_call(sns, TOPIC, hour_old, sns_max_age_seconds=600)
+    assert refused.value.error_code == "StaleSnsMessage"
+
+    ahead = sns.signed(
+        {"Type": "Notification", "TopicArn": TOPIC, "Message": "m", "Timestamp": sns_time(time.time() + 3600)}
+    )
+    with pytest.raises(CommandError) as refused:
+        _trigger_call(sns, TOPIC, ahead)
+    assert refused.value.error_code == "StaleSnsMessage" and "ahead" in refused.value.message
+    unreadable = sns.signed({"Type": "Notification", "TopicArn": TOPIC, "Message": "m", "Timestamp": "soon"})
+    with pytest.raises(CommandError) as refused:
+        _trigger_call(sns, TOPIC, unreadable)
+    assert refused.value.error_code == "StaleSnsMessage"
+    forged = hour_old | {"Timestamp": sns_time(time.time())}  # the Timestamp is signed: not movable
+    with pytest.raises(CommandError) as refused:
+        _trigger_call(sns, TOPIC, forged)
+    assert refused.value.error_code == "InvalidSignature"
 
 
 def test_attributes_no_signature_covers_never_reach_the_event(sns: FakeSns) -> None:
