@@ -47,9 +47,11 @@ def resolve_events(events: EventSettings, environ: Mapping[str, str]) -> EventSe
     except SecretReferenceError as error:
         raise ConfigError(f"events.host_api_key: {error}") from None
     if events.host_url and not plain_url(events.host_url):
-        raise ConfigError(f"events.host_url: {events.host_url!r} must be an http(s) URL without a query")
+        # never quoted: a query (what is refused) or userinfo may hold a token
+        raise ConfigError("events.host_url must be an http(s) URL with a host and without a query")
     if events.public_url and not plain_url(events.public_url):
-        raise ConfigError(f"events.public_url: {events.public_url!r} must be an http(s) URL without a query")
+        # never quoted: a query (what is refused) or userinfo may hold a token
+        raise ConfigError("events.public_url must be an http(s) URL with a host and without a query")
     if events.execution_mode not in ("", "asynchronous", "synchronous"):
         raise ConfigError("events.execution_mode must be asynchronous, synchronous or empty (not sent)")
     if events.time_to_live_in_seconds < 0:
@@ -94,7 +96,7 @@ def read_subscriptions(table: Any) -> dict[str, SubscriptionSettings]:
 def _subscription(name: str, entry: Any) -> SubscriptionSettings:
     where = f"subscriptions.{name}"
     if not SEGMENT_NAME.fullmatch(name):
-        raise ConfigError(f"[{where}]: a name is 1 to 64 letters, digits, '_', '.' or '-'")
+        raise ConfigError(f"[{where}]: a name is 1 to 64 letters, digits, '_', '.' or '-', not '.' or '..'")
     if not isinstance(entry, dict):
         raise ConfigError(f"[{where}] must be a table")
     known = {f.name for f in dataclasses.fields(SubscriptionSettings)} - {"name"}

@@ -64,10 +64,11 @@ def resolve_encryption_keys(jobs: JobSettings, environ: Mapping[str, str]) -> Jo
 
 def resolve_callback_headers(jobs: JobSettings, environ: Mapping[str, str]) -> JobSettings:
     resolved = []
-    for header in jobs.callback_headers:
+    for position, header in enumerate(jobs.callback_headers):
         name, colon, value = header.partition(":")
         if not colon or not name.strip() or "\n" in header or "\r" in header:
-            raise ConfigError(f"jobs.callback_headers: {name.strip()!r} must read 'Name: value' on one line")
+            # named by position, never quoted: without its colon, the "name" is the whole line, token and all
+            raise ConfigError(f"jobs.callback_headers[{position}] must read 'Name: value' on one line")
         try:
             resolved.append(f"{name.strip()}: {resolve_reference(value.strip(), environ)}")
         except SecretReferenceError as error:
@@ -104,4 +105,5 @@ def check_jobs(jobs: JobSettings) -> None:
         if getattr(jobs, key) <= 0:
             raise ConfigError(f"jobs.{key} must be positive")
     if jobs.relay_url and not plain_url(jobs.relay_url):
-        raise ConfigError(f"jobs.relay_url: {jobs.relay_url!r} must be an http(s) URL without a query")
+        # never quoted: a query (what is refused) or userinfo may hold a token
+        raise ConfigError("jobs.relay_url must be an http(s) URL with a host and without a query")

@@ -7,6 +7,7 @@ environment (lists comma-separated), types every value, and calls the sections' 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -170,9 +171,13 @@ def _from_env(env_name: str, raw: str, hint: Any) -> Any:
             return _parse_bool(raw)
         if wanted is tuple:
             return tuple(item.strip() for item in raw.split(",") if item.strip())
-        return wanted(raw)
+        value = wanted(raw)
+        if wanted is float and not math.isfinite(value):
+            raise ValueError(raw)  # float() reads nan and inf, which no timeout, lease or age is
+        return value
     except ValueError:
-        raise ConfigError(f"{env_name} must be {type_name(wanted)}") from None
+        what = "a finite number" if wanted is float else type_name(wanted)
+        raise ConfigError(f"{env_name} must be {what}") from None
 
 
 def _parse_bool(raw: str) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
-# a subscription's or a typeahead category's name: one path segment of the URL that reaches it
-SEGMENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# a subscription's or a typeahead category's name: one path segment of the URL that reaches it, so
+# never "." or "..", which no URL can hold as a segment (a client resolves them away)
+SEGMENT_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.-]{1,64}")
 
 
 class ConfigError(ValueError):
@@ -37,6 +39,9 @@ def typed(where: str, value: Any, hint: Any) -> Any:
     wanted = expected(hint)
     if wanted is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if wanted is float and isinstance(value, float) and not math.isfinite(value):
+        # TOML reads nan and inf; nan compares false with everything, so no range check would catch it
+        raise ConfigError(f"{where} must be a finite number, got {value}")
     if wanted is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     valid = isinstance(value, wanted) and not (wanted is int and isinstance(value, bool))

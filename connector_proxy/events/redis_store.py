@@ -53,6 +53,13 @@ FORGET = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
 """
+# KEYS: operators' requests, registrations. ARGV: subscription, the request as read. Deleted only if
+# unchanged and the subscription has no record (a record set up meanwhile takes its request itself).
+FORGET_REQUEST = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
 # ARGV: prefix, now, held until. The record of the due event soonest, now held; or nothing.
 CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', ARGV[1] .. ':events:due', '-inf', ARGV[2], 'LIMIT', 0, 1)
@@ -78,6 +85,7 @@ class RedisEventStore:
         self._add = self.redis.register_script(ADD)
         self._claim = self.redis.register_script(CLAIM)
         self._forget = self.redis.register_script(FORGET)
+        self._forget_request = self.redis.register_script(FORGET_REQUEST)
         self._hold = self.redis.register_script(HOLD)
         self._release = self.redis.register_script(RELEASE)
 
@@ -173,6 +181,10 @@ class RedisEventStore:
             record = Registration.from_json(data, self.sealer)
             if record.state == REMOVED and record.updated_at < older_than:
                 gone += int(self._forget(keys=[key], args=[name, data]))  # unless set up anew meanwhile
+        requests = f"{self.prefix}:registration_requests"
+        for name, at in cast(dict[bytes, bytes], self.redis.hgetall(requests)).items():
+            if float(at) < older_than:  # a request whose subscription has no record left: never taken
+                self._forget_request(keys=[requests, key], args=[name, at])
         return gone
 
     def counts(self) -> dict[str, int]:

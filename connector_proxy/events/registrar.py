@@ -27,6 +27,7 @@ from connector_proxy.host import jsontext
 from connector_proxy.host.error_codes import TRIGGER_FAILED
 from connector_proxy.sdk.errors import CommandError
 from connector_proxy.sdk.invocation import exception_name
+from connector_proxy.sdk.masking import mask
 from connector_proxy.sdk.paths import url_path
 from connector_proxy.sdk.retrying import backoff
 from connector_proxy.telemetry.metrics import SUBSCRIPTION_REGISTRATIONS
@@ -201,6 +202,7 @@ class Registrar:
     def _failed(self, record: Registration, why: str) -> None:
         if record.secret:  # a source may echo what it was sent: its answer is shown and logged
             why = why.replace(record.secret, "[secret]")
+        why = mask(why)  # and every other secret it was sent (register_headers' token): shown by the API too
         record.state, record.attempts, record.last_error = FAILING, record.attempts + 1, why[:MAX_ERROR]
         record.next_at = time.time() + backoff(record.attempts, FIRST_RETRY, LAST_RETRY)
         self.store.save_registration(record.touched())

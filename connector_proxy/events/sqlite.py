@@ -194,6 +194,11 @@ class SqliteEventStore:
             for name, data in old:  # in the write's transaction: nothing rewrote it since it was read
                 forget = "DELETE FROM event_registrations WHERE subscription = ? AND data = ?"
                 db.execute(forget, (name, data))
+            db.execute(  # a request whose subscription has no record left: never taken
+                "DELETE FROM event_registration_requests WHERE requested_at < ?"
+                " AND subscription NOT IN (SELECT subscription FROM event_registrations)",
+                (older_than,),
+            )
             return len(old)
 
     def counts(self) -> dict[str, int]:

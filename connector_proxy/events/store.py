@@ -98,7 +98,9 @@ class EventStore(Protocol):
 
     def prune_registrations(self, older_than: float) -> int:
         """Remove the records of registrations ``removed`` before ``older_than`` (a time); how many.
-        A record written again meanwhile (set up anew) is kept."""
+        A record written again meanwhile (set up anew) is kept. An operator's request made before
+        ``older_than`` for a subscription with no record left goes too: its subscription was removed
+        from the configuration before the registrar took it, and nothing else ever would."""
         ...
 
     def counts(self) -> dict[str, int]:

@@ -199,6 +199,21 @@ def test_removed_registrations_are_forgotten_after_the_retention(store: EventSto
     assert store.prune_registrations(time.time() - 60) == 0
 
 
+def test_an_operators_request_whose_subscription_went_is_forgotten_with_its_record(store: EventStore) -> None:
+    """A request noted, then its subscription removed from plugins.toml before the registrar took it:
+    nothing ever takes it, so it goes with the removed record (or at once if there is none)."""
+    old, recent = time.time() - 3600, time.time()
+    store.save_registration(Registration("gone_long_ago", "http/webhook", REMOVED, updated_at=old))
+    store.save_registration(Registration("kept", "http/webhook", REGISTERED, updated_at=old))
+    store.request_registration("gone_long_ago", old - 10)
+    store.request_registration("never_recorded", old)  # removed before the registrar's first turn
+    store.request_registration("kept", old)  # its subscription's record is there: the registrar takes it
+    store.request_registration("just_asked", recent)  # the registrar has not had its turn yet
+
+    assert store.prune_registrations(time.time() - 60) == 1
+    assert store.registration_requests() == {"kept": old, "just_asked": recent}
+
+
 def test_an_operators_request_is_a_note_taken_once_unless_renewed(store: EventStore) -> None:
     store.save_registration(Registration("shop", "http/webhook", REGISTERED, registration={"id": "h-1"}))
     store.request_registration("shop", 100.5)

@@ -40,6 +40,41 @@ HEADERS = {"Spiff-Connector-Proxy-Api-Key": API_KEY}
 TRICKY_IDS = {"tricky": "../../admin", "crlf": "h\r\nX-Evil: 1"}  # ids no DELETE path can hold
 
 
+class Elsewhere:
+    """Another origin a source's redirect points to: keeps every request it gets, body and all."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, bytes]] = []
+        elsewhere = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _keep(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                elsewhere.requests.append((self.command, self.path, body))
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "13")
+                self.end_headers()
+                self.wfile.write(b'{"id": "h-x"}')
+
+            def do_POST(self) -> None:
+                self._keep()
+
+            def do_DELETE(self) -> None:
+                self._keep()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Erp:
     """The source: keeps hooks, answers 503 with HTML while ``down``, posts signed events."""
 
@@ -47,7 +82,10 @@ class Erp:
         self.hooks: dict[str, dict[str, Any]] = {}
         self.created = 0
         self.down = False
-        self.mode = "ok"  # or html, huge, slow, tricky, crlf: how a hostile source answers a new hook
+        self.mode = (
+            "ok"  # or echo, echo_auth, html, huge, slow, tricky, crlf, moved: how a new hook is answered
+        )
+        self.moved_to = ""  # in mode moved, where a POST (307) or DELETE (308) is redirected
         self.deleted: list[str] = []  # the paths DELETE asked for
         erp = self
 
@@ -62,12 +100,23 @@ class Erp:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _moved(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Location", f"{erp.moved_to}{self.path}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:
                 hook = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if erp.down:
                     return self._answer(503, b"<html><body>Maintenance</body></html>", "text/html")
+                if erp.mode == "moved":  # a 307 keeps the method and body: the secret, to elsewhere
+                    return self._moved(307)
                 if erp.mode == "echo":  # a refusal quoting the request, secret and all
                     return self._answer(400, json.dumps({"refused": hook}).encode())
+                if erp.mode == "echo_auth":  # a refusal quoting the API token it was given
+                    said = {"error": "token refused", "token": self.headers.get("Authorization")}
+                    return self._answer(401, json.dumps(said).encode())
                 if erp.mode == "html":
                     return self._answer(201, b"<html><body>Created!</body></html>", "text/html")
                 if erp.mode == "huge":
@@ -82,6 +131,8 @@ class Erp:
 
             def do_DELETE(self) -> None:
                 erp.deleted.append(self.path)
+                if erp.mode == "moved":
+                    return self._moved(308)
                 if erp.down:
                     return self._answer(503, b"<html>down</html>", "text/html")
                 found = erp.hooks.pop(self.path.removeprefix("/hooks/"), None)
@@ -111,6 +162,13 @@ def erp() -> Iterator[Erp]:
     source = Erp()
     yield source
     source.close()
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[Elsewhere]:
+    other = Elsewhere()
+    yield other
+    other.close()
 
 
 @pytest.fixture
@@ -268,7 +326,7 @@ def http_subscription(erp: Erp) -> str:
 
 
 def test_the_http_webhook_registers_by_its_recipe_and_survives_a_hostile_source(
-    tmp_path: Path, erp: Erp, host: MessageHost, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, erp: Erp, elsewhere: Elsewhere, host: MessageHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
     monkeypatch.setattr(processes, "free_port", lambda: port)
@@ -293,12 +351,24 @@ def test_the_http_webhook_registers_by_its_recipe_and_survives_a_hostile_source(
         requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
         failing_with("HttpError400")
         assert "[secret]" in (registration(daemon) or {})["last_error"]
+        erp.mode = "echo_auth"  # the register_headers' token, a secret too, never shown
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        failing_with("token refused")
+        assert "erp-api-key-123" not in (registration(daemon) or {})["last_error"]
         erp.mode = "huge"
         requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
         failing_with("ResponseTooLarge")
         erp.mode = "slow"
         requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
         failing_with("Timeout")
+        erp.mode, erp.moved_to = (
+            "moved",
+            elsewhere.url,
+        )  # a 307 elsewhere would carry the body, secret and all
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        failing_with(f"(a redirect to {elsewhere.url}, not followed)")
+        assert "HttpError307" in (registration(daemon) or {})["last_error"]
+        assert elsewhere.requests == []
         erp.mode = "ok"
         requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
         until(lambda: (registration(daemon) or {}).get("state") == "registered", 40)
@@ -317,6 +387,11 @@ def test_the_http_webhook_registers_by_its_recipe_and_survives_a_hostile_source(
         erp.mode = "ok"  # not stuck: nothing unusable was kept to tear down
         requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
         until(lambda: (registration(daemon) or {}).get("state") == "registered", 40)
+        erp.mode = "moved"  # the hook's DELETE (before a new one is made) redirected: not followed either
+        requests.post(f"{daemon.url}/v1/subscriptions/erp_orders/register", headers=HEADERS, timeout=5)
+        failing_with(f"(a redirect to {elsewhere.url}, not followed)")
+        assert "HttpError308" in (registration(daemon) or {})["last_error"]
+        assert elsewhere.requests == []
     assert all(p.startswith("/hooks/") and p.count("/") == 2 for p in erp.deleted), erp.deleted
     assert "erp-api-key-123" not in (tmp_path / "daemon.log").read_text()
 

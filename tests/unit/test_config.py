@@ -117,3 +117,63 @@ def test_events_public_url_is_a_plain_http_url(tmp_path: Path, url: str) -> None
         load_settings(write(tmp_path, f'[events]\npublic_url = "{url}"\n'), {})
     fine = load_settings(write(tmp_path, '[events]\npublic_url = "https://proxy.example.com/base/"\n'), {})
     assert fine.events.public_url == "https://proxy.example.com/base/"
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "message"),
+    [
+        ("[events]\nlease_seconds = nan\n", {}, "events.lease_seconds must be a finite number"),
+        ("[jobs]\ncommand_timeout = inf\n", {}, "jobs.command_timeout must be a finite number"),
+        (
+            "",
+            {"CONNECTOR_PROXY_LIMITS_CHECK_TIMEOUT": "nan"},
+            "CONNECTOR_PROXY_LIMITS_CHECK_TIMEOUT must be a finite number",
+        ),
+        (
+            "",
+            {"CONNECTOR_PROXY_EVENTS_KEEP_DELIVERED": "-inf"},
+            "CONNECTOR_PROXY_EVENTS_KEEP_DELIVERED must be a finite number",
+        ),
+    ],
+)
+def test_a_number_that_is_not_finite_is_refused_naming_the_key(
+    tmp_path: Path, text: str, environ: dict[str, str], message: str
+) -> None:
+    """TOML and float() both read nan and inf; no timeout, lease or age is either (nan compares false
+    with everything, so every "must be positive" check let it through)."""
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, text), environ)
+    assert message in str(raised.value)
+
+
+def test_a_refused_value_that_may_hold_a_token_is_named_never_quoted(tmp_path: Path) -> None:
+    """A URL refused for its query, or a header line without its colon, may carry a token: the message
+    names the key (and position), never the value."""
+    url = "https://u:pw-0123456789@h.example/?token=tk-0123456789"
+    cases = {
+        f'[events]\nhost_url = "{url}"\n': "events.host_url",
+        f'[events]\npublic_url = "{url}"\n': "events.public_url",
+        f'[jobs]\nrelay_url = "{url}"\n': "jobs.relay_url",
+        '[jobs]\ncallback_headers = ["X-A: 1", "Authorization Bearer tk-0123456789"]\n': (
+            "jobs.callback_headers[1]"
+        ),
+    }
+    for text, key in cases.items():
+        with pytest.raises(ConfigError) as raised:
+            load_settings(write(tmp_path, text), {})
+        assert key in str(raised.value)
+        assert "tk-0123456789" not in str(raised.value) and "pw-0123456789" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_subscription_named_by_a_dot_segment_is_refused(tmp_path: Path, name: str) -> None:
+    """Its URL can never be built (url_path refuses a dot segment, so the registrar's turn raised at it
+    and no subscription after it was set up) nor reached (a client resolves the dots away)."""
+    text = (
+        f'[events]\nhost_url = "http://h.example/"\n[subscriptions."{name}"]\n'
+        'trigger = "http/webhook"\nmessage = "m"\n'
+    )
+    with pytest.raises(ConfigError, match=r"a name is 1 to 64"):
+        load_settings(write(tmp_path, text), {})
+    text = text.replace(f'"{name}"', '"..."')  # three dots are a plain segment
+    assert list(load_settings(write(tmp_path, text), {}).subscriptions) == ["..."]

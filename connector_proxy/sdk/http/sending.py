@@ -12,7 +12,7 @@ from base64 import b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from urllib3 import BaseHTTPResponse, HTTPHeaderDict, Timeout, encode_multipart_formdata
 from urllib3.exceptions import (
@@ -60,6 +60,9 @@ class Outgoing:
     attempts: int = 1
     retry_non_idempotent: bool = False
     include_response_headers: bool = False
+    # False: a 3xx is the answer (an error naming where it pointed), never followed. For a request
+    # whose body holds a secret: a 307/308 would carry the body, secret and all, to any origin.
+    follow_redirects: bool = True
 
     @property
     def origin(self) -> str:
@@ -120,6 +123,7 @@ def _exchange(ctx: Context, outgoing: Outgoing, attempt: int) -> Upstream:
             headers=headers,
             timeout=Timeout(connect=min(resources.connect_timeout, timeout), read=timeout),
             retries=_redirects(resources, headers),
+            redirect=outgoing.follow_redirects,
             pool_timeout=timeout,  # a wait in line for a busy origin ends with the attempt
             preload_content=False,
         )
@@ -264,14 +268,27 @@ def _pause(ctx: Context, attempt: int, retry_after: str | None) -> bool:
     return True
 
 
+def _unfollowed(outgoing: Outgoing, upstream: Upstream) -> str:
+    """Where a redirect not followed pointed: its origin only (its path and query may hold tokens)."""
+    location = upstream.headers.get("Location")
+    if outgoing.follow_redirects or not 300 <= upstream.status < 400 or not location:
+        return ""
+    try:
+        target = origin_of(urljoin(outgoing.url, location))
+    except ValueError:  # a Location no URL can be made of: named as such, never quoted
+        target = "(an unreadable URL)"
+    return f" (a redirect to {target}, not followed)"
+
+
 def _result(outgoing: Outgoing, upstream: Upstream) -> Result:
     body = decode_body(upstream.content, upstream.headers.get("Content-Type", ""))
     if outgoing.include_response_headers:
         body = {"body": body, "headers": dict(upstream.headers)}
     if upstream.status >= 300:
+        said = f"{outgoing.method} {outgoing.origin} answered {upstream.status} {upstream.reason}".rstrip()
         raise CommandError(
             errors.HTTP_ERROR,
-            f"{outgoing.method} {outgoing.origin} answered {upstream.status} {upstream.reason}".rstrip(),
+            said + _unfollowed(outgoing, upstream),
             http_status=upstream.status,
             body=body,
         )

@@ -43,6 +43,12 @@ UNTRUSTED_SNS_URL = ErrorCode(
     " destination policy, not a PEM certificate, expired): the message is refused, no URL in it followed.",
     401,
 )
+STALE_SNS_MESSAGE = ErrorCode(
+    "StaleSnsMessage",
+    "An SNS message's signed Timestamp is older than sns_max_age_seconds, more than 5 minutes ahead,"
+    " or unreadable: a captured message posted again once its event was pruned is refused.",
+    401,
+)
 SNS_CERTIFICATE_UNAVAILABLE = ErrorCode(
     "SnsCertificateUnavailable",
     "An SNS message's signing certificate, on an allowed origin, could not be fetched now (no answer,"
@@ -66,6 +72,7 @@ ALL = (
     AWS_UNREACHABLE,
     LAMBDA_FUNCTION_ERROR,
     UNTRUSTED_SNS_URL,
+    STALE_SNS_MESSAGE,
     SNS_CERTIFICATE_UNAVAILABLE,
     SNS_CONFIRMATION_FAILED,
 )

@@ -12,7 +12,9 @@ followed, and only then does SNS send notifications. A confirmation, or an
 ``UnsubscribeConfirmation``, is no event: the daemon answers it and stores nothing.
 
 Each notification's event key is its MessageId: SNS retries a delivery with the same id, and a
-replayed one is stored once.
+replayed one is stored once. Its ``MessageAttributes`` are left out of the event: SNS does not sign
+them, so whoever holds one genuine notification (any other subscriber of the topic) could post it
+first with attributes of its own.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ MESSAGE: dict[str, Any] = {
         "SigningCertURL": {"type": "string"},
         "SubscribeURL": {"type": "string"},
         "Token": {"type": "string"},
-        "MessageAttributes": {"type": "object"},
+        "MessageAttributes": {"type": "object"},  # unsigned: accepted, never passed on
     },
 }
 
@@ -136,17 +138,13 @@ def _notification(message: Mapping[str, Any]) -> dict[str, Any]:
         body: Any = json.loads(text, parse_constant=_not_json)
     except ValueError:  # text, or JSON with NaN or Infinity (which a message's payload cannot hold)
         body = text
-    attributes = {
-        name: value.get("Value") if isinstance(value, dict) else value
-        for name, value in (message.get("MessageAttributes") or {}).items()
-    }
     return {
         "message_id": message["MessageId"],
         "topic": message["TopicArn"],
         "subject": message.get("Subject"),
         "message": body,
         "timestamp": message["Timestamp"],
-        "attributes": attributes,
+        # no MessageAttributes: outside SNS's signature, anyone could have rewritten them
     }
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 ALLOWLISTS = ("buckets", "tables", "queues", "topics", "functions")
+SNS_MAX_AGE_SECONDS = 604800  # events.keep_delivered's default: a week
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -38,6 +39,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "items": {"type": "string", "pattern": "^https?://[^/?#@]+/?$", "x-expected": "an origin"},
             "description": "Where SNS messages' SigningCertURL and SubscribeURL may point; default"
             " https://sns.<the topic's region>.amazonaws.com.",
+        },
+        "sns_max_age_seconds": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": SNS_MAX_AGE_SECONDS,
+            "description": "How old an SNS message's signed Timestamp may be; keep it at or below"
+            " events.keep_delivered, or a captured notification replays once its event is pruned.",
         },
         "destinations": DESTINATIONS_SCHEMA,
         "allow": {

@@ -8,7 +8,9 @@ such JSON, and name any certificate: so the certificate is fetched only over htt
 allowed origin (by default ``https://sns.<the topic's region>.amazonaws.com``), through the
 SDK's outbound pool (the destination policy applies), never following a redirect; and a
 ``SubscribeURL`` is followed only once the signature covering it checks, and only to an allowed
-origin too. Certificates are kept per worker by URL, a few at a time.
+origin too. Certificates are kept per worker by URL, a few at a time. A message whose signed
+``Timestamp`` is older than ``sns_max_age_seconds`` (or ahead of our clock) is refused: a captured
+one posted again once its event was pruned must not become a new event.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from connector_proxy.sdk import (
 from connector_proxy.sdk.outbound import BodyLate, BodyTooLarge, failure_reason, origin_of, read_body
 from connector_proxy_aws import errors
 from connector_proxy_aws.calling import resources
+from connector_proxy_aws.settings import SNS_MAX_AGE_SECONDS
 
 CONFIRMATION, UNSUBSCRIBED = "SubscriptionConfirmation", "UnsubscribeConfirmation"
 NOTIFICATION = "Notification"
@@ -50,6 +53,20 @@ HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.S
 MAX_CERTIFICATE_BYTES = 16 * 1024  # an SNS signing certificate is about 2 KiB
 KEPT_CERTIFICATES = 8  # SNS rotates its certificate now and then: a few URLs, never an unbounded map
 FETCH_SECONDS = 3.0  # each fetch, within the webhook's own deadline (its sender waits)
+AHEAD_SECONDS = 300.0  # SNS's clock and ours may differ a little; a message from the future is forged
+
+
+def unambiguous(message: Mapping[str, Any]) -> None:
+    """Refuse a signed field after ``Message`` that holds a line break: the canonical text does not
+    escape them, so ``MessageId = "<id>\\nSubject\\n<subject>"`` with no Subject is the same signed
+    text as the genuine message, read as a new MessageId (a new event). SNS's ids, subjects,
+    timestamps, tokens and URLs never hold one; ``Message`` may, and is first, so nothing moves into it."""
+    for name in SIGNED_FIELDS[message["Type"]][1:]:
+        value = message.get(name)
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            raise CommandError(
+                INVALID_SIGNATURE, f"the message's {name} holds a line break, which SNS never signs"
+            )
 
 
 def canonical(message: Mapping[str, Any]) -> bytes:
@@ -102,6 +119,7 @@ def verify(ctx: Context, message: Mapping[str, Any], topic: str) -> None:
     """Raise unless ``message`` is the topic's and signed by a certificate from an allowed origin."""
     if message.get("TopicArn") != topic:
         raise CommandError(INVALID_SIGNATURE, "the message is not from the subscription's topic")
+    unambiguous(message)
     algorithm = HASHES.get(str(message.get("SignatureVersion")))
     if algorithm is None:
         raise CommandError(INVALID_SIGNATURE, "SignatureVersion is neither 1 nor 2")
@@ -120,6 +138,31 @@ def verify(ctx: Context, message: Mapping[str, Any], topic: str) -> None:
         key.verify(signature, canonical(message), padding.PKCS1v15(), algorithm())
     except InvalidSignature:
         raise CommandError(INVALID_SIGNATURE, "the Signature does not match the message") from None
+    recent(ctx, message, time.time())
+
+
+def recent(ctx: Context, message: Mapping[str, Any], now: float) -> None:
+    """Refuse a message whose signed Timestamp is out of the window. An event is stored once by its
+    MessageId only while its record is kept (``events.keep_delivered``): a captured notification
+    posted again after that would be a new event, unless its age refuses it first."""
+    # the daemon fills in the schema's default; a config built by hand may lack it
+    limit = float(ctx.config.get("sns_max_age_seconds") or SNS_MAX_AGE_SECONDS)
+    try:
+        stamped = datetime.fromisoformat(str(message.get("Timestamp")))
+    except ValueError:
+        stamped = None
+    if stamped is None or stamped.tzinfo is None:
+        raise CommandError(errors.STALE_SNS_MESSAGE, "the message's Timestamp is not a time with its zone")
+    age = now - stamped.timestamp()
+    if age > limit:
+        raise CommandError(
+            errors.STALE_SNS_MESSAGE,
+            f"the message was signed {age:.0f} s ago, over sns_max_age_seconds ({limit:g}): a replay",
+        )
+    if age < -AHEAD_SECONDS:
+        raise CommandError(
+            errors.STALE_SNS_MESSAGE, f"the message's Timestamp is {-age:.0f} s ahead of this daemon's clock"
+        )
 
 
 def signing_certificate(ctx: Context, url: str, origins: Sequence[str]) -> x509.Certificate:

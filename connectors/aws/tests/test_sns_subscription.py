@@ -24,13 +24,16 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from connector_proxy_aws.notifications import notification_received
+from connector_proxy_aws.settings import setup
 from connector_proxy_aws.signed import canonical, default_origins
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from connector_proxy.sdk.testing import free_port
+from connector_proxy.sdk import CommandError, InboundRequest
+from connector_proxy.sdk.testing import fake_context, free_port
 from connector_proxy.testing import MessageHost, RunningDaemon, moto_server, processes
 
 KEYS = {"AWS_TEST_KEY_ID": "AKIDTESTKEY", "AWS_TEST_SECRET": "s3cret-aws-secret-value"}
@@ -53,6 +56,11 @@ def _certificate(subject: str, key: rsa.RSAPrivateKey, issuer: str, signer: rsa.
     return made.public_bytes(serialization.Encoding.PEM)
 
 
+def sns_time(at: float) -> str:
+    """A time as SNS writes its Timestamp: ``2026-12-07T12:00:00.000Z``."""
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class FakeSns:
     """SNS's sending side: a test CA's signing certificate at ``/cert.pem`` (``/moved`` redirects
     there), ``/confirm`` standing for a SubscribeURL; every path asked is kept in ``asked``."""
@@ -62,6 +70,7 @@ class FakeSns:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.pem = _certificate("sns.test", self.key, "test CA", ca_key)
         self.asked: list[str] = []
+        self.stop = threading.Event()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,6 +83,23 @@ class FakeSns:
                     self.send_response(503)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                    return
+                if self.path == "/drip.pem":  # a certificate's host that answers a byte at a time, slowly
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(fake.pem)))
+                    self.end_headers()
+                    for index in range(len(fake.pem)):
+                        if fake.stop.wait(0.5):  # a pace, not an event: ends when the test does
+                            return
+                        self.wfile.write(fake.pem[index : index + 1])
+                        self.wfile.flush()
+                    return
+                if self.path == "/huge.pem":  # a "certificate" far over what any certificate is
+                    body = fake.pem * 64
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                     return
                 if self.path == "/moved":
                     self.send_response(302)
@@ -94,7 +120,7 @@ class FakeSns:
     def signed(self, message: dict[str, Any], version: str = "1", cert: str | None = None) -> dict[str, Any]:
         message = {
             "MessageId": str(uuid.uuid4()),
-            "Timestamp": "2026-12-07T12:00:00.000Z",
+            "Timestamp": sns_time(time.time()),
             **message,
             "SignatureVersion": version,
             "SigningCertURL": cert or f"{self.url}/cert.pem",
@@ -104,6 +130,7 @@ class FakeSns:
         return {**message, "Signature": base64.b64encode(signature).decode()}
 
     def close(self) -> None:
+        self.stop.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -259,3 +286,144 @@ def test_the_default_sns_origin_is_the_topics_region() -> None:
         "https://sns.cn-north-1.amazonaws.com.cn",
     )
     assert default_origins("not-an-arn") == ()
+
+
+def test_sns_refuses_reshaped_forged_and_malformed_messages_in_the_documented_envelope(
+    tmp_path: Path, moto: str, sns: FakeSns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker who holds one genuine notification, or none: each refusal is the host's envelope
+    with a documented error_code, nothing is stored twice, and no certificate fetch outlives its deadline."""
+    requests.post(f"{moto}/moto-api/reset", timeout=5)
+    aws = boto3.session.Session("AKIDTESTKEY", "s3cret-aws-secret-value", region_name="us-east-1")
+    topic = aws.client("sns", endpoint_url=moto).create_topic(Name="orders")["TopicArn"]
+    port = free_port()
+    monkeypatch.setattr(processes, "free_port", lambda: port)
+    path, log = tmp_path / "plugins.toml", tmp_path / "daemon.log"
+    with MessageHost() as host:
+        path.write_text(config(moto, sns, host.url, port, tmp_path / "jobs.sqlite3", topic))
+        with RunningDaemon(path, KEYS, output=log.open("wb")) as daemon:
+            endpoint = f"{daemon.url}/v1/inbound/aws/notification_received/orders"
+            wait_until(lambda: registration(daemon.url).get("state") == "registered")
+
+            def post(
+                body: bytes | dict[str, Any], content_type: str = "text/plain; charset=UTF-8"
+            ) -> tuple[int, Any]:
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                answer = requests.post(
+                    endpoint, data=data, headers={"Content-Type": content_type}, timeout=30
+                )
+                document = answer.json()  # never a traceback page: always JSON
+                assert "Traceback" not in answer.text and "s3cret" not in answer.text
+                error = document.get("error") if isinstance(document.get("error"), dict) else document
+                return answer.status_code, error.get("error_code")
+
+            genuine = sns.signed(
+                {
+                    "Type": "Notification",
+                    "TopicArn": topic,
+                    "Subject": "C",
+                    "Message": json.dumps({"order": 1}),
+                }
+            )
+            assert post(genuine) == (202, None)  # as SNS sends it: text/plain
+            # the same signed text, read as other fields: the Subject moved into the MessageId (a new
+            # event key), so a captured notification would be delivered again under a fresh id
+            reshaped = {k: v for k, v in genuine.items() if k != "Subject"}
+            reshaped["MessageId"] = f"{genuine['MessageId']}\nSubject\nC"
+            assert canonical(reshaped) == canonical(genuine)
+            assert post(reshaped) == (401, "InvalidSignature")
+
+            assert post(b"not json at all") == (401, "InvalidSignature")
+            assert post(b"[1, 2]") == (401, "InvalidSignature")
+            assert post(b"\xff\xfe garbage") == (401, "InvalidSignature")
+            assert post(genuine | {"SignatureVersion": "3"}) == (401, "InvalidSignature")
+            assert post(genuine | {"SignatureVersion": 1})[0] == 400  # not a string: the schema's
+            assert post(genuine | {"Type": "Foo"})[0] == 400
+            assert post(genuine | {"Signature": "!!!"}) == (401, "InvalidSignature")
+            assert post(genuine | {"TopicArn": topic.replace("us-east-1", "eu-west-1")}) == (
+                401,
+                "InvalidSignature",
+            )
+            assert post({"TopicArn": topic})[0] == 400  # the fields SNS always sends are missing
+            huge = json.dumps(genuine | {"Message": "x" * (2 * 1024 * 1024)}).encode()
+            assert post(huge)[0] == 413
+            # certificate URLs that name the allowed origin but are elsewhere, and certificates that are not
+            host_port = sns.url.removeprefix("http://")
+            for trick in (f"http://{host_port}@127.0.0.2/cert.pem", f"http://evil\\@{host_port}/cert.pem"):
+                tricked = sns.signed({"Type": "Notification", "TopicArn": topic, "Message": "m"}, cert=trick)
+                assert post(tricked) == (401, "UntrustedSnsUrl")
+            oversized = sns.signed(
+                {"Type": "Notification", "TopicArn": topic, "Message": "m"}, cert=f"{sns.url}/huge.pem"
+            )
+            assert post(oversized) == (401, "UntrustedSnsUrl")
+            dripping = sns.signed(
+                {"Type": "Notification", "TopicArn": topic, "Message": "m"}, cert=f"{sns.url}/drip.pem"
+            )
+            started = time.monotonic()
+            assert post(dripping) == (502, "SnsCertificateUnavailable")
+            assert time.monotonic() - started < 10  # the fetch's own deadline, not the drip's pace
+
+            [message] = host.wait_for(1)
+            assert message.payload == {"order": 1, "subject": "C"}
+    assert len(host.messages) == 1
+    assert "s3cret-aws-secret-value" not in log.read_text()
+
+
+def _trigger_call(sns: FakeSns, topic: str, message: dict[str, Any], **more: Any) -> list[Any]:
+    """The trigger's function as the daemon calls it, after the schema: no daemon, no mock."""
+    config = {"region": "us-east-1", "allow": {}, "max_object_bytes": 1024, "sns_origins": [sns.url]} | more
+    resources = setup(config | {"destinations": {"allow_loopback": True}})
+    ctx = fake_context(config, resources, settings={"topic": topic})
+    body = json.dumps(message).encode()
+    return list(notification_received(ctx, InboundRequest(body, {}, json.loads(body))))
+
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:orders"
+
+
+def test_a_notification_older_than_the_replay_window_is_refused(sns: FakeSns) -> None:
+    """Once its event is pruned (events.keep_delivered, a week), a captured notification posted again
+    would be a new event: its signed Timestamp refuses it first."""
+    old = sns.signed(
+        {"Type": "Notification", "TopicArn": TOPIC, "Message": "m", "Timestamp": "2020-01-01T00:00:00.000Z"}
+    )
+    with pytest.raises(CommandError) as refused:
+        _trigger_call(sns, TOPIC, old)
+    assert refused.value.error_code == "StaleSnsMessage" and refused.value.http_status == 401
+    assert "sns_max_age_seconds" in refused.value.message
+
+
+def test_the_window_is_the_connectors_setting_and_a_message_from_the_future_is_refused(sns: FakeSns) -> None:
+    hour_old = sns.signed(
+        {"Type": "Notification", "TopicArn": TOPIC, "Message": "m", "Timestamp": sns_time(time.time() - 3600)}
+    )
+    [event] = _trigger_call(sns, TOPIC, hour_old)  # the default window is a week
+    assert event.data["message"] == "m"
+    with pytest.raises(CommandError) as refused:
+        _trigger_call(sns, TOPIC, hour_old, sns_max_age_seconds=600)
+    assert refused.value.error_code == "StaleSnsMessage"
+
+    ahead = sns.signed(
+        {"Type": "Notification", "TopicArn": TOPIC, "Message": "m", "Timestamp": sns_time(time.time() + 3600)}
+    )
+    with pytest.raises(CommandError) as refused:
+        _trigger_call(sns, TOPIC, ahead)
+    assert refused.value.error_code == "StaleSnsMessage" and "ahead" in refused.value.message
+    unreadable = sns.signed({"Type": "Notification", "TopicArn": TOPIC, "Message": "m", "Timestamp": "soon"})
+    with pytest.raises(CommandError) as refused:
+        _trigger_call(sns, TOPIC, unreadable)
+    assert refused.value.error_code == "StaleSnsMessage"
+    forged = hour_old | {"Timestamp": sns_time(time.time())}  # the Timestamp is signed: not movable
+    with pytest.raises(CommandError) as refused:
+        _trigger_call(sns, TOPIC, forged)
+    assert refused.value.error_code == "InvalidSignature"
+
+
+def test_attributes_no_signature_covers_never_reach_the_event(sns: FakeSns) -> None:
+    """MessageAttributes are outside SNS's signed text: whoever holds one genuine notification (any
+    other subscriber of the topic gets the same) could post it first with attributes of its own."""
+    genuine = sns.signed({"Type": "Notification", "TopicArn": TOPIC, "Message": "m"})
+    forged = genuine | {"MessageAttributes": {"approved": {"Type": "String", "Value": "yes"}}}
+    [event] = _trigger_call(sns, TOPIC, forged)
+    assert "yes" not in json.dumps(event.data) and "attributes" not in event.data
+    assert event.data["message"] == "m"

@@ -157,7 +157,8 @@ def unsubscribe(ctx: Context, registration: Mapping[str, Any]) -> None:
 
 
 def _call(ctx: Context, method: str, url: str, body: Any) -> Any:
-    """Through the SDK's outbound path: the destination policy, the size limit, the deadline."""
+    """Through the SDK's outbound path: the destination policy, the size limit, the deadline; no
+    redirect followed (a failing registration says where it pointed)."""
     outgoing = Outgoing(
         method=method,
         url=url,
@@ -165,6 +166,7 @@ def _call(ctx: Context, method: str, url: str, body: Any) -> Any:
         data=body,
         body_format="json" if body is not None else "none",
         timeout=min(REGISTRATION_SECONDS, max(0.1, ctx.seconds_left())),
+        follow_redirects=False,  # a 307/308 elsewhere would get the body again: the generated secret
     )
     return send(ctx, outgoing).body
 
