@@ -250,6 +250,9 @@ def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
         return rebuilt
 
     gc.set_threshold(*USUAL_GC_THRESHOLDS)  # the master and every worker collect as usual from here
+    # and what the build left young goes to the oldest generation, as the usual thresholds would have
+    # done: left young, each worker's first collections would walk it and copy its pages (+10 MiB USS)
+    gc.collect(1)
     serve(app, own_metrics, rebuild)
     return 0
 
