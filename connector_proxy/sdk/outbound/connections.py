@@ -68,7 +68,7 @@ def pooled_session(policy: DestinationPolicy, max_redirects: int = 5) -> request
     # requests, which with charset_normalizer and idna weighs ~4 MiB per worker
     from connector_proxy.sdk.outbound.sessions import guarded_session
 
-    return guarded_session(policy, max_redirects)
+    return guarded_session(guarded_pools(policy), KEPT_ORIGINS, policy.max_concurrent, max_redirects)
 
 
 def pool_manager(policy: DestinationPolicy) -> PoolManager:

@@ -11,31 +11,35 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-
-from connector_proxy.sdk.destinations import DestinationPolicy
-from connector_proxy.sdk.outbound.connections import KEPT_ORIGINS, guarded_pools
+from urllib3.connectionpool import HTTPConnectionPool
 
 
-def guarded_session(policy: DestinationPolicy, max_redirects: int) -> requests.Session:
-    """What :func:`~connector_proxy.sdk.outbound.connections.pooled_session` returns."""
+def guarded_session(
+    pools: dict[str, type[HTTPConnectionPool]], kept_origins: int, max_concurrent: int, max_redirects: int
+) -> requests.Session:
+    """What :func:`~connector_proxy.sdk.outbound.connections.pooled_session` returns: its connections
+    come from ``pools`` (the guarded pool classes by scheme), ``max_concurrent`` at most per origin."""
     session = requests.Session()
     session.trust_env = False
     session.max_redirects = max_redirects
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = _GuardedAdapter(policy)
+    adapter = _GuardedAdapter(pools, kept_origins, max_concurrent)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
 
 
 class _GuardedAdapter(HTTPAdapter):
-    def __init__(self, policy: DestinationPolicy) -> None:
-        self._policy = policy
-        maxsize = policy.max_concurrent
-        super().__init__(pool_connections=KEPT_ORIGINS, pool_maxsize=maxsize, max_retries=0, pool_block=True)
+    def __init__(
+        self, pools: dict[str, type[HTTPConnectionPool]], kept_origins: int, max_concurrent: int
+    ) -> None:
+        self._pools = pools
+        super().__init__(
+            pool_connections=kept_origins, pool_maxsize=max_concurrent, max_retries=0, pool_block=True
+        )
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = guarded_pools(self._policy)
+        self.poolmanager.pool_classes_by_scheme = dict(self._pools)
