@@ -38,7 +38,8 @@ from pathlib import Path
 
 from bench import load, procstats, resilience, trees
 from bench.upstreams import Upstream, fast_upstream
-from connector_proxy.sdk.testing import RunningDaemon, free_port, start_owned, stop_owned
+from connector_proxy.sdk.testing import free_port
+from connector_proxy.testing import RunningDaemon, start_owned, stop_owned
 
 CHECKOUT_ENV = "BENCH_ASYNC_HTTP"
 SUBDIR = Path("connector-proxies") / "async-http"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench import load, resilience
 from bench.upstreams import fast_upstream
-from connector_proxy.sdk.testing import RunningDaemon
+from connector_proxy.testing import RunningDaemon
 
 SEND = "SocketMixin.send (gevent/_socketcommon.py"
 # (group, pattern on the innermost frame's file), first match wins; our own code is grouped by module

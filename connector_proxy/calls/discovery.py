@@ -38,7 +38,7 @@ from connector_proxy.calls.registry import (
     Runner,
 )
 from connector_proxy.calls.site_paths import read_new_path_files
-from connector_proxy.calls.validation import closed, parameters_validator, rule_in_words
+from connector_proxy.calls.validation import check_draft, closed, parameters_validator, rule_in_words
 from connector_proxy.config import ConnectorSettings, Settings
 from connector_proxy.host.interfaces import SDK, SPIFFWORKFLOW
 from connector_proxy.host.jsontext import dumps
@@ -316,7 +316,7 @@ def configured(
     """A table checked against its schema, secrets resolved, top-level defaults filled in (a
     connector's configuration, a subscription's settings); ConnectorRejected says what is wrong."""
     try:
-        Draft202012Validator.check_schema(schema)
+        check_draft(schema)
         config = resolve_secrets(schema, dict(table), environ)
         error = best_match(closed(schema, Draft202012Validator).iter_errors(config))
     except SchemaError as schema_error:

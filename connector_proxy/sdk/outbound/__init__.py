@@ -25,6 +25,7 @@ Its files (every name is importable from here, as before the split):
 
 - ``connections.py``: connections checked against the policy; ``pooled_session``, ``pool_manager``;
   ``origin_of`` and ``failure_reason``, what a message may show of a URL and of a failure
+- ``sessions.py``: the requests Session ``pooled_session`` builds (requests is imported by the first one)
 - ``bulkhead.py``: the pools with a line (the rule above); ``DestinationBusy``, ``DestinationLineTimeout``
 - ``bodies.py``: ``read_body``: an answer's body within a size limit and by a deadline
 """

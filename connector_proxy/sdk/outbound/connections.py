@@ -9,12 +9,9 @@ is refused like a direct call. The connection class overrides urllib3's private
 from __future__ import annotations
 
 import socket
-from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool
@@ -23,6 +20,9 @@ from urllib3.util.connection import create_connection
 
 from connector_proxy.sdk.destinations import DestinationPolicy
 from connector_proxy.sdk.outbound.bulkhead import GuardedHTTPSPool, GuardedPool, bound
+
+if TYPE_CHECKING:  # requests (and charset_normalizer, idna) is imported by the first session
+    import requests
 
 KEPT_ORIGINS = 64  # pools of distinct origins kept per worker; the least used is closed first
 
@@ -64,14 +64,11 @@ def pooled_session(policy: DestinationPolicy, max_redirects: int = 5) -> request
     so one task's call cannot leak into another's. A streamed response holds
     its origin's slot until it is read or closed: use it in a ``with`` block.
     """
-    session = requests.Session()
-    session.trust_env = False
-    session.max_redirects = max_redirects
-    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = _GuardedAdapter(policy)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    # imported here: a worker whose connectors speak urllib3 (the http connector) never loads
+    # requests, which with charset_normalizer and idna weighs ~4 MiB per worker
+    from connector_proxy.sdk.outbound.sessions import guarded_session
+
+    return guarded_session(guarded_pools(policy), KEPT_ORIGINS, policy.max_concurrent, max_redirects)
 
 
 def pool_manager(policy: DestinationPolicy) -> PoolManager:
@@ -91,19 +88,6 @@ def guarded_pools(policy: DestinationPolicy) -> dict[str, type[HTTPConnectionPoo
         "http": bound(GuardedPool, _guarded(HTTPConnection, policy), policy.stuck_after),
         "https": bound(GuardedHTTPSPool, _guarded(HTTPSConnection, policy), policy.stuck_after),
     }
-
-
-class _GuardedAdapter(HTTPAdapter):
-    def __init__(self, policy: DestinationPolicy) -> None:
-        self._policy = policy
-        maxsize = policy.max_concurrent
-        super().__init__(pool_connections=KEPT_ORIGINS, pool_maxsize=maxsize, max_retries=0, pool_block=True)
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = guarded_pools(self._policy)
 
 
 def _guarded(base: type[HTTPConnection], policy: DestinationPolicy) -> type[HTTPConnection]:

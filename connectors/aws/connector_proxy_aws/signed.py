@@ -11,6 +11,9 @@ SDK's outbound pool (the destination policy applies), never following a redirect
 origin too. Certificates are kept per worker by URL, a few at a time. A message whose signed
 ``Timestamp`` is older than ``sns_max_age_seconds`` (or ahead of our clock) is refused: a captured
 one posted again once its event was pruned must not become a new event.
+
+cryptography is imported by the first message verified, not with the connector: most workers
+never receive an SNS message, and it would weigh ~6 MiB in each of them.
 """
 
 from __future__ import annotations
@@ -20,13 +23,9 @@ import binascii
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from urllib3 import BaseHTTPResponse, Timeout
 
 from connector_proxy.sdk import (
@@ -42,6 +41,9 @@ from connector_proxy_aws import errors
 from connector_proxy_aws.calling import resources
 from connector_proxy_aws.settings import SNS_MAX_AGE_SECONDS
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
 CONFIRMATION, UNSUBSCRIBED = "SubscriptionConfirmation", "UnsubscribeConfirmation"
 NOTIFICATION = "Notification"
 SIGNED_FIELDS = {
@@ -49,7 +51,7 @@ SIGNED_FIELDS = {
     CONFIRMATION: ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
     UNSUBSCRIBED: ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
 }
-HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
+HASHES = {"1": "SHA1", "2": "SHA256"}  # SignatureVersion: the hash's name in cryptography
 MAX_CERTIFICATE_BYTES = 16 * 1024  # an SNS signing certificate is about 2 KiB
 KEPT_CERTIFICATES = 8  # SNS rotates its certificate now and then: a few URLs, never an unbounded map
 FETCH_SECONDS = 3.0  # each fetch, within the webhook's own deadline (its sender waits)
@@ -117,11 +119,15 @@ def on_allowed_origin(url: str, origins: Sequence[str], what: str) -> None:
 
 def verify(ctx: Context, message: Mapping[str, Any], topic: str) -> None:
     """Raise unless ``message`` is the topic's and signed by a certificate from an allowed origin."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     if message.get("TopicArn") != topic:
         raise CommandError(INVALID_SIGNATURE, "the message is not from the subscription's topic")
     unambiguous(message)
-    algorithm = HASHES.get(str(message.get("SignatureVersion")))
-    if algorithm is None:
+    hash_name = HASHES.get(str(message.get("SignatureVersion")))
+    if hash_name is None:
         raise CommandError(INVALID_SIGNATURE, "SignatureVersion is neither 1 nor 2")
     try:
         signature = base64.b64decode(str(message.get("Signature") or ""), validate=True)
@@ -134,6 +140,7 @@ def verify(ctx: Context, message: Mapping[str, Any], topic: str) -> None:
     key = certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise CommandError(errors.UNTRUSTED_SNS_URL, "the signing certificate's key is not RSA")
+    algorithm: type[hashes.HashAlgorithm] = getattr(hashes, hash_name)
     try:
         key.verify(signature, canonical(message), padding.PKCS1v15(), algorithm())
     except InvalidSignature:
@@ -167,6 +174,8 @@ def recent(ctx: Context, message: Mapping[str, Any], now: float) -> None:
 
 def signing_certificate(ctx: Context, url: str, origins: Sequence[str]) -> x509.Certificate:
     """The certificate at ``url``, fetched once per worker, only from an allowed https origin."""
+    from cryptography import x509
+
     on_allowed_origin(url, origins, "SigningCertURL")
     kept: dict[str, x509.Certificate] = resources(ctx).certificates
     certificate = kept.get(url)
