@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import venv
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,10 +20,11 @@ import requests
 from flask.testing import FlaskClient
 
 from connector_proxy.config import Settings, load_settings
-from connector_proxy.sdk.testing import CallbackReceiver, call, completed, succeeded
+from connector_proxy.sdk.testing import CallbackReceiver, call, completed, succeeded, wait_until
 from connector_proxy.testing import RunningDaemon, app_client
 
-__all__ = ["CallbackReceiver", "call", "completed", "succeeded"]  # shared with connectors' own tests
+# the connector author's kit, shared with the suite's tests through this module
+__all__ = ["CallbackReceiver", "call", "completed", "succeeded", "wait_until"]
 ROOT = Path(__file__).parents[1]
 SITE = Path(__file__).parent / "fixtures" / "site"
 SPIFF_SITE = Path(__file__).parent / "fixtures" / "spiff_site"  # SpiffWorkflow-shaped packages
@@ -56,17 +56,6 @@ def client_from(
 ) -> FlaskClient:
     """connector_proxy.testing's app_client with the tests' configuration and environment by default."""
     return app_client(tmp_path, toml, TEST_ENV if environ is None else environ)
-
-
-def wait_until(check: Any, seconds: float, what: str) -> Any:
-    """What ``check()`` returns once it is true: a test waits for the event, not for a time."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not within {seconds} s")
 
 
 def polled_again(

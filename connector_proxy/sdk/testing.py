@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -58,6 +58,8 @@ __all__ = [
     "free_port",
     "silent_server",
     "succeeded",
+    "wait_until",
+    "write_json",
 ]
 
 
@@ -176,6 +178,28 @@ def silent_server(backlog: int = 512) -> Iterator[str]:
         yield server.url
 
 
+def wait_until(check: Callable[[], Any], seconds: float = 30.0, what: str = "the condition") -> Any:
+    """What ``check()`` returns once it is true: a test waits for the event (a state, a log line, a
+    process gone), not for a time that is enough on a quiet machine only."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not within {seconds} s")
+
+
+def write_json(handler: BaseHTTPRequestHandler, status: int, answer: Any) -> None:
+    """A test server's JSON answer, whole, with its length (the daemon reads it like a real peer's)."""
+    data = json.dumps(answer).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def whole_body(handler: BaseHTTPRequestHandler) -> bytes | None:
     """The request's body, or None when the client went away before sending all of it (killed
     mid-request): a real host's server never hands such a request to its route, so neither do we."""
@@ -232,12 +256,7 @@ class CallbackReceiver:
                         receiver.received.append((self.path, envelope))
                         receiver.headers = dict(self.headers)
                     receiver._arrived.notify_all()
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                write_json(self, status, answer)
 
             def log_message(self, *_: object) -> None:
                 return None

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from connector_proxy.sdk.testing import whole_body
+from connector_proxy.sdk.testing import whole_body, write_json
 
 
 @dataclass
@@ -163,12 +163,7 @@ class MessageHost:
                 if body is None:
                     return
                 status, answer = host._take(self.path, dict(self.headers), body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                write_json(self, status, answer)
 
             def log_message(self, *_: object) -> None:
                 return None

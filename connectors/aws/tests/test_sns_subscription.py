@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from connector_proxy.sdk import CommandError, InboundRequest
-from connector_proxy.sdk.testing import fake_context, free_port
+from connector_proxy.sdk.testing import fake_context, free_port, wait_until
 from connector_proxy.testing import MessageHost, RunningDaemon, moto_server, processes
 
 KEYS = {"AWS_TEST_KEY_ID": "AKIDTESTKEY", "AWS_TEST_SECRET": "s3cret-aws-secret-value"}
@@ -189,17 +189,6 @@ def registration(url: str) -> dict[str, Any]:
     listed = requests.get(f"{url}/v1/subscriptions", headers=HEADERS, timeout=5).json()["subscriptions"]
     found = [s for s in listed if s["name"] == "orders"]
     return (found[0]["registration"] or {}) if found else {}
-
-
-def wait_until(check: Any, seconds: float = 30) -> Any:
-    """What ``check()`` returns once it is true: the test waits for the event, not for a time."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s")
 
 
 def test_sns_subscribes_its_endpoint_confirms_only_what_sns_signed_and_unsubscribes(
