@@ -183,7 +183,8 @@ def test_a_catalog_of_sixty_commands_has_an_index_to_jump_from_and_a_search(
 
     assert commands >= 60
     assert url.endswith("#connector-os")
-    assert landed is not None and 0 <= landed["y"] < height  # the section is on screen
+    # the section is on screen (a jump may land a fraction of a pixel above the top: -0.05 in CI once)
+    assert landed is not None and -1 < landed["y"] < height
     assert "run by a SpiffWorkflow backend itself" in plain and "http/GetRequestV2" in plain
     assert ranges == ["≥ 1, ≤ 9", 'one of "red", "blue"']
     assert http_entry_hidden and aws_entry_visible and http_hidden
